@@ -1,0 +1,702 @@
+//! The scheduler actor: one tokio task owns the [`Machine`] and the [`Store`]; everything else
+//! holds a cloneable [`Handle`] and talks to it over a channel with oneshot replies.
+//!
+//! For every request the actor (1) applies it to the machine, (2) commits the resulting batch in
+//! one SQLite transaction, (3) publishes the new snapshot, per-run statuses and events, and only
+//! then (4) replies. A failed commit stops the actor: memory and disk must never disagree, and a
+//! restart recovers from disk (DESIGN rule 10).
+//!
+//! Status is answered from the published snapshot (a `watch` channel): it never waits for the
+//! actor or the database, and it changes nothing (DESIGN rule 5).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::auth::RunTokens;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::lease::{Machine, ended_status};
+use crate::model::{Caller, Outcome, Run, RunId, RunSpec, RunStatus, Snapshot};
+use crate::store::{HistoryQuery, Opened, Store};
+
+/// The default heartbeat TTL (DESIGN: 15 s unless a run asks otherwise).
+pub const DEFAULT_TTL: Duration = Duration::from_secs(15);
+
+/// Longest a single `wait` blocks.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// How the scheduler is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Heartbeat TTL for runs that do not ask for another.
+    pub default_ttl: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            default_ttl: DEFAULT_TTL,
+        }
+    }
+}
+
+/// The answer to `submit` and `replace`: the run's status and its run token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Submitted {
+    /// The bearer token scoped to this run: heartbeat, wait, attach, finish, release, acquire,
+    /// amend, and relaying the user's stop for other runs.
+    pub token: String,
+    /// Where the run stands.
+    #[serde(flatten)]
+    pub status: RunStatus,
+}
+
+/// A run's life bound to a connection: while this lives the run is attached; drop it when the
+/// connection closes and, if it was the last, the run expires at once.
+#[derive(Debug)]
+pub struct Attachment {
+    /// The run's status, updated on every change; closed after the final one.
+    pub updates: watch::Receiver<RunStatus>,
+    guard: DetachOnDrop,
+}
+
+impl Attachment {
+    /// The run this attachment belongs to.
+    pub fn run_id(&self) -> RunId {
+        self.guard.run
+    }
+}
+
+#[derive(Debug)]
+struct DetachOnDrop {
+    run: RunId,
+    attach_id: u64,
+    tx: mpsc::UnboundedSender<(RunId, u64)>,
+}
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        let _ = self.tx.send((self.run, self.attach_id));
+    }
+}
+
+/// What a request returns, resolved by the actor after the commit.
+enum Answer {
+    Run(Run),
+    MaybeRun(Option<Run>),
+    Status(RunId),
+    Flag(bool),
+}
+
+enum Resolved {
+    Run(Run),
+    MaybeRun(Option<Run>),
+    Status(RunStatus),
+    Flag(bool),
+}
+
+type Op = Box<dyn FnOnce(&mut Machine, Instant) -> Result<Answer> + Send>;
+
+enum Command {
+    Apply {
+        op: Op,
+        reply: oneshot::Sender<Result<Resolved>>,
+    },
+    Watch {
+        id: RunId,
+        caller: Caller,
+        attach: bool,
+        reply: oneshot::Sender<Result<(watch::Receiver<RunStatus>, Option<u64>)>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The cloneable door to the scheduler.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Command>,
+    detach_tx: mpsc::UnboundedSender<(RunId, u64)>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    events: broadcast::Sender<Arc<Event>>,
+    store: Store,
+    tokens: Arc<RunTokens>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+/// Starts the scheduler actor on the current tokio runtime.
+pub fn spawn(opened: Opened, clock: Arc<dyn Clock>, config: Config) -> Handle {
+    let Opened { store, resume, .. } = opened;
+    let machine = Machine::new(clock, config.default_ttl, resume);
+    let (tx, rx) = mpsc::channel(256);
+    let (detach_tx, detach_rx) = mpsc::unbounded_channel();
+    let (snapshot_tx, snapshot) = watch::channel(Arc::new(machine.snapshot()));
+    let (events, _) = broadcast::channel(1024);
+    let actor = Actor {
+        machine,
+        store: store.clone(),
+        rx,
+        detach_rx,
+        snapshot_tx,
+        events: events.clone(),
+        statuses: HashMap::new(),
+        ended_cache: HashMap::new(),
+        failed: false,
+    };
+    tokio::spawn(actor.run());
+    Handle {
+        tx,
+        detach_tx,
+        snapshot,
+        events,
+        store,
+        tokens: Arc::new(RunTokens::generate()),
+    }
+}
+
+impl Handle {
+    // ----- reads: from memory or the store, never through the actor -----------------------
+
+    /// The status snapshot. Changes nothing (DESIGN rule 5).
+    pub fn status(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver that sees every new snapshot (tray, dashboard, SSE).
+    pub fn watch_status(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    /// Events as they are committed. A receiver that lags should re-read from
+    /// [`Handle::events_after`].
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.events.subscribe()
+    }
+
+    /// Committed events after `after`, oldest first.
+    pub async fn events_after(&self, after: u64, limit: u32) -> Result<Vec<Event>> {
+        self.store.events_after(after, limit).await
+    }
+
+    /// The history, newest first.
+    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<Run>> {
+        self.store.history(query).await
+    }
+
+    /// One run: live from the snapshot when active, else from the history.
+    pub async fn run(&self, id: RunId) -> Result<Run> {
+        let snapshot = self.status();
+        let desktop = &snapshot.desktop;
+        let live = desktop
+            .holder
+            .iter()
+            .chain(&desktop.queue)
+            .chain(&snapshot.running)
+            .find(|r| r.id == id);
+        match live {
+            Some(run) => Ok(run.clone()),
+            None => self.store.run(id).await?.ok_or(Error::UnknownRun(id)),
+        }
+    }
+
+    /// The runs `caller` may relay a user's stop for: every active run but its own
+    /// (DESIGN rule 6: a run is never listed among its own cancel targets).
+    pub fn cancel_targets(&self, caller: RunId) -> Vec<Run> {
+        let snapshot = self.status();
+        let desktop = &snapshot.desktop;
+        desktop
+            .holder
+            .iter()
+            .chain(&desktop.queue)
+            .chain(&snapshot.running)
+            .filter(|r| r.id != caller)
+            .cloned()
+            .collect()
+    }
+
+    /// The store, for settings and checks.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Issues and checks run tokens.
+    pub fn tokens(&self) -> &RunTokens {
+        &self.tokens
+    }
+
+    /// Resolves when the actor has stopped (shutdown, or a failed commit).
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
+
+    // ----- requests ------------------------------------------------------------------------
+
+    /// `submit`.
+    pub async fn submit(&self, spec: RunSpec) -> Result<Submitted> {
+        let status = self.status_op(move |m, now| m.submit(spec, now)).await?;
+        Ok(Submitted {
+            token: self.tokens.issue(status.run.id),
+            status,
+        })
+    }
+
+    /// `replace`: user only.
+    pub async fn replace(&self, old: RunId, spec: RunSpec, caller: Caller) -> Result<Submitted> {
+        let result = self
+            .status_op(move |m, now| m.replace(old, spec, &caller, now))
+            .await;
+        let status = self.or_explained(result, old).await?;
+        Ok(Submitted {
+            token: self.tokens.issue(status.run.id),
+            status,
+        })
+    }
+
+    /// `heartbeat`: keeps the run alive and tells it where it stands. For a run that has ended
+    /// it answers the final status, so a client learns why it lost the lease.
+    pub async fn heartbeat(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
+        let result = self
+            .apply(move |m, now| m.heartbeat(id, &caller, now).map(|()| Answer::Status(id)))
+            .await;
+        match result {
+            Ok(Resolved::Status(status)) => Ok(status),
+            Ok(_) => Err(Error::Closed),
+            Err(Error::UnknownRun(_)) => self.ended(id).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `wait`: a heartbeat that blocks until the run's status is newer than `after_version` (or
+    /// `timeout` passes, capped at half the run's TTL so the wait itself never lets it expire).
+    pub async fn wait(
+        &self,
+        id: RunId,
+        caller: Caller,
+        after_version: u64,
+        timeout: Duration,
+    ) -> Result<RunStatus> {
+        let start = Instant::now();
+        let mut updates = match self.watch(id, caller.clone(), false).await {
+            Ok((updates, _)) => updates,
+            Err(Error::UnknownRun(_)) => return self.ended(id).await,
+            Err(e) => return Err(e),
+        };
+        let ttl = Duration::from_millis(updates.borrow().run.ttl_ms);
+        let deadline = start + timeout.min(ttl / 2).min(MAX_WAIT);
+        loop {
+            if updates.borrow().version > after_version {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, updates.changed()).await {
+                Ok(Ok(())) => continue,
+                // Closed: the run ended and its final status is in the channel.
+                Ok(Err(_)) => break,
+                Err(_) => return self.heartbeat(id, caller).await,
+            }
+        }
+        let status = updates.borrow().clone();
+        if status.ended {
+            Ok(status)
+        } else {
+            self.heartbeat(id, caller).await
+        }
+    }
+
+    /// `attach`: binds the run's life to the returned [`Attachment`] (and so to a connection),
+    /// on top of its heartbeat.
+    pub async fn attach(&self, id: RunId, caller: Caller) -> Result<Attachment> {
+        let (updates, attach_id) = match self.watch(id, caller, true).await {
+            Ok(pair) => pair,
+            Err(e) => return Err(self.explained(e, id).await),
+        };
+        let attach_id = attach_id.ok_or(Error::Closed)?;
+        Ok(Attachment {
+            updates,
+            guard: DetachOnDrop {
+                run: id,
+                attach_id,
+                tx: self.detach_tx.clone(),
+            },
+        })
+    }
+
+    /// `amend`: appends a correction to the run's inbox.
+    pub async fn amend(&self, id: RunId, caller: Caller, text: String) -> Result<RunStatus> {
+        let result = self
+            .status_op(move |m, _| m.amend(id, &caller, &text).map(|_| id))
+            .await;
+        self.or_explained(result, id).await
+    }
+
+    /// `cancel` (user, or relayed by another run with a reason; never self).
+    pub async fn cancel(&self, id: RunId, caller: Caller, reason: Option<String>) -> Result<Run> {
+        let result = self
+            .run_op(move |m, now| m.cancel(id, &caller, reason.as_deref(), now))
+            .await;
+        self.or_explained(result, id).await
+    }
+
+    /// `stop holder`: cancels whoever holds the desktop; `None` when it is free.
+    pub async fn stop_holder(&self, caller: Caller, reason: Option<String>) -> Result<Option<Run>> {
+        match self
+            .apply(move |m, now| {
+                m.stop_holder(&caller, reason.as_deref(), now)
+                    .map(Answer::MaybeRun)
+            })
+            .await?
+        {
+            Resolved::MaybeRun(run) => Ok(run),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// `pause` (true) or `resume` (false) hand-offs. Returns whether anything changed.
+    pub async fn set_paused(&self, paused: bool, caller: Caller) -> Result<bool> {
+        match self
+            .apply(move |m, now| m.set_paused(paused, &caller, now).map(Answer::Flag))
+            .await?
+        {
+            Resolved::Flag(changed) => Ok(changed),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// `front`: the user moves a queued run to the head of the queue.
+    pub async fn front(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
+        let result = self
+            .status_op(move |m, _| m.front(id, &caller).map(|()| id))
+            .await;
+        self.or_explained(result, id).await
+    }
+
+    /// `finish`: the run ends itself.
+    pub async fn finish(
+        &self,
+        id: RunId,
+        caller: Caller,
+        outcome: Outcome,
+        exit_code: Option<i32>,
+        note: Option<String>,
+    ) -> Result<Run> {
+        let result = self
+            .run_op(move |m, now| m.finish(id, &caller, outcome, exit_code, note.as_deref(), now))
+            .await;
+        self.or_explained(result, id).await
+    }
+
+    /// `release`: the run gives the desktop back and goes on in parallel.
+    pub async fn release(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
+        let result = self
+            .status_op(move |m, now| m.release(id, &caller, now).map(|()| id))
+            .await;
+        self.or_explained(result, id).await
+    }
+
+    /// `acquire`: the run asks for the desktop (again) and queues at the back.
+    pub async fn acquire(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
+        let result = self
+            .status_op(move |m, now| m.acquire(id, &caller, now).map(|()| id))
+            .await;
+        self.or_explained(result, id).await
+    }
+
+    /// `withdraw`: the run's client gives up before it started.
+    pub async fn withdraw(&self, id: RunId, caller: Caller, reason: Option<String>) -> Result<Run> {
+        let result = self
+            .run_op(move |m, now| m.withdraw(id, &caller, reason.as_deref(), now))
+            .await;
+        self.or_explained(result, id).await
+    }
+
+    /// Waits until the actor has applied everything sent before, including expiries that are
+    /// already due. Changes nothing.
+    pub async fn barrier(&self) -> Result<()> {
+        self.apply(|_, _| Ok(Answer::Flag(false))).await.map(|_| ())
+    }
+
+    /// Stops the scheduler: every active run is marked `interrupted` (committed), attached
+    /// clients see it, and further requests get [`Error::Closed`].
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Command::Shutdown { reply }).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    // ----- plumbing ------------------------------------------------------------------------
+
+    async fn apply(
+        &self,
+        op: impl FnOnce(&mut Machine, Instant) -> Result<Answer> + Send + 'static,
+    ) -> Result<Resolved> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Apply {
+                op: Box::new(op),
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn status_op(
+        &self,
+        op: impl FnOnce(&mut Machine, Instant) -> Result<RunId> + Send + 'static,
+    ) -> Result<RunStatus> {
+        match self
+            .apply(move |m, now| op(m, now).map(Answer::Status))
+            .await?
+        {
+            Resolved::Status(status) => Ok(status),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    async fn run_op(
+        &self,
+        op: impl FnOnce(&mut Machine, Instant) -> Result<Run> + Send + 'static,
+    ) -> Result<Run> {
+        match self
+            .apply(move |m, now| op(m, now).map(Answer::Run))
+            .await?
+        {
+            Resolved::Run(run) => Ok(run),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    async fn watch(
+        &self,
+        id: RunId,
+        caller: Caller,
+        attach: bool,
+    ) -> Result<(watch::Receiver<RunStatus>, Option<u64>)> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Watch {
+                id,
+                caller,
+                attach,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    /// The final status of a run that is no longer active.
+    async fn ended(&self, id: RunId) -> Result<RunStatus> {
+        let run = self.store.run(id).await?.ok_or(Error::UnknownRun(id))?;
+        Ok(ended_status(run))
+    }
+
+    /// The machine only knows active runs: turn "unknown" into "already ended" when the
+    /// history has the run.
+    async fn explained(&self, error: Error, id: RunId) -> Error {
+        match error {
+            Error::UnknownRun(_) => match self.store.run(id).await {
+                Ok(Some(run)) => Error::InvalidState(format!(
+                    "run #{id} has already ended ({}); nothing more can be done with it",
+                    run.state
+                )),
+                Ok(None) => Error::UnknownRun(id),
+                Err(e) => e,
+            },
+            other => other,
+        }
+    }
+
+    async fn or_explained<T>(&self, result: Result<T>, id: RunId) -> Result<T> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.explained(e, id).await),
+        }
+    }
+}
+
+struct Actor {
+    machine: Machine,
+    store: Store,
+    rx: mpsc::Receiver<Command>,
+    detach_rx: mpsc::UnboundedReceiver<(RunId, u64)>,
+    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    events: broadcast::Sender<Arc<Event>>,
+    /// One status channel per active run (heartbeat answers, wait, attach).
+    statuses: HashMap<RunId, watch::Sender<RunStatus>>,
+    /// Final statuses of the runs that ended in the last commit, to answer their request.
+    ended_cache: HashMap<RunId, RunStatus>,
+    failed: bool,
+}
+
+impl Actor {
+    async fn run(mut self) {
+        loop {
+            let deadline = self.machine.next_deadline();
+            // Expiries and dropped connections first: a TTL is a hard bound, so a heartbeat that
+            // arrives after the deadline has passed does not rescue the run.
+            tokio::select! {
+                biased;
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    self.machine.expire_due(Instant::now());
+                    let _ = self.commit().await;
+                }
+                Some((id, attach_id)) = self.detach_rx.recv() => {
+                    self.machine.detach(id, attach_id, Instant::now());
+                    let _ = self.commit().await;
+                }
+                command = self.rx.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        self.shutdown().await;
+                        let _ = reply.send(());
+                        break;
+                    }
+                    Some(command) => self.handle(command).await,
+                    None => {
+                        self.shutdown().await;
+                        break;
+                    }
+                },
+            }
+            if self.failed {
+                tracing::error!("the scheduler stopped because its database failed");
+                break;
+            }
+        }
+        self.rx.close();
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Apply { op, reply } => {
+                let answer = op(&mut self.machine, Instant::now());
+                let committed = self.commit().await;
+                let result = match (answer, committed) {
+                    (Ok(answer), Ok(())) => self.resolve(answer),
+                    (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Watch {
+                id,
+                caller,
+                attach,
+                reply,
+            } => {
+                let now = Instant::now();
+                let result = if attach {
+                    self.machine.attach(id, &caller, now).map(Some)
+                } else {
+                    self.machine.heartbeat(id, &caller, now).map(|()| None)
+                };
+                let result = result.and_then(|attach_id| {
+                    self.statuses
+                        .get(&id)
+                        .map(|tx| (tx.subscribe(), attach_id))
+                        .ok_or(Error::UnknownRun(id))
+                });
+                let _ = reply.send(result);
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    fn resolve(&self, answer: Answer) -> Result<Resolved> {
+        Ok(match answer {
+            Answer::Run(run) => Resolved::Run(run),
+            Answer::MaybeRun(run) => Resolved::MaybeRun(run),
+            Answer::Flag(flag) => Resolved::Flag(flag),
+            Answer::Status(id) => Resolved::Status(self.last_status(id)?),
+        })
+    }
+
+    /// The status just published for `id` (also for a run that ended in this request).
+    fn last_status(&self, id: RunId) -> Result<RunStatus> {
+        match self.statuses.get(&id) {
+            Some(tx) => Ok(tx.borrow().clone()),
+            None => self
+                .ended_cache
+                .get(&id)
+                .cloned()
+                .ok_or(Error::UnknownRun(id)),
+        }
+    }
+
+    /// Commits the machine's pending batch, then publishes. See the module docs.
+    async fn commit(&mut self) -> Result<()> {
+        let (batch, ended) = self.machine.take_batch();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.commit(&batch).await {
+            tracing::error!(error = %e, "commit failed");
+            self.failed = true;
+            return Err(e);
+        }
+        self.publish(&ended);
+        for event in batch.events {
+            let _ = self.events.send(Arc::new(event));
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, ended: &[RunId]) {
+        for id in self.machine.run_ids() {
+            let Some(mut status) = self.machine.status(id) else {
+                continue;
+            };
+            match self.statuses.get(&id) {
+                Some(tx) => {
+                    tx.send_if_modified(|current| {
+                        status.version = current.version;
+                        if *current == status {
+                            return false;
+                        }
+                        status.version += 1;
+                        *current = status;
+                        true
+                    });
+                }
+                None => {
+                    status.version = 1;
+                    self.statuses.insert(id, watch::channel(status).0);
+                }
+            }
+        }
+        // Dropping the sender after its final value closes the channel: waiters wake and see
+        // that the run ended.
+        self.ended_cache.clear();
+        for id in ended {
+            if let Some(tx) = self.statuses.remove(id) {
+                self.ended_cache.insert(*id, tx.borrow().clone());
+            }
+        }
+        self.machine.forget(ended);
+        self.snapshot_tx
+            .send_replace(Arc::new(self.machine.snapshot()));
+    }
+
+    async fn shutdown(&mut self) {
+        self.machine.interrupt_all(Instant::now());
+        let _ = self.commit().await;
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,255 @@
+//! The data directory: where the host keeps its database, the user token, its lock and the
+//! note saying where it listens. Hosts (tray app, `baton daemon`) and clients (CLI, MCP) find
+//! each other only through it.
+//!
+//! ```text
+//! <data dir>/            $BATON_DATA_DIR, or the platform's data dir + "/baton" (0700)
+//!   baton.db             SQLite history (+ -wal, -shm)
+//!   token                the user token (0600)
+//!   host.lock            locked by the one host serving this directory
+//!   host.json            {"url": "http://127.0.0.1:PORT", "pid": N, ...} while a host runs
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::random_secret;
+use crate::error::{Error, Result};
+use crate::model::Timestamp;
+
+/// The environment variable that overrides the data directory.
+pub const DATA_DIR_ENV: &str = "BATON_DATA_DIR";
+
+/// Where a running host listens, written by the host into `host.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// Base URL of the local API, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The host's process id.
+    pub pid: u32,
+    /// `daemon` or `tray`.
+    pub kind: String,
+    /// The host's version.
+    pub version: String,
+    /// When it started.
+    pub started_at: Timestamp,
+}
+
+/// Proof that this process is the one host of a data directory. Dropping it (or dying) lets go.
+#[derive(Debug)]
+pub struct HostLock {
+    _file: File,
+}
+
+/// A data directory. See the module docs for its layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    path: PathBuf,
+}
+
+impl DataDir {
+    /// `$BATON_DATA_DIR`, or the platform's data directory (`~/.local/share/baton` on Linux).
+    pub fn resolve() -> Result<Self> {
+        if let Some(dir) = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
+            return Ok(DataDir::at(dir));
+        }
+        let base = dirs::data_dir().ok_or_else(|| {
+            Error::Invalid(format!(
+                "cannot tell where this platform keeps application data; set {DATA_DIR_ENV}"
+            ))
+        })?;
+        Ok(DataDir::at(base.join("baton")))
+    }
+
+    /// A data directory at `path`.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        DataDir { path: path.into() }
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The SQLite history.
+    pub fn db_path(&self) -> PathBuf {
+        self.path.join("baton.db")
+    }
+
+    /// The user token file.
+    pub fn token_path(&self) -> PathBuf {
+        self.path.join("token")
+    }
+
+    /// The host note.
+    pub fn host_path(&self) -> PathBuf {
+        self.path.join("host.json")
+    }
+
+    /// Creates the directory (0700) if it is missing.
+    pub fn create(&self) -> Result<()> {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&self.path).map_err(|e| {
+            Error::io(
+                format!("cannot create the data directory {}", self.path.display()),
+                e,
+            )
+        })
+    }
+
+    /// Takes the host lock, or says which host already holds it.
+    pub fn lock(&self) -> Result<HostLock> {
+        let path = self.path.join("host.lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(HostLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(Error::HostRunning {
+                dir: self.path.display().to_string(),
+                url: self.host_info().ok().flatten().map(|h| h.url),
+            }),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(Error::io(format!("cannot lock {}", path.display()), e))
+            }
+        }
+    }
+
+    /// The user token, created (0600) on first use.
+    pub fn ensure_user_token(&self) -> Result<String> {
+        match self.user_token() {
+            Ok(token) => Ok(token),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                self.regenerate_user_token()
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the user token. Tightens the file to 0600 if someone loosened it.
+    pub fn user_token(&self) -> Result<String> {
+        let path = self.token_path();
+        let text = fs::read_to_string(&path).map_err(|e| {
+            Error::io(
+                format!("cannot read the user token at {}", path.display()),
+                e,
+            )
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = fs::metadata(&path)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
+            }
+        }
+        let token = text.trim().to_string();
+        if token.is_empty() {
+            return Err(Error::Invalid(format!(
+                "the user token file {} is empty; delete it and Baton writes a new one",
+                path.display()
+            )));
+        }
+        Ok(token)
+    }
+
+    /// Writes a new random user token (0600), replacing the old one.
+    pub fn regenerate_user_token(&self) -> Result<String> {
+        let token = random_secret();
+        write_private(&self.token_path(), format!("{token}\n").as_bytes())?;
+        Ok(token)
+    }
+
+    /// Announces where the host listens.
+    pub fn write_host_info(&self, info: &HostInfo) -> Result<()> {
+        let text = serde_json::to_vec_pretty(info)
+            .map_err(|e| Error::Invalid(format!("host info does not serialize: {e}")))?;
+        write_private(&self.host_path(), &text)
+    }
+
+    /// Where the host listens, if a host has said so.
+    pub fn host_info(&self) -> Result<Option<HostInfo>> {
+        let path = self.host_path();
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::Invalid(format!("{} is not a valid host note: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+        }
+    }
+
+    /// Removes the host note (on clean shutdown).
+    pub fn remove_host_info(&self) {
+        let _ = fs::remove_file(self.host_path());
+    }
+}
+
+/// Writes a file readable only by its owner, atomically (temporary file + rename).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let write = || -> std::io::Result<()> {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_token_is_created_private_and_kept() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = DataDir::at(tmp.path().join("d"));
+        dir.create().expect("create");
+        let first = dir.ensure_user_token().expect("token");
+        assert_eq!(first.len(), 64);
+        assert_eq!(dir.ensure_user_token().expect("again"), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.token_path())
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_ne!(dir.regenerate_user_token().expect("regen"), first);
+    }
+
+    #[test]
+    fn a_second_lock_names_the_running_host() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = DataDir::at(tmp.path());
+        let _lock = dir.lock().expect("first lock");
+        dir.write_host_info(&HostInfo {
+            url: "http://127.0.0.1:4242".into(),
+            pid: 1,
+            kind: "daemon".into(),
+            version: "0".into(),
+            started_at: Timestamp(0),
+        })
+        .expect("host info");
+        let err = dir.lock().expect_err("second lock must fail");
+        assert_eq!(err.code(), "host_running");
+        assert!(err.to_string().contains("http://127.0.0.1:4242"), "{err}");
+    }
+}

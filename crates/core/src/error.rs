@@ -1,0 +1,92 @@
+//! The one error type of `baton-core`.
+//!
+//! Every variant carries a sentence a person understands, and [`Error::code`] gives the stable,
+//! machine-readable name that the API and CLI pass on (`{"error":{"code","message"}}`).
+
+use crate::model::RunId;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No run with this id exists, not even in the history.
+    #[error("there is no run #{0}")]
+    UnknownRun(RunId),
+
+    /// DESIGN rule 6: a run is never its own cancel target.
+    #[error(
+        "a run cannot cancel itself: run #{0} can finish or release the desktop, but only the user can cancel it"
+    )]
+    SelfCancel(RunId),
+
+    /// The caller may not make this request (an agent asking for a user-only request, or a run
+    /// acting on another run's behalf).
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// The request does not fit the run's current state (finishing a run that already ended,
+    /// moving a run to the front that is not queued, …).
+    #[error("{0}")]
+    InvalidState(String),
+
+    /// The request itself is malformed (empty title, zero TTL, …).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// Another host already serves this data directory.
+    #[error("another Baton host is already serving {dir}{}", .url.as_deref().map(|u| format!(" at {u}")).unwrap_or_default())]
+    HostRunning {
+        /// The data directory in question.
+        dir: String,
+        /// Where that host listens, if it said so.
+        url: Option<String>,
+    },
+
+    /// SQLite failed. The actor stops after this rather than let memory and disk diverge.
+    #[error("Baton's history database failed: {0}")]
+    Store(#[from] sqlx::Error),
+
+    /// A schema migration failed at start-up.
+    #[error("Baton's history database could not be migrated: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    /// Reading or writing a file of the data directory failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What Baton was doing.
+        context: String,
+        /// The operating system's answer.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The scheduler has shut down (the host is stopping).
+    #[error("Baton is shutting down")]
+    Closed,
+}
+
+impl Error {
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::UnknownRun(_) => "unknown_run",
+            Error::SelfCancel(_) => "self_cancel",
+            Error::Forbidden(_) => "forbidden",
+            Error::InvalidState(_) => "invalid_state",
+            Error::Invalid(_) => "invalid_request",
+            Error::HostRunning { .. } => "host_running",
+            Error::Store(_) | Error::Migrate(_) => "store_failed",
+            Error::Io { .. } => "io_failed",
+            Error::Closed => "shutting_down",
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

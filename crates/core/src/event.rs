@@ -1,0 +1,137 @@
+//! The append-only event log: one [`Event`] for every transition, numbered by a sequence that
+//! never goes back. It is what the history, the SSE stream and the invariant checker read.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Outcome, RunId, Timestamp};
+
+/// One transition, as committed to SQLite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    /// Position in the log: strictly increasing, the SSE event id.
+    pub seq: u64,
+    /// When it happened.
+    pub at: Timestamp,
+    /// The run it concerns (`null` for desktop-wide events such as pausing hand-offs).
+    pub run_id: Option<RunId>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened. Serialized with a `kind` tag: `{"kind":"granted","lease_token":7,…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EventKind {
+    /// A run was submitted.
+    Submitted {
+        /// Its title.
+        title: String,
+        /// Its client.
+        client: String,
+        /// Whether it needs the desktop.
+        needs_desktop: bool,
+        /// The run it replaces, for `replace`.
+        replaces: Option<RunId>,
+    },
+    /// A run that does not need the desktop started at once, in parallel.
+    Started,
+    /// A run joined the desktop queue.
+    Queued {
+        /// 1-based place in the queue.
+        position: usize,
+        /// The holder at that moment.
+        behind: Option<RunId>,
+    },
+    /// A run was granted the desktop lease.
+    Granted {
+        /// The new fencing token.
+        lease_token: u64,
+        /// The previous holder, when the lease was handed straight on.
+        handed_from: Option<RunId>,
+    },
+    /// A run gave the desktop back (or stopped waiting for it) and goes on in parallel, or lost
+    /// it because it ended.
+    Released {
+        /// The token it held; `null` when it only left the queue.
+        lease_token: Option<u64>,
+    },
+    /// The user moved a queued run.
+    Reordered {
+        /// Its new 1-based place.
+        position: usize,
+        /// Who asked.
+        by: String,
+    },
+    /// A correction reached a run's inbox.
+    Amended {
+        /// Its number in the inbox.
+        n: u32,
+        /// Who sent it.
+        by: String,
+        /// The text.
+        text: String,
+    },
+    /// The user cancelled a run (directly, or relayed by another run).
+    Cancelled {
+        /// `user:<surface>` or `run:<id>`.
+        by: String,
+        /// Why.
+        reason: Option<String>,
+        /// The run that took its place, for `replace`.
+        replaced_by: Option<RunId>,
+    },
+    /// A run's holder stopped answering.
+    Expired {
+        /// What was missed.
+        reason: String,
+    },
+    /// A run ended by itself.
+    Finished {
+        /// How.
+        outcome: Outcome,
+        /// Its command's exit code, if any.
+        exit_code: Option<i32>,
+    },
+    /// A run's client gave up before it started.
+    Withdrawn {
+        /// Why.
+        reason: String,
+    },
+    /// Baton stopped while the run was active.
+    Interrupted,
+    /// The user paused hand-offs.
+    HandoffsPaused {
+        /// Who asked.
+        by: String,
+    },
+    /// The user resumed hand-offs.
+    HandoffsResumed {
+        /// Who asked.
+        by: String,
+    },
+}
+
+impl EventKind {
+    /// The tag, as stored in the `kind` column.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Submitted { .. } => "submitted",
+            EventKind::Started => "started",
+            EventKind::Queued { .. } => "queued",
+            EventKind::Granted { .. } => "granted",
+            EventKind::Released { .. } => "released",
+            EventKind::Reordered { .. } => "reordered",
+            EventKind::Amended { .. } => "amended",
+            EventKind::Cancelled { .. } => "cancelled",
+            EventKind::Expired { .. } => "expired",
+            EventKind::Finished { .. } => "finished",
+            EventKind::Withdrawn { .. } => "withdrawn",
+            EventKind::Interrupted => "interrupted",
+            EventKind::HandoffsPaused { .. } => "handoffs_paused",
+            EventKind::HandoffsResumed { .. } => "handoffs_resumed",
+        }
+    }
+}

@@ -1,0 +1,951 @@
+//! The desktop lease as a plain state machine: runs, the FIFO queue, the holder and the fencing
+//! counter. No I/O and no async: every request mutates memory and records what must be persisted
+//! in a [`Batch`], which the actor commits to SQLite before anyone is answered.
+//!
+//! Each request validates everything before it changes anything, so a refused request leaves
+//! both memory and the batch untouched (DESIGN: bad input changes nothing).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
+use crate::model::{
+    Amendment, Caller, Desktop, Outcome, Run, RunId, RunSpec, RunState, RunStatus, Snapshot,
+    Timestamp, queued_message,
+};
+
+/// Bounds on what a client may send; beyond them a request is refused, not truncated.
+pub mod limits {
+    use std::time::Duration;
+
+    /// Longest title, in characters.
+    pub const TITLE_CHARS: usize = 200;
+    /// Longest client name, in characters.
+    pub const CLIENT_CHARS: usize = 64;
+    /// Longest reason or outcome note, in characters.
+    pub const REASON_CHARS: usize = 500;
+    /// Longest amendment, in characters.
+    pub const AMEND_CHARS: usize = 4000;
+    /// Most amendments one run keeps.
+    pub const INBOX_LEN: usize = 100;
+    /// Shortest heartbeat TTL.
+    pub const MIN_TTL: Duration = Duration::from_millis(100);
+    /// Longest heartbeat TTL.
+    pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+}
+
+/// Counters the machine resumes from, read from the store at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The last lease token ever granted.
+    pub last_token: u64,
+    /// The next run id to hand out.
+    pub next_run_id: i64,
+    /// The next event sequence number.
+    pub next_seq: u64,
+    /// Whether hand-offs were paused when Baton stopped.
+    pub paused: bool,
+}
+
+/// What one request changed, to be committed in one SQLite transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Final rows of every run the request touched.
+    pub runs: Vec<Run>,
+    /// New events, in order.
+    pub events: Vec<Event>,
+    /// The new value of the fencing counter, if a grant happened.
+    pub last_token: Option<u64>,
+    /// The new hand-off pause flag, if it changed.
+    pub paused: Option<bool>,
+}
+
+impl Batch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+            && self.events.is_empty()
+            && self.last_token.is_none()
+            && self.paused.is_none()
+    }
+}
+
+#[derive(Debug)]
+struct Active {
+    run: Run,
+    inbox: Vec<Amendment>,
+    /// Past this instant without a heartbeat the run expires (DESIGN rule 9).
+    deadline: Instant,
+    /// Open connections bound to this run's life; when the last one closes, it expires.
+    attachments: BTreeSet<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Holder {
+    id: RunId,
+    token: u64,
+    since: Timestamp,
+}
+
+/// The lease state machine. See the module docs.
+#[derive(Debug)]
+pub struct Machine {
+    clock: Arc<dyn Clock>,
+    default_ttl: Duration,
+    runs: BTreeMap<RunId, Active>,
+    queue: VecDeque<RunId>,
+    holder: Option<Holder>,
+    paused: bool,
+    last_token: u64,
+    next_run_id: i64,
+    next_seq: u64,
+    next_attach: u64,
+    dirty: BTreeSet<RunId>,
+    batch: Batch,
+}
+
+impl Machine {
+    /// A machine with no active runs, continuing the persisted counters.
+    pub fn new(clock: Arc<dyn Clock>, default_ttl: Duration, resume: Resume) -> Self {
+        Machine {
+            clock,
+            default_ttl,
+            runs: BTreeMap::new(),
+            queue: VecDeque::new(),
+            holder: None,
+            paused: resume.paused,
+            last_token: resume.last_token,
+            next_run_id: resume.next_run_id,
+            next_seq: resume.next_seq,
+            next_attach: 1,
+            dirty: BTreeSet::new(),
+            batch: Batch::default(),
+        }
+    }
+
+    // ----- requests -------------------------------------------------------------------------
+
+    /// `submit`: a new run. Desktop runs get the lease or a queue place (or, with
+    /// `queue: false`, are withdrawn at once when the desktop is busy).
+    pub fn submit(&mut self, spec: RunSpec, now: Instant) -> Result<RunId> {
+        let ttl = self.validate_spec(&spec)?;
+        let may_queue = spec.queue;
+        let id = self.create(spec, ttl, None, now);
+        self.place(id, may_queue, now);
+        Ok(id)
+    }
+
+    /// `heartbeat`: the run is alive; its TTL starts again.
+    pub fn heartbeat(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
+        self.authorize_self(id, caller, "send heartbeats for")?;
+        let active = self.active_mut(id)?;
+        active.deadline = now + ttl_of(&active.run);
+        Ok(())
+    }
+
+    /// `attach`: binds the run's life to a connection as well as to its heartbeat. Returns the
+    /// attachment id to pass to [`Machine::detach`] when the connection closes.
+    pub fn attach(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<u64> {
+        self.authorize_self(id, caller, "attach to")?;
+        let attach_id = self.next_attach;
+        let active = self.active_mut(id)?;
+        active.deadline = now + ttl_of(&active.run);
+        active.attachments.insert(attach_id);
+        self.next_attach += 1;
+        Ok(attach_id)
+    }
+
+    /// A connection bound to the run closed. When it was the last one and the run is still
+    /// active, the run expires at once: its client is gone (DESIGN rule 9).
+    pub fn detach(&mut self, id: RunId, attach_id: u64, now: Instant) {
+        let Some(active) = self.runs.get_mut(&id) else {
+            return;
+        };
+        if !active.attachments.remove(&attach_id) || !active.attachments.is_empty() {
+            return;
+        }
+        if active.run.state.is_active() {
+            self.end(
+                id,
+                RunState::Expired,
+                EventKind::Expired {
+                    reason: "its connection to Baton closed".into(),
+                },
+                now,
+            );
+        }
+    }
+
+    /// `amend`: appends a correction to the run's inbox. Nothing is cancelled or requeued.
+    pub fn amend(&mut self, id: RunId, caller: &Caller, text: &str) -> Result<u32> {
+        let text = required(text, "the correction", limits::AMEND_CHARS)?;
+        let at = self.clock.now();
+        let active = self.active_mut(id)?;
+        if active.inbox.len() >= limits::INBOX_LEN {
+            return Err(Error::InvalidState(format!(
+                "run #{id} already has {} unread corrections; it is not reading its inbox",
+                limits::INBOX_LEN
+            )));
+        }
+        let n = u32::try_from(active.inbox.len() + 1).unwrap_or(u32::MAX);
+        let by = caller.label();
+        active.inbox.push(Amendment {
+            n,
+            at,
+            by: by.clone(),
+            text: text.clone(),
+        });
+        self.event(Some(id), EventKind::Amended { n, by, text });
+        Ok(n)
+    }
+
+    /// `cancel` (DESIGN rules 6 and 7): only the user, or a run relaying the user's stop for
+    /// *another* run with a reason. The lease is released at once and handed on.
+    pub fn cancel(
+        &mut self,
+        id: RunId,
+        caller: &Caller,
+        reason: Option<&str>,
+        now: Instant,
+    ) -> Result<Run> {
+        let reason = optional(reason, "the reason", limits::REASON_CHARS)?;
+        if let Caller::Run(by) = caller {
+            if *by == id {
+                return Err(Error::SelfCancel(id));
+            }
+            if reason.is_none() {
+                return Err(Error::Invalid(format!(
+                    "run #{by} may relay the user's stop for run #{id} only with a reason saying what the user asked"
+                )));
+            }
+        }
+        self.active(id)?;
+        Ok(self.cancel_unchecked(id, caller, reason, None, now))
+    }
+
+    /// `stop holder`: the user cancels whoever holds the desktop now. `None` when it is free.
+    pub fn stop_holder(
+        &mut self,
+        caller: &Caller,
+        reason: Option<&str>,
+        now: Instant,
+    ) -> Result<Option<Run>> {
+        user_only(caller, "stop the desktop holder")?;
+        let reason = optional(reason, "the reason", limits::REASON_CHARS)?;
+        Ok(self
+            .holder
+            .map(|h| self.cancel_unchecked(h.id, caller, reason, None, now)))
+    }
+
+    /// `pause` / `resume` hand-offs. While paused the holder goes on but nobody new is granted.
+    pub fn set_paused(&mut self, paused: bool, caller: &Caller, now: Instant) -> Result<bool> {
+        user_only(
+            caller,
+            if paused {
+                "pause hand-offs"
+            } else {
+                "resume hand-offs"
+            },
+        )?;
+        if self.paused == paused {
+            return Ok(false);
+        }
+        self.paused = paused;
+        self.batch.paused = Some(paused);
+        let by = caller.label();
+        let kind = if paused {
+            EventKind::HandoffsPaused { by }
+        } else {
+            EventKind::HandoffsResumed { by }
+        };
+        self.event(None, kind);
+        self.grant_next(None, now);
+        Ok(true)
+    }
+
+    /// `front`: the user moves a queued run to the head of the queue (DESIGN rule 4).
+    pub fn front(&mut self, id: RunId, caller: &Caller) -> Result<()> {
+        user_only(caller, "reorder the queue")?;
+        let state = self.active(id)?.run.state;
+        let Some(index) = self.queue.iter().position(|q| *q == id) else {
+            return Err(Error::InvalidState(format!(
+                "run #{id} is not waiting for the desktop (it is {state}); only queued runs can move"
+            )));
+        };
+        if index > 0 {
+            self.queue.remove(index);
+            self.queue.push_front(id);
+            self.event(
+                Some(id),
+                EventKind::Reordered {
+                    position: 1,
+                    by: caller.label(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// `finish`: the run ends itself with an outcome; its lease is handed on.
+    pub fn finish(
+        &mut self,
+        id: RunId,
+        caller: &Caller,
+        outcome: Outcome,
+        exit_code: Option<i32>,
+        note: Option<&str>,
+        now: Instant,
+    ) -> Result<Run> {
+        self.authorize_self(id, caller, "finish")?;
+        let note = optional(note, "the outcome note", limits::REASON_CHARS)?;
+        if self.active(id)?.run.state == RunState::Queued {
+            return Err(Error::InvalidState(format!(
+                "run #{id} is still waiting for the desktop; withdraw it instead of finishing it"
+            )));
+        }
+        let (state, default_note) = match outcome {
+            Outcome::Succeeded => (RunState::Succeeded, "succeeded"),
+            Outcome::Failed => (RunState::Failed, "failed"),
+        };
+        let run = &mut self.active_mut(id)?.run;
+        run.exit_code = exit_code;
+        run.outcome = Some(note.unwrap_or_else(|| match exit_code {
+            Some(code) => format!("exited with code {code}"),
+            None => default_note.to_string(),
+        }));
+        Ok(self.end(id, state, EventKind::Finished { outcome, exit_code }, now))
+    }
+
+    /// `release`: the run gives the desktop back (or stops waiting for it again) and goes on in
+    /// parallel.
+    pub fn release(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
+        self.authorize_self(id, caller, "release the desktop for")?;
+        let run = &self.active(id)?.run;
+        if self.holder.is_some_and(|h| h.id == id) {
+            self.release_lease(id, now);
+            self.set_state(id, RunState::Running);
+            return Ok(());
+        }
+        if run.state == RunState::Queued && run.started_at.is_some() {
+            self.queue.retain(|q| *q != id);
+            self.set_state(id, RunState::Running);
+            self.event(Some(id), EventKind::Released { lease_token: None });
+            return Ok(());
+        }
+        Err(Error::InvalidState(format!(
+            "run #{id} does not hold the desktop, so there is nothing to release"
+        )))
+    }
+
+    /// `acquire`: a running run asks for the desktop (again); it queues at the back.
+    pub fn acquire(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
+        self.authorize_self(id, caller, "acquire the desktop for")?;
+        let run = &self.active(id)?.run;
+        if run.state == RunState::Queued || self.holder.is_some_and(|h| h.id == id) {
+            return Ok(());
+        }
+        if !run.needs_desktop {
+            self.active_mut(id)?.run.needs_desktop = true;
+            self.dirty.insert(id);
+        }
+        self.place(id, true, now);
+        Ok(())
+    }
+
+    /// `withdraw`: the run's own client gives up waiting before the run started.
+    pub fn withdraw(
+        &mut self,
+        id: RunId,
+        caller: &Caller,
+        reason: Option<&str>,
+        now: Instant,
+    ) -> Result<Run> {
+        self.authorize_self(id, caller, "withdraw")?;
+        let reason = optional(reason, "the reason", limits::REASON_CHARS)?;
+        let run = &self.active(id)?.run;
+        if run.state != RunState::Queued || run.started_at.is_some() {
+            return Err(Error::InvalidState(format!(
+                "run #{id} has already started; finish it or release the desktop instead"
+            )));
+        }
+        let reason = reason.unwrap_or_else(|| "its client stopped waiting".into());
+        Ok(self.end(
+            id,
+            RunState::Withdrawn,
+            EventKind::Withdrawn { reason },
+            now,
+        ))
+    }
+
+    /// `replace`: the user cancels a run and puts a new one in its place: its queue slot, or the
+    /// lease directly if it held it.
+    pub fn replace(
+        &mut self,
+        old: RunId,
+        spec: RunSpec,
+        caller: &Caller,
+        now: Instant,
+    ) -> Result<RunId> {
+        user_only(caller, "replace a run")?;
+        let ttl = self.validate_spec(&spec)?;
+        self.active(old)?;
+        let needs_desktop = spec.needs_desktop;
+        let slot = self.queue.iter().position(|q| *q == old);
+        let held = self.holder.filter(|h| h.id == old);
+        let new = self.create(spec, ttl, Some(old), now);
+        let reason = Some(format!("replaced by run #{new}"));
+
+        match (needs_desktop, held, slot) {
+            (true, Some(_), _) => {
+                // The replacement takes the lease straight from the old run, bypassing the
+                // queue: the user asked for exactly this.
+                self.end_without_handoff(old, caller, reason, new);
+                self.grant(new, Some(old), now);
+            }
+            (true, None, Some(index)) => {
+                self.end_without_handoff(old, caller, reason, new);
+                self.queue.insert(index, new);
+                let behind = self.holder.map(|h| h.id);
+                self.event(
+                    Some(new),
+                    EventKind::Queued {
+                        position: index + 1,
+                        behind,
+                    },
+                );
+            }
+            _ => {
+                self.cancel_unchecked(old, caller, reason, Some(new), now);
+                self.place(new, true, now);
+            }
+        }
+        Ok(new)
+    }
+
+    /// Expires every run whose heartbeat deadline has passed (DESIGN rule 9).
+    pub fn expire_due(&mut self, now: Instant) {
+        let due: Vec<(Instant, RunId)> = self
+            .runs
+            .iter()
+            .filter(|(_, a)| a.run.state.is_active() && a.deadline <= now)
+            .map(|(id, a)| (a.deadline, *id))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for (_, id) in due {
+            let ttl = ttl_of(&self.runs[&id].run);
+            self.end(
+                id,
+                RunState::Expired,
+                EventKind::Expired {
+                    reason: format!("no heartbeat for {}", humantime::format_duration(ttl)),
+                },
+                now,
+            );
+        }
+    }
+
+    /// The earliest heartbeat deadline among active runs.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.runs
+            .values()
+            .filter(|a| a.run.state.is_active())
+            .map(|a| a.deadline)
+            .min()
+    }
+
+    /// Baton is stopping: every active run ends `interrupted`, nobody is granted.
+    pub fn interrupt_all(&mut self, now: Instant) {
+        self.release_for_shutdown();
+        let ids: Vec<RunId> = self.runs.keys().copied().collect();
+        for id in ids {
+            if self.runs[&id].run.state.is_active() {
+                self.end(id, RunState::Interrupted, EventKind::Interrupted, now);
+            }
+        }
+    }
+
+    // ----- views ---------------------------------------------------------------------------
+
+    /// Whether `id` is an active run.
+    pub fn is_active(&self, id: RunId) -> bool {
+        self.runs.get(&id).is_some_and(|a| a.run.state.is_active())
+    }
+
+    /// Ids of every run the machine knows about (active, or ended in this request).
+    pub fn run_ids(&self) -> Vec<RunId> {
+        self.runs.keys().copied().collect()
+    }
+
+    /// The status snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        let holder = self.holder.map(|h| self.view(h.id));
+        Snapshot {
+            desktop: Desktop {
+                lease_token: self.holder.map(|h| h.token),
+                since: self.holder.map(|h| h.since),
+                holder,
+                paused: self.paused,
+                queue: self.queue.iter().map(|id| self.view(*id)).collect(),
+            },
+            running: self
+                .runs
+                .values()
+                .filter(|a| {
+                    a.run.state == RunState::Running && self.holder.is_none_or(|h| h.id != a.run.id)
+                })
+                .map(|a| self.view(a.run.id))
+                .collect(),
+            last_event: self.next_seq - 1,
+        }
+    }
+
+    /// What run `id` learns about itself. `None` if the machine does not know it.
+    pub fn status(&self, id: RunId) -> Option<RunStatus> {
+        let active = self.runs.get(&id)?;
+        let run = self.view(id);
+        let holder = self.holder.map(|h| self.runs[&h.id].run.brief());
+        let queued = run.state == RunState::Queued;
+        let message = match (run.state, run.position) {
+            (RunState::Queued, Some(position)) => {
+                queued_message(holder.as_ref(), position, self.paused)
+            }
+            _ => state_message(&run),
+        };
+        Some(RunStatus {
+            cancelled: run.state == RunState::Cancelled,
+            ended: !run.state.is_active(),
+            queued_behind: holder.filter(|_| queued),
+            handoffs_paused: self.paused,
+            message,
+            inbox: active.inbox.clone(),
+            version: 0,
+            run,
+        })
+    }
+
+    /// Takes the changes of the last request, and forgets runs that ended in it (they live on in
+    /// the store). Returns the batch and the ids of the runs that ended.
+    pub fn take_batch(&mut self) -> (Batch, Vec<RunId>) {
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut ended = Vec::new();
+        for id in std::mem::take(&mut self.dirty) {
+            let Some(active) = self.runs.get(&id) else {
+                continue;
+            };
+            let mut run = active.run.clone();
+            run.position = None;
+            run.holds_desktop = false;
+            batch.runs.push(run);
+            if !active.run.state.is_active() {
+                ended.push(id);
+            }
+        }
+        (batch, ended)
+    }
+
+    /// Drops runs that ended, once their last status has been published.
+    pub fn forget(&mut self, ended: &[RunId]) {
+        for id in ended {
+            self.runs.remove(id);
+        }
+    }
+
+    // ----- internals -----------------------------------------------------------------------
+
+    fn validate_spec(&self, spec: &RunSpec) -> Result<Duration> {
+        required(&spec.title, "the title", limits::TITLE_CHARS)?;
+        required(&spec.client, "the client", limits::CLIENT_CHARS)?;
+        let ttl = spec.ttl_ms.map_or(self.default_ttl, Duration::from_millis);
+        if !(limits::MIN_TTL..=limits::MAX_TTL).contains(&ttl) {
+            return Err(Error::Invalid(format!(
+                "a heartbeat TTL of {} ms is out of range: it must be between {} ms and {} hours",
+                ttl.as_millis(),
+                limits::MIN_TTL.as_millis(),
+                limits::MAX_TTL.as_secs() / 3600
+            )));
+        }
+        Ok(ttl)
+    }
+
+    fn create(
+        &mut self,
+        spec: RunSpec,
+        ttl: Duration,
+        replaces: Option<RunId>,
+        now: Instant,
+    ) -> RunId {
+        let id = RunId(self.next_run_id);
+        self.next_run_id += 1;
+        let run = Run {
+            id,
+            title: spec.title.trim().to_string(),
+            client: spec.client.trim().to_string(),
+            needs_desktop: spec.needs_desktop,
+            state: RunState::Queued,
+            holds_desktop: false,
+            lease_token: None,
+            position: None,
+            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            created_at: self.clock.now(),
+            started_at: None,
+            finished_at: None,
+            outcome: None,
+            exit_code: None,
+            cancelled_by: None,
+            reason: None,
+        };
+        self.event(
+            Some(id),
+            EventKind::Submitted {
+                title: run.title.clone(),
+                client: run.client.clone(),
+                needs_desktop: run.needs_desktop,
+                replaces,
+            },
+        );
+        self.runs.insert(
+            id,
+            Active {
+                run,
+                inbox: Vec::new(),
+                deadline: now + ttl,
+                attachments: BTreeSet::new(),
+            },
+        );
+        self.dirty.insert(id);
+        id
+    }
+
+    /// Starts a fresh (or re-acquiring) run: in parallel, with the lease, in the queue, or —
+    /// when it may not queue — withdrawn.
+    fn place(&mut self, id: RunId, may_queue: bool, now: Instant) {
+        let run = &self.runs[&id].run;
+        if !run.needs_desktop {
+            let at = self.clock.now();
+            self.active_mut_unchecked(id)
+                .run
+                .started_at
+                .get_or_insert(at);
+            self.set_state(id, RunState::Running);
+            self.event(Some(id), EventKind::Started);
+            return;
+        }
+        if self.holder.is_none() && !self.paused && self.queue.is_empty() {
+            self.grant(id, None, now);
+            return;
+        }
+        let behind = self.holder.map(|h| h.id);
+        if !may_queue {
+            let position = self.queue.len() + 1;
+            let brief = behind.map(|b| self.runs[&b].run.brief());
+            let reason = queued_message(brief.as_ref(), position, self.paused);
+            let reason = format!("did not wait: {reason}");
+            self.end(
+                id,
+                RunState::Withdrawn,
+                EventKind::Withdrawn { reason },
+                now,
+            );
+            return;
+        }
+        self.queue.push_back(id);
+        self.set_state(id, RunState::Queued);
+        self.event(
+            Some(id),
+            EventKind::Queued {
+                position: self.queue.len(),
+                behind,
+            },
+        );
+    }
+
+    fn grant(&mut self, id: RunId, handed_from: Option<RunId>, now: Instant) {
+        debug_assert!(self.holder.is_none(), "two holders");
+        self.last_token += 1;
+        let token = self.last_token;
+        let since = self.clock.now();
+        self.holder = Some(Holder { id, token, since });
+        self.batch.last_token = Some(token);
+        let active = self.active_mut_unchecked(id);
+        active.run.lease_token = Some(token);
+        active.run.started_at.get_or_insert(since);
+        // A grant is a sign of life for the waiter, and it gets a whole TTL to notice.
+        active.deadline = now + ttl_of(&active.run);
+        self.set_state(id, RunState::Running);
+        self.event(
+            Some(id),
+            EventKind::Granted {
+                lease_token: token,
+                handed_from,
+            },
+        );
+    }
+
+    /// Grants the head of the queue, unless someone holds the lease or hand-offs are paused.
+    fn grant_next(&mut self, handed_from: Option<RunId>, now: Instant) {
+        if self.holder.is_some() || self.paused {
+            return;
+        }
+        if let Some(next) = self.queue.pop_front() {
+            self.grant(next, handed_from, now);
+        }
+    }
+
+    fn release_lease(&mut self, id: RunId, now: Instant) {
+        let Some(holder) = self.holder.filter(|h| h.id == id) else {
+            return;
+        };
+        self.holder = None;
+        self.event(
+            Some(id),
+            EventKind::Released {
+                lease_token: Some(holder.token),
+            },
+        );
+        self.grant_next(Some(id), now);
+    }
+
+    fn cancel_unchecked(
+        &mut self,
+        id: RunId,
+        caller: &Caller,
+        reason: Option<String>,
+        replaced_by: Option<RunId>,
+        now: Instant,
+    ) -> Run {
+        let by = caller.label();
+        let run = &mut self.active_mut_unchecked(id).run;
+        run.cancelled_by = Some(by.clone());
+        run.reason.clone_from(&reason);
+        self.end(
+            id,
+            RunState::Cancelled,
+            EventKind::Cancelled {
+                by,
+                reason,
+                replaced_by,
+            },
+            now,
+        )
+    }
+
+    /// Cancels the run that `replace` puts another in place of, without handing its lease or
+    /// queue slot to anyone else.
+    fn end_without_handoff(
+        &mut self,
+        id: RunId,
+        caller: &Caller,
+        reason: Option<String>,
+        replaced_by: RunId,
+    ) {
+        let by = caller.label();
+        let run = &mut self.active_mut_unchecked(id).run;
+        run.cancelled_by = Some(by.clone());
+        run.reason.clone_from(&reason);
+        self.queue.retain(|q| *q != id);
+        let token = self.holder.filter(|h| h.id == id).map(|h| h.token);
+        self.close(
+            id,
+            RunState::Cancelled,
+            EventKind::Cancelled {
+                by,
+                reason,
+                replaced_by: Some(replaced_by),
+            },
+        );
+        if let Some(token) = token {
+            self.holder = None;
+            self.event(
+                Some(id),
+                EventKind::Released {
+                    lease_token: Some(token),
+                },
+            );
+        }
+    }
+
+    /// Moves an active run to a final state: out of the queue, and if it held the lease, the
+    /// lease is released at once and handed to the next in line (DESIGN rule 7).
+    fn end(&mut self, id: RunId, state: RunState, kind: EventKind, now: Instant) -> Run {
+        self.queue.retain(|q| *q != id);
+        self.close(id, state, kind);
+        self.release_lease(id, now);
+        self.view(id)
+    }
+
+    fn close(&mut self, id: RunId, state: RunState, kind: EventKind) {
+        let at = self.clock.now();
+        let run = &mut self.active_mut_unchecked(id).run;
+        run.finished_at = Some(at);
+        if let EventKind::Expired { reason } | EventKind::Withdrawn { reason } = &kind {
+            run.reason.get_or_insert_with(|| reason.clone());
+        }
+        self.set_state(id, state);
+        self.event(Some(id), kind);
+    }
+
+    fn release_for_shutdown(&mut self) {
+        // Nothing is granted while everything is being interrupted.
+        if let Some(holder) = self.holder.take() {
+            self.event(
+                Some(holder.id),
+                EventKind::Released {
+                    lease_token: Some(holder.token),
+                },
+            );
+        }
+        self.queue.clear();
+    }
+
+    fn set_state(&mut self, id: RunId, state: RunState) {
+        self.active_mut_unchecked(id).run.state = state;
+        self.dirty.insert(id);
+    }
+
+    fn event(&mut self, run_id: Option<RunId>, kind: EventKind) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.batch.events.push(Event {
+            seq,
+            at: self.clock.now(),
+            run_id,
+            kind,
+        });
+    }
+
+    fn view(&self, id: RunId) -> Run {
+        let mut run = self.runs[&id].run.clone();
+        run.holds_desktop = self.holder.is_some_and(|h| h.id == id);
+        run.position = self
+            .queue
+            .iter()
+            .position(|q| *q == id)
+            .map(|index| index + 1);
+        run
+    }
+
+    fn active(&self, id: RunId) -> Result<&Active> {
+        self.runs
+            .get(&id)
+            .filter(|a| a.run.state.is_active())
+            .ok_or(Error::UnknownRun(id))
+    }
+
+    fn active_mut(&mut self, id: RunId) -> Result<&mut Active> {
+        self.runs
+            .get_mut(&id)
+            .filter(|a| a.run.state.is_active())
+            .ok_or(Error::UnknownRun(id))
+    }
+
+    fn active_mut_unchecked(&mut self, id: RunId) -> &mut Active {
+        self.runs.get_mut(&id).expect("run checked by the caller")
+    }
+
+    fn authorize_self(&self, id: RunId, caller: &Caller, what: &str) -> Result<()> {
+        match caller {
+            Caller::Run(by) if *by != id => Err(Error::Forbidden(format!(
+                "run #{by} cannot {what} run #{id}: only run #{id} itself or the user can"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn ttl_of(run: &Run) -> Duration {
+    Duration::from_millis(run.ttl_ms)
+}
+
+fn user_only(caller: &Caller, what: &str) -> Result<()> {
+    if caller.is_user() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "only the user can {what}; {} is an agent's run token",
+            caller.label()
+        )))
+    }
+}
+
+/// A non-empty, bounded piece of text, trimmed.
+fn required(text: &str, what: &str, max_chars: usize) -> Result<String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(Error::Invalid(format!("{what} must not be empty")));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(Error::Invalid(format!(
+            "{what} is too long: at most {max_chars} characters"
+        )));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Like [`required`], but absent or blank text is simply `None`.
+fn optional(text: Option<&str>, what: &str, max_chars: usize) -> Result<Option<String>> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => required(t, what, max_chars).map(Some),
+    }
+}
+
+/// The sentence for a run that is not waiting.
+fn state_message(run: &Run) -> String {
+    let id = run.id;
+    match run.state {
+        RunState::Queued => format!("run #{id} is waiting for the desktop"),
+        RunState::Running if run.holds_desktop => format!(
+            "run #{id} holds the desktop with lease token {}",
+            run.lease_token.unwrap_or_default()
+        ),
+        RunState::Running => format!("run #{id} is running in parallel, without the desktop"),
+        RunState::Succeeded | RunState::Failed => format!(
+            "run #{id} finished: {}",
+            run.outcome.as_deref().unwrap_or(run.state.as_str())
+        ),
+        RunState::Cancelled => format!(
+            "run #{id} was cancelled by {}{}",
+            match run.cancelled_by.as_deref() {
+                Some(by) if by.starts_with("run:") => format!("the user (relayed by {by})"),
+                _ => "the user".to_string(),
+            },
+            run.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        RunState::Expired => format!(
+            "run #{id} expired: {}",
+            run.reason
+                .as_deref()
+                .unwrap_or("its holder stopped answering")
+        ),
+        RunState::Withdrawn => format!(
+            "run #{id} was withdrawn: {}",
+            run.reason
+                .as_deref()
+                .unwrap_or("its client stopped waiting")
+        ),
+        RunState::Interrupted => format!("run #{id} was interrupted: Baton stopped under it"),
+    }
+}
+
+/// The status of a run that has already ended, built from its stored row.
+pub fn ended_status(run: Run) -> RunStatus {
+    RunStatus {
+        cancelled: run.state == RunState::Cancelled,
+        ended: !run.state.is_active(),
+        queued_behind: None,
+        handoffs_paused: false,
+        message: state_message(&run),
+        inbox: Vec::new(),
+        version: 0,
+        run,
+    }
+}

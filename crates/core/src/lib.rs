@@ -1,0 +1,38 @@
+//! `baton-core`: the desktop lease of Baton, with no Tauri and no HTTP.
+//!
+//! Many agents and scripts share one computer: work that needs the mouse, keyboard and screen
+//! holds the *desktop lease*, one run at a time, and everyone else waits in a FIFO queue and
+//! starts automatically when the lease is handed on (see `DESIGN.md`).
+//!
+//! Map of the crate:
+//! - [`model`]: the words — runs, states, callers, the status snapshot, the honest message.
+//! - [`lease`]: the lease as a synchronous state machine; every rule of DESIGN section 2 lives here.
+//! - [`actor`]: the scheduler task that owns the machine and the store; [`Handle`] is its door.
+//! - [`store`]: SQLite through sqlx (migrations in `migrations/`), one transaction per request.
+//! - [`event`]: the append-only event log's entries.
+//! - [`check`]: an invariant checker that replays an event log (tests, torture, soak).
+//! - [`auth`]: the user token and per-run tokens.
+//! - [`datadir`]: the data directory shared by hosts and clients (token, lock, host note).
+//! - [`clock`]: wall-clock time behind a trait, for tests.
+//! - [`error`]: the crate's one error type.
+
+pub mod actor;
+pub mod auth;
+pub mod check;
+pub mod clock;
+pub mod datadir;
+pub mod error;
+pub mod event;
+pub mod lease;
+pub mod model;
+pub mod store;
+
+pub use actor::{Attachment, Config, DEFAULT_TTL, Handle, Submitted, spawn};
+pub use datadir::{DataDir, HostInfo, HostLock};
+pub use error::{Error, Result};
+pub use event::{Event, EventKind};
+pub use model::{
+    Amendment, Caller, Desktop, Outcome, Run, RunBrief, RunId, RunSpec, RunState, RunStatus,
+    Snapshot, Timestamp, queued_message,
+};
+pub use store::{Durability, HistoryQuery, Opened, Store};

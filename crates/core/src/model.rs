@@ -1,0 +1,386 @@
+//! The words of DESIGN section 1 as types: runs, their states, who is asking, and the views
+//! (status snapshot, a run's own status) that the API and CLI serialize as they are.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// A run's id: allocated by the host, never reused (also not after a restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A wall-clock instant in milliseconds since the Unix epoch.
+///
+/// Stored as an integer in SQLite and serialized as RFC 3339 (`2026-11-28T10:05:09.123Z`), so
+/// people and scripts can both read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = DateTime))]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Now, by the system clock.
+    pub fn now() -> Self {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Timestamp(ms)
+    }
+
+    /// As a [`SystemTime`], for formatting and arithmetic.
+    pub fn to_system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(u64::try_from(self.0).unwrap_or(0))
+    }
+
+    /// Time from `self` to `later`, zero if `later` is earlier.
+    pub fn until(self, later: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(later.0 - self.0).unwrap_or(0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        humantime::format_rfc3339_millis(self.to_system_time()).fmt(f)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let t = humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom)?;
+        let ms = t
+            .duration_since(UNIX_EPOCH)
+            .map_err(serde::de::Error::custom)?
+            .as_millis();
+        Ok(Timestamp(
+            i64::try_from(ms).map_err(serde::de::Error::custom)?,
+        ))
+    }
+}
+
+/// DESIGN section 3. `queued` and `running` are active; every other state is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum RunState {
+    /// Waiting for the desktop.
+    Queued,
+    /// Started: holding the lease if it needs the desktop, or going on in parallel.
+    Running,
+    /// Finished by itself, successfully.
+    Succeeded,
+    /// Finished by itself, unsuccessfully.
+    Failed,
+    /// Stopped by the user (directly, or relayed by another run).
+    Cancelled,
+    /// Its holder stopped answering: heartbeat missed past the TTL, or its connection dropped.
+    Expired,
+    /// Its own client gave up waiting before it started.
+    Withdrawn,
+    /// Baton stopped under it.
+    Interrupted,
+}
+
+impl RunState {
+    /// Every state, for parsing and for tests.
+    pub const ALL: [RunState; 8] = [
+        RunState::Queued,
+        RunState::Running,
+        RunState::Succeeded,
+        RunState::Failed,
+        RunState::Cancelled,
+        RunState::Expired,
+        RunState::Withdrawn,
+        RunState::Interrupted,
+    ];
+
+    /// Whether the run is still going (queued or running).
+    pub fn is_active(self) -> bool {
+        matches!(self, RunState::Queued | RunState::Running)
+    }
+
+    /// The lower-case name used in JSON, the database and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+            RunState::Expired => "expired",
+            RunState::Withdrawn => "withdrawn",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RunState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = RunState::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown run state '{s}' (one of: {})", names.join(", "))
+            })
+    }
+}
+
+/// How a run ended by itself (`finish`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Outcome {
+    /// The work was done.
+    Succeeded,
+    /// The work failed.
+    Failed,
+}
+
+/// Who is asking. The core enforces who may do what (DESIGN section 4), so that no adapter can
+/// forget a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The person at the computer, through one of their surfaces (`cli`, `tray`, `hotkey`,
+    /// `dashboard`, `api`, …).
+    User {
+        /// The surface, recorded in `cancelled_by` as `user:<via>`.
+        via: String,
+    },
+    /// A run acting with its own run token.
+    Run(RunId),
+}
+
+impl Caller {
+    /// A user request through `via`.
+    pub fn user(via: impl Into<String>) -> Self {
+        Caller::User { via: via.into() }
+    }
+
+    /// How the caller is written in the history: `user:cli`, `run:12`.
+    pub fn label(&self) -> String {
+        match self {
+            Caller::User { via } => format!("user:{via}"),
+            Caller::Run(id) => format!("run:{id}"),
+        }
+    }
+
+    pub(crate) fn is_user(&self) -> bool {
+        matches!(self, Caller::User { .. })
+    }
+}
+
+/// What a client asks for when it submits a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunSpec {
+    /// Shown to the user: what the run is doing.
+    pub title: String,
+    /// Who submitted it: `claude-code`, `codex`, `cron`, `cli`, … (free text).
+    pub client: String,
+    /// Whether it needs the mouse, keyboard and screen.
+    #[serde(default)]
+    pub needs_desktop: bool,
+    /// Heartbeat TTL in milliseconds; the host's default (15 s) when absent.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+    /// `false`: do not queue. If the desktop is busy the run is recorded as `withdrawn` at once
+    /// and the answer says who holds it.
+    #[serde(default = "yes")]
+    pub queue: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl RunSpec {
+    /// A spec with the defaults: queue when busy, default TTL.
+    pub fn new(title: impl Into<String>, client: impl Into<String>, needs_desktop: bool) -> Self {
+        RunSpec {
+            title: title.into(),
+            client: client.into(),
+            needs_desktop,
+            ttl_ms: None,
+            queue: true,
+        }
+    }
+}
+
+/// A run as status, history and events show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Run {
+    /// Never reused.
+    pub id: RunId,
+    /// What it is doing.
+    pub title: String,
+    /// Who submitted it.
+    pub client: String,
+    /// Whether it needs the desktop.
+    pub needs_desktop: bool,
+    /// Where it is in its life.
+    pub state: RunState,
+    /// Whether it holds the desktop lease right now.
+    pub holds_desktop: bool,
+    /// The fencing token of its latest grant; `null` until it has held the desktop.
+    pub lease_token: Option<u64>,
+    /// 1-based place in the queue while queued.
+    pub position: Option<usize>,
+    /// Heartbeat TTL in milliseconds.
+    pub ttl_ms: u64,
+    /// When it was submitted.
+    pub created_at: Timestamp,
+    /// When it started (first grant, or at once for a parallel run).
+    pub started_at: Option<Timestamp>,
+    /// When it reached a final state.
+    pub finished_at: Option<Timestamp>,
+    /// Free text: how it ended, in a few words.
+    pub outcome: Option<String>,
+    /// The exit code its command reported, when it had one.
+    pub exit_code: Option<i32>,
+    /// Who cancelled it (`user:cli`, `user:hotkey`, `run:12`), for cancelled runs.
+    pub cancelled_by: Option<String>,
+    /// Why it was cancelled, expired or withdrawn.
+    pub reason: Option<String>,
+}
+
+impl Run {
+    /// `'<title>' (<client>)`, the way the user sees a run named in a sentence.
+    pub fn label(&self) -> String {
+        format!("'{}' ({})", self.title, self.client)
+    }
+
+    /// A short reference to this run.
+    pub fn brief(&self) -> RunBrief {
+        RunBrief {
+            id: self.id,
+            title: self.title.clone(),
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// Enough of a run to name it in a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunBrief {
+    /// Its id.
+    pub id: RunId,
+    /// Its title.
+    pub title: String,
+    /// Its client.
+    pub client: String,
+}
+
+/// A correction appended to a run's inbox (`amend`). Nothing is cancelled or requeued by it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Amendment {
+    /// 1-based number within the run's inbox; pass the last one you saw as `inbox_after`.
+    pub n: u32,
+    /// When it arrived.
+    pub at: Timestamp,
+    /// Who sent it (`user:cli`, `run:12`).
+    pub by: String,
+    /// The correction itself.
+    pub text: String,
+}
+
+/// What a run learns about itself: the answer to heartbeat, wait and attach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunStatus {
+    /// The run as it is now.
+    pub run: Run,
+    /// Whether the user cancelled it; a cancelled run must stop.
+    pub cancelled: bool,
+    /// Whether the run has reached a final state.
+    pub ended: bool,
+    /// While queued: the run holding the desktop.
+    pub queued_behind: Option<RunBrief>,
+    /// While queued: whether the user has paused hand-offs.
+    pub handoffs_paused: bool,
+    /// The honest sentence about where the run stands.
+    pub message: String,
+    /// Corrections sent to the run (`amend`), oldest first.
+    pub inbox: Vec<Amendment>,
+    /// Grows by one at every change of this status; pass it to `wait` to block until the next.
+    pub version: u64,
+}
+
+impl RunStatus {
+    /// Drops the amendments numbered `n` and below, the ones the caller has already seen.
+    pub fn inbox_after(mut self, n: u32) -> Self {
+        self.inbox.retain(|a| a.n > n);
+        self
+    }
+}
+
+/// The status snapshot (DESIGN section 4, `status`): answered from memory, changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Snapshot {
+    /// The desktop lease and its queue.
+    pub desktop: Desktop,
+    /// Runs going on in parallel, without the desktop.
+    pub running: Vec<Run>,
+    /// Sequence number of the newest event reflected here.
+    pub last_event: u64,
+}
+
+/// Who owns the desktop and who waits.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Desktop {
+    /// The run holding the lease, if any.
+    pub holder: Option<Run>,
+    /// The holder's lease token.
+    pub lease_token: Option<u64>,
+    /// Since when the holder has held it.
+    pub since: Option<Timestamp>,
+    /// Whether the user has paused hand-offs.
+    pub paused: bool,
+    /// Waiting runs, first in line first.
+    pub queue: Vec<Run>,
+}
+
+/// DESIGN rule 11: the honest answer to a run that has to wait.
+pub fn queued_message(behind: Option<&RunBrief>, position: usize, handoffs_paused: bool) -> String {
+    match behind {
+        Some(b) if !handoffs_paused => format!(
+            "the desktop is busy: queued behind '{}' ({}), position {position}; you will start automatically when it is released.",
+            b.title, b.client
+        ),
+        Some(b) => format!(
+            "the desktop is busy: queued behind '{}' ({}), position {position}; hand-offs are paused by the user, so you will start automatically when they resume and the desktop is released.",
+            b.title, b.client
+        ),
+        None => format!(
+            "hand-offs are paused by the user: queued at position {position}; you will start automatically when they resume."
+        ),
+    }
+}

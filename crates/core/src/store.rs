@@ -1,0 +1,360 @@
+//! SQLite through sqlx: runs, the append-only event log, the durable counters and settings.
+//!
+//! The schema comes only from `migrations/` (`sqlx::migrate!`). Only the scheduler actor writes,
+//! one transaction per request, before the request is answered (DESIGN rule 10); readers
+//! (history, event backlog) use the same pool concurrently, which WAL allows.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
+use crate::lease::{Batch, Resume};
+use crate::model::{Run, RunId, RunState, Timestamp};
+
+/// How hard a commit tries to reach the disk.
+///
+/// Both survive a kill -9 of Baton: in WAL mode a committed transaction is in the operating
+/// system's hands either way. `Full` also survives a power cut, at about ten times the cost of
+/// a commit (measured in `bench/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: durable across process crashes.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: durable across power loss too.
+    Full,
+}
+
+impl FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "normal" => Ok(Durability::Normal),
+            "full" => Ok(Durability::Full),
+            other => Err(format!(
+                "unknown durability '{other}': use 'normal' or 'full'"
+            )),
+        }
+    }
+}
+
+/// A filter over the history, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    /// Only runs in this state.
+    pub state: Option<RunState>,
+    /// Only runs of this client.
+    pub client: Option<String>,
+    /// Only runs with an id below this one (paging).
+    pub before: Option<RunId>,
+    /// At most this many (capped at 1000).
+    pub limit: u32,
+}
+
+/// What opening the store found.
+#[derive(Debug)]
+pub struct Opened {
+    /// The store.
+    pub store: Store,
+    /// Counters the scheduler continues from.
+    pub resume: Resume,
+    /// Runs that were active when Baton last stopped, now marked `interrupted`.
+    pub interrupted: Vec<RunId>,
+}
+
+/// The history database. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates it, and marks runs left
+    /// active by a crash as `interrupted`, with an event each.
+    pub async fn open(path: &Path, durability: Durability, now: Timestamp) -> Result<Opened> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                Durability::Normal => SqliteSynchronous::Normal,
+                Durability::Full => SqliteSynchronous::Full,
+            })
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../../migrations").run(&pool).await?;
+        let store = Store { pool };
+        let interrupted = store.interrupt_leftovers(now).await?;
+        let resume = store.resume().await?;
+        Ok(Opened {
+            store,
+            resume,
+            interrupted,
+        })
+    }
+
+    /// Commits one request's changes in one transaction.
+    pub async fn commit(&self, batch: &Batch) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for run in &batch.runs {
+            sqlx::query(
+                "INSERT INTO runs (id, title, client, needs_desktop, state, lease_token, ttl_ms,
+                                   created_at, started_at, finished_at, outcome, exit_code,
+                                   cancelled_by, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT (id) DO UPDATE SET
+                    needs_desktop = excluded.needs_desktop, state = excluded.state,
+                    lease_token = excluded.lease_token, started_at = excluded.started_at,
+                    finished_at = excluded.finished_at, outcome = excluded.outcome,
+                    exit_code = excluded.exit_code, cancelled_by = excluded.cancelled_by,
+                    reason = excluded.reason",
+            )
+            .bind(run.id.0)
+            .bind(&run.title)
+            .bind(&run.client)
+            .bind(run.needs_desktop)
+            .bind(run.state.as_str())
+            .bind(run.lease_token.map(to_i64))
+            .bind(to_i64(run.ttl_ms))
+            .bind(run.created_at.0)
+            .bind(run.started_at.map(|t| t.0))
+            .bind(run.finished_at.map(|t| t.0))
+            .bind(&run.outcome)
+            .bind(run.exit_code)
+            .bind(&run.cancelled_by)
+            .bind(&run.reason)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for event in &batch.events {
+            insert_event(&mut tx, event).await?;
+        }
+        if let Some(token) = batch.last_token {
+            set_counter(&mut tx, "lease_token", to_i64(token)).await?;
+        }
+        if let Some(paused) = batch.paused {
+            set_counter(&mut tx, "handoffs_paused", i64::from(paused)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One run, from the history.
+    pub async fn run(&self, id: RunId) -> Result<Option<Run>> {
+        let row = sqlx::query("SELECT * FROM runs WHERE id = ?1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    /// The history, newest first.
+    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<Run>> {
+        let rows = sqlx::query(
+            "SELECT * FROM runs
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR client = ?2)
+               AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC LIMIT ?4",
+        )
+        .bind(query.state.map(RunState::as_str))
+        .bind(&query.client)
+        .bind(query.before.map(|id| id.0))
+        .bind(i64::from(query.limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// Events after `after`, oldest first, at most `limit` of them.
+    pub async fn events_after(&self, after: u64, limit: u32) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, run_id, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(to_i64(after))
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// A stored setting, as JSON.
+    pub async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        value
+            .map(|v| {
+                serde_json::from_str(&v).map_err(|e| {
+                    Error::Invalid(format!("the stored setting '{key}' is not valid JSON: {e}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// Stores a setting.
+    pub async fn set_setting(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(key)
+        .bind(value.to_string())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`: `"ok"` when the file is sound.
+    pub async fn integrity_check(&self) -> Result<String> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.join("; "))
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn interrupt_leftovers(&self, now: Timestamp) -> Result<Vec<RunId>> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE state IN ('queued', 'running') ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        for id in &ids {
+            sqlx::query(
+                "UPDATE runs SET state = 'interrupted', finished_at = ?2,
+                        reason = COALESCE(reason, 'Baton stopped while the run was active')
+                 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
+            seq += 1;
+            let event = Event {
+                seq: u64::try_from(seq).unwrap_or_default(),
+                at: now,
+                run_id: Some(RunId(*id)),
+                kind: EventKind::Interrupted,
+            };
+            insert_event(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(ids.into_iter().map(RunId).collect())
+    }
+
+    async fn resume(&self) -> Result<Resume> {
+        let row = sqlx::query(
+            "SELECT (SELECT value FROM counters WHERE name = 'lease_token') AS last_token,
+                    (SELECT value FROM counters WHERE name = 'handoffs_paused') AS paused,
+                    (SELECT COALESCE(MAX(id), 0) FROM runs) AS last_run,
+                    (SELECT COALESCE(MAX(seq), 0) FROM events) AS last_seq",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Resume {
+            last_token: to_u64(row.try_get("last_token")?),
+            next_run_id: row.try_get::<i64, _>("last_run")? + 1,
+            next_seq: to_u64(row.try_get("last_seq")?) + 1,
+            paused: row.try_get::<i64, _>("paused")? != 0,
+        })
+    }
+}
+
+async fn insert_event(tx: &mut sqlx::SqliteConnection, event: &Event) -> Result<()> {
+    let data = serde_json::to_string(&event.kind)
+        .map_err(|e| Error::Invalid(format!("event does not serialize: {e}")))?;
+    sqlx::query("INSERT INTO events (seq, at, run_id, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(to_i64(event.seq))
+        .bind(event.at.0)
+        .bind(event.run_id.map(|id| id.0))
+        .bind(event.kind.name())
+        .bind(data)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+async fn set_counter(tx: &mut sqlx::SqliteConnection, name: &str, value: i64) -> Result<()> {
+    sqlx::query("UPDATE counters SET value = ?2 WHERE name = ?1")
+        .bind(name)
+        .bind(value)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+fn run_from_row(row: &SqliteRow) -> Result<Run> {
+    let state: String = row.try_get("state")?;
+    Ok(Run {
+        id: RunId(row.try_get("id")?),
+        title: row.try_get("title")?,
+        client: row.try_get("client")?,
+        needs_desktop: row.try_get("needs_desktop")?,
+        state: state
+            .parse()
+            .map_err(|e: String| Error::Store(sqlx::Error::Decode(e.into())))?,
+        holds_desktop: false,
+        lease_token: row.try_get::<Option<i64>, _>("lease_token")?.map(to_u64),
+        position: None,
+        ttl_ms: to_u64(row.try_get("ttl_ms")?),
+        created_at: Timestamp(row.try_get("created_at")?),
+        started_at: row.try_get::<Option<i64>, _>("started_at")?.map(Timestamp),
+        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(Timestamp),
+        outcome: row.try_get("outcome")?,
+        exit_code: row.try_get("exit_code")?,
+        cancelled_by: row.try_get("cancelled_by")?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<Event> {
+    let data: String = row.try_get("data")?;
+    let kind: EventKind =
+        serde_json::from_str(&data).map_err(|e| Error::Store(sqlx::Error::Decode(Box::new(e))))?;
+    Ok(Event {
+        seq: to_u64(row.try_get("seq")?),
+        at: Timestamp(row.try_get("at")?),
+        run_id: row.try_get::<Option<i64>, _>("run_id")?.map(RunId),
+        kind,
+    })
+}
+
+/// SQLite integers are signed; Baton's counters never get near 2^63.
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}

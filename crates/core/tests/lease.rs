@@ -1,0 +1,510 @@
+//! The rules of DESIGN section 2 and the requests of section 4, scenario by scenario, against
+//! the real actor and a real SQLite file.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use baton_core::{Caller, Error, EventKind, Outcome, RunId, RunState, check::check};
+use common::{advance, core, desktop, parallel, with_ttl};
+
+fn user() -> Caller {
+    Caller::user("test")
+}
+
+async fn all_events(handle: &baton_core::Handle) -> Vec<baton_core::Event> {
+    handle.events_after(0, 10_000).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn desktop_runs_queue_fifo_and_are_told_the_honest_thing() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("log in to the bank")).await.unwrap();
+    assert_eq!(a.status.run.state, RunState::Running);
+    assert!(a.status.run.holds_desktop);
+    assert_eq!(a.status.run.lease_token, Some(1));
+
+    let mut spec = desktop("fill the form");
+    spec.client = "codex".into();
+    let b = h.submit(spec).await.unwrap();
+    assert_eq!(b.status.run.state, RunState::Queued);
+    assert_eq!(b.status.run.position, Some(1));
+    assert_eq!(b.status.run.lease_token, None);
+    assert_eq!(
+        b.status.message,
+        "the desktop is busy: queued behind 'log in to the bank' (test), position 1; you will start automatically when it is released."
+    );
+    assert_eq!(b.status.queued_behind.as_ref().unwrap().id, a.status.run.id);
+
+    let c3 = h.submit(desktop("third")).await.unwrap();
+    assert_eq!(c3.status.run.position, Some(2));
+
+    let status = h.status();
+    let queue: Vec<RunId> = status.desktop.queue.iter().map(|r| r.id).collect();
+    assert_eq!(queue, vec![b.status.run.id, c3.status.run.id]);
+
+    // The holder finishes: the lease goes straight to the first in line with a new token.
+    h.finish(
+        a.status.run.id,
+        Caller::Run(a.status.run.id),
+        Outcome::Succeeded,
+        Some(0),
+        None,
+    )
+    .await
+    .unwrap();
+    let status = h.status();
+    let holder = status.desktop.holder.as_ref().unwrap();
+    assert_eq!(holder.id, b.status.run.id);
+    assert_eq!(status.desktop.lease_token, Some(2));
+    assert_eq!(status.desktop.queue[0].position, Some(1));
+
+    let events = all_events(h).await;
+    assert!(events.iter().any(|e| e.run_id == Some(b.status.run.id)
+        && e.kind
+            == EventKind::Granted {
+                lease_token: 2,
+                handed_from: Some(a.status.run.id)
+            }));
+    check(&events).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_without_the_desktop_never_waits() {
+    let c = core().await;
+    let h = &c.handle;
+    h.submit(desktop("holder")).await.unwrap();
+    h.submit(desktop("waiter")).await.unwrap();
+    h.set_paused(true, user()).await.unwrap();
+    let p = h.submit(parallel("run the tests")).await.unwrap();
+    assert_eq!(p.status.run.state, RunState::Running);
+    assert!(!p.status.run.holds_desktop);
+    assert_eq!(h.status().running.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_changes_nothing() {
+    let c = core().await;
+    let h = &c.handle;
+    h.submit(desktop("a")).await.unwrap();
+    h.submit(desktop("b")).await.unwrap();
+    let before = h.status();
+    let events_before = all_events(h).await;
+    for _ in 0..10 {
+        let _ = h.status();
+        let _ = h.run(RunId(1)).await.unwrap();
+        let _ = h.history(&Default::default()).await.unwrap();
+        let _ = h.cancel_targets(RunId(2));
+    }
+    assert_eq!(*h.status(), *before);
+    assert_eq!(all_events(h).await, events_before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_never_cancels_itself_but_may_relay_the_user() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+
+    // Not listed among its own cancel targets.
+    let targets: Vec<RunId> = h.cancel_targets(a).iter().map(|r| r.id).collect();
+    assert_eq!(targets, vec![b]);
+
+    // A self-cancel is refused, with or without a reason, and changes nothing.
+    let before = h.status();
+    for reason in [None, Some("the user said stop".to_string())] {
+        let err = h.cancel(a, Caller::Run(a), reason).await.unwrap_err();
+        assert!(matches!(err, Error::SelfCancel(id) if id == a), "{err}");
+        assert!(err.to_string().contains("cannot cancel itself"));
+    }
+    assert_eq!(*h.status(), *before);
+
+    // Relaying needs a reason.
+    let err = h.cancel(b, Caller::Run(a), None).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_request");
+
+    // With one it is recorded as relayed by run a.
+    let cancelled = h
+        .cancel(b, Caller::Run(a), Some("user: skip the form".into()))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, RunState::Cancelled);
+    assert_eq!(
+        cancelled.cancelled_by.as_deref(),
+        Some(&*format!("run:{a}"))
+    );
+    assert_eq!(cancelled.reason.as_deref(), Some("user: skip the form"));
+    let stored = h.run(b).await.unwrap();
+    assert_eq!(stored.cancelled_by, cancelled.cancelled_by);
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_the_user_reorders_replaces_pauses_and_stops() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let agent = Caller::Run(a);
+    let before = h.status();
+    assert_eq!(
+        h.front(b, agent.clone()).await.unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(
+        h.set_paused(true, agent.clone()).await.unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(
+        h.stop_holder(agent.clone(), None).await.unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(
+        h.replace(b, desktop("c"), agent.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    // A run acts only on itself.
+    assert_eq!(
+        h.finish(b, agent.clone(), Outcome::Failed, None, None)
+            .await
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(h.release(b, agent).await.unwrap_err().code(), "forbidden");
+    assert_eq!(*h.status(), *before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_holder_hands_the_lease_on_at_once() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let stopped = h
+        .stop_holder(Caller::user("hotkey"), Some("wrong window".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stopped.id, a);
+    assert_eq!(stopped.cancelled_by.as_deref(), Some("user:hotkey"));
+    let status = h.status();
+    assert_eq!(status.desktop.holder.as_ref().unwrap().id, b);
+    // Nothing left to stop after the queue drains.
+    h.stop_holder(user(), None).await.unwrap();
+    assert_eq!(h.stop_holder(user(), None).await.unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_holder_expires_after_its_ttl_and_the_next_starts() {
+    let c = core().await;
+    let h = &c.handle;
+    let ttl = Duration::from_secs(2);
+    let a = h
+        .submit(with_ttl(desktop("a"), ttl))
+        .await
+        .unwrap()
+        .status
+        .run
+        .id;
+    let b = h
+        .submit(with_ttl(desktop("b"), Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .status
+        .run
+        .id;
+
+    // Heartbeats keep it alive well past one TTL.
+    for _ in 0..5 {
+        advance(h, Duration::from_millis(1500)).await;
+        h.heartbeat(a, Caller::Run(a)).await.unwrap();
+    }
+    assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, a);
+
+    // Silence: just short of the TTL nothing happens, just past it the lease moves.
+    advance(h, Duration::from_millis(1999)).await;
+    assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, a);
+    advance(h, Duration::from_millis(2)).await;
+    let status = h.status();
+    assert_eq!(status.desktop.holder.as_ref().unwrap().id, b);
+    let expired = h.run(a).await.unwrap();
+    assert_eq!(expired.state, RunState::Expired);
+    assert_eq!(expired.reason.as_deref(), Some("no heartbeat for 2s"));
+
+    // The expired run's heartbeat tells it what happened, it does not revive it.
+    let late = h.heartbeat(a, Caller::Run(a)).await.unwrap();
+    assert!(late.ended);
+    assert_eq!(late.run.state, RunState::Expired);
+    check(&all_events(h).await).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_connection_releases_at_once() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let attachment = h.attach(a, Caller::Run(a)).await.unwrap();
+    let mut waiter = h.attach(b, Caller::Run(b)).await.unwrap();
+    drop(attachment);
+    // No time passes: the waiter is granted because the holder's connection closed.
+    waiter.updates.changed().await.unwrap();
+    let status = waiter.updates.borrow().clone();
+    assert!(status.run.holds_desktop, "{status:?}");
+    assert_eq!(h.run(a).await.unwrap().state, RunState::Expired);
+}
+
+#[tokio::test(start_paused = true)]
+async fn paused_hand_offs_keep_the_holder_and_hold_the_queue() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    assert!(h.set_paused(true, user()).await.unwrap());
+    assert!(!h.set_paused(true, user()).await.unwrap(), "idempotent");
+    h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    let status = h.status();
+    assert!(status.desktop.holder.is_none());
+    assert!(status.desktop.paused);
+    let waiting = h.heartbeat(b, Caller::Run(b)).await.unwrap();
+    assert!(
+        waiting.message.contains("hand-offs are paused"),
+        "{}",
+        waiting.message
+    );
+    // Newcomers queue behind, even though the desktop is free.
+    let c3 = h.submit(desktop("c")).await.unwrap();
+    assert_eq!(c3.status.run.position, Some(2));
+    h.set_paused(false, user()).await.unwrap();
+    assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, b);
+    check(&all_events(h).await).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_user_moves_a_run_to_the_front() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let d = h.submit(desktop("d")).await.unwrap().status.run.id;
+    let moved = h.front(d, user()).await.unwrap();
+    assert_eq!(moved.run.position, Some(1));
+    assert_eq!(
+        h.front(a, user()).await.unwrap_err().code(),
+        "invalid_state"
+    );
+    h.cancel(a, user(), None).await.unwrap();
+    assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, d);
+    assert_eq!(h.status().desktop.queue[0].id, b);
+    check(&all_events(h).await).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn replace_puts_the_new_run_in_the_old_ones_place() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let d = h.submit(desktop("d")).await.unwrap().status.run.id;
+
+    // A queued run: the replacement takes its slot, not the back of the queue.
+    let b2 = h.replace(b, desktop("b, corrected"), user()).await.unwrap();
+    assert_eq!(b2.status.run.position, Some(1));
+    let old = h.run(b).await.unwrap();
+    assert_eq!(old.state, RunState::Cancelled);
+    assert_eq!(
+        old.reason.as_deref(),
+        Some(&*format!("replaced by run #{}", b2.status.run.id))
+    );
+
+    // The holder: the replacement gets the lease directly, with a new token.
+    let a2 = h.replace(a, desktop("a, corrected"), user()).await.unwrap();
+    assert!(a2.status.run.holds_desktop);
+    assert_eq!(a2.status.run.lease_token, Some(2));
+    let queue: Vec<RunId> = h.status().desktop.queue.iter().map(|r| r.id).collect();
+    assert_eq!(queue, vec![b2.status.run.id, d]);
+
+    // An ended run cannot be replaced.
+    let err = h.replace(a, desktop("x"), user()).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+    assert!(err.to_string().contains("already ended"), "{err}");
+    check(&all_events(h).await).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn release_goes_on_in_parallel_and_acquire_queues_at_the_back() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let released = h.release(a, Caller::Run(a)).await.unwrap();
+    assert_eq!(released.run.state, RunState::Running);
+    assert!(!released.run.holds_desktop);
+    assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, b);
+    assert_eq!(h.status().running[0].id, a);
+
+    let again = h.acquire(a, Caller::Run(a)).await.unwrap();
+    assert_eq!(again.run.state, RunState::Queued);
+    assert_eq!(again.run.position, Some(1));
+    h.finish(b, Caller::Run(b), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    let status = h.heartbeat(a, Caller::Run(a)).await.unwrap();
+    assert!(status.run.holds_desktop);
+    assert_eq!(status.run.lease_token, Some(3));
+    check(&all_events(h).await).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn amendments_reach_the_inbox_and_change_nothing_else() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let before = h.status();
+    h.amend(a, user(), "use the staging account".into())
+        .await
+        .unwrap();
+    h.amend(a, Caller::Run(b), "and log out after".into())
+        .await
+        .unwrap();
+    let after = h.status();
+    assert_eq!(
+        after.desktop, before.desktop,
+        "nothing cancelled or requeued"
+    );
+    assert_eq!(after.running, before.running);
+    let status = h.heartbeat(a, Caller::Run(a)).await.unwrap();
+    let texts: Vec<_> = status
+        .inbox
+        .iter()
+        .map(|m| (m.n, m.by.as_str(), m.text.as_str()))
+        .collect();
+    let by_b = format!("run:{b}");
+    assert_eq!(
+        texts,
+        vec![
+            (1, "user:test", "use the staging account"),
+            (2, by_b.as_str(), "and log out after")
+        ]
+    );
+    assert_eq!(status.inbox_after(1).inbox.len(), 1);
+    assert_eq!(
+        h.amend(a, user(), "   ".into()).await.unwrap_err().code(),
+        "invalid_request"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_wait_and_withdraw_record_a_withdrawn_run() {
+    let c = core().await;
+    let h = &c.handle;
+    h.submit(desktop("a")).await.unwrap();
+    let mut spec = desktop("impatient");
+    spec.queue = false;
+    let refused = h.submit(spec).await.unwrap();
+    assert_eq!(refused.status.run.state, RunState::Withdrawn);
+    assert!(refused.status.ended);
+    assert!(
+        refused
+            .status
+            .message
+            .contains("queued behind 'a' (test), position 1"),
+        "{}",
+        refused.status.message
+    );
+    assert!(h.status().desktop.queue.is_empty());
+
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let gone = h.withdraw(b, Caller::Run(b), None).await.unwrap();
+    assert_eq!(gone.state, RunState::Withdrawn);
+    assert!(h.status().desktop.queue.is_empty());
+    check(&all_events(h).await).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_blocks_until_the_run_is_granted() {
+    let c = core().await;
+    let h = c.handle.clone();
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let queued = h.submit(desktop("b")).await.unwrap();
+    let b = queued.status.run.id;
+    let waiter = {
+        let h = h.clone();
+        let version = queued.status.version;
+        tokio::spawn(async move {
+            h.wait(b, Caller::Run(b), version, Duration::from_secs(5))
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    advance(&h, Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished());
+    h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    let status = waiter.await.unwrap().unwrap();
+    assert!(status.run.holds_desktop);
+
+    // With nothing changing, wait returns after its timeout (capped at half the TTL).
+    let version = status.version;
+    let waiter = tokio::spawn({
+        let h = h.clone();
+        async move {
+            h.wait(b, Caller::Run(b), version, Duration::from_secs(30))
+                .await
+        }
+    });
+    tokio::task::yield_now().await;
+    advance(&h, Duration::from_millis(7400)).await;
+    assert!(!waiter.is_finished());
+    advance(&h, Duration::from_millis(200)).await;
+    let status = waiter.await.unwrap().unwrap();
+    assert_eq!(status.version, version);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_requests_are_refused_and_change_nothing() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let before = h.status();
+    let events = all_events(h).await;
+    let long = "x".repeat(201);
+    for spec in [
+        desktop(""),
+        desktop("   "),
+        desktop(&long),
+        with_ttl(desktop("t"), Duration::ZERO),
+        with_ttl(desktop("t"), Duration::from_secs(25 * 3600)),
+    ] {
+        assert_eq!(h.submit(spec).await.unwrap_err().code(), "invalid_request");
+    }
+    assert_eq!(
+        h.cancel(RunId(999), user(), None).await.unwrap_err().code(),
+        "unknown_run"
+    );
+    h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    let after_finish = h.status();
+    let err = h.cancel(a, user(), None).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+    assert!(
+        err.to_string().contains("already ended (succeeded)"),
+        "{err}"
+    );
+    assert_eq!(*h.status(), *after_finish);
+    assert_ne!(*before, *after_finish);
+    // Only the finish (and the release it implies) reached the log.
+    assert_eq!(all_events(h).await.len(), events.len() + 2);
+}

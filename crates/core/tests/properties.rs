@@ -1,0 +1,489 @@
+//! Property tests over random request sequences (DESIGN section 2), against the real actor and
+//! a real SQLite file, with tokio time frozen and moved only by the sequence itself.
+//!
+//! A small reference model predicts, for every request, its answer and the desktop that
+//! follows (holder, queue, pause flag, parallel runs). After every step the test also checks
+//! that the newest event the snapshot reflects is already in SQLite (committed before
+//! acknowledged); after the sequence, that the broadcast events equal the stored ones and that
+//! the log replays without a breach (one holder, rising tokens, FIFO).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use baton_core::{Caller, Error, Outcome, RunId, RunSpec, RunState, check::check};
+use proptest::prelude::*;
+
+const TTLS_MS: [u64; 3] = [500, 1000, 3000];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Submit {
+        desktop: bool,
+        ttl: usize,
+        queue: bool,
+    },
+    Heartbeat(usize),
+    Finish(usize, bool),
+    Cancel {
+        target: usize,
+        by: Option<usize>,
+        reason: bool,
+    },
+    Stop,
+    Pause(bool),
+    Front(usize),
+    Release(usize),
+    Acquire(usize),
+    Withdraw(usize),
+    Amend(usize),
+    Replace(usize, bool),
+    Advance(u64),
+    Status,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let idx = 0usize..12;
+    prop_oneof![
+        6 => (any::<bool>(), 0..TTLS_MS.len(), prop::bool::weighted(0.85))
+            .prop_map(|(desktop, ttl, queue)| Op::Submit { desktop, ttl, queue }),
+        3 => idx.clone().prop_map(Op::Heartbeat),
+        3 => (idx.clone(), any::<bool>()).prop_map(|(i, ok)| Op::Finish(i, ok)),
+        3 => (idx.clone(), prop::option::of(idx.clone()), any::<bool>())
+            .prop_map(|(target, by, reason)| Op::Cancel { target, by, reason }),
+        1 => Just(Op::Stop),
+        1 => any::<bool>().prop_map(Op::Pause),
+        1 => idx.clone().prop_map(Op::Front),
+        2 => idx.clone().prop_map(Op::Release),
+        2 => idx.clone().prop_map(Op::Acquire),
+        1 => idx.clone().prop_map(Op::Withdraw),
+        1 => idx.clone().prop_map(Op::Amend),
+        1 => (idx, any::<bool>()).prop_map(|(i, d)| Op::Replace(i, d)),
+        3 => (0u64..1500).prop_map(Op::Advance),
+        1 => Just(Op::Status),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct MRun {
+    id: RunId,
+    desktop: bool,
+    ttl: u64,
+    state: RunState,
+    started: bool,
+    deadline: u64,
+}
+
+/// The reference model: the rules written as plainly as possible.
+#[derive(Debug, Default)]
+struct Model {
+    runs: Vec<MRun>,
+    holder: Option<usize>,
+    queue: VecDeque<usize>,
+    paused: bool,
+    now: u64,
+}
+
+/// What the model expects a request to answer.
+#[derive(Debug, PartialEq, Eq)]
+enum Expect {
+    Ok,
+    Err(&'static str),
+}
+
+impl Model {
+    fn active(&self, i: usize) -> bool {
+        self.runs[i].state.is_active()
+    }
+
+    fn grant(&mut self, i: usize) {
+        self.holder = Some(i);
+        let run = &mut self.runs[i];
+        run.state = RunState::Running;
+        run.started = true;
+        run.deadline = self.now + run.ttl;
+    }
+
+    fn grant_next(&mut self) {
+        if self.holder.is_none()
+            && !self.paused
+            && let Some(next) = self.queue.pop_front()
+        {
+            self.grant(next);
+        }
+    }
+
+    fn end(&mut self, i: usize, state: RunState) {
+        self.queue.retain(|q| *q != i);
+        self.runs[i].state = state;
+        if self.holder == Some(i) {
+            self.holder = None;
+            self.grant_next();
+        }
+    }
+
+    fn place(&mut self, i: usize, may_queue: bool) {
+        if !self.runs[i].desktop {
+            self.runs[i].state = RunState::Running;
+            self.runs[i].started = true;
+        } else if self.holder.is_none() && !self.paused && self.queue.is_empty() {
+            self.grant(i);
+        } else if !may_queue {
+            self.end(i, RunState::Withdrawn);
+        } else {
+            self.queue.push_back(i);
+            self.runs[i].state = RunState::Queued;
+        }
+    }
+
+    fn new_run(&mut self, desktop: bool, ttl: u64) -> usize {
+        let i = self.runs.len();
+        self.runs.push(MRun {
+            id: RunId(i64::try_from(i).unwrap() + 1),
+            desktop,
+            ttl,
+            state: RunState::Queued,
+            started: false,
+            deadline: self.now + ttl,
+        });
+        i
+    }
+
+    fn ended_or(&self, i: usize) -> Option<Expect> {
+        (!self.active(i)).then_some(Expect::Err("invalid_state"))
+    }
+
+    fn apply(&mut self, op: &Op) -> Expect {
+        let n = self.runs.len();
+        let pick = |i: usize| i % n.max(1);
+        match *op {
+            Op::Submit {
+                desktop,
+                ttl,
+                queue,
+            } => {
+                let i = self.new_run(desktop, TTLS_MS[ttl]);
+                self.place(i, queue);
+                Expect::Ok
+            }
+            Op::Status => Expect::Ok,
+            Op::Stop => {
+                if let Some(h) = self.holder {
+                    self.end(h, RunState::Cancelled);
+                }
+                Expect::Ok
+            }
+            Op::Pause(paused) => {
+                self.paused = paused;
+                self.grant_next();
+                Expect::Ok
+            }
+            Op::Advance(ms) => {
+                self.now += ms;
+                let mut due: Vec<(u64, usize)> = (0..n)
+                    .filter(|i| self.active(*i) && self.runs[*i].deadline <= self.now)
+                    .map(|i| (self.runs[i].deadline, i))
+                    .collect();
+                due.sort_unstable();
+                for (_, i) in due {
+                    self.end(i, RunState::Expired);
+                }
+                Expect::Ok
+            }
+            _ if n == 0 => Expect::Ok,
+            Op::Heartbeat(i) => {
+                let i = pick(i);
+                if self.active(i) {
+                    self.runs[i].deadline = self.now + self.runs[i].ttl;
+                }
+                Expect::Ok
+            }
+            Op::Finish(i, ok) => {
+                let i = pick(i);
+                if let Some(e) = self.ended_or(i) {
+                    return e;
+                }
+                if self.runs[i].state == RunState::Queued {
+                    return Expect::Err("invalid_state");
+                }
+                self.end(
+                    i,
+                    if ok {
+                        RunState::Succeeded
+                    } else {
+                        RunState::Failed
+                    },
+                );
+                Expect::Ok
+            }
+            Op::Cancel { target, by, reason } => {
+                let target = pick(target);
+                if let Some(by) = by.map(pick) {
+                    if by == target {
+                        return Expect::Err("self_cancel");
+                    }
+                    if !reason {
+                        return Expect::Err("invalid_request");
+                    }
+                }
+                if let Some(e) = self.ended_or(target) {
+                    return e;
+                }
+                self.end(target, RunState::Cancelled);
+                Expect::Ok
+            }
+            Op::Front(i) => {
+                let i = pick(i);
+                if let Some(e) = self.ended_or(i) {
+                    return e;
+                }
+                let Some(index) = self.queue.iter().position(|q| *q == i) else {
+                    return Expect::Err("invalid_state");
+                };
+                self.queue.remove(index);
+                self.queue.push_front(i);
+                Expect::Ok
+            }
+            Op::Release(i) => {
+                let i = pick(i);
+                if let Some(e) = self.ended_or(i) {
+                    return e;
+                }
+                if self.holder == Some(i) {
+                    self.holder = None;
+                    self.grant_next();
+                } else if self.runs[i].state == RunState::Queued && self.runs[i].started {
+                    self.queue.retain(|q| *q != i);
+                    self.runs[i].state = RunState::Running;
+                } else {
+                    return Expect::Err("invalid_state");
+                }
+                Expect::Ok
+            }
+            Op::Acquire(i) => {
+                let i = pick(i);
+                if let Some(e) = self.ended_or(i) {
+                    return e;
+                }
+                if self.runs[i].state == RunState::Queued || self.holder == Some(i) {
+                    return Expect::Ok;
+                }
+                self.runs[i].desktop = true;
+                self.place(i, true);
+                Expect::Ok
+            }
+            Op::Withdraw(i) => {
+                let i = pick(i);
+                if let Some(e) = self.ended_or(i) {
+                    return e;
+                }
+                if self.runs[i].state != RunState::Queued || self.runs[i].started {
+                    return Expect::Err("invalid_state");
+                }
+                self.end(i, RunState::Withdrawn);
+                Expect::Ok
+            }
+            Op::Amend(i) => self.ended_or(pick(i)).unwrap_or(Expect::Ok),
+            Op::Replace(i, desktop) => {
+                let old = pick(i);
+                if let Some(e) = self.ended_or(old) {
+                    return e;
+                }
+                let slot = self.queue.iter().position(|q| *q == old);
+                let held = self.holder == Some(old);
+                let new = self.new_run(desktop, TTLS_MS[1]);
+                match (desktop, held, slot) {
+                    (true, true, _) => {
+                        self.runs[old].state = RunState::Cancelled;
+                        self.holder = None;
+                        self.grant(new);
+                    }
+                    (true, false, Some(index)) => {
+                        self.runs[old].state = RunState::Cancelled;
+                        self.queue[index] = new;
+                        self.runs[new].state = RunState::Queued;
+                    }
+                    _ => {
+                        self.end(old, RunState::Cancelled);
+                        self.place(new, true);
+                    }
+                }
+                Expect::Ok
+            }
+        }
+    }
+}
+
+fn outcome<T>(result: Result<T, Error>) -> Expect {
+    match result {
+        Ok(_) => Expect::Ok,
+        Err(e) => Expect::Err(e.code()),
+    }
+}
+
+async fn perform(h: &baton_core::Handle, model: &Model, op: &Op) -> Expect {
+    let n = model.runs.len();
+    let id = |i: usize| model.runs[i % n.max(1)].id;
+    let user = || Caller::user("prop");
+    match *op {
+        Op::Submit {
+            desktop,
+            ttl,
+            queue,
+        } => {
+            let mut spec = RunSpec::new("r", "prop", desktop);
+            spec.ttl_ms = Some(TTLS_MS[ttl]);
+            spec.queue = queue;
+            outcome(h.submit(spec).await)
+        }
+        Op::Status => {
+            let before = h.status();
+            let events = h.events_after(0, 100_000).await.unwrap().len();
+            for _ in 0..3 {
+                let _ = h.status();
+                if n > 0 {
+                    let _ = h.run(id(0)).await;
+                    let _ = h.cancel_targets(id(0));
+                }
+                let _ = h.history(&Default::default()).await.unwrap();
+            }
+            assert_eq!(*h.status(), *before, "status changed something");
+            assert_eq!(h.events_after(0, 100_000).await.unwrap().len(), events);
+            Expect::Ok
+        }
+        Op::Stop => outcome(h.stop_holder(user(), None).await),
+        Op::Pause(paused) => outcome(h.set_paused(paused, user()).await),
+        Op::Advance(ms) => {
+            tokio::time::advance(Duration::from_millis(ms)).await;
+            h.barrier().await.unwrap();
+            Expect::Ok
+        }
+        _ if n == 0 => Expect::Ok,
+        Op::Heartbeat(i) => outcome(h.heartbeat(id(i), Caller::Run(id(i))).await),
+        Op::Finish(i, ok) => {
+            let outcome_ = if ok {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed
+            };
+            outcome(
+                h.finish(id(i), Caller::Run(id(i)), outcome_, None, None)
+                    .await,
+            )
+        }
+        Op::Cancel { target, by, reason } => {
+            let caller = by.map_or_else(user, |b| Caller::Run(id(b)));
+            let reason = reason.then(|| "the user said so".to_string());
+            let result = h.cancel(id(target), caller, reason).await;
+            if by.is_some_and(|b| id(b) == id(target)) {
+                assert!(
+                    matches!(result, Err(Error::SelfCancel(_))),
+                    "a self-cancel was not refused: {result:?}"
+                );
+            }
+            outcome(result)
+        }
+        Op::Front(i) => outcome(h.front(id(i), user()).await),
+        Op::Release(i) => outcome(h.release(id(i), Caller::Run(id(i))).await),
+        Op::Acquire(i) => outcome(h.acquire(id(i), Caller::Run(id(i))).await),
+        Op::Withdraw(i) => outcome(h.withdraw(id(i), Caller::Run(id(i)), None).await),
+        Op::Amend(i) => outcome(h.amend(id(i), user(), "note".into()).await),
+        Op::Replace(i, desktop) => {
+            let mut spec = RunSpec::new("r2", "prop", desktop);
+            spec.ttl_ms = Some(TTLS_MS[1]);
+            outcome(h.replace(id(i), spec, user()).await)
+        }
+    }
+}
+
+fn assert_same_desktop(h: &baton_core::Handle, model: &Model, step: usize, op: &Op) {
+    let snapshot = h.status();
+    let ids = |v: &mut dyn Iterator<Item = usize>| -> Vec<RunId> {
+        v.map(|i| model.runs[i].id).collect()
+    };
+    let holder = snapshot.desktop.holder.as_ref().map(|r| r.id);
+    let queue: Vec<RunId> = snapshot.desktop.queue.iter().map(|r| r.id).collect();
+    let running: Vec<RunId> = snapshot.running.iter().map(|r| r.id).collect();
+    let expected_running = ids(&mut (0..model.runs.len())
+        .filter(|i| model.runs[*i].state == RunState::Running && model.holder != Some(*i)));
+    let ctx = format!("after step {step} ({op:?})");
+    assert_eq!(
+        holder,
+        model.holder.map(|i| model.runs[i].id),
+        "holder {ctx}"
+    );
+    assert_eq!(queue, ids(&mut model.queue.iter().copied()), "queue {ctx}");
+    assert_eq!(running, expected_running, "parallel runs {ctx}");
+    assert_eq!(snapshot.desktop.paused, model.paused, "paused {ctx}");
+    // Never two holders: the snapshot's one holder is the only run that says it holds.
+    let holding = snapshot
+        .desktop
+        .queue
+        .iter()
+        .chain(&snapshot.running)
+        .filter(|r| r.holds_desktop)
+        .count();
+    assert_eq!(holding, 0, "a non-holder claims the desktop {ctx}");
+}
+
+fn run_sequence(ops: Vec<Op>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let c = common::core().await;
+        let h = &c.handle;
+        let mut broadcast = h.subscribe_events();
+        let mut model = Model::default();
+        for (step, op) in ops.iter().enumerate() {
+            let got = perform(h, &model, op).await;
+            let expected = model.apply(op);
+            assert_eq!(got, expected, "answer to step {step} ({op:?})");
+            assert_same_desktop(h, &model, step, op);
+            // Committed before acknowledged: the newest event reflected is already stored.
+            let last = h.status().last_event;
+            if last > 0 {
+                let stored = h.events_after(last - 1, 1).await.unwrap();
+                assert_eq!(stored.first().map(|e| e.seq), Some(last), "step {step}");
+            }
+        }
+        let stored = h.events_after(0, 100_000).await.unwrap();
+        let mut seen = Vec::new();
+        while let Ok(event) = broadcast.try_recv() {
+            seen.push((*event).clone());
+        }
+        assert_eq!(
+            seen, stored,
+            "every acknowledged change is in the log, in order"
+        );
+        if let Err(violation) = check(&stored) {
+            panic!("invariant broken: {violation}\nops: {ops:?}");
+        }
+        // Every run's stored state is the model's.
+        for run in &model.runs {
+            assert_eq!(
+                h.run(run.id).await.unwrap().state,
+                run.state,
+                "{:?}",
+                run.id
+            );
+        }
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(96),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn random_request_sequences_keep_every_rule(ops in prop::collection::vec(op(), 1..60)) {
+        run_sequence(ops);
+    }
+}

@@ -1,0 +1,100 @@
+//! Durability across a crash and a clean stop (DESIGN rules 2 and 10), in-process: the first
+//! life's runtime is dropped with the actor in it, as a kill -9 would; the real-process version
+//! (kill -9 of `baton daemon`) is in the CLI's tests.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use baton_core::{Caller, EventKind, Outcome, RunId, RunState, check::check};
+use common::{desktop, open_at, parallel};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_crash_interrupts_active_runs_and_tokens_keep_rising() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.db");
+
+    let first = runtime();
+    let (a, b, c, p) = first.block_on(async {
+        let h = open_at(&path).await;
+        let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+        let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+        let p = h.submit(parallel("p")).await.unwrap().status.run.id;
+        h.finish(a, Caller::Run(a), Outcome::Succeeded, Some(0), None)
+            .await
+            .unwrap();
+        let c = h.submit(desktop("c")).await.unwrap().status.run.id;
+        h.amend(b, Caller::user("test"), "acknowledged".into())
+            .await
+            .unwrap();
+        assert_eq!(h.status().desktop.lease_token, Some(2));
+        (a, b, c, p)
+    });
+    // The actor dies with its runtime: no shutdown, nothing flushed by hand.
+    drop(first);
+
+    runtime().block_on(async {
+        let h = open_at(&path).await;
+        assert_eq!(h.store().integrity_check().await.unwrap(), "ok");
+        assert_eq!(h.run(a).await.unwrap().state, RunState::Succeeded);
+        for id in [b, c, p] {
+            let run = h.run(id).await.unwrap();
+            assert_eq!(run.state, RunState::Interrupted, "{id}");
+            assert!(run.finished_at.is_some());
+        }
+        let events = h.events_after(0, 1000).await.unwrap();
+        let interrupted: Vec<RunId> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Interrupted)
+            .filter_map(|e| e.run_id)
+            .collect();
+        assert_eq!(interrupted, vec![b, p, c]);
+        // The acknowledged amendment survived.
+        assert!(
+            events.iter().any(
+                |e| matches!(&e.kind, EventKind::Amended { text, .. } if text == "acknowledged")
+            )
+        );
+
+        // Nothing is active after the restart, ids and tokens continue.
+        let status = h.status();
+        assert!(status.desktop.holder.is_none() && status.desktop.queue.is_empty());
+        let d = h.submit(desktop("d")).await.unwrap();
+        assert!(d.status.run.id > c);
+        assert_eq!(d.status.run.lease_token, Some(3));
+        check(&h.events_after(0, 1000).await.unwrap()).unwrap();
+    });
+}
+
+#[test]
+fn a_clean_stop_interrupts_and_tells_attached_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.db");
+    runtime().block_on(async {
+        let h = open_at(&path).await;
+        let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+        let mut attached = h.attach(a, Caller::Run(a)).await.unwrap();
+        h.shutdown().await;
+        // The attached client sees the final status, then the channel closes.
+        let _ = attached.updates.changed().await;
+        let last = attached.updates.borrow().clone();
+        assert_eq!(last.run.state, RunState::Interrupted);
+        assert!(attached.updates.changed().await.is_err());
+        assert_eq!(
+            h.submit(desktop("late")).await.unwrap_err().code(),
+            "shutting_down"
+        );
+    });
+    runtime().block_on(async {
+        let h = open_at(&path).await;
+        assert_eq!(h.run(RunId(1)).await.unwrap().state, RunState::Interrupted);
+        check(&h.events_after(0, 1000).await.unwrap()).unwrap();
+    });
+}
