@@ -1,0 +1,151 @@
+//! The API's one error type, and how each error becomes `{"error":{"code","message"}}` with the
+//! right HTTP status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Everything the API answers with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The core refused or failed.
+    #[error(transparent)]
+    Core(#[from] baton_core::Error),
+
+    /// No bearer token, or one that is neither the user token nor a genuine run token.
+    #[error(
+        "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the user token (the file 'token' in Baton's data directory) or a run token"
+    )]
+    Unauthorized,
+
+    /// A run token used for a run other than its own.
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// The Host header is not this server's loopback address (DNS rebinding guard).
+    #[error(
+        "the Host header '{0}' is not allowed: Baton answers only on 127.0.0.1, localhost and [::1]"
+    )]
+    HostNotAllowed(String),
+
+    /// A browser page from elsewhere tried to call the API.
+    #[error("requests from the web origin '{0}' are not allowed")]
+    OriginNotAllowed(String),
+
+    /// The request could not be read (malformed JSON, unknown field, bad query, …).
+    #[error("{message}")]
+    BadRequest {
+        /// The stable code.
+        code: &'static str,
+        /// The HTTP status.
+        status: StatusCode,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// No such route.
+    #[error("there is no API route {0}; see /v1/openapi.json")]
+    NoRoute(String),
+
+    /// The route exists, with another method.
+    #[error("this route does not accept {0}; see /v1/openapi.json")]
+    MethodNotAllowed(String),
+
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A malformed request.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        use baton_core::Error as Core;
+        match self {
+            Error::Core(e) => match e {
+                Core::UnknownRun(_) => StatusCode::NOT_FOUND,
+                Core::SelfCancel(_) | Core::Forbidden(_) => StatusCode::FORBIDDEN,
+                Core::InvalidState(_) | Core::HostRunning { .. } => StatusCode::CONFLICT,
+                Core::Invalid(_) => StatusCode::BAD_REQUEST,
+                Core::Closed => StatusCode::SERVICE_UNAVAILABLE,
+                Core::Store(_) | Core::Migrate(_) | Core::Io { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) | Error::HostNotAllowed(_) | Error::OriginNotAllowed(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Error::BadRequest { status, .. } => *status,
+            Error::NoRoute(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Core(e) => e.code(),
+            Error::Unauthorized => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::HostNotAllowed(_) => "host_not_allowed",
+            Error::OriginNotAllowed(_) => "origin_not_allowed",
+            Error::BadRequest { code, .. } => code,
+            Error::NoRoute(_) => "no_route",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
+            Error::Bind { .. } => "bind_failed",
+        }
+    }
+}
+
+/// The error body: `{"error":{"code":"…","message":"…"}}`.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and sentence.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `unknown_run`, `self_cancel`, `forbidden`, `invalid_state`,
+    /// `invalid_request`, `invalid_json`, `unauthorized`, `payload_too_large`, …
+    pub code: String,
+    /// A sentence a person understands.
+    pub message: String,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message: self.to_string(),
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Shorthand for handlers.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

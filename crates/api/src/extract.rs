@@ -1,0 +1,118 @@
+//! Extractors whose rejections speak the API's error format instead of axum's plain text.
+
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use baton_core::RunId;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+
+/// A JSON body. An empty body reads as `{}`, so requests whose fields are all optional can be
+/// sent without one; any content type is accepted (bearer auth, not content type, is what keeps
+/// browsers out).
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(from_bytes_rejection)?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(text).map(Body).map_err(|e| {
+            let code = if e.is_syntax() || e.is_eof() {
+                "invalid_json"
+            } else {
+                "invalid_request"
+            };
+            Error::bad_request(
+                code,
+                format!("the request body is not what this route takes: {e}"),
+            )
+        })
+    }
+}
+
+fn from_bytes_rejection(rejection: BytesRejection) -> Error {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::BadRequest {
+            code: "payload_too_large",
+            status,
+            message: format!(
+                "the request body is too large: at most {} KiB",
+                crate::BODY_LIMIT / 1024
+            ),
+        }
+    } else {
+        Error::BadRequest {
+            code: "unreadable_body",
+            status,
+            message: rejection.body_text(),
+        }
+    }
+}
+
+/// Query parameters.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e: QueryRejection| {
+                Error::bad_request(
+                    "invalid_query",
+                    format!("bad query parameters: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+/// The `{id}` of a run route.
+#[derive(Debug, Clone, Copy)]
+pub struct RunPath(pub RunId);
+
+impl<S> FromRequestParts<S> for RunPath
+where
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e: PathRejection| Error::bad_request("invalid_run_id", e.body_text()))?;
+        raw.parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(|id| RunPath(RunId(id)))
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_run_id",
+                    format!("'{raw}' is not a run id: run ids are positive whole numbers"),
+                )
+            })
+    }
+}

@@ -1,0 +1,115 @@
+//! Request and response bodies that exist only at the HTTP edge. Runs, statuses, snapshots and
+//! events are the core's own types, serialized as they are.
+
+use baton_core::{Outcome, Run};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// `GET /v1/health`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the host answers.
+    pub status: String,
+    /// The host's version.
+    pub version: String,
+}
+
+/// `POST /v1/runs/{id}/heartbeat`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    /// Leave out inbox entries numbered this or lower (the ones already seen).
+    #[serde(default)]
+    pub inbox_after: u32,
+}
+
+/// `GET /v1/runs/{id}/wait`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WaitParams {
+    /// Return as soon as the run's status `version` is above this (0: at once).
+    #[serde(default)]
+    pub after_version: u64,
+    /// Longest wait in milliseconds (capped at half the run's TTL, and 60 s).
+    #[serde(default = "default_wait_ms")]
+    pub timeout_ms: u64,
+    /// Leave out inbox entries numbered this or lower.
+    #[serde(default)]
+    pub inbox_after: u32,
+}
+
+fn default_wait_ms() -> u64 {
+    30_000
+}
+
+/// `POST /v1/runs/{id}/amend`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmendRequest {
+    /// The correction.
+    pub text: String,
+}
+
+/// `POST /v1/runs/{id}/cancel`, `POST /v1/runs/{id}/withdraw`, `POST /v1/desktop/stop`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    /// Why. Required when a run relays the user's stop for another run.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/runs/{id}/finish`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinishRequest {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// Its command's exit code.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// A few words on how it went.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/desktop/stop`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Stopped {
+    /// The run that was stopped; `null` when the desktop was free.
+    pub stopped: Option<Run>,
+}
+
+/// `POST /v1/desktop/pause` and `/resume`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Paused {
+    /// Whether hand-offs are paused now.
+    pub paused: bool,
+    /// Whether this request changed it.
+    pub changed: bool,
+}
+
+/// `GET /v1/history`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// At most this many runs (default 50, at most 1000).
+    pub limit: Option<u32>,
+    /// Only runs in this state.
+    pub state: Option<String>,
+    /// Only runs of this client.
+    pub client: Option<String>,
+    /// Only runs with an id below this (the next page).
+    pub before: Option<i64>,
+}
+
+/// `GET /v1/events` and `/v1/events/stream`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsParams {
+    /// Events after this sequence number. For the stream, `Last-Event-ID` wins; without
+    /// either the stream starts with the next new event.
+    pub after: Option<u64>,
+    /// At most this many (default 1000, at most 10000; not for the stream).
+    pub limit: Option<u32>,
+}

@@ -1,0 +1,55 @@
+//! What every handler shares: the core's handle, the user token and the allowed Host values.
+
+use std::sync::Arc;
+
+use baton_core::Handle;
+use tokio::sync::watch;
+
+/// Shared by all handlers; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The scheduler.
+    pub core: Handle,
+    user_token: Arc<watch::Sender<String>>,
+    allowed_hosts: Arc<[String]>,
+    /// Becomes `true` when the host stops, so that endless streams end.
+    pub(crate) stopping: watch::Receiver<bool>,
+}
+
+impl ApiState {
+    /// State for a server on `port` (0 in tests that never check Host: only `localhost` and
+    /// loopback addresses without a port are then accepted).
+    pub fn new(
+        core: Handle,
+        user_token: String,
+        port: u16,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        let allowed_hosts = ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .flat_map(|h| [format!("{h}:{port}"), (*h).to_string()])
+            .collect();
+        ApiState {
+            core,
+            user_token: Arc::new(watch::Sender::new(user_token)),
+            allowed_hosts,
+            stopping,
+        }
+    }
+
+    /// The current user token.
+    pub fn user_token(&self) -> String {
+        self.user_token.borrow().clone()
+    }
+
+    /// Replaces the user token (settings: regenerate); the old one stops working at once.
+    pub fn set_user_token(&self, token: String) {
+        self.user_token.send_replace(token);
+    }
+
+    pub(crate) fn host_allowed(&self, host: &str) -> bool {
+        self.allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
+    }
+}

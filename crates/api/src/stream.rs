@@ -1,0 +1,160 @@
+//! Server-sent event streams: the event log (resumable with `Last-Event-ID`) and a run's own
+//! attach stream, which binds the run's life to the connection.
+//!
+//! Each stream is fed by a task that ends when the client goes away (its channel closes when
+//! hyper drops the response body), so nothing outlives a connection.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, KeepAliveStream, Sse};
+use baton_core::{Caller, Event};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::error::Result;
+use crate::extract::{Query, RunPath};
+use crate::models::EventsParams;
+use crate::state::ApiState;
+
+type SseStream = Sse<KeepAliveStream<ReceiverStream<Result<SseEvent, Infallible>>>>;
+
+/// Events as they are committed, as SSE (`id` = sequence number, `event` = kind). Resumes
+/// after `Last-Event-ID` (or `?after=`) from the stored log, then follows live.
+#[utoipa::path(get, path = "/v1/events/stream", tag = "history", params(EventsParams),
+    responses((status = 200, description = "text/event-stream of Event", content_type = "text/event-stream")))]
+pub async fn events(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(params): Query<EventsParams>,
+) -> Result<SseStream> {
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(params.after);
+    let (tx, rx) = mpsc::channel(256);
+    // Subscribe before reading the backlog, so nothing falls between the two.
+    let live = state.core.subscribe_events();
+    let after = resume.unwrap_or_else(|| state.core.status().last_event);
+    tokio::spawn(follow_events(state, live, after, tx));
+    Ok(sse(rx))
+}
+
+async fn follow_events(
+    state: ApiState,
+    mut live: broadcast::Receiver<Arc<Event>>,
+    mut last: u64,
+    tx: mpsc::Sender<Result<SseEvent, Infallible>>,
+) {
+    let mut stopping = state.stopping.clone();
+    if *stopping.borrow_and_update() || !send_backlog(&state, &mut last, &tx).await {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = tx.closed() => return,
+            _ = stopping.changed() => return,
+            received = live.recv() => match received {
+                Ok(event) if event.seq > last => {
+                    last = event.seq;
+                    if tx.send(Ok(to_sse(&event))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                // Too slow to keep up with the live feed: catch up from the stored log.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if !send_backlog(&state, &mut last, &tx).await {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+/// Sends stored events after `last`; false when the client is gone or the store failed.
+async fn send_backlog(
+    state: &ApiState,
+    last: &mut u64,
+    tx: &mpsc::Sender<Result<SseEvent, Infallible>>,
+) -> bool {
+    loop {
+        let page = match state.core.events_after(*last, 500).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the event log for a stream");
+                return false;
+            }
+        };
+        if page.is_empty() {
+            return true;
+        }
+        for event in page {
+            *last = event.seq;
+            if tx.send(Ok(to_sse(&event))).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
+
+fn to_sse(event: &Event) -> SseEvent {
+    SseEvent::default()
+        .id(event.seq.to_string())
+        .event(event.kind.name())
+        .json_data(event)
+        .unwrap_or_default()
+}
+
+/// Binds the run's life to this connection: a `status` event now and at every change, until the
+/// run ends. When the connection closes while the run is active, the run expires at once and
+/// its lease is handed on. Heartbeats are still needed (a frozen client keeps its socket open).
+#[utoipa::path(get, path = "/v1/runs/{id}/attach", tag = "runs", params(("id" = i64, Path)),
+    responses((status = 200, description = "text/event-stream of RunStatus", content_type = "text/event-stream"),
+              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn attach(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    RunPath(id): RunPath,
+) -> Result<SseStream> {
+    let mut attachment = state.core.attach(id, caller).await?;
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let status = attachment.updates.borrow_and_update().clone();
+            if tx.send(Ok(status_event(&status))).await.is_err() || status.ended {
+                break;
+            }
+            tokio::select! {
+                () = tx.closed() => break,
+                changed = attachment.updates.changed() => if changed.is_err() {
+                    // The channel closed: the run ended (or the scheduler stopped). Its last
+                    // status is still in the channel.
+                    let last = attachment.updates.borrow().clone();
+                    let _ = tx.send(Ok(status_event(&last))).await;
+                    break;
+                },
+            }
+        }
+        // Dropping the attachment detaches; if the client left early, the run expires.
+        drop(attachment);
+    });
+    Ok(sse(rx))
+}
+
+fn status_event(status: &baton_core::RunStatus) -> SseEvent {
+    SseEvent::default()
+        .event("status")
+        .json_data(status)
+        .unwrap_or_default()
+}
+
+fn sse(rx: mpsc::Receiver<Result<SseEvent, Infallible>>) -> SseStream {
+    Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,627 @@
+//! The API through `tower::ServiceExt::oneshot` over the real router, core and SQLite file:
+//! auth, the Host guard, every kind of bad input (each refused with the JSON error format and
+//! changing nothing), and the contract of the main routes.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use baton_api::{ApiState, router};
+use baton_core::clock::SystemClock;
+use baton_core::{Config, Durability, Store, Timestamp};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const USER: &str = "user-token-for-tests";
+
+struct Api {
+    app: axum::Router,
+    state: ApiState,
+    _dir: tempfile::TempDir,
+}
+
+async fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = Store::open(
+        &dir.path().join("baton.db"),
+        Durability::Normal,
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    let core = baton_core::spawn(opened, Arc::new(SystemClock), Config::default());
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    let state = ApiState::new(core, USER.into(), 7777, stopping);
+    Api {
+        app: router(state.clone()),
+        state,
+        _dir: dir,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+}
+
+impl Api {
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, body }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "127.0.0.1:7777");
+        if let Some(token) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = body.map_or(Body::empty(), |b| Body::from(b.to_string()));
+        self.send(req.body(body).unwrap()).await
+    }
+
+    async fn submit(&self, title: &str, desktop: bool) -> (i64, String) {
+        let r = self
+            .call(
+                "POST",
+                "/v1/runs",
+                Some(USER),
+                Some(json!({"title": title, "client": "test", "needs_desktop": desktop})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        (
+            r.body["run"]["id"].as_i64().unwrap(),
+            r.body["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Status and the event log, to show a refused request changed nothing.
+    async fn fingerprint(&self) -> (Value, usize) {
+        let status = self.call("GET", "/v1/status", Some(USER), None).await.body;
+        let events = self
+            .state
+            .core
+            .events_after(0, 100_000)
+            .await
+            .unwrap()
+            .len();
+        (status, events)
+    }
+}
+
+fn error_code(reply: &Reply) -> &str {
+    reply.body["error"]["code"]
+        .as_str()
+        .unwrap_or("<no error body>")
+}
+
+#[tokio::test]
+async fn tokens_gate_every_route_but_health() {
+    let api = api().await;
+    assert_eq!(
+        api.call("GET", "/v1/health", None, None).await.status,
+        StatusCode::OK
+    );
+    for (method, path) in [
+        ("GET", "/v1/status"),
+        ("POST", "/v1/runs"),
+        ("GET", "/v1/history"),
+        ("GET", "/v1/events"),
+        ("GET", "/v1/events/stream"),
+        ("POST", "/v1/desktop/stop"),
+        ("GET", "/v1/openapi.json"),
+        ("POST", "/v1/runs/1/cancel"),
+    ] {
+        for token in [
+            None,
+            Some("wrong"),
+            Some("run_1_00112233445566778899aabbccddeeff"),
+        ] {
+            let r = api.call(method, path, token, None).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {token:?}"
+            );
+            assert_eq!(error_code(&r), "unauthorized");
+            assert!(
+                r.body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("bearer token")
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn foreign_hosts_and_web_origins_are_refused() {
+    let api = api().await;
+    for host in ["evil.example:7777", "127.0.0.1:8888", ""] {
+        let req = Request::get("/v1/health")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap();
+        let r = api.send(req).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{host}");
+        assert_eq!(error_code(&r), "host_not_allowed");
+    }
+    for host in ["localhost:7777", "[::1]:7777", "LOCALHOST:7777"] {
+        let req = Request::get("/v1/health")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(api.send(req).await.status, StatusCode::OK, "{host}");
+    }
+    let req = Request::get("/v1/status")
+        .header(header::HOST, "127.0.0.1:7777")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::AUTHORIZATION, format!("Bearer {USER}"))
+        .body(Body::empty())
+        .unwrap();
+    let r = api.send(req).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&r), "origin_not_allowed");
+}
+
+#[tokio::test]
+async fn run_tokens_act_only_for_their_own_run() {
+    let api = api().await;
+    let (a, token_a) = api.submit("a", true).await;
+    let (b, token_b) = api.submit("b", true).await;
+    assert!(token_a.starts_with(&format!("run_{a}_")));
+
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{a}/heartbeat"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["run"]["holds_desktop"].as_bool().unwrap());
+
+    let before = api.fingerprint().await;
+    for path in ["heartbeat", "finish", "release", "acquire", "withdraw"] {
+        let body = (path == "finish").then(|| json!({"outcome": "succeeded"}));
+        let r = api
+            .call(
+                "POST",
+                &format!("/v1/runs/{b}/{path}"),
+                Some(&token_a),
+                body,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {:?}", r.body);
+        assert_eq!(error_code(&r), "forbidden");
+    }
+    // User-only requests refuse run tokens.
+    for path in [
+        "/v1/desktop/stop",
+        "/v1/desktop/pause",
+        "/v1/desktop/resume",
+        &format!("/v1/runs/{b}/front"),
+    ] {
+        let r = api.call("POST", path, Some(&token_a), None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("only the user")
+        );
+    }
+    let r = api
+        .call(
+            "GET",
+            &format!("/v1/runs/{b}/cancel-targets"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(api.fingerprint().await, before);
+
+    let r = api
+        .call(
+            "GET",
+            &format!("/v1/runs/{b}/cancel-targets"),
+            Some(&token_b),
+            None,
+        )
+        .await;
+    let ids: Vec<i64> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a]);
+}
+
+#[tokio::test]
+async fn a_run_cannot_cancel_itself_and_relays_are_recorded() {
+    let api = api().await;
+    let (a, token_a) = api.submit("a", true).await;
+    let (b, _) = api.submit("b", true).await;
+    let before = api.fingerprint().await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{a}/cancel"),
+            Some(&token_a),
+            Some(json!({"reason": "user said stop"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&r), "self_cancel");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot cancel itself")
+    );
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{b}/cancel"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(api.fingerprint().await, before);
+
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{b}/cancel"),
+            Some(&token_a),
+            Some(json!({"reason": "user: not this one"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["state"], "cancelled");
+    assert_eq!(r.body["cancelled_by"], format!("run:{a}"));
+}
+
+#[tokio::test]
+async fn user_surfaces_are_recorded_by_name() {
+    let api = api().await;
+    let (a, _) = api.submit("a", true).await;
+    let req = Request::post("/v1/desktop/stop")
+        .header(header::HOST, "127.0.0.1:7777")
+        .header(header::AUTHORIZATION, format!("Bearer {USER}"))
+        .header("x-baton-via", "hotkey")
+        .body(Body::from(r#"{"reason":"wrong window"}"#))
+        .unwrap();
+    let r = api.send(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["stopped"]["id"], a);
+    assert_eq!(r.body["stopped"]["cancelled_by"], "user:hotkey");
+    let r = api.call("POST", "/v1/desktop/stop", Some(USER), None).await;
+    assert_eq!(r.body["stopped"], Value::Null, "nothing to stop");
+    let req = Request::post("/v1/desktop/pause")
+        .header(header::HOST, "127.0.0.1:7777")
+        .header(header::AUTHORIZATION, format!("Bearer {USER}"))
+        .header("x-baton-via", "Not Valid!")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(api.send(req).await.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let api = api().await;
+    let (a, _) = api.submit("a", true).await;
+    let before = api.fingerprint().await;
+    let huge = "x".repeat(baton_api::BODY_LIMIT + 1);
+    let cases: Vec<(&str, String, Option<String>, StatusCode, &str)> = vec![
+        (
+            "POST",
+            "/v1/runs".into(),
+            Some("{not json".into()),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "POST",
+            "/v1/runs".into(),
+            Some(r#"{"title":"t","client":"c","colour":"red"}"#.into()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/runs".into(),
+            Some(r#"{"title":"t"}"#.into()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/runs".into(),
+            Some(r#"{"title":"t","client":"c","needs_desktop":"yes"}"#.into()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/runs".into(),
+            Some(r#"{"title":" ","client":"c"}"#.into()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/runs".into(),
+            Some(r#"{"title":"t","client":"c","ttl_ms":0}"#.into()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/runs".into(),
+            Some(format!(r#"{{"title":"{huge}","client":"c"}}"#)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "POST",
+            "/v1/runs/abc/cancel".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_run_id",
+        ),
+        (
+            "POST",
+            "/v1/runs/-3/cancel".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_run_id",
+        ),
+        (
+            "POST",
+            "/v1/runs/999/cancel".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "unknown_run",
+        ),
+        (
+            "GET",
+            "/v1/runs/999".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "unknown_run",
+        ),
+        (
+            "POST",
+            format!("/v1/runs/{a}/finish"),
+            Some(r#"{"outcome":"great"}"#.into()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            format!("/v1/runs/{a}/amend"),
+            Some(r#"{"text":""}"#.into()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            format!("/v1/runs/{a}/front"),
+            None,
+            StatusCode::CONFLICT,
+            "invalid_state",
+        ),
+        (
+            "GET",
+            "/v1/history?state=lost".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "GET",
+            "/v1/history?limit=many".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "GET",
+            "/v1/history?colour=red".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "GET",
+            "/v1/nowhere".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "no_route",
+        ),
+        (
+            "DELETE",
+            "/v1/status".into(),
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(&path)
+            .header(header::HOST, "127.0.0.1:7777")
+            .header(header::AUTHORIZATION, format!("Bearer {USER}"));
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req.body(body.map_or(Body::empty(), Body::from)).unwrap();
+        let r = api.send(req).await;
+        assert_eq!(
+            (r.status, error_code(&r)),
+            (status, code),
+            "{method} {path}: {:?}",
+            r.body
+        );
+        assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
+        assert_eq!(
+            api.fingerprint().await,
+            before,
+            "{method} {path} changed something"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_main_routes_keep_their_contract() {
+    let api = api().await;
+    let (a, token_a) = api.submit("log in", true).await;
+    let r = api
+        .call(
+            "POST",
+            "/v1/runs",
+            Some(USER),
+            Some(json!({"title": "form", "client": "codex", "needs_desktop": true})),
+        )
+        .await;
+    let b = r.body["run"]["id"].as_i64().unwrap();
+    assert_eq!(r.body["run"]["state"], "queued");
+    assert_eq!(r.body["run"]["position"], 1);
+    assert_eq!(r.body["queued_behind"]["title"], "log in");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the desktop is busy: queued behind 'log in' (test), position 1")
+    );
+
+    let status = api.call("GET", "/v1/status", Some(USER), None).await.body;
+    assert_eq!(status["desktop"]["holder"]["id"], a);
+    assert_eq!(status["desktop"]["queue"][0]["id"], b);
+    assert_eq!(status["desktop"]["paused"], false);
+    for key in [
+        "id",
+        "title",
+        "client",
+        "needs_desktop",
+        "state",
+        "lease_token",
+        "position",
+        "created_at",
+        "started_at",
+    ] {
+        assert!(
+            status["desktop"]["holder"].get(key).is_some(),
+            "RUN lacks {key}"
+        );
+    }
+
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{a}/amend"),
+            Some(USER),
+            Some(json!({"text": "use staging"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{a}/heartbeat"),
+            Some(&token_a),
+            Some(json!({"inbox_after": 0})),
+        )
+        .await;
+    assert_eq!(r.body["inbox"][0]["text"], "use staging");
+    let version = r.body["version"].as_u64().unwrap();
+    let r = api
+        .call(
+            "GET",
+            &format!("/v1/runs/{a}/wait?after_version={version}&timeout_ms=10"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{a}/finish"),
+            Some(&token_a),
+            Some(json!({"outcome": "failed", "exit_code": 3})),
+        )
+        .await;
+    assert_eq!(r.body["state"], "failed");
+    assert_eq!(r.body["exit_code"], 3);
+    assert_eq!(r.body["outcome"], "exited with code 3");
+
+    let history = api
+        .call("GET", "/v1/history?state=failed", Some(USER), None)
+        .await
+        .body;
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert!(history[0].get("finished_at").is_some() && history[0].get("cancelled_by").is_some());
+
+    let events = api
+        .call("GET", "/v1/events?after=0", Some(USER), None)
+        .await
+        .body;
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.starts_with(&[
+            "submitted",
+            "granted",
+            "submitted",
+            "queued",
+            "amended",
+            "finished",
+            "released",
+            "granted"
+        ]),
+        "{kinds:?}"
+    );
+
+    let doc = api
+        .call("GET", "/v1/openapi.json", Some(USER), None)
+        .await
+        .body;
+    assert_eq!(doc["info"]["title"], "Baton local API");
+    for path in [
+        "/v1/runs",
+        "/v1/runs/{id}/cancel",
+        "/v1/events/stream",
+        "/v1/runs/{id}/attach",
+        "/v1/desktop/stop",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+}

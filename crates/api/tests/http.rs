@@ -1,0 +1,213 @@
+//! A real host on loopback (`Host::start` over a temporary data directory), real HTTP with
+//! reqwest: the host note, the one-host rule, SSE resume, and a dropped attach connection
+//! handing the lease on.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use baton_api::{Host, HostOptions};
+use baton_core::{Config, DataDir, Durability};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+fn options(dir: &std::path::Path) -> HostOptions {
+    HostOptions {
+        data_dir: DataDir::at(dir),
+        port: 0,
+        kind: "test".into(),
+        durability: Durability::Normal,
+        config: Config::default(),
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Client {
+    fn new(host: &Host) -> Self {
+        Client {
+            http: reqwest::Client::new(),
+            url: host.url(),
+            token: host.data_dir().user_token().unwrap(),
+        }
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Value {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn submit(&self, title: &str) -> (i64, String) {
+        let r = self
+            .post(
+                "/v1/runs",
+                &self.token,
+                json!({"title": title, "client": "http", "needs_desktop": true}),
+            )
+            .await;
+        (
+            r["run"]["id"].as_i64().unwrap(),
+            r["token"].as_str().unwrap().into(),
+        )
+    }
+
+    async fn stream(&self, path: &str, token: &str, last_event_id: Option<u64>) -> SseReader {
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        SseReader {
+            bytes: Box::pin(res.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+}
+
+/// Just enough of an SSE parser for tests: returns (id, event, data) per message.
+struct SseReader {
+    bytes:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn next(&mut self) -> Option<(Option<String>, String, Value)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some((id, event, serde_json::from_str(&data).unwrap()));
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.bytes.next())
+                .await
+                .expect("no SSE message within 10 s")?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk.ok()?));
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_host_per_data_directory_and_a_note_saying_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(options(dir.path())).await.unwrap();
+    let note = DataDir::at(dir.path()).host_info().unwrap().unwrap();
+    assert_eq!(note.url, host.url());
+    assert_eq!(note.pid, std::process::id());
+    assert!(note.url.starts_with("http://127.0.0.1:"));
+
+    let err = Host::start(options(dir.path())).await.unwrap_err();
+    assert_eq!(err.code(), "host_running");
+    assert!(err.to_string().contains(&host.url()), "{err}");
+
+    let c = Client::new(&host);
+    let (a, _) = c.submit("a").await;
+    host.shutdown().await;
+    assert!(DataDir::at(dir.path()).host_info().unwrap().is_none());
+
+    // The next host finds the run interrupted by the clean stop.
+    let host = Host::start(options(dir.path())).await.unwrap();
+    let run = host.core().run(baton_core::RunId(a)).await.unwrap();
+    assert_eq!(run.state, baton_core::RunState::Interrupted);
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_event_stream_resumes_after_last_event_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(options(dir.path())).await.unwrap();
+    let c = Client::new(&host);
+    c.submit("a").await;
+    c.submit("b").await; // events 1..=4: submitted, granted, submitted, queued
+
+    let mut stream = c.stream("/v1/events/stream", &c.token, Some(2)).await;
+    let (id, event, data) = stream.next().await.unwrap();
+    assert_eq!((id.as_deref(), event.as_str()), (Some("3"), "submitted"));
+    assert_eq!(data["title"], "b");
+    assert_eq!(stream.next().await.unwrap().0.as_deref(), Some("4"));
+
+    // Then it follows live.
+    c.submit("c").await;
+    let (id, event, _) = stream.next().await.unwrap();
+    assert_eq!((id.as_deref(), event.as_str()), (Some("5"), "submitted"));
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dropped_attach_connection_hands_the_lease_on_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(options(dir.path())).await.unwrap();
+    let c = Client::new(&host);
+    let (a, token_a) = c.submit("a").await;
+    let (b, token_b) = c.submit("b").await;
+    let mut holder = c
+        .stream(&format!("/v1/runs/{a}/attach"), &token_a, None)
+        .await;
+    let (_, event, status) = holder.next().await.unwrap();
+    assert_eq!(event, "status");
+    assert_eq!(status["run"]["holds_desktop"], true);
+
+    let mut waiter = c
+        .stream(&format!("/v1/runs/{b}/attach"), &token_b, None)
+        .await;
+    assert_eq!(waiter.next().await.unwrap().2["run"]["state"], "queued");
+
+    let dropped = Instant::now();
+    drop(holder);
+    let (_, _, status) = waiter.next().await.unwrap();
+    let latency = dropped.elapsed();
+    assert_eq!(status["run"]["holds_desktop"], true, "{status}");
+    assert!(
+        latency < Duration::from_secs(1),
+        "hand-off took {latency:?}"
+    );
+    let run = host.core().run(baton_core::RunId(a)).await.unwrap();
+    assert_eq!(run.state, baton_core::RunState::Expired);
+    assert_eq!(
+        run.reason.as_deref(),
+        Some("its connection to Baton closed")
+    );
+
+    // Finishing ends the attach stream with the final status.
+    c.post(
+        &format!("/v1/runs/{b}/finish"),
+        &token_b,
+        json!({"outcome": "succeeded"}),
+    )
+    .await;
+    let (_, _, last) = waiter.next().await.unwrap();
+    assert_eq!(last["ended"], true);
+    assert!(
+        waiter.next().await.is_none(),
+        "the stream closes after the final status"
+    );
+    host.shutdown().await;
+}
