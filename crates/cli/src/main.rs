@@ -1,1 +1,93 @@
-fn main() {}
+//! `baton`: the user's and every script's door to Baton.
+//!
+//! Map of the binary:
+//! - [`cli`]: the command line (clap).
+//! - [`cmd`]: one module per group of subcommands (`daemon`, `run`, control requests, reads).
+//! - [`client`]: finds the host through the data directory and speaks its API (JSON and SSE).
+//! - [`exit`]: the exit codes scripts rely on.
+//! - [`format`]: how runs, events and durations read in a terminal.
+
+mod cli;
+mod client;
+mod cmd;
+mod exit;
+mod format;
+
+use std::process::ExitCode;
+
+use baton_core::DataDir;
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::client::Client;
+use crate::exit::Failure;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let is_daemon = matches!(cli.command, Command::Daemon(_));
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if is_daemon { "info" } else { "warn" })
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli, is_daemon) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("baton: {failure}");
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn run(cli: Cli, is_daemon: bool) -> Result<u8, Failure> {
+    let data_dir = match cli.data_dir {
+        Some(dir) => DataDir::at(dir),
+        None => DataDir::resolve().map_err(|e| Failure::new(exit::FAILED, e.to_string()))?,
+    };
+    // The host serves many clients at once; a client does one thing. A client's commands are
+    // also spawned from the main thread, which is what PR_SET_PDEATHSIG is tied to.
+    let runtime = if is_daemon {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| Failure::new(exit::FAILED, format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(dispatch(cli.command, data_dir))
+}
+
+async fn dispatch(command: Command, data_dir: DataDir) -> Result<u8, Failure> {
+    if let Command::Daemon(args) = command {
+        return cmd::daemon::daemon(data_dir, args).await;
+    }
+    let client = Client::connect(&data_dir)?;
+    match command {
+        Command::Daemon(_) => unreachable!("handled above"),
+        Command::Status { json } => cmd::show::status(&client, json).await,
+        Command::Run(args) => cmd::run::run(&client, args, None).await,
+        Command::Replace { run_id, run } => cmd::run::run(&client, run, Some(run_id)).await,
+        Command::Cancel { run_id, reason } => cmd::control::cancel(&client, run_id, reason).await,
+        Command::Stop { reason } => cmd::control::stop(&client, reason).await,
+        Command::Pause => cmd::control::pause(&client, true).await,
+        Command::Resume => cmd::control::pause(&client, false).await,
+        Command::Front { run_id } => cmd::control::front(&client, run_id).await,
+        Command::Amend { run_id, text } => cmd::control::amend(&client, run_id, text).await,
+        Command::History {
+            limit,
+            state,
+            client: run_client,
+            json,
+        } => cmd::show::history(&client, limit, state, run_client, json).await,
+        Command::Events {
+            follow,
+            since,
+            json,
+        } => cmd::show::events(&client, follow, since, json).await,
+    }
+}

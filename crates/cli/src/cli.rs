@@ -1,0 +1,159 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Baton: share one desktop between many agents and scripts.
+///
+/// Work that needs the mouse, keyboard and screen holds the desktop lease, one at a time;
+/// everything else runs in parallel. Waiting runs queue first come, first served, and start
+/// automatically when the lease is handed on. Only the user cancels.
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Baton's data directory (default: $BATON_DATA_DIR, or the platform's data dir + /baton).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Host Baton without the tray app, in the foreground (Ctrl+C stops it).
+    Daemon(DaemonArgs),
+    /// Who holds the desktop, who waits, what runs in parallel. Changes nothing.
+    Status {
+        /// Print the snapshot as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command as a Baton run, flock-style: queue for the desktop if it needs it, run
+    /// the command, finish the run with its outcome, exit with its exit code.
+    #[command(after_help = RUN_AFTER_HELP)]
+    Run(RunArgs),
+    /// Cancel a run. Inside a run ($BATON_RUN_TOKEN set) this relays the user's stop for
+    /// another run and needs --reason; a run can never cancel itself.
+    Cancel {
+        /// The run to cancel.
+        run_id: i64,
+        /// Why (recorded in the history).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Cancel whoever holds the desktop now.
+    Stop {
+        /// Why (recorded in the history).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Pause hand-offs: the holder goes on, nobody new gets the desktop.
+    Pause,
+    /// Resume hand-offs.
+    Resume,
+    /// Move a queued run to the front of the queue.
+    Front {
+        /// The queued run.
+        run_id: i64,
+    },
+    /// Send a correction to a run's inbox. Nothing is cancelled or requeued.
+    Amend {
+        /// The run.
+        run_id: i64,
+        /// The correction.
+        text: String,
+    },
+    /// Cancel a run and put a new one in its place (its queue slot, or the desktop directly if
+    /// it held it), then run the new command like `baton run`.
+    Replace {
+        /// The run to replace.
+        run_id: i64,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Finished and running runs, newest first.
+    History {
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only runs in this state (queued, running, succeeded, failed, cancelled, expired,
+        /// withdrawn, interrupted).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only runs of this client.
+        #[arg(long)]
+        client: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The event log: every transition, in order.
+    Events {
+        /// Keep following new events.
+        #[arg(long, short)]
+        follow: bool,
+        /// Start after this sequence number (default: the whole log, or only new events with
+        /// --follow).
+        #[arg(long, value_name = "SEQ")]
+        since: Option<u64>,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Port on 127.0.0.1 (0: any free port; clients find it through the data directory).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// SQLite durability: 'normal' survives a crash of Baton, 'full' also a power cut.
+    #[arg(long, default_value = "normal", value_name = "normal|full")]
+    pub durability: String,
+    /// Default heartbeat TTL for runs, in seconds.
+    #[arg(long, default_value_t = 15.0, value_name = "SECS")]
+    pub ttl: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The command needs the mouse, keyboard and screen: hold the desktop lease while it runs.
+    #[arg(long, short)]
+    pub desktop: bool,
+    /// What the run is doing, as the user sees it (default: the command line).
+    #[arg(long, short)]
+    pub title: Option<String>,
+    /// Who is submitting it (claude-code, codex, cron, …).
+    #[arg(long, short, default_value = "cli", env = "BATON_CLIENT")]
+    pub client: String,
+    /// Give up after waiting this many seconds for the desktop (exit 75).
+    #[arg(long, value_name = "SECS", conflicts_with = "no_wait")]
+    pub wait: Option<f64>,
+    /// Do not wait: if the desktop is busy, exit 75 at once.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Heartbeat TTL in seconds: if this process freezes for longer, it loses the desktop.
+    #[arg(long, value_name = "SECS")]
+    pub ttl: Option<f64>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+const RUN_AFTER_HELP: &str = "\
+The command gets BATON_URL, BATON_RUN_ID, BATON_RUN_TOKEN and, while it holds the desktop,
+BATON_LEASE_TOKEN in its environment.
+
+Exit codes: the command's own; 69 no Baton host (or it went away: the command is ended);
+75 gave up waiting (--wait, --no-wait) or lost the desktop; 130 cancelled by the user (the
+command got SIGTERM, then SIGKILL after 5 s).
+
+Example:
+  baton run --desktop --title 'log in to the bank' -- ./login.sh";

@@ -1,0 +1,74 @@
+//! `cancel`, `stop`, `pause`, `resume`, `front`, `amend`: requests that change something, each
+//! answered with one sentence.
+
+use baton_core::{Run, RunStatus};
+use serde_json::json;
+
+use crate::client::Client;
+use crate::exit::{self, Failure};
+use crate::format;
+
+pub async fn cancel(client: &Client, id: i64, reason: Option<String>) -> Result<u8, Failure> {
+    let run: Run = client
+        .post(
+            &format!("/v1/runs/{id}/cancel"),
+            &json!({ "reason": reason }),
+        )
+        .await?;
+    match client.run() {
+        Some(me) => println!(
+            "cancelled {} (relayed for the user by run #{me})",
+            format::run(&run)
+        ),
+        None => println!("cancelled {}", format::run(&run)),
+    }
+    Ok(exit::OK)
+}
+
+pub async fn stop(client: &Client, reason: Option<String>) -> Result<u8, Failure> {
+    let answer: baton_api::models::Stopped = client
+        .post("/v1/desktop/stop", &json!({ "reason": reason }))
+        .await?;
+    match answer.stopped {
+        Some(run) => println!("stopped {}, which held the desktop", format::run(&run)),
+        None => println!("the desktop is free: nothing to stop"),
+    }
+    Ok(exit::OK)
+}
+
+pub async fn pause(client: &Client, paused: bool) -> Result<u8, Failure> {
+    let path = if paused {
+        "/v1/desktop/pause"
+    } else {
+        "/v1/desktop/resume"
+    };
+    let answer: baton_api::models::Paused = client.post(path, &json!({})).await?;
+    let sentence = match (paused, answer.changed) {
+        (true, true) => "hand-offs paused: the holder goes on, nobody new gets the desktop",
+        (true, false) => "hand-offs were already paused",
+        (false, true) => "hand-offs resumed",
+        (false, false) => "hand-offs were not paused",
+    };
+    println!("{sentence}");
+    Ok(exit::OK)
+}
+
+pub async fn front(client: &Client, id: i64) -> Result<u8, Failure> {
+    let status: RunStatus = client
+        .post(&format!("/v1/runs/{id}/front"), &json!({}))
+        .await?;
+    println!("{} is now first in the queue", format::run(&status.run));
+    Ok(exit::OK)
+}
+
+pub async fn amend(client: &Client, id: i64, text: String) -> Result<u8, Failure> {
+    let status: RunStatus = client
+        .post(&format!("/v1/runs/{id}/amend"), &json!({ "text": text }))
+        .await?;
+    println!(
+        "sent to {} (note {} in its inbox); nothing was cancelled or requeued",
+        format::run(&status.run),
+        status.inbox.last().map_or(0, |a| a.n)
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,176 @@
+//! `status`, `history`, `events`: reading, never changing.
+
+use baton_core::{Event, Run, Snapshot};
+
+use crate::client::Client;
+use crate::exit::{self, Failure};
+use crate::format;
+
+pub async fn status(client: &Client, json: bool) -> Result<u8, Failure> {
+    let snapshot: Snapshot = client.get("/v1/status").await?;
+    if json {
+        print_json(&snapshot)?;
+        return Ok(exit::OK);
+    }
+    let desktop = &snapshot.desktop;
+    match &desktop.holder {
+        Some(holder) => println!(
+            "Desktop: {} for {}, lease token {}",
+            format::run(holder),
+            desktop.since.map(format::since).unwrap_or_default(),
+            desktop.lease_token.unwrap_or_default()
+        ),
+        None => println!("Desktop: free"),
+    }
+    if desktop.paused {
+        println!(
+            "Hand-offs: paused by the user (nobody new gets the desktop until 'baton resume')"
+        );
+    }
+    if desktop.queue.is_empty() {
+        println!("Queue: empty");
+    } else {
+        println!("Queue: {} waiting", desktop.queue.len());
+        for run in &desktop.queue {
+            println!(
+                "  {}. {}, waiting {}",
+                run.position.unwrap_or_default(),
+                format::run(run),
+                format::since(run.created_at)
+            );
+        }
+    }
+    if !snapshot.running.is_empty() {
+        println!("In parallel: {}", snapshot.running.len());
+        for run in &snapshot.running {
+            println!(
+                "  {}, for {}",
+                format::run(run),
+                run.started_at.map(format::since).unwrap_or_default()
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+pub async fn history(
+    client: &Client,
+    limit: u32,
+    state: Option<String>,
+    run_client: Option<String>,
+    json: bool,
+) -> Result<u8, Failure> {
+    let mut query = vec![("limit", limit.to_string())];
+    query.extend(state.map(|s| ("state", s)));
+    query.extend(run_client.map(|c| ("client", c)));
+    let runs: Vec<Run> = client.get_with("/v1/history", &query).await?;
+    if json {
+        print_json(&runs)?;
+        return Ok(exit::OK);
+    }
+    if runs.is_empty() {
+        println!("No runs yet.");
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:>5}  {:<11}  {:<12}  {:<24}  {:<8}  DETAIL",
+        "ID", "STATE", "CLIENT", "SUBMITTED", "TOOK"
+    );
+    for run in runs {
+        let took = match (run.started_at, run.finished_at) {
+            (Some(start), Some(end)) => format::duration(start.until(end)),
+            (Some(start), None) => format!("{}+", format::since(start)),
+            _ => "-".into(),
+        };
+        let detail = match (&run.cancelled_by, &run.reason, &run.outcome) {
+            (Some(by), reason, _) => format!(
+                "by {by}{}",
+                reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+            (None, Some(reason), _) => reason.clone(),
+            (None, None, Some(outcome)) => outcome.clone(),
+            _ => String::new(),
+        };
+        println!(
+            "{:>5}  {:<11}  {:<12}  {:<24}  {:<8}  '{}'{}",
+            run.id,
+            run.state,
+            truncate(&run.client, 12),
+            run.created_at,
+            took,
+            run.title,
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" {detail}")
+            }
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub async fn events(
+    client: &Client,
+    follow: bool,
+    since: Option<u64>,
+    json: bool,
+) -> Result<u8, Failure> {
+    let print = |event: &Event| -> Result<(), Failure> {
+        if json {
+            println!("{}", to_json(event)?);
+        } else {
+            println!("{}", format::event(event));
+        }
+        Ok(())
+    };
+    if !follow {
+        let mut after = since.unwrap_or(0);
+        loop {
+            let page: Vec<Event> = client
+                .get(&format!("/v1/events?after={after}&limit=1000"))
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(exit::OK);
+            };
+            after = last.seq;
+            for event in &page {
+                print(event)?;
+            }
+        }
+    }
+    let path = match since {
+        Some(seq) => format!("/v1/events/stream?after={seq}"),
+        None => "/v1/events/stream".into(),
+    };
+    let mut stream = client.stream(&path).await?;
+    while let Some(message) = stream.next().await? {
+        let event: Event = serde_json::from_str(&message.data)
+            .map_err(|e| Failure::new(exit::FAILED, format!("unreadable event: {e}")))?;
+        print(&event)?;
+    }
+    Err(Failure::new(exit::NO_HOST, "the Baton host stopped"))
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, Failure> {
+    serde_json::to_string(value).map_err(|e| Failure::new(exit::FAILED, e.to_string()))
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(chars - 1).collect();
+        short.push('…');
+        short
+    }
+}

@@ -1,0 +1,108 @@
+//! How runs and durations read in a terminal.
+
+use std::time::Duration;
+
+use baton_core::{Event, EventKind, Run, Timestamp};
+
+/// `42s`, `2m10s`, `1h05m`.
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// Time since `t`.
+pub fn since(t: Timestamp) -> String {
+    duration(t.until(Timestamp::now()))
+}
+
+/// `#12 'title' (client)`.
+pub fn run(run: &Run) -> String {
+    format!("#{} '{}' ({})", run.id, run.title, run.client)
+}
+
+/// One line per event for `baton events`.
+pub fn event(event: &Event) -> String {
+    let run = event
+        .run_id
+        .map(|id| format!("run #{id} "))
+        .unwrap_or_default();
+    let detail = match &event.kind {
+        EventKind::Submitted {
+            title,
+            client,
+            needs_desktop,
+            replaces,
+        } => format!(
+            "'{title}' ({client}){}{}",
+            if *needs_desktop {
+                ", needs the desktop"
+            } else {
+                ""
+            },
+            replaces
+                .map(|r| format!(", replacing #{r}"))
+                .unwrap_or_default()
+        ),
+        EventKind::Queued { position, behind } => format!(
+            "position {position}{}",
+            behind.map(|b| format!(", behind #{b}")).unwrap_or_default()
+        ),
+        EventKind::Granted {
+            lease_token,
+            handed_from,
+        } => format!(
+            "lease token {lease_token}{}",
+            handed_from
+                .map(|f| format!(", handed from #{f}"))
+                .unwrap_or_default()
+        ),
+        EventKind::Released { lease_token } => lease_token
+            .map(|t| format!("lease token {t}"))
+            .unwrap_or_else(|| "left the queue".into()),
+        EventKind::Reordered { position, by } => format!("to position {position} by {by}"),
+        EventKind::Amended { n, by, text } => format!("note {n} from {by}: {text}"),
+        EventKind::Cancelled { by, reason, .. } => format!(
+            "by {by}{}",
+            reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        EventKind::Expired { reason } | EventKind::Withdrawn { reason } => reason.clone(),
+        EventKind::Finished { outcome, exit_code } => format!(
+            "{}{}",
+            serde_json::to_value(outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            exit_code
+                .map(|c| format!(", exit code {c}"))
+                .unwrap_or_default()
+        ),
+        EventKind::HandoffsPaused { by } | EventKind::HandoffsResumed { by } => format!("by {by}"),
+        EventKind::Started | EventKind::Interrupted => String::new(),
+    };
+    format!(
+        "{:>6}  {}  {run}{}{}{detail}",
+        event.seq,
+        event.at,
+        event.kind.name(),
+        if detail.is_empty() { "" } else { ": " }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(duration(Duration::from_secs(5)), "5s");
+        assert_eq!(duration(Duration::from_secs(130)), "2m10s");
+        assert_eq!(duration(Duration::from_secs(3900)), "1h05m");
+    }
+}

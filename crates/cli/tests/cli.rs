@@ -1,0 +1,932 @@
+//! The `baton` CLI contract, end to end: a real `baton daemon`, real `baton run` processes and
+//! their commands, real signals. Every exit code of the contract appears here.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::{Daemon, alive, baton_in, read_trimmed, signal, text, wait_file};
+use serde_json::Value;
+
+const SHORT: Duration = Duration::from_secs(10);
+
+/// A shell command that records its run id and waits until `go` exists.
+fn hold_until(dir: &std::path::Path, name: &str) -> String {
+    format!(
+        "echo $BATON_RUN_ID > {d}/{name}.id; echo $$ > {d}/{name}.pid; while [ ! -e {d}/{name}.go ]; do sleep 0.02; done",
+        d = dir.display()
+    )
+}
+
+#[test]
+fn without_a_host_every_client_command_exits_69() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["status"],
+        vec!["run", "--desktop", "--", "true"],
+        vec!["stop"],
+        vec!["history"],
+    ] {
+        let out = baton_in(tmp.path()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(69), "{args:?}");
+        assert_eq!(
+            text(&out.stderr).trim(),
+            "baton: no Baton host is running: start the tray app or 'baton daemon'"
+        );
+    }
+}
+
+#[test]
+fn a_second_host_on_the_same_data_directory_is_refused() {
+    let d = Daemon::start();
+    let url = d.status(); // the first host answers
+    assert!(url["desktop"].is_object());
+    let out = d.run(&["daemon"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("another Baton host is already serving"),
+        "{err}"
+    );
+    assert!(err.contains("http://127.0.0.1:"), "names where: {err}");
+    // The first host is unaffected.
+    assert!(d.status()["desktop"].is_object());
+}
+
+#[test]
+fn run_passes_the_environment_and_the_exit_code_through() {
+    let d = Daemon::start();
+    let script = "echo \"id=$BATON_RUN_ID lease=$BATON_LEASE_TOKEN url=$BATON_URL token=${BATON_RUN_TOKEN%%_*}\"; exit 7";
+    let out = d.run(&[
+        "run",
+        "--desktop",
+        "--title",
+        "env check",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+    let line = text(&out.stdout);
+    assert!(
+        line.starts_with("id=1 lease=1 url=http://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(line.trim_end().ends_with("token=run"), "{line}");
+
+    // A run without the desktop gets no lease token.
+    let out = d.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "echo lease=${BATON_LEASE_TOKEN-none}",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout).trim(), "lease=none");
+
+    let failed = d.run_record(1);
+    assert_eq!(failed["state"], "failed");
+    assert_eq!(failed["exit_code"], 7);
+    assert_eq!(failed["title"], "env check");
+    assert_eq!(d.run_record(2)["state"], "succeeded");
+    assert_eq!(
+        d.run_record(2)["title"],
+        "sh -c echo lease=${BATON_LEASE_TOKEN-none}"
+    );
+}
+
+#[test]
+fn a_busy_desktop_queues_with_the_honest_message_and_starts_when_released() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "log in",
+        "-c",
+        "claude-code",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(t, "a"),
+    ]);
+    wait_file(&t.join("a.id"), SHORT);
+    let b_out = t.join("b.out");
+    let mut b = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "fill the form",
+        "-c",
+        "codex",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo $BATON_LEASE_TOKEN > {}", b_out.display()),
+    ]);
+    let line = b.stderr.wait_for("queued behind", SHORT);
+    assert_eq!(
+        line,
+        "baton: the desktop is busy: queued behind 'log in' (claude-code), position 1; starting automatically when it is released"
+    );
+    // A third waits at position 2 and says so.
+    let mut c = d.spawn(&["run", "-d", "-t", "third", "--", "true"]);
+    assert!(
+        c.stderr
+            .wait_for("queued behind", SHORT)
+            .contains("position 2")
+    );
+
+    // A run that does not need the desktop never waits.
+    let started = Instant::now();
+    let out = d.run(&["run", "-t", "tests", "--", "true"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(!text(&out.stderr).contains("queued"));
+
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!b_out.exists(), "b started while a held the desktop");
+    fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(a.wait(SHORT).code(), Some(0));
+    assert_eq!(b.wait(SHORT).code(), Some(0));
+    assert_eq!(read_trimmed(&b_out), "2", "b got the next lease token");
+    assert!(
+        b.stderr
+            .joined()
+            .contains("the desktop is yours (lease token 2)")
+    );
+    assert_eq!(c.wait(SHORT).code(), Some(0));
+}
+
+#[test]
+fn no_wait_and_a_wait_that_runs_out_exit_75_as_withdrawn() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "holder",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(tmp.path(), "a"),
+    ]);
+    wait_file(&tmp.path().join("a.id"), SHORT);
+
+    let out = d.run(&[
+        "run",
+        "-d",
+        "--no-wait",
+        "--",
+        "touch",
+        "/nonexistent/never",
+    ]);
+    assert_eq!(out.status.code(), Some(75));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("queued behind 'holder' (cli), position 1"),
+        "{err}"
+    );
+
+    let started = Instant::now();
+    let out = d.run(&["run", "-d", "--wait", "0.5", "--", "true"]);
+    assert_eq!(out.status.code(), Some(75));
+    assert!(started.elapsed() >= Duration::from_millis(450));
+    assert!(
+        text(&out.stderr).contains("gave up waiting"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let withdrawn: Vec<Value> = d
+        .history()
+        .into_iter()
+        .filter(|r| r["state"] == "withdrawn")
+        .collect();
+    assert_eq!(withdrawn.len(), 2);
+    assert!(
+        d.status()["desktop"]["queue"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    fs::write(tmp.path().join("a.go"), "").unwrap();
+    assert_eq!(a.wait(SHORT).code(), Some(0));
+}
+
+#[test]
+fn a_user_cancel_terms_the_command_and_exits_130() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let script = format!(
+        "trap 'echo terminated > {d}/a.term; exit 0' TERM; echo $BATON_RUN_ID > {d}/a.id; while :; do sleep 0.05; done",
+        d = t.display()
+    );
+    let mut a = d.spawn(&["run", "-d", "-t", "a", "--", "sh", "-c", &script]);
+    wait_file(&t.join("a.id"), SHORT);
+    let mut b = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "b",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(t, "b"),
+    ]);
+    b.stderr.wait_for("queued behind 'a'", SHORT);
+
+    let id = read_trimmed(&t.join("a.id"));
+    let out = d.run(&["cancel", &id, "--reason", "wrong window"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("cancelled #{id} 'a' (cli)")
+    );
+
+    assert_eq!(a.wait(SHORT).code(), Some(130));
+    assert!(
+        a.stderr.joined().contains("cancelled by the user"),
+        "{:?}",
+        a.stderr.all()
+    );
+    wait_file(&t.join("a.term"), SHORT);
+    // The lease was handed on at once.
+    wait_file(&t.join("b.id"), SHORT);
+    let record = d.run_record(id.parse().unwrap());
+    assert_eq!(record["state"], "cancelled");
+    assert_eq!(record["cancelled_by"], "user:cli");
+    assert_eq!(record["reason"], "wrong window");
+    fs::write(t.join("b.go"), "").unwrap();
+    assert_eq!(b.wait(SHORT).code(), Some(0));
+}
+
+#[test]
+fn stop_kills_a_command_that_ignores_sigterm_after_the_grace_period() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let script = format!(
+        "trap '' TERM; echo $$ > {d}/a.pid; while :; do sleep 0.05; done",
+        d = t.display()
+    );
+    let mut a = d.spawn(&["run", "-d", "-t", "stubborn", "--", "sh", "-c", &script]);
+    wait_file(&t.join("a.pid"), SHORT);
+    let pid: u32 = read_trimmed(&t.join("a.pid")).parse().unwrap();
+
+    let out = d.run(&["stop"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "stopped #1 'stubborn' (cli), which held the desktop"
+    );
+    let stopped = Instant::now();
+    // The desktop is free at once, before the command is gone.
+    assert_eq!(d.holder_id(), None);
+    assert_eq!(a.wait(Duration::from_secs(15)).code(), Some(130));
+    let took = stopped.elapsed();
+    assert!(
+        took >= Duration::from_millis(4500) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
+    assert!(!alive(pid), "the command survived SIGKILL");
+
+    let out = d.run(&["stop"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "the desktop is free: nothing to stop"
+    );
+}
+
+#[test]
+fn a_run_cannot_cancel_itself_but_relays_the_user_for_another() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // The holder's command tries both, from inside its run.
+    let script = format!(
+        "while [ ! -e {d}/go ]; do sleep 0.02; done; \
+         baton cancel $BATON_RUN_ID --reason 'user said stop' 2> {d}/self.err; echo $? > {d}/self.code; \
+         baton cancel $(cat {d}/other) 2> {d}/noreason.err; echo $? > {d}/noreason.code; \
+         baton stop 2> {d}/stop.err; echo $? > {d}/stop.code; \
+         baton cancel $(cat {d}/other) --reason 'the user asked to skip it' > {d}/relay.out; echo $? > {d}/relay.code",
+        d = t.display()
+    );
+    let path = format!(
+        "{}:{}",
+        std::path::Path::new(common::BATON)
+            .parent()
+            .unwrap()
+            .display(),
+        std::env::var("PATH").unwrap()
+    );
+    let mut holder = common::Proc::spawn(
+        d.baton()
+            .env("PATH", path)
+            .args(["run", "-d", "-t", "holder", "--", "sh", "-c", &script]),
+    );
+    d.wait_status("the holder", SHORT, |s| {
+        s["desktop"]["holder"]["title"] == "holder"
+    });
+    let mut other = d.spawn(&["run", "-d", "-t", "other", "--", "true"]);
+    other.stderr.wait_for("queued behind 'holder'", SHORT);
+    let other_id = d.status()["desktop"]["queue"][0]["id"].as_i64().unwrap();
+    fs::write(t.join("other"), other_id.to_string()).unwrap();
+    fs::write(t.join("go"), "").unwrap();
+    assert_eq!(holder.wait(SHORT).code(), Some(0));
+
+    assert_eq!(read_trimmed(&t.join("self.code")), "4");
+    let err = read_trimmed(&t.join("self.err"));
+    assert!(err.contains("cannot cancel itself"), "{err}");
+    assert_eq!(read_trimmed(&t.join("noreason.code")), "4");
+    assert!(read_trimmed(&t.join("noreason.err")).contains("with a reason"));
+    assert_eq!(read_trimmed(&t.join("stop.code")), "4");
+    assert!(read_trimmed(&t.join("stop.err")).contains("only the user can"));
+    assert_eq!(read_trimmed(&t.join("relay.code")), "0");
+    assert!(read_trimmed(&t.join("relay.out")).contains("relayed for the user by run #"));
+
+    assert_eq!(other.wait(SHORT).code(), Some(130));
+    let record = d.run_record(other_id);
+    assert_eq!(record["state"], "cancelled");
+    let holder_id = d
+        .history()
+        .into_iter()
+        .find(|r| r["title"] == "holder")
+        .unwrap()["id"]
+        .clone();
+    assert_eq!(record["cancelled_by"], format!("run:{holder_id}"));
+    assert_eq!(record["reason"], "the user asked to skip it");
+    assert_eq!(
+        d.run_record(holder_id.as_i64().unwrap())["state"],
+        "succeeded"
+    );
+}
+
+#[test]
+fn unknown_runs_exit_3_and_refusals_exit_4() {
+    let d = Daemon::start();
+    for args in [
+        vec!["cancel", "999"],
+        vec!["front", "999"],
+        vec!["amend", "999", "hello"],
+    ] {
+        let out = d.run(&args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert_eq!(text(&out.stderr).trim(), "baton: there is no run #999");
+    }
+    let out = d.run(&["run", "--", "true"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = d.run(&["cancel", "1"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("already ended (succeeded)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.run(&["amend", "1", "  "]);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn bad_command_lines_are_usage_errors() {
+    let d = Daemon::start();
+    for args in [
+        vec!["run", "--desktop"],
+        vec!["run", "--desktop", "--"],
+        vec!["run", "--wait", "5", "--no-wait", "--", "true"],
+        vec!["cancel", "abc"],
+        vec!["frobnicate"],
+    ] {
+        let out = d.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).is_empty());
+    }
+    for args in [
+        vec!["run", "--wait", "0", "--", "true"],
+        vec!["run", "--wait=-1", "--", "true"],
+        vec!["run", "--wait", "NaN", "--", "true"],
+    ] {
+        let out = d.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("--wait takes a number of seconds"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = d.run(&["run", "--", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(text(&out.stderr).contains("cannot start '/no/such/program'"));
+    assert_eq!(d.run_record(1)["state"], "failed");
+    // Nothing of that left anything behind.
+    let status = d.status();
+    assert!(
+        status["desktop"]["holder"].is_null() && status["running"].as_array().unwrap().is_empty()
+    );
+}
+
+#[test]
+fn pause_resume_front_and_amend_do_what_they_say() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(t, "a"),
+    ]);
+    wait_file(&t.join("a.id"), SHORT);
+    let mut b = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "b",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(t, "b"),
+    ]);
+    b.stderr.wait_for("position 1", SHORT);
+    let mut c = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "c",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(t, "c"),
+    ]);
+    c.stderr.wait_for("position 2", SHORT);
+    let queue = |d: &Daemon| -> Vec<String> {
+        d.status()["desktop"]["queue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(queue(&d), ["b", "c"]);
+
+    let c_id = d.status()["desktop"]["queue"][1]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let out = d.run(&["front", &c_id]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("#{c_id} 'c' (cli) is now first in the queue")
+    );
+    assert_eq!(queue(&d), ["c", "b"]);
+    // The waiters keep their honest message current.
+    c.stderr.wait_for("position 1", SHORT);
+    b.stderr.wait_for("position 2", SHORT);
+
+    let a_id = read_trimmed(&t.join("a.id"));
+    let out = d.run(&["amend", &a_id, "use the staging account"]);
+    assert!(text(&out.stdout).contains("note 1 in its inbox"));
+    a.stderr.wait_for(
+        "note for run #1 from user:cli: use the staging account",
+        SHORT,
+    );
+
+    assert_eq!(
+        text(&d.run(&["pause"]).stdout).trim(),
+        "hand-offs paused: the holder goes on, nobody new gets the desktop"
+    );
+    assert_eq!(
+        text(&d.run(&["pause"]).stdout).trim(),
+        "hand-offs were already paused"
+    );
+    let human = text(&d.run(&["status"]).stdout);
+    assert!(human.contains("Hand-offs: paused"), "{human}");
+    fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(a.wait(SHORT).code(), Some(0));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(d.holder_id(), None, "nobody is granted while paused");
+    c.stderr.wait_for(
+        "hand-offs are paused by the user: queued at position 1",
+        SHORT,
+    );
+    assert_eq!(text(&d.run(&["resume"]).stdout).trim(), "hand-offs resumed");
+    wait_file(&t.join("c.id"), SHORT);
+    fs::write(t.join("c.go"), "").unwrap();
+    fs::write(t.join("b.go"), "").unwrap();
+    assert_eq!(c.wait(SHORT).code(), Some(0));
+    assert_eq!(b.wait(SHORT).code(), Some(0));
+}
+
+#[test]
+fn replace_takes_the_old_runs_place() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(t, "a"),
+    ]);
+    wait_file(&t.join("a.id"), SHORT);
+    let mut b = d.spawn(&["run", "-d", "-t", "b", "--", "true"]);
+    b.stderr.wait_for("position 1", SHORT);
+    let mut c = d.spawn(&["run", "-d", "-t", "c", "--", "true"]);
+    c.stderr.wait_for("position 2", SHORT);
+    let b_id = d.status()["desktop"]["queue"][0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let mut b2 = d.spawn(&["replace", &b_id, "-d", "-t", "b, corrected", "--", "true"]);
+    b2.stderr.wait_for("position 1", SHORT);
+    assert_eq!(
+        b.wait(SHORT).code(),
+        Some(130),
+        "the replaced run's wrapper is told"
+    );
+    fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(a.wait(SHORT).code(), Some(0));
+    assert_eq!(b2.wait(SHORT).code(), Some(0));
+    assert_eq!(c.wait(SHORT).code(), Some(0));
+    let record = d.run_record(b_id.parse().unwrap());
+    assert_eq!(record["state"], "cancelled");
+    assert!(
+        record["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("replaced by run #")
+    );
+    // b2 got the lease before c: it took b's place.
+    let tokens: Vec<(String, i64)> = d
+        .history()
+        .iter()
+        .filter_map(|r| Some((r["title"].as_str()?.to_string(), r["lease_token"].as_i64()?)))
+        .collect();
+    let token = |t: &str| tokens.iter().find(|(title, _)| title == t).unwrap().1;
+    assert!(token("b, corrected") < token("c"));
+}
+
+#[test]
+fn kill_9_of_a_holder_hands_the_desktop_on_at_once_and_ends_its_command() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(t, "a"),
+    ]);
+    wait_file(&t.join("a.pid"), SHORT);
+    let command_pid: u32 = read_trimmed(&t.join("a.pid")).parse().unwrap();
+    let b_started = t.join("b.started");
+    let mut b = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "b",
+        "--",
+        "touch",
+        b_started.to_str().unwrap(),
+    ]);
+    b.stderr.wait_for("queued behind 'a'", SHORT);
+
+    let killed = Instant::now();
+    signal(a.pid(), "KILL");
+    wait_file(&b_started, SHORT);
+    let handoff = killed.elapsed();
+    assert!(
+        handoff < Duration::from_secs(1),
+        "hand-off after kill -9 took {handoff:?}"
+    );
+    eprintln!("hand-off after kill -9 of the holder: {handoff:?}");
+    assert_eq!(b.wait(SHORT).code(), Some(0));
+    let _ = a.wait(SHORT);
+    let record = d.run_record(1);
+    assert_eq!(record["state"], "expired");
+    assert_eq!(record["reason"], "its connection to Baton closed");
+    // The orphaned command was told to stop (PR_SET_PDEATHSIG).
+    let start = Instant::now();
+    while alive(command_pid) {
+        assert!(
+            start.elapsed() < SHORT,
+            "the dead wrapper's command is still running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_frozen_holder_loses_the_desktop_after_its_ttl() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "--ttl",
+        "1",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(t, "a"),
+    ]);
+    wait_file(&t.join("a.pid"), SHORT);
+    let b_started = t.join("b.started");
+    let mut b = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "b",
+        "--",
+        "touch",
+        b_started.to_str().unwrap(),
+    ]);
+    b.stderr.wait_for("queued behind 'a'", SHORT);
+
+    // Heartbeats keep a live holder well past its TTL.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(!b_started.exists());
+
+    let frozen = Instant::now();
+    signal(a.pid(), "STOP");
+    wait_file(&b_started, SHORT);
+    let took = frozen.elapsed();
+    eprintln!("hand-off after SIGSTOP of the holder (TTL 1 s): {took:?}");
+    assert!(
+        took >= Duration::from_millis(600) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
+    assert_eq!(d.run_record(1)["state"], "expired");
+    assert_eq!(d.run_record(1)["reason"], "no heartbeat for 1s");
+
+    // Thawed, the stale holder learns it lost the desktop and ends its command.
+    signal(a.pid(), "CONT");
+    assert_eq!(a.wait(SHORT).code(), Some(75));
+    assert!(
+        a.stderr.joined().contains("expired: no heartbeat for 1s"),
+        "{:?}",
+        a.stderr.all()
+    );
+    assert_eq!(b.wait(SHORT).code(), Some(0));
+}
+
+#[test]
+fn kill_9_of_the_daemon_loses_nothing_and_tokens_keep_rising() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let work = tmp.path();
+    let d = Daemon::start_in(&dir, &[]);
+    // History before the crash: one finished run with token 1.
+    assert_eq!(
+        d.run(&["run", "-d", "-t", "done", "--", "true"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "holder",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(work, "a"),
+    ]);
+    wait_file(&work.join("a.pid"), SHORT);
+    let command_pid: u32 = read_trimmed(&work.join("a.pid")).parse().unwrap();
+    let mut b = d.spawn(&["run", "-d", "-t", "waiter", "--", "true"]);
+    b.stderr.wait_for("queued behind 'holder'", SHORT);
+    let mut p = d.spawn(&["run", "-t", "parallel", "--", "sleep", "30"]);
+    d.wait_status("the parallel run", SHORT, |s| {
+        s["running"].as_array().is_some_and(|r| !r.is_empty())
+    });
+
+    d.signal("KILL");
+    // Clients notice: the holder's command is ended, everyone exits 69.
+    assert_eq!(a.wait(SHORT).code(), Some(69));
+    assert!(
+        a.stderr
+            .joined()
+            .contains("the Baton host went away; the command was ended"),
+        "{:?}",
+        a.stderr.all()
+    );
+    assert_eq!(b.wait(SHORT).code(), Some(69));
+    assert_eq!(p.wait(SHORT).code(), Some(69));
+    let start = Instant::now();
+    while alive(command_pid) {
+        assert!(
+            start.elapsed() < SHORT,
+            "the holder's command outlived its lease"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(d);
+
+    let d = Daemon::start_in(&dir, &[]);
+    assert!(
+        d.log
+            .wait_for("run(s) were active", SHORT)
+            .contains("3 run(s)")
+    );
+    let history = d.history();
+    let state =
+        |title: &str| history.iter().find(|r| r["title"] == title).unwrap()["state"].clone();
+    assert_eq!(state("done"), "succeeded");
+    for title in ["holder", "waiter", "parallel"] {
+        assert_eq!(state(title), "interrupted", "{title}");
+    }
+    let out = d.run(&["run", "-d", "--", "sh", "-c", "echo $BATON_LEASE_TOKEN"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "3",
+        "tokens continue above every earlier one"
+    );
+    let events = d.run(&["events", "--json"]);
+    let kinds: Vec<Value> = text(&events.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["kind"].clone())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "interrupted").count(), 3);
+    d.stop();
+
+    // The file itself is sound.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("baton.db"))
+            .connect()
+            .await
+            .unwrap();
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+    });
+}
+
+#[test]
+fn a_clean_daemon_stop_ends_commands_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::start_in(&tmp.path().join("data"), &[]);
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "holder",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(tmp.path(), "a"),
+    ]);
+    wait_file(&tmp.path().join("a.pid"), SHORT);
+    assert!(d.stop().success());
+    assert_eq!(a.wait(SHORT).code(), Some(69));
+    assert!(
+        a.stderr
+            .joined()
+            .contains("the Baton host stopped under run #1; the command was ended"),
+        "{:?}",
+        a.stderr.all()
+    );
+    assert!(!tmp.path().join("data/host.json").exists());
+}
+
+#[test]
+fn history_and_events_speak_json() {
+    let d = Daemon::start();
+    d.run(&["run", "-d", "-t", "one", "-c", "cron", "--", "true"]);
+    d.run(&["run", "-t", "two", "--", "false"]);
+    let history = d.history();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["title"], "two", "newest first");
+    for key in [
+        "id",
+        "title",
+        "client",
+        "needs_desktop",
+        "state",
+        "lease_token",
+        "position",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "cancelled_by",
+        "reason",
+    ] {
+        assert!(history[0].get(key).is_some(), "history lacks {key}");
+    }
+    let failed = d.run(&["history", "--json", "--state", "failed"]);
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&failed.stdout)
+            .unwrap()
+            .len(),
+        1
+    );
+    let bad = d.run(&["history", "--state", "lost"]);
+    assert_eq!(bad.status.code(), Some(4));
+    assert!(text(&bad.stderr).contains("unknown run state 'lost'"));
+
+    let out = d.run(&["events", "--json"]);
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    assert_eq!(events[1]["kind"], "granted");
+    let out = d.run(&["events", "--since", "3"]);
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start()
+            .starts_with('4')
+    );
+
+    // --follow streams new events as they happen.
+    let mut follow = d.spawn(&["events", "--follow", "--json"]);
+    std::thread::sleep(Duration::from_millis(300));
+    d.run(&["run", "-t", "three", "--", "true"]);
+    let line = follow.stdout.wait_for("three", SHORT);
+    assert_eq!(
+        serde_json::from_str::<Value>(&line).unwrap()["kind"],
+        "submitted"
+    );
+    assert!(follow.is_running());
+}
+
+#[test]
+fn status_reads_for_people_and_changes_nothing() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "log in",
+        "-c",
+        "claude-code",
+        "--",
+        "sh",
+        "-c",
+        &hold_until(tmp.path(), "a"),
+    ]);
+    wait_file(&tmp.path().join("a.id"), SHORT);
+    let mut b = d.spawn(&["run", "-d", "-t", "form", "-c", "codex", "--", "true"]);
+    b.stderr.wait_for("queued", SHORT);
+    let before = d.status();
+    let events_before = text(&d.run(&["events", "--json"]).stdout);
+    for _ in 0..5 {
+        let human = text(&d.run(&["status"]).stdout);
+        assert!(
+            human.starts_with("Desktop: #1 'log in' (claude-code) for "),
+            "{human}"
+        );
+        assert!(
+            human.contains("Queue: 1 waiting\n  1. #2 'form' (codex), waiting"),
+            "{human}"
+        );
+    }
+    assert_eq!(d.status(), before);
+    assert_eq!(text(&d.run(&["events", "--json"]).stdout), events_before);
+    fs::write(tmp.path().join("a.go"), "").unwrap();
+    assert_eq!(a.wait(SHORT).code(), Some(0));
+    assert_eq!(b.wait(SHORT).code(), Some(0));
+}
