@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use baton_core::clock::SystemClock;
 use baton_core::{Config, DataDir, Durability, Handle, HostInfo, HostLock, Store, Timestamp};
 use tokio::net::TcpListener;
@@ -83,6 +84,13 @@ impl Host {
         let state = ApiState::new(core.clone(), token, addr.port(), stop_rx.clone());
         let app = crate::router(state.clone());
         let mut stop_signal = stop_rx;
+        // Small writes (SSE events, short JSON answers) must go out at once: with Nagle's
+        // algorithm on, each one can wait ~40 ms for the client's delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let server = tokio::spawn(
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
