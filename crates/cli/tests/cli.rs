@@ -21,6 +21,15 @@ fn hold_until(dir: &std::path::Path, name: &str) -> String {
     )
 }
 
+/// `baton run OPTIONS -- <hold_until(dir, name)>`, in the background.
+fn hold(d: &Daemon, dir: &std::path::Path, name: &str, options: &[&str]) -> common::Proc {
+    let script = hold_until(dir, name);
+    let mut args = vec!["run"];
+    args.extend_from_slice(options);
+    args.extend(["--", "sh", "-c", &script]);
+    d.spawn(&args)
+}
+
 #[test]
 fn without_a_host_every_client_command_exits_69() {
     let tmp = tempfile::tempdir().unwrap();
@@ -105,18 +114,7 @@ fn a_busy_desktop_queues_with_the_honest_message_and_starts_when_released() {
     let d = Daemon::start();
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "log in",
-        "-c",
-        "claude-code",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(t, "a"),
-    ]);
+    let mut a = hold(&d, t, "a", &["-d", "-t", "log in", "-c", "claude-code"]);
     wait_file(&t.join("a.id"), SHORT);
     let b_out = t.join("b.out");
     let mut b = d.spawn(&[
@@ -169,16 +167,7 @@ fn a_busy_desktop_queues_with_the_honest_message_and_starts_when_released() {
 fn no_wait_and_a_wait_that_runs_out_exit_75_as_withdrawn() {
     let d = Daemon::start();
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "holder",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(tmp.path(), "a"),
-    ]);
+    let mut a = hold(&d, tmp.path(), "a", &["-d", "-t", "holder"]);
     wait_file(&tmp.path().join("a.id"), SHORT);
 
     let out = d.run(&[
@@ -233,16 +222,7 @@ fn a_user_cancel_terms_the_command_and_exits_130() {
     );
     let mut a = d.spawn(&["run", "-d", "-t", "a", "--", "sh", "-c", &script]);
     wait_file(&t.join("a.id"), SHORT);
-    let mut b = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "b",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(t, "b"),
-    ]);
+    let mut b = hold(&d, t, "b", &["-d", "-t", "b"]);
     b.stderr.wait_for("queued behind 'a'", SHORT);
 
     let id = read_trimmed(&t.join("a.id"));
@@ -443,38 +423,11 @@ fn pause_resume_front_and_amend_do_what_they_say() {
     let d = Daemon::start();
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(t, "a"),
-    ]);
+    let mut a = hold(&d, t, "a", &["-d", "-t", "a"]);
     wait_file(&t.join("a.id"), SHORT);
-    let mut b = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "b",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(t, "b"),
-    ]);
+    let mut b = hold(&d, t, "b", &["-d", "-t", "b"]);
     b.stderr.wait_for("position 1", SHORT);
-    let mut c = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "c",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(t, "c"),
-    ]);
+    let mut c = hold(&d, t, "c", &["-d", "-t", "c"]);
     c.stderr.wait_for("position 2", SHORT);
     let queue = |d: &Daemon| -> Vec<String> {
         d.status()["desktop"]["queue"]
@@ -539,16 +492,7 @@ fn replace_takes_the_old_runs_place() {
     let d = Daemon::start();
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(t, "a"),
-    ]);
+    let mut a = hold(&d, t, "a", &["-d", "-t", "a"]);
     wait_file(&t.join("a.id"), SHORT);
     let mut b = d.spawn(&["run", "-d", "-t", "b", "--", "true"]);
     b.stderr.wait_for("position 1", SHORT);
@@ -592,16 +536,7 @@ fn kill_9_of_a_holder_hands_the_desktop_on_at_once_and_ends_its_command() {
     let d = Daemon::start();
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(t, "a"),
-    ]);
+    let mut a = hold(&d, t, "a", &["-d", "-t", "a"]);
     wait_file(&t.join("a.pid"), SHORT);
     let command_pid: u32 = read_trimmed(&t.join("a.pid")).parse().unwrap();
     let b_started = t.join("b.started");
@@ -646,18 +581,7 @@ fn a_frozen_holder_loses_the_desktop_after_its_ttl() {
     let d = Daemon::start();
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "--ttl",
-        "1",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(t, "a"),
-    ]);
+    let mut a = hold(&d, t, "a", &["-d", "--ttl", "1", "-t", "a"]);
     wait_file(&t.join("a.pid"), SHORT);
     let b_started = t.join("b.started");
     let mut b = d.spawn(&[
@@ -711,16 +635,7 @@ fn kill_9_of_the_daemon_loses_nothing_and_tokens_keep_rising() {
             .code(),
         Some(0)
     );
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "holder",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(work, "a"),
-    ]);
+    let mut a = hold(&d, work, "a", &["-d", "-t", "holder"]);
     wait_file(&work.join("a.pid"), SHORT);
     let command_pid: u32 = read_trimmed(&work.join("a.pid")).parse().unwrap();
     let mut b = d.spawn(&["run", "-d", "-t", "waiter", "--", "true"]);
@@ -803,16 +718,7 @@ fn kill_9_of_the_daemon_loses_nothing_and_tokens_keep_rising() {
 fn a_clean_daemon_stop_ends_commands_and_says_why() {
     let tmp = tempfile::tempdir().unwrap();
     let d = Daemon::start_in(&tmp.path().join("data"), &[]);
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "holder",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(tmp.path(), "a"),
-    ]);
+    let mut a = hold(&d, tmp.path(), "a", &["-d", "-t", "holder"]);
     wait_file(&tmp.path().join("a.pid"), SHORT);
     assert!(d.stop().success());
     assert_eq!(a.wait(SHORT).code(), Some(69));
@@ -896,18 +802,12 @@ fn history_and_events_speak_json() {
 fn status_reads_for_people_and_changes_nothing() {
     let d = Daemon::start();
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "log in",
-        "-c",
-        "claude-code",
-        "--",
-        "sh",
-        "-c",
-        &hold_until(tmp.path(), "a"),
-    ]);
+    let mut a = hold(
+        &d,
+        tmp.path(),
+        "a",
+        &["-d", "-t", "log in", "-c", "claude-code"],
+    );
     wait_file(&tmp.path().join("a.id"), SHORT);
     let mut b = d.spawn(&["run", "-d", "-t", "form", "-c", "codex", "--", "true"]);
     b.stderr.wait_for("queued", SHORT);
