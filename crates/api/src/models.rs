@@ -18,7 +18,7 @@ pub struct Health {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatRequest {
-    /// Leave out inbox entries numbered this or lower (the ones already seen).
+    /// Inbox notes numbered this or lower have been read: they are dropped and left out.
     #[serde(default)]
     pub inbox_after: u32,
 }
@@ -33,7 +33,7 @@ pub struct WaitParams {
     /// Longest wait in milliseconds (capped at half the run's TTL, and 60 s).
     #[serde(default = "default_wait_ms")]
     pub timeout_ms: u64,
-    /// Leave out inbox entries numbered this or lower.
+    /// Inbox notes numbered this or lower have been read: they are dropped and left out.
     #[serde(default)]
     pub inbox_after: u32,
 }

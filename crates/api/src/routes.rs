@@ -57,8 +57,9 @@ pub async fn run(State(state): State<ApiState>, RunPath(id): RunPath) -> Result<
     Ok(Json(state.core.run(id).await?))
 }
 
-/// Keeps the run alive (its TTL starts again) and says where it stands, with its inbox. For a
-/// run that ended it answers the final status.
+/// Keeps the run alive (its TTL starts again) and says where it stands, with its unread inbox;
+/// notes numbered `inbox_after` and below count as read and are dropped. For a run that ended
+/// it answers the final status. Only the run itself (its run token).
 #[utoipa::path(post, path = "/v1/runs/{id}/heartbeat", tag = "runs", params(("id" = i64, Path)),
     request_body = HeartbeatRequest,
     responses((status = 200, body = RunStatus), (status = 403, body = ErrorBody),
@@ -69,8 +70,9 @@ pub async fn heartbeat(
     RunPath(id): RunPath,
     Body(body): Body<HeartbeatRequest>,
 ) -> Result<Json<RunStatus>> {
-    let status = state.core.heartbeat(id, caller).await?;
-    Ok(Json(status.inbox_after(body.inbox_after)))
+    Ok(Json(
+        state.core.heartbeat(id, caller, body.inbox_after).await?,
+    ))
 }
 
 /// A heartbeat that waits until the run's status changes past `after_version`, or the timeout.
@@ -90,6 +92,7 @@ pub async fn wait(
             id,
             caller,
             params.after_version,
+            params.inbox_after,
             Duration::from_millis(params.timeout_ms),
         )
         .await?;

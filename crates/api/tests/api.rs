@@ -236,6 +236,31 @@ async fn run_tokens_act_only_for_their_own_run() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Not even the user token acts as a run: the user ends runs by cancelling them.
+    for path in [
+        "heartbeat",
+        "finish",
+        "release",
+        "acquire",
+        "withdraw",
+        "attach",
+    ] {
+        let (method, body) = match path {
+            "attach" => ("GET", None),
+            "finish" => ("POST", Some(json!({"outcome": "succeeded"}))),
+            _ => ("POST", None),
+        };
+        let r = api
+            .call(method, &format!("/v1/runs/{a}/{path}"), Some(USER), body)
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "user {path}: {:?}", r.body);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cancel it")
+        );
+    }
     assert_eq!(api.fingerprint().await, before);
 
     let r = api

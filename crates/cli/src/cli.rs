@@ -86,7 +86,7 @@ pub enum Command {
         /// Only runs in this state (queued, running, succeeded, failed, cancelled, expired,
         /// withdrawn, interrupted).
         #[arg(long)]
-        state: Option<String>,
+        state: Option<baton_core::RunState>,
         /// Only runs of this client.
         #[arg(long)]
         client: Option<String>,

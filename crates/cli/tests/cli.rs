@@ -170,19 +170,11 @@ fn no_wait_and_a_wait_that_runs_out_exit_75_as_withdrawn() {
     let mut a = hold(&d, tmp.path(), "a", &["-d", "-t", "holder"]);
     wait_file(&tmp.path().join("a.id"), SHORT);
 
-    let out = d.run(&[
-        "run",
-        "-d",
-        "--no-wait",
-        "--",
-        "touch",
-        "/nonexistent/never",
-    ]);
+    let out = d.run(&["run", "-d", "--no-wait", "--", "true"]);
     assert_eq!(out.status.code(), Some(75));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("queued behind 'holder' (cli), position 1"),
-        "{err}"
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "baton: run #2 was withdrawn: the desktop is busy: held by 'holder' (cli); not queued, because the run asked not to wait"
     );
 
     let started = Instant::now();
@@ -407,10 +399,36 @@ fn bad_command_lines_are_usage_errors() {
             text(&out.stderr)
         );
     }
-    let out = d.run(&["run", "--", "/no/such/program"]);
-    assert_eq!(out.status.code(), Some(127));
-    assert!(text(&out.stderr).contains("cannot start '/no/such/program'"));
-    assert_eq!(d.run_record(1)["state"], "failed");
+    // Commands that cannot start are refused before a run exists.
+    let tmp = tempfile::tempdir().unwrap();
+    let not_executable = tmp.path().join("notes.txt");
+    fs::write(&not_executable, "echo hi\n").unwrap();
+    for args in [
+        vec!["run", "-d", "--", "/no/such/program"],
+        vec!["run", "-d", "--", "no-such-program-on-path"],
+        vec!["run", "-d", "--", not_executable.to_str().unwrap()],
+    ] {
+        let out = d.run(&args);
+        assert_eq!(out.status.code(), Some(127), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("cannot start"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = d.run(&["run", "-d", "--", ""]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "baton: the command to run is empty"
+    );
+    let out = d.run(&["run", "--ttl", "0.05", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--ttl takes between 0.1 and 86400 seconds"));
+    assert!(
+        d.history().is_empty(),
+        "refused command lines left runs behind"
+    );
     // Nothing of that left anything behind.
     let status = d.status();
     assert!(
@@ -765,7 +783,7 @@ fn history_and_events_speak_json() {
         1
     );
     let bad = d.run(&["history", "--state", "lost"]);
-    assert_eq!(bad.status.code(), Some(4));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("unknown run state 'lost'"));
 
     let out = d.run(&["events", "--json"]);
@@ -829,4 +847,64 @@ fn status_reads_for_people_and_changes_nothing() {
     fs::write(tmp.path().join("a.go"), "").unwrap();
     assert_eq!(a.wait(SHORT).code(), Some(0));
     assert_eq!(b.wait(SHORT).code(), Some(0));
+}
+
+#[test]
+fn a_cancel_also_ends_what_the_command_started() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // The command starts a grandchild that would go on after its parent.
+    let script = format!(
+        "sleep 300 & echo $! > {d}/grandchild.pid; echo $BATON_RUN_ID > {d}/a.id; wait",
+        d = t.display()
+    );
+    let mut a = d.spawn(&["run", "-d", "-t", "a", "--", "sh", "-c", &script]);
+    wait_file(&t.join("a.id"), SHORT);
+    wait_file(&t.join("grandchild.pid"), SHORT);
+    let grandchild: u32 = read_trimmed(&t.join("grandchild.pid")).parse().unwrap();
+    assert!(alive(grandchild));
+    assert_eq!(d.run(&["stop"]).status.code(), Some(0));
+    assert_eq!(a.wait(SHORT).code(), Some(130));
+    let start = Instant::now();
+    while alive(grandchild) {
+        assert!(
+            start.elapsed() < SHORT,
+            "the command's child outlived the cancel"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_signal_to_the_wrapper_reaches_the_command_or_withdraws_the_run() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let script = format!(
+        "trap 'echo term > {d}/a.term; exit 3' TERM; echo $BATON_RUN_ID > {d}/a.id; while :; do sleep 0.05; done",
+        d = t.display()
+    );
+    let mut a = d.spawn(&["run", "-d", "-t", "a", "--", "sh", "-c", &script]);
+    wait_file(&t.join("a.id"), SHORT);
+    let mut b = d.spawn(&["run", "-d", "-t", "b", "--", "true"]);
+    b.stderr.wait_for("queued behind 'a'", SHORT);
+
+    // Before its command starts, a signal withdraws the run.
+    signal(b.pid(), "TERM");
+    assert_eq!(b.wait(SHORT).code(), Some(143));
+    assert!(
+        b.stderr.joined().contains("withdrawn"),
+        "{:?}",
+        b.stderr.all()
+    );
+    assert_eq!(d.run_record(2)["state"], "withdrawn");
+
+    // Once it runs, the signal is passed on and the run ends with the command's outcome.
+    signal(a.pid(), "TERM");
+    assert_eq!(a.wait(SHORT).code(), Some(3));
+    wait_file(&t.join("a.term"), SHORT);
+    let record = d.run_record(1);
+    assert_eq!(record["state"], "failed");
+    assert_eq!(record["exit_code"], 3);
 }

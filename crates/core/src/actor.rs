@@ -264,14 +264,18 @@ impl Handle {
         })
     }
 
-    /// `heartbeat`: keeps the run alive and tells it where it stands. For a run that has ended
-    /// it answers the final status, so a client learns why it lost the lease.
-    pub async fn heartbeat(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
+    /// `heartbeat`: keeps the run alive and tells it where it stands; inbox notes numbered
+    /// `read_up_to` and below are acknowledged and left out. For a run that has ended it
+    /// answers the final status, so a client learns why it lost the lease.
+    pub async fn heartbeat(&self, id: RunId, caller: Caller, read_up_to: u32) -> Result<RunStatus> {
         let result = self
-            .apply(move |m, now| m.heartbeat(id, &caller, now).map(|()| Answer::Status(id)))
+            .apply(move |m, now| {
+                m.heartbeat(id, &caller, read_up_to, now)
+                    .map(|()| Answer::Status(id))
+            })
             .await;
         match result {
-            Ok(Resolved::Status(status)) => Ok(status),
+            Ok(Resolved::Status(status)) => Ok(status.inbox_after(read_up_to)),
             Ok(_) => Err(Error::Closed),
             Err(Error::UnknownRun(_)) => self.ended(id).await,
             Err(e) => Err(e),
@@ -285,6 +289,7 @@ impl Handle {
         id: RunId,
         caller: Caller,
         after_version: u64,
+        read_up_to: u32,
         timeout: Duration,
     ) -> Result<RunStatus> {
         let start = Instant::now();
@@ -303,14 +308,14 @@ impl Handle {
                 Ok(Ok(())) => continue,
                 // Closed: the run ended and its final status is in the channel.
                 Ok(Err(_)) => break,
-                Err(_) => return self.heartbeat(id, caller).await,
+                Err(_) => return self.heartbeat(id, caller, read_up_to).await,
             }
         }
         let status = updates.borrow().clone();
         if status.ended {
             Ok(status)
         } else {
-            self.heartbeat(id, caller).await
+            self.heartbeat(id, caller, read_up_to).await
         }
     }
 
@@ -599,7 +604,7 @@ impl Actor {
                 let result = if attach {
                     self.machine.attach(id, &caller, now).map(Some)
                 } else {
-                    self.machine.heartbeat(id, &caller, now).map(|()| None)
+                    self.machine.heartbeat(id, &caller, 0, now).map(|()| None)
                 };
                 let result = result.and_then(|attach_id| {
                     self.statuses
@@ -607,7 +612,12 @@ impl Actor {
                         .map(|tx| (tx.subscribe(), attach_id))
                         .ok_or(Error::UnknownRun(id))
                 });
-                let _ = reply.send(result);
+                // If the asker is gone (its connection dropped while waiting for this), nobody
+                // holds the attachment: undo it, or it would keep the run attached forever.
+                if let Err(Ok((_, Some(attach_id)))) = reply.send(result) {
+                    self.machine.detach(id, attach_id, now);
+                    let _ = self.commit().await;
+                }
             }
             Command::Shutdown { .. } => {}
         }

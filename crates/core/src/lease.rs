@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::model::{
     Amendment, Caller, Desktop, Outcome, Run, RunId, RunSpec, RunState, RunStatus, Snapshot,
-    Timestamp, queued_message,
+    Timestamp, busy_message, queued_message,
 };
 
 /// Bounds on what a client may send; beyond them a request is refused, not truncated.
@@ -31,7 +31,7 @@ pub mod limits {
     pub const REASON_CHARS: usize = 500;
     /// Longest amendment, in characters.
     pub const AMEND_CHARS: usize = 4000;
-    /// Most amendments one run keeps.
+    /// Most unread amendments one run keeps.
     pub const INBOX_LEN: usize = 100;
     /// Shortest heartbeat TTL.
     pub const MIN_TTL: Duration = Duration::from_millis(100);
@@ -78,7 +78,10 @@ impl Batch {
 #[derive(Debug)]
 struct Active {
     run: Run,
+    /// Unread corrections.
     inbox: Vec<Amendment>,
+    /// Corrections ever sent, so numbers never repeat after read ones are dropped.
+    notes_sent: u32,
     /// Past this instant without a heartbeat the run expires (DESIGN rule 9).
     deadline: Instant,
     /// Open connections bound to this run's life; when the last one closes, it expires.
@@ -140,18 +143,26 @@ impl Machine {
         Ok(id)
     }
 
-    /// `heartbeat`: the run is alive; its TTL starts again.
-    pub fn heartbeat(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
-        self.authorize_self(id, caller, "send heartbeats for")?;
+    /// `heartbeat`: the run is alive; its TTL starts again. Inbox notes numbered `read_up_to`
+    /// and below have been read and are dropped.
+    pub fn heartbeat(
+        &mut self,
+        id: RunId,
+        caller: &Caller,
+        read_up_to: u32,
+        now: Instant,
+    ) -> Result<()> {
+        self.only_self(id, caller, "send heartbeats for")?;
         let active = self.active_mut(id)?;
         active.deadline = now + ttl_of(&active.run);
+        active.inbox.retain(|note| note.n > read_up_to);
         Ok(())
     }
 
     /// `attach`: binds the run's life to a connection as well as to its heartbeat. Returns the
     /// attachment id to pass to [`Machine::detach`] when the connection closes.
     pub fn attach(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<u64> {
-        self.authorize_self(id, caller, "attach to")?;
+        self.only_self(id, caller, "attach to")?;
         let attach_id = self.next_attach;
         let active = self.active_mut(id)?;
         active.deadline = now + ttl_of(&active.run);
@@ -192,7 +203,8 @@ impl Machine {
                 limits::INBOX_LEN
             )));
         }
-        let n = u32::try_from(active.inbox.len() + 1).unwrap_or(u32::MAX);
+        active.notes_sent += 1;
+        let n = active.notes_sent;
         let by = caller.label();
         active.inbox.push(Amendment {
             n,
@@ -221,6 +233,11 @@ impl Machine {
             if reason.is_none() {
                 return Err(Error::Invalid(format!(
                     "run #{by} may relay the user's stop for run #{id} only with a reason saying what the user asked"
+                )));
+            }
+            if !self.is_active(*by) {
+                return Err(Error::Forbidden(format!(
+                    "run #{by} has ended, so it can no longer relay the user's stop"
                 )));
             }
         }
@@ -301,11 +318,12 @@ impl Machine {
         note: Option<&str>,
         now: Instant,
     ) -> Result<Run> {
-        self.authorize_self(id, caller, "finish")?;
+        self.only_self(id, caller, "finish")?;
         let note = optional(note, "the outcome note", limits::REASON_CHARS)?;
-        if self.active(id)?.run.state == RunState::Queued {
+        let run = &self.active(id)?.run;
+        if run.state == RunState::Queued && run.started_at.is_none() {
             return Err(Error::InvalidState(format!(
-                "run #{id} is still waiting for the desktop; withdraw it instead of finishing it"
+                "run #{id} has not started yet; withdraw it instead of finishing it"
             )));
         }
         let (state, default_note) = match outcome {
@@ -324,7 +342,7 @@ impl Machine {
     /// `release`: the run gives the desktop back (or stops waiting for it again) and goes on in
     /// parallel.
     pub fn release(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
-        self.authorize_self(id, caller, "release the desktop for")?;
+        self.only_self(id, caller, "release the desktop for")?;
         let run = &self.active(id)?.run;
         if self.holder.is_some_and(|h| h.id == id) {
             self.release_lease(id, now);
@@ -344,7 +362,7 @@ impl Machine {
 
     /// `acquire`: a running run asks for the desktop (again); it queues at the back.
     pub fn acquire(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
-        self.authorize_self(id, caller, "acquire the desktop for")?;
+        self.only_self(id, caller, "acquire the desktop for")?;
         let run = &self.active(id)?.run;
         if run.state == RunState::Queued || self.holder.is_some_and(|h| h.id == id) {
             return Ok(());
@@ -365,7 +383,7 @@ impl Machine {
         reason: Option<&str>,
         now: Instant,
     ) -> Result<Run> {
-        self.authorize_self(id, caller, "withdraw")?;
+        self.only_self(id, caller, "withdraw")?;
         let reason = optional(reason, "the reason", limits::REASON_CHARS)?;
         let run = &self.active(id)?.run;
         if run.state != RunState::Queued || run.started_at.is_some() {
@@ -614,6 +632,7 @@ impl Machine {
             Active {
                 run,
                 inbox: Vec::new(),
+                notes_sent: 0,
                 deadline: now + ttl,
                 attachments: BTreeSet::new(),
             },
@@ -642,10 +661,8 @@ impl Machine {
         }
         let behind = self.holder.map(|h| h.id);
         if !may_queue {
-            let position = self.queue.len() + 1;
             let brief = behind.map(|b| self.runs[&b].run.brief());
-            let reason = queued_message(brief.as_ref(), position, self.paused);
-            let reason = format!("did not wait: {reason}");
+            let reason = busy_message(brief.as_ref(), self.queue.len(), self.paused);
             self.end(
                 id,
                 RunState::Withdrawn,
@@ -848,12 +865,18 @@ impl Machine {
         self.runs.get_mut(&id).expect("run checked by the caller")
     }
 
-    fn authorize_self(&self, id: RunId, caller: &Caller, what: &str) -> Result<()> {
+    /// Requests a run makes about itself. Not even the user makes them on a run's behalf: the
+    /// user ends a run by cancelling it, which is recorded as such (DESIGN rule 6), and a
+    /// user's heartbeat must not keep a vanished client's lease alive (rule 9).
+    fn only_self(&self, id: RunId, caller: &Caller, what: &str) -> Result<()> {
         match caller {
-            Caller::Run(by) if *by != id => Err(Error::Forbidden(format!(
-                "run #{by} cannot {what} run #{id}: only run #{id} itself or the user can"
+            Caller::Run(by) if *by == id => Ok(()),
+            Caller::Run(by) => Err(Error::Forbidden(format!(
+                "run #{by} cannot {what} run #{id}: only run #{id} itself can"
             ))),
-            _ => Ok(()),
+            Caller::User { .. } => Err(Error::Forbidden(format!(
+                "only run #{id} itself can {what} it; to stop it, cancel it"
+            ))),
         }
     }
 }

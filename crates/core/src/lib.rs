@@ -33,6 +33,6 @@ pub use error::{Error, Result};
 pub use event::{Event, EventKind};
 pub use model::{
     Amendment, Caller, Desktop, Outcome, Run, RunBrief, RunId, RunSpec, RunState, RunStatus,
-    Snapshot, Timestamp, queued_message,
+    Snapshot, Timestamp, busy_message, queued_message,
 };
 pub use store::{Durability, HistoryQuery, Opened, Store};

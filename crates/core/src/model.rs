@@ -368,6 +368,25 @@ pub struct Desktop {
     pub queue: Vec<Run>,
 }
 
+/// The honest answer to a run that asked not to wait, when the desktop is not free.
+pub fn busy_message(holder: Option<&RunBrief>, waiting: usize, handoffs_paused: bool) -> String {
+    let who = match holder {
+        Some(h) => format!("the desktop is busy: held by '{}' ({})", h.title, h.client),
+        None => "the desktop is held back: the user paused hand-offs".to_string(),
+    };
+    let queue = match waiting {
+        0 => String::new(),
+        1 => ", 1 run waiting".to_string(),
+        n => format!(", {n} runs waiting"),
+    };
+    let paused = if handoffs_paused && holder.is_some() {
+        ", hand-offs paused"
+    } else {
+        ""
+    };
+    format!("{who}{queue}{paused}; not queued, because the run asked not to wait")
+}
+
 /// DESIGN rule 11: the honest answer to a run that has to wait.
 pub fn queued_message(behind: Option<&RunBrief>, position: usize, handoffs_paused: bool) -> String {
     match behind {

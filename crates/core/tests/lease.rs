@@ -224,7 +224,7 @@ async fn a_silent_holder_expires_after_its_ttl_and_the_next_starts() {
     // Heartbeats keep it alive well past one TTL.
     for _ in 0..5 {
         advance(h, Duration::from_millis(1500)).await;
-        h.heartbeat(a, Caller::Run(a)).await.unwrap();
+        h.heartbeat(a, Caller::Run(a), 0).await.unwrap();
     }
     assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, a);
 
@@ -239,7 +239,7 @@ async fn a_silent_holder_expires_after_its_ttl_and_the_next_starts() {
     assert_eq!(expired.reason.as_deref(), Some("no heartbeat for 2s"));
 
     // The expired run's heartbeat tells it what happened, it does not revive it.
-    let late = h.heartbeat(a, Caller::Run(a)).await.unwrap();
+    let late = h.heartbeat(a, Caller::Run(a), 0).await.unwrap();
     assert!(late.ended);
     assert_eq!(late.run.state, RunState::Expired);
     check(&all_events(h).await).unwrap();
@@ -275,7 +275,7 @@ async fn paused_hand_offs_keep_the_holder_and_hold_the_queue() {
     let status = h.status();
     assert!(status.desktop.holder.is_none());
     assert!(status.desktop.paused);
-    let waiting = h.heartbeat(b, Caller::Run(b)).await.unwrap();
+    let waiting = h.heartbeat(b, Caller::Run(b), 0).await.unwrap();
     assert!(
         waiting.message.contains("hand-offs are paused"),
         "{}",
@@ -358,7 +358,7 @@ async fn release_goes_on_in_parallel_and_acquire_queues_at_the_back() {
     h.finish(b, Caller::Run(b), Outcome::Succeeded, None, None)
         .await
         .unwrap();
-    let status = h.heartbeat(a, Caller::Run(a)).await.unwrap();
+    let status = h.heartbeat(a, Caller::Run(a), 0).await.unwrap();
     assert!(status.run.holds_desktop);
     assert_eq!(status.run.lease_token, Some(3));
     check(&all_events(h).await).unwrap();
@@ -383,7 +383,7 @@ async fn amendments_reach_the_inbox_and_change_nothing_else() {
         "nothing cancelled or requeued"
     );
     assert_eq!(after.running, before.running);
-    let status = h.heartbeat(a, Caller::Run(a)).await.unwrap();
+    let status = h.heartbeat(a, Caller::Run(a), 0).await.unwrap();
     let texts: Vec<_> = status
         .inbox
         .iter()
@@ -414,13 +414,9 @@ async fn no_wait_and_withdraw_record_a_withdrawn_run() {
     let refused = h.submit(spec).await.unwrap();
     assert_eq!(refused.status.run.state, RunState::Withdrawn);
     assert!(refused.status.ended);
-    assert!(
-        refused
-            .status
-            .message
-            .contains("queued behind 'a' (test), position 1"),
-        "{}",
-        refused.status.message
+    assert_eq!(
+        refused.status.message,
+        "run #2 was withdrawn: the desktop is busy: held by 'a' (test); not queued, because the run asked not to wait"
     );
     assert!(h.status().desktop.queue.is_empty());
 
@@ -442,7 +438,7 @@ async fn wait_blocks_until_the_run_is_granted() {
         let h = h.clone();
         let version = queued.status.version;
         tokio::spawn(async move {
-            h.wait(b, Caller::Run(b), version, Duration::from_secs(5))
+            h.wait(b, Caller::Run(b), version, 0, Duration::from_secs(5))
                 .await
         })
     };
@@ -460,7 +456,7 @@ async fn wait_blocks_until_the_run_is_granted() {
     let waiter = tokio::spawn({
         let h = h.clone();
         async move {
-            h.wait(b, Caller::Run(b), version, Duration::from_secs(30))
+            h.wait(b, Caller::Run(b), version, 0, Duration::from_secs(30))
                 .await
         }
     });
@@ -507,4 +503,107 @@ async fn bad_requests_are_refused_and_change_nothing() {
     assert_ne!(*before, *after_finish);
     // Only the finish (and the release it implies) reached the log.
     assert_eq!(all_events(h).await.len(), events.len() + 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn nobody_acts_as_a_run_but_the_run_itself() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let before = h.status();
+    // Not even the user: the user ends a run by cancelling it, recorded as such.
+    for caller in [user(), Caller::Run(b)] {
+        let codes = [
+            h.heartbeat(a, caller.clone(), 0).await.map(|_| ()),
+            h.attach(a, caller.clone()).await.map(|_| ()),
+            h.finish(a, caller.clone(), Outcome::Succeeded, None, None)
+                .await
+                .map(|_| ()),
+            h.release(a, caller.clone()).await.map(|_| ()),
+            h.acquire(a, caller.clone()).await.map(|_| ()),
+            h.withdraw(
+                b,
+                if caller == user() {
+                    user()
+                } else {
+                    Caller::Run(a)
+                },
+                None,
+            )
+            .await
+            .map(|_| ()),
+        ];
+        for result in codes {
+            let err = result.unwrap_err();
+            assert_eq!(err.code(), "forbidden", "{caller:?}: {err}");
+            assert!(err.to_string().contains("itself can"), "{err}");
+        }
+    }
+    assert_eq!(*h.status(), *before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn read_notes_are_dropped_and_numbers_never_repeat() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    for i in 0..100 {
+        h.amend(a, user(), format!("note {i}")).await.unwrap();
+    }
+    let err = h.amend(a, user(), "one too many".into()).await.unwrap_err();
+    assert!(err.to_string().contains("100 unread corrections"), "{err}");
+    // Reading them makes room; the next note is number 101, not 1.
+    let status = h.heartbeat(a, Caller::Run(a), 100).await.unwrap();
+    assert!(status.inbox.is_empty());
+    let status = h.amend(a, user(), "after reading".into()).await.unwrap();
+    assert_eq!(
+        status.inbox.iter().map(|n| n.n).collect::<Vec<_>>(),
+        vec![101]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_waiting_to_reacquire_can_still_finish() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    h.release(a, Caller::Run(a)).await.unwrap();
+    assert_eq!(
+        h.acquire(a, Caller::Run(a)).await.unwrap().run.state,
+        RunState::Queued
+    );
+    let done = h
+        .finish(a, Caller::Run(a), Outcome::Succeeded, Some(0), None)
+        .await
+        .unwrap();
+    assert_eq!(done.state, RunState::Succeeded);
+    assert!(h.status().desktop.queue.is_empty());
+    assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, b);
+    // A run that never started must withdraw instead.
+    let d = h.submit(desktop("d")).await.unwrap().status.run.id;
+    let err = h
+        .finish(d, Caller::Run(d), Outcome::Succeeded, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+    check(&all_events(h).await).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ended_run_can_no_longer_relay_a_stop() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(parallel("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    let err = h
+        .cancel(b, Caller::Run(a), Some("user said so".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+    assert!(h.status().desktop.holder.is_some());
 }

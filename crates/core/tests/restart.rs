@@ -1,6 +1,7 @@
 //! Durability across a crash and a clean stop (DESIGN rules 2 and 10), in-process: the first
-//! life's runtime is dropped with the actor in it, as a kill -9 would; the real-process version
-//! (kill -9 of `baton daemon`) is in the CLI's tests.
+//! life's runtime is dropped with the actor in it, so no shutdown code runs. That is only an
+//! approximation of a crash (SQLite still closes its connections as they are dropped); the real
+//! one, kill -9 of `baton daemon`, is in the CLI's end-to-end tests.
 
 #![allow(clippy::unwrap_used)]
 

@@ -14,7 +14,10 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
         .durability
         .parse()
         .map_err(|e: String| Failure::new(exit::USAGE, e))?;
-    let ttl = seconds(args.ttl, "--ttl")?;
+    let ttl = ttl_seconds(args.ttl, "--ttl")?;
+    // Listen before starting, so a stop that comes during start-up is still a clean one.
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_failure)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(signal_failure)?;
     let host = Host::start(HostOptions {
         data_dir,
         port: args.port,
@@ -35,8 +38,6 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
             host.interrupted_at_start()
         );
     }
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_failure)?;
-    let mut terminate = signal(SignalKind::terminate()).map_err(signal_failure)?;
     let failed = tokio::select! {
         _ = interrupt.recv() => false,
         _ = terminate.recv() => false,
@@ -62,6 +63,24 @@ pub fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
         Err(Failure::new(
             exit::USAGE,
             format!("{flag} takes a number of seconds above 0 and at most 86400, not {value}"),
+        ))
+    }
+}
+
+/// A heartbeat TTL within the bounds the scheduler accepts.
+pub fn ttl_seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
+    use baton_core::lease::limits::{MAX_TTL, MIN_TTL};
+    let ttl = seconds(value, flag)?;
+    if (MIN_TTL..=MAX_TTL).contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "{flag} takes between {} and {} seconds, not {value}",
+                MIN_TTL.as_secs_f64(),
+                MAX_TTL.as_secs()
+            ),
         ))
     }
 }

@@ -56,12 +56,12 @@ pub async fn status(client: &Client, json: bool) -> Result<u8, Failure> {
 pub async fn history(
     client: &Client,
     limit: u32,
-    state: Option<String>,
+    state: Option<baton_core::RunState>,
     run_client: Option<String>,
     json: bool,
 ) -> Result<u8, Failure> {
     let mut query = vec![("limit", limit.to_string())];
-    query.extend(state.map(|s| ("state", s)));
+    query.extend(state.map(|s| ("state", s.as_str().to_string())));
     query.extend(run_client.map(|c| ("client", c)));
     let runs: Vec<Run> = client.get_with("/v1/history", &query).await?;
     if json {
