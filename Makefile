@@ -3,16 +3,21 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint unit-test
+.PHONY: run test setup build lint suites
 
-## Build Baton and start it (the headless host, `baton daemon`, in the foreground).
+## Build Baton and start it: the tray app where there is a display, else the headless host.
 run: setup
-	$(CARGO) build --release -p baton-cli
-	./target/release/baton daemon
+	$(CARGO) build --release -p baton-cli -p baton-tray
+	@if [ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+		exec ./target/release/baton-tray; \
+	else \
+		echo "make run: no display here (DISPLAY is not set), so Baton runs headless: baton daemon"; \
+		exec ./target/release/baton daemon; \
+	fi
 
 ## Install what the tests need, then run every suite (style, lints, unit, property,
 ## HTTP, and end-to-end tests with real processes).
-test: setup lint unit-test
+test: setup lint suites
 
 setup:
 	@./scripts/setup.sh
@@ -24,5 +29,6 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit-test:
+suites:
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what building and testing Baton needs on Debian or Ubuntu, and only what is missing:
-# a C toolchain (SQLite is compiled in), curl, and Rust (rustup, stable) with rustfmt and clippy.
+# system packages (below) and Rust (rustup, stable) with rustfmt and clippy.
 # Works as root or through sudo. Safe to run again.
 set -eu
 
@@ -8,10 +8,17 @@ MIN_RUST=1.89
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
+# Debian/Ubuntu packages: building (C toolchain; WebKitGTK and the tray library for the tray
+# app), and the tray app's end-to-end tests (a virtual X display, a private D-Bus session, a real
+# notification daemon, xdotool to press the hotkey, python3-gi for the stand-in tray host).
+# dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
+PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
+    libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi"
 missing=""
-command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
-command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
-command -v curl >/dev/null 2>&1 || missing="$missing curl ca-certificates"
+for package in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $package"
+done
 if [ -n "$missing" ]; then
     echo "setup: installing$missing"
     $SUDO apt-get update -q

@@ -1,0 +1,172 @@
+//! Helpers for Baton's end-to-end tests, shared by the CLI's and the tray app's suites: a
+//! background process with its output collected line by line, waiting for files and lines,
+//! signals, and finding the workspace's binaries.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A background process with its output collected line by line.
+#[derive(Debug)]
+pub struct Proc {
+    pub child: Child,
+    pub stdout: Lines,
+    pub stderr: Lines,
+}
+
+impl Proc {
+    pub fn spawn(command: &mut Command) -> Proc {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Proc {
+            stdout: Lines::read(child.stdout.take().unwrap()),
+            stderr: Lines::read(child.stderr.take().unwrap()),
+            child,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let status = wait_timeout(&mut self.child, timeout).unwrap_or_else(|| {
+            panic!(
+                "process did not end within {timeout:?}; stderr: {:?}",
+                self.stderr.all()
+            )
+        });
+        // Let the reader threads drain what is left.
+        std::thread::sleep(Duration::from_millis(50));
+        status
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lines read from a pipe by a background thread.
+#[derive(Debug, Clone)]
+pub struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    /// Collects the lines of `pipe` from now on.
+    pub fn read(pipe: impl std::io::Read + Send + 'static) -> Lines {
+        let lines = Lines(Arc::new(Mutex::new(Vec::new())));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                sink.0.lock().unwrap().push(line);
+            }
+        });
+        lines
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn joined(&self) -> String {
+        self.all().join("\n")
+    }
+
+    /// Waits for a line containing `needle` and returns it.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self.all().into_iter().find(|l| l.contains(needle)) {
+                return line;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no line containing {needle:?} within {timeout:?}; got: {:?}",
+                self.all()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until `path` exists.
+pub fn wait_file(path: &Path, timeout: Duration) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < timeout,
+            "{} did not appear within {timeout:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether a process with this pid is alive (and not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// A file's content, trimmed.
+pub fn read_trimmed(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// A binary of this workspace, next to the running test's own executable
+/// (`target/<profile>/NAME`). `cargo test --workspace` builds them all before running tests.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build --workspace --bins)",
+        bin.display()
+    );
+    bin
+}

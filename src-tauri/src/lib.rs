@@ -1,0 +1,136 @@
+//! `baton-tray`: Baton as a tray application. It hosts the same core and local API as
+//! `baton daemon` (one tokio runtime, shared with Tauri), so agents and the CLI cannot tell the
+//! two apart, and adds what a person at the computer needs: the tray, a stop hotkey and
+//! notifications.
+//!
+//! Map of the crate:
+//! - [`view`]: what the tray shows for a snapshot (pure).
+//! - [`notice`]: which notifications the event log calls for, and their coalescing (pure).
+//! - [`tray`]: the tray icon and menu, kept current.
+//! - [`hotkey`]: the global stop hotkey.
+//! - [`notifier`]: shows the notices as OS notifications.
+//! - [`settings`]: the tray app's settings, kept in Baton's database.
+//! - [`error`]: the crate's one error type.
+
+pub mod error;
+pub mod hotkey;
+pub mod notice;
+pub mod notifier;
+pub mod settings;
+pub mod tray;
+pub mod view;
+
+use baton_api::{Host, HostOptions};
+use baton_core::{Config, DataDir, Durability, Handle, Timestamp};
+use tauri::{AppHandle, Manager, RunEvent};
+use tauri_plugin_log::{Target, TargetKind};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+
+pub use error::{Error, Result};
+
+use crate::settings::{NotifySettings, Settings};
+
+/// What the app's parts share (Tauri-managed state).
+#[derive(Debug)]
+pub struct AppState {
+    /// The scheduler.
+    pub core: Handle,
+    /// Which notifications to show; the settings window changes it live.
+    pub notifications: watch::Sender<NotifySettings>,
+    quit: mpsc::UnboundedSender<()>,
+}
+
+impl AppState {
+    /// Asks the app to stop cleanly: active runs end `interrupted` and their clients are told.
+    pub fn quit(&self) {
+        let _ = self.quit.send(());
+    }
+}
+
+/// Starts the host on the data directory, then the tray app; returns when the app ends.
+pub fn run() -> Result<()> {
+    let data_dir = DataDir::resolve()?;
+    // The host first: a second instance on the same data directory stops here, with a clear
+    // sentence, before any window system work.
+    let host = tauri::async_runtime::block_on(Host::start(HostOptions {
+        data_dir,
+        port: 0,
+        kind: "tray".into(),
+        durability: Durability::Normal,
+        config: Config::default(),
+    }))?;
+    let core = host.core().clone();
+    let settings = tauri::async_runtime::block_on(Settings::load(core.store()));
+    let (quit_tx, quit_rx) = mpsc::unbounded_channel();
+    let (notifications, notify_rx) = watch::channel(settings.notifications.clone());
+
+    let app = tauri::Builder::default()
+        .plugin(
+            tauri_plugin_log::Builder::new()
+                .targets([
+                    Target::new(TargetKind::Stderr),
+                    Target::new(TargetKind::LogDir { file_name: None }),
+                ])
+                .level(tauri_plugin_log::log::LevelFilter::Info)
+                .build(),
+        )
+        .plugin(tauri_plugin_notification::init())
+        .plugin(hotkey::plugin())
+        .manage(AppState {
+            core: core.clone(),
+            notifications,
+            quit: quit_tx,
+        })
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let hotkey = match hotkey::register(&handle, &settings.hotkey) {
+                Ok(()) => Some(settings.hotkey.clone()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no stop hotkey");
+                    None
+                }
+            };
+            let view = view::tray_view(&core.status(), Timestamp::now());
+            let tray = tray::Tray::build(&handle, &view, hotkey.as_deref())?;
+            tauri::async_runtime::spawn(tray::follow(core.clone(), tray));
+            tauri::async_runtime::spawn(notifier::run(handle.clone(), core.clone(), notify_rx));
+            tauri::async_runtime::spawn(lifecycle(handle, host, quit_rx));
+            tracing::info!("Baton's tray app is running");
+            Ok(())
+        })
+        .build(tauri::generate_context!())?;
+    app.run(|_app, event| {
+        // Closing the last window does not end the app: it lives in the tray.
+        if let RunEvent::ExitRequested { code: None, api, .. } = event {
+            api.prevent_exit();
+        }
+    });
+    Ok(())
+}
+
+/// Owns the host until the user quits (tray menu), the process is told to stop (SIGINT,
+/// SIGTERM), or the scheduler fails; then stops it cleanly and ends the app.
+async fn lifecycle(app: AppHandle, host: Host, mut quit: mpsc::UnboundedReceiver<()>) {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for signals");
+        return;
+    };
+    let failed = tokio::select! {
+        _ = quit.recv() => false,
+        _ = interrupt.recv() => false,
+        _ = terminate.recv() => false,
+        () = host.failed() => true,
+    };
+    tracing::info!("stopping: active runs end as 'interrupted'");
+    host.shutdown().await;
+    app.exit(i32::from(failed));
+}
+
+/// For `app.state::<AppState>()` in the parts that only have a handle.
+pub fn state(app: &AppHandle) -> tauri::State<'_, AppState> {
+    app.state::<AppState>()
+}

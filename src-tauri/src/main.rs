@@ -1,0 +1,20 @@
+//! The `baton-tray` binary: refuses politely where there is no display, else runs the app.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        eprintln!(
+            "baton-tray: there is no display to show the tray on (neither DISPLAY nor WAYLAND_DISPLAY is set).\n\
+             On a machine without a desktop, run 'baton daemon' instead: it hosts the same Baton, without the tray."
+        );
+        return ExitCode::from(1);
+    }
+    match baton_tray::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("baton-tray: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The tray app's settings, kept in the settings table of Baton's database (one JSON value a
+//! key), with defaults for anything missing or unreadable.
+
+use baton_core::{Store, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::notice::NoticeKind;
+
+/// The default stop hotkey.
+pub const DEFAULT_HOTKEY: &str = "CmdOrCtrl+Alt+Shift+S";
+
+/// Which notifications to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// A run is queued behind the holder.
+    pub queued: bool,
+    /// The desktop changed hands.
+    pub handoff: bool,
+    /// The user stopped a run.
+    pub stopped: bool,
+    /// A run stopped responding.
+    pub expired: bool,
+    /// Show none at all.
+    pub do_not_disturb: bool,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            queued: true,
+            handoff: true,
+            stopped: true,
+            expired: true,
+            do_not_disturb: false,
+        }
+    }
+}
+
+impl NotifySettings {
+    /// Whether a notice of `kind` is shown.
+    pub fn allows(&self, kind: NoticeKind) -> bool {
+        !self.do_not_disturb
+            && match kind {
+                NoticeKind::Queued => self.queued,
+                NoticeKind::Handoff => self.handoff,
+                NoticeKind::Stopped => self.stopped,
+                NoticeKind::Expired => self.expired,
+            }
+    }
+}
+
+/// Everything the tray app keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The global hotkey that stops the holder (an accelerator: `CmdOrCtrl+Alt+Shift+S`).
+    pub hotkey: String,
+    /// Which notifications to show.
+    pub notifications: NotifySettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            hotkey: DEFAULT_HOTKEY.into(),
+            notifications: NotifySettings::default(),
+        }
+    }
+}
+
+const HOTKEY: &str = "tray.hotkey";
+const NOTIFICATIONS: &str = "tray.notifications";
+
+impl Settings {
+    /// Reads the settings; a missing or unreadable value gets its default (and a warning).
+    pub async fn load(store: &Store) -> Settings {
+        let defaults = Settings::default();
+        Settings {
+            hotkey: read(store, HOTKEY).await.unwrap_or(defaults.hotkey),
+            notifications: read(store, NOTIFICATIONS)
+                .await
+                .unwrap_or(defaults.notifications),
+        }
+    }
+
+    /// Stores the hotkey.
+    pub async fn save_hotkey(store: &Store, hotkey: &str) -> Result<()> {
+        write(store, HOTKEY, &hotkey).await
+    }
+
+    /// Stores the notification switches.
+    pub async fn save_notifications(store: &Store, notifications: &NotifySettings) -> Result<()> {
+        write(store, NOTIFICATIONS, notifications).await
+    }
+}
+
+async fn read<T: serde::de::DeserializeOwned>(store: &Store, key: &str) -> Option<T> {
+    match store.setting(key).await {
+        Ok(Some(value)) => serde_json::from_value(value)
+            .inspect_err(|e| tracing::warn!(key, error = %e, "ignoring an unreadable setting"))
+            .ok(),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(key, error = %e, "cannot read a setting");
+            None
+        }
+    }
+}
+
+async fn write<T: Serialize + ?Sized>(store: &Store, key: &str, value: &T) -> Result<()> {
+    let value = serde_json::to_value(value)
+        .map_err(|e| Error::Setting(format!("cannot store {key}: {e}")))?;
+    store.set_setting(key, &value, Timestamp::now()).await?;
+    Ok(())
+}

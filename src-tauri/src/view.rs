@@ -1,0 +1,206 @@
+//! What the tray shows for a status snapshot: which icon, and the menu's lines. Pure, so it is
+//! tested without a display.
+
+use baton_core::{Run, Snapshot, Timestamp};
+
+/// The tray icon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IconKind {
+    /// Nobody holds the desktop.
+    Free,
+    /// A run holds it.
+    Held,
+    /// Hand-offs are paused by the user.
+    Paused,
+}
+
+/// The tray menu's changing lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrayView {
+    /// Which icon.
+    pub icon: IconKind,
+    /// `Desktop: 'title' (client) for 2m10s` or `Desktop: free`.
+    pub holder: String,
+    /// `2 waiting: 'B', 'C'` or `Nobody waiting`.
+    pub queue: String,
+    /// Whether there is a holder to stop.
+    pub can_stop: bool,
+    /// `Pause hand-offs` or `Resume hand-offs`.
+    pub pause: String,
+    /// The tooltip (where the platform shows one).
+    pub tooltip: String,
+}
+
+/// How many queued titles the menu names before it says "…".
+const NAMED_IN_QUEUE: usize = 3;
+
+/// The view of `snapshot` at `now`.
+pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
+    let desktop = &snapshot.desktop;
+    let holder = match (&desktop.holder, desktop.since) {
+        (Some(run), Some(since)) => format!(
+            "Desktop: {} for {}",
+            label(run),
+            elapsed(since.until(now).as_secs())
+        ),
+        (Some(run), None) => format!("Desktop: {}", label(run)),
+        (None, _) => "Desktop: free".to_string(),
+    };
+    let queue = match desktop.queue.len() {
+        0 => "Nobody waiting".to_string(),
+        n => {
+            let mut names: Vec<String> = desktop
+                .queue
+                .iter()
+                .take(NAMED_IN_QUEUE)
+                .map(|r| format!("'{}'", r.title))
+                .collect();
+            if n > NAMED_IN_QUEUE {
+                names.push("…".into());
+            }
+            format!("{n} waiting: {}", names.join(", "))
+        }
+    };
+    let icon = if desktop.paused {
+        IconKind::Paused
+    } else if desktop.holder.is_some() {
+        IconKind::Held
+    } else {
+        IconKind::Free
+    };
+    let pause = if desktop.paused {
+        "Resume hand-offs"
+    } else {
+        "Pause hand-offs"
+    };
+    let tooltip = match (&desktop.holder, desktop.paused) {
+        (_, true) => format!("Baton: hand-offs paused. {holder}"),
+        (Some(_), false) => format!("Baton: {holder}; {queue}"),
+        (None, false) => "Baton: the desktop is free".to_string(),
+    };
+    TrayView {
+        icon,
+        holder,
+        queue,
+        can_stop: desktop.holder.is_some(),
+        pause: pause.to_string(),
+        tooltip,
+    }
+}
+
+/// `'title' (client)`.
+pub fn label(run: &Run) -> String {
+    format!("'{}' ({})", run.title, run.client)
+}
+
+/// `42s`, `2m10s`, `1h05m`.
+pub fn elapsed(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// A hotkey as people read it on this platform: `Ctrl+Alt+Shift+S`.
+pub fn hotkey_label(accelerator: &str) -> String {
+    let command = if cfg!(target_os = "macos") {
+        "Cmd"
+    } else {
+        "Ctrl"
+    };
+    accelerator
+        .split('+')
+        .map(|part| match part.to_ascii_lowercase().as_str() {
+            "cmdorctrl" | "commandorcontrol" | "cmdorcontrol" | "commandorctrl" => command.to_string(),
+            "control" | "ctrl" => "Ctrl".to_string(),
+            "option" | "alt" => "Alt".to_string(),
+            "shift" => "Shift".to_string(),
+            "super" | "meta" | "cmd" | "command" => "Super".to_string(),
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_core::{Desktop, RunId, RunState};
+
+    fn run(id: i64, title: &str, client: &str) -> Run {
+        Run {
+            id: RunId(id),
+            title: title.into(),
+            client: client.into(),
+            needs_desktop: true,
+            state: RunState::Queued,
+            holds_desktop: false,
+            lease_token: None,
+            position: None,
+            ttl_ms: 15_000,
+            created_at: Timestamp(0),
+            started_at: None,
+            finished_at: None,
+            outcome: None,
+            exit_code: None,
+            cancelled_by: None,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn a_free_desktop() {
+        let view = tray_view(&Snapshot::default(), Timestamp(0));
+        assert_eq!(view.icon, IconKind::Free);
+        assert_eq!(view.holder, "Desktop: free");
+        assert_eq!(view.queue, "Nobody waiting");
+        assert!(!view.can_stop);
+        assert_eq!(view.pause, "Pause hand-offs");
+    }
+
+    #[test]
+    fn a_held_desktop_with_a_queue() {
+        let snapshot = Snapshot {
+            desktop: Desktop {
+                holder: Some(run(1, "log in", "claude-code")),
+                lease_token: Some(7),
+                since: Some(Timestamp(1_000)),
+                paused: false,
+                queue: vec![
+                    run(2, "B", "codex"),
+                    run(3, "C", "cron"),
+                    run(4, "D", "cli"),
+                    run(5, "E", "cli"),
+                ],
+            },
+            ..Snapshot::default()
+        };
+        let view = tray_view(&snapshot, Timestamp(131_000));
+        assert_eq!(view.icon, IconKind::Held);
+        assert_eq!(view.holder, "Desktop: 'log in' (claude-code) for 2m10s");
+        assert_eq!(view.queue, "4 waiting: 'B', 'C', 'D', …");
+        assert!(view.can_stop);
+    }
+
+    #[test]
+    fn paused_hand_offs_win_the_icon() {
+        let mut snapshot = Snapshot::default();
+        snapshot.desktop.paused = true;
+        snapshot.desktop.queue = vec![run(2, "B", "codex")];
+        let view = tray_view(&snapshot, Timestamp(0));
+        assert_eq!(view.icon, IconKind::Paused);
+        assert_eq!(view.pause, "Resume hand-offs");
+        assert_eq!(view.queue, "1 waiting: 'B'");
+    }
+
+    #[test]
+    fn hotkeys_read_naturally() {
+        let expected = if cfg!(target_os = "macos") {
+            "Cmd+Alt+Shift+S"
+        } else {
+            "Ctrl+Alt+Shift+S"
+        };
+        assert_eq!(hotkey_label("CmdOrCtrl+Alt+Shift+S"), expected);
+    }
+}

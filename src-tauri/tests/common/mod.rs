@@ -1,0 +1,334 @@
+//! A private desktop for end-to-end tests of the real tray app: Xvfb on a display it picks
+//! itself, a private D-Bus session bus, dunst as the real notification daemon (`-print`), and a
+//! stand-in tray host (`harness/tray_host.py`). Everything lives in a scratch folder and dies
+//! with the fixture, so tests run in parallel and leave nothing behind.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use baton_testkit::*;
+use serde_json::Value;
+
+const TRAY_HOST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/tray_host.py");
+/// Debian's interpreter, which has python3-gi (a pyenv `python3` on PATH may not).
+const PYTHON: &str = "/usr/bin/python3";
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub struct Desktop {
+    pub scratch: tempfile::TempDir,
+    pub display: String,
+    pub bus: String,
+    xvfb: Child,
+    dbus: Child,
+    dunst: Proc,
+    tray_host: Child,
+}
+
+impl Desktop {
+    pub fn start() -> Desktop {
+        for tool in ["Xvfb", "dbus-daemon", "dunst", "xdotool", PYTHON] {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap()
+                .status
+                .success();
+            assert!(found, "{tool} is missing: run 'make test' (it installs what these tests need)");
+        }
+        let scratch = tempfile::tempdir().unwrap();
+        for dir in ["data", "cache", "config", "tmp", "tray"] {
+            std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
+        }
+
+        // With -displayfd, Xvfb picks a free display itself and writes its number to that fd.
+        let mut xvfb = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(xvfb.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let display = format!(":{}", line.trim());
+
+        let mut dbus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut bus = String::new();
+        BufReader::new(dbus.stdout.take().unwrap()).read_line(&mut bus).unwrap();
+        let bus = bus.trim().to_string();
+
+        let env = |command: &mut Command| {
+            desktop_env(command, &display, &bus, scratch.path());
+        };
+        let mut dunst = Command::new("dunst");
+        env(&mut dunst);
+        let dunst = Proc::spawn(dunst.arg("-print"));
+        let mut tray_host = {
+            let mut command = Command::new(PYTHON);
+            env(&mut command);
+            command
+                .args([TRAY_HOST, "watch", scratch.path().join("tray").to_str().unwrap()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap()
+        };
+        let mut ready = String::new();
+        BufReader::new(tray_host.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready", "the stand-in tray host did not start");
+        let desktop = Desktop {
+            scratch,
+            display,
+            bus,
+            xvfb,
+            dbus,
+            dunst,
+            tray_host,
+        };
+        desktop.wait_for_bus_name("org.freedesktop.Notifications");
+        desktop
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.scratch.path().join(name)
+    }
+
+    /// Points a command at this desktop, this bus and the scratch folder.
+    pub fn env<'a>(&self, command: &'a mut Command) -> &'a mut Command {
+        desktop_env(command, &self.display, &self.bus, self.scratch.path())
+    }
+
+    /// Starts the real tray app and waits until its tray item is registered and its API answers.
+    pub fn start_app(&self) -> Proc {
+        let mut app = Proc::spawn(self.env(&mut Command::new(workspace_bin("baton-tray"))));
+        let start = Instant::now();
+        while !(self.path("tray/items").exists() && self.path("baton/host.json").exists()) {
+            assert!(
+                app.is_running(),
+                "the tray app exited: {:?}",
+                app.stderr.all()
+            );
+            assert!(start.elapsed() < WAIT, "the tray app did not come up: {:?}", app.stderr.all());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        app
+    }
+
+    /// A `baton` CLI command on this desktop.
+    pub fn baton(&self) -> Command {
+        let mut command = Command::new(workspace_bin("baton"));
+        self.env(&mut command);
+        command
+    }
+
+    pub fn baton_output(&self, args: &[&str]) -> Output {
+        self.baton().args(args).output().unwrap()
+    }
+
+    pub fn spawn_baton(&self, args: &[&str]) -> Proc {
+        Proc::spawn(self.baton().args(args))
+    }
+
+    pub fn status(&self) -> Value {
+        let out = self.baton_output(&["status", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn history(&self) -> Vec<Value> {
+        let out = self.baton_output(&["history", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The tray item's icon and menu, as the stand-in tray host reads them over D-Bus.
+    pub fn menu(&self) -> Value {
+        let out = self.tray_host(&["menu"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn menu_labels(&self) -> Vec<String> {
+        self.menu()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "standard")
+            .map(|e| e["label"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Waits until the menu has an entry starting with `prefix`; returns that entry's label.
+    pub fn wait_menu(&self, prefix: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let labels = self.menu_labels();
+            if let Some(label) = labels.iter().find(|l| l.starts_with(prefix)) {
+                return label.clone();
+            }
+            assert!(start.elapsed() < WAIT, "no menu entry {prefix:?}; menu: {labels:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Clicks the menu entry whose label starts with `prefix`.
+    pub fn click(&self, prefix: &str) {
+        let out = self.tray_host(&["click", prefix]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn tray_host(&self, args: &[&str]) -> Output {
+        let out = self
+            .env(&mut Command::new(PYTHON))
+            .arg(TRAY_HOST)
+            .arg(args[0])
+            .arg(self.path("tray"))
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tray host: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// Presses keys on this display, as a person would (the global hotkey sees them).
+    pub fn key(&self, combo: &str) {
+        let status = self
+            .env(&mut Command::new("xdotool"))
+            .args(["key", combo])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Bodies of the notifications the notification daemon received.
+    pub fn notifications(&self) -> Vec<String> {
+        notification_bodies(&self.dunst.stdout.all())
+    }
+
+    /// Waits for a notification whose body contains `needle`; returns the body.
+    pub fn wait_notification(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(body) = self.notifications().into_iter().find(|b| b.contains(needle)) {
+                return body;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no notification containing {needle:?}; got {:?}",
+                self.notifications()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_for_bus_name(&self, name: &str) {
+        let start = Instant::now();
+        loop {
+            let out = self
+                .env(&mut Command::new("dbus-send"))
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    &format!("string:{name}"),
+                ])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("boolean true") {
+                return;
+            }
+            assert!(start.elapsed() < WAIT, "{name} never appeared on the bus");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        for child in [&mut self.tray_host, &mut self.dbus, &mut self.xvfb] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The `body:` fields of `dunst -print` output. A body may span lines (summaries are joined
+/// with newlines); it ends at the line that starts the next field.
+fn notification_bodies(lines: &[String]) -> Vec<String> {
+    let mut bodies = Vec::new();
+    let mut current: Option<String> = None;
+    for line in lines {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("body: '") {
+            current = Some(rest.to_string());
+        } else if let Some(body) = current.as_mut() {
+            if trimmed.starts_with("icon: ") {
+                // dunst frames the body in quotes; strip its closing one only.
+                bodies.push(body.strip_suffix('\'').unwrap_or(body).to_string());
+                current = None;
+            } else {
+                body.push('\n');
+                body.push_str(line);
+            }
+        }
+    }
+    bodies
+}
+
+fn desktop_env<'a>(
+    command: &'a mut Command,
+    display: &str,
+    bus: &str,
+    scratch: &Path,
+) -> &'a mut Command {
+    command
+        .env("DISPLAY", display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .env("XDG_DATA_HOME", scratch.join("data"))
+        .env("XDG_CACHE_HOME", scratch.join("cache"))
+        .env("XDG_CONFIG_HOME", scratch.join("config"))
+        .env("XDG_RUNTIME_DIR", scratch.join("tmp"))
+        .env("TMPDIR", scratch.join("tmp"))
+        .env("BATON_DATA_DIR", scratch.join("baton"))
+        .env_remove("BATON_URL")
+        .env_remove("BATON_RUN_TOKEN")
+        .env_remove("BATON_RUN_ID")
+        .env_remove("BATON_LEASE_TOKEN")
+        // No accessibility bus in a private session; GTK would wait for it.
+        .env("NO_AT_BRIDGE", "1")
+}
+
+/// Waits for `child` to exit within [`WAIT`].
+pub fn exit_of(proc: &mut Proc) -> ExitStatus {
+    proc.wait(WAIT)
+}
+
+pub fn stderr_text(out: &Output) -> String {
+    let mut text = String::new();
+    let _ = (&out.stderr[..]).read_to_string(&mut text);
+    text
+}
+
+pub fn wait_until(what: &str, pred: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !pred() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn hold_script(dir: &Path, name: &str) -> String {
+    format!(
+        "echo $BATON_RUN_ID > {d}/{name}.id; while [ ! -e {d}/{name}.go ]; do sleep 0.02; done",
+        d = dir.display()
+    )
+}

@@ -1,0 +1,158 @@
+//! The real tray app on a private desktop (Xvfb, a private session bus, dunst, a stand-in tray
+//! host), driven the way a person and agents drive it: `baton run` clients, the tray menu over
+//! D-Bus, the global hotkey through X.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn without_a_display_the_tray_app_points_to_the_daemon() {
+    let out = Command::new(workspace_bin("baton-tray"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_text(&out);
+    assert!(err.contains("there is no display"), "{err}");
+    assert!(err.contains("run 'baton daemon' instead"), "{err}");
+}
+
+#[test]
+fn a_queued_run_is_announced_and_the_tray_shows_holder_and_queue() {
+    let desk = Desktop::start();
+    let _app = desk.start_app();
+    assert_eq!(desk.wait_menu("Desktop: "), "Desktop: free");
+    assert_eq!(desk.menu()["icon"].as_str().map(|i| !i.is_empty()), Some(true));
+    let free_icon = desk.menu()["icon"].clone();
+
+    let t = desk.scratch.path();
+    let mut a = desk.spawn_baton(&["run", "-d", "-t", "log in", "-c", "claude-code", "--", "sh", "-c", &hold_script(t, "a")]);
+    wait_file(&t.join("a.id"), WAIT);
+    let mut b = desk.spawn_baton(&["run", "-d", "-t", "fill form", "-c", "codex", "--", "true"]);
+
+    let body = desk.wait_notification("is queued behind");
+    assert_eq!(
+        body,
+        "'fill form' (codex) is queued behind 'log in' (claude-code), position 1 — it starts automatically when the desktop is released"
+    );
+    let holder = desk.wait_menu("Desktop: 'log in'");
+    assert!(holder.starts_with("Desktop: 'log in' (claude-code) for "), "{holder}");
+    assert_eq!(desk.wait_menu("1 waiting"), "1 waiting: 'fill form'");
+    assert_ne!(desk.menu()["icon"], free_icon, "the icon shows the desktop is held");
+
+    std::fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(exit_of(&mut a).code(), Some(0));
+    assert_eq!(exit_of(&mut b).code(), Some(0));
+    assert_eq!(desk.wait_menu("Desktop: "), "Desktop: free");
+    assert_eq!(desk.wait_menu("Nobody"), "Nobody waiting");
+}
+
+#[test]
+fn the_hotkey_stops_the_holder_and_the_hand_off_is_announced() {
+    let desk = Desktop::start();
+    let _app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.spawn_baton(&["run", "-d", "-t", "log in", "--", "sh", "-c", &hold_script(t, "a")]);
+    wait_file(&t.join("a.id"), WAIT);
+    let mut b = desk.spawn_baton(&["run", "-d", "-t", "fill form", "--", "sh", "-c", &hold_script(t, "b")]);
+    desk.wait_notification("is queued behind");
+    assert!(desk.wait_menu("Stop desktop holder").contains("(Ctrl+Alt+Shift+S)"));
+
+    desk.key("ctrl+alt+shift+s");
+
+    assert_eq!(exit_of(&mut a).code(), Some(130));
+    assert!(a.stderr.joined().contains("cancelled by the user"));
+    assert_eq!(desk.wait_notification("Stopped"), "Stopped 'log in' (hotkey)");
+    assert_eq!(
+        desk.wait_notification("Desktop handed"),
+        "Desktop handed from 'log in' to 'fill form'"
+    );
+    wait_file(&t.join("b.id"), WAIT);
+    let history = desk.history();
+    let a_run = history.iter().find(|r| r["title"] == "log in").unwrap();
+    assert_eq!(a_run["state"], "cancelled");
+    assert_eq!(a_run["cancelled_by"], "user:hotkey");
+    std::fs::write(t.join("b.go"), "").unwrap();
+    assert_eq!(exit_of(&mut b).code(), Some(0));
+}
+
+#[test]
+fn the_tray_menu_stops_the_holder_and_pauses_hand_offs() {
+    let desk = Desktop::start();
+    let _app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.spawn_baton(&["run", "-d", "-t", "a", "--", "sh", "-c", &hold_script(t, "a")]);
+    wait_file(&t.join("a.id"), WAIT);
+    let mut b = desk.spawn_baton(&["run", "-d", "-t", "b", "--", "sh", "-c", &hold_script(t, "b")]);
+    desk.wait_menu("1 waiting");
+    let held_icon = desk.menu()["icon"].clone();
+
+    desk.click("Pause hand-offs");
+    desk.wait_menu("Resume hand-offs");
+    wait_until("hand-offs paused", || desk.status()["desktop"]["paused"] == true);
+    assert_ne!(desk.menu()["icon"], held_icon, "the icon shows hand-offs are paused");
+
+    desk.click("Stop desktop holder");
+    assert_eq!(exit_of(&mut a).code(), Some(130));
+    let history = desk.history();
+    assert_eq!(
+        history.iter().find(|r| r["title"] == "a").unwrap()["cancelled_by"],
+        "user:tray"
+    );
+    // Paused: the desktop stays free, b keeps waiting.
+    assert_eq!(desk.wait_menu("Desktop: "), "Desktop: free");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!t.join("b.id").exists());
+    let stop = desk.menu()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["label"].as_str().unwrap().starts_with("Stop desktop holder"))
+        .cloned()
+        .unwrap();
+    assert_eq!(stop["enabled"], false, "nothing to stop while the desktop is free");
+
+    desk.click("Resume hand-offs");
+    wait_file(&t.join("b.id"), WAIT);
+    desk.wait_menu("Pause hand-offs");
+    std::fs::write(t.join("b.go"), "").unwrap();
+    assert_eq!(exit_of(&mut b).code(), Some(0));
+}
+
+#[test]
+fn quitting_interrupts_active_runs_and_tells_their_clients() {
+    let desk = Desktop::start();
+    let mut app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.spawn_baton(&["run", "-d", "-t", "a", "--", "sh", "-c", &hold_script(t, "a")]);
+    wait_file(&t.join("a.id"), WAIT);
+    desk.click("Quit Baton");
+    assert_eq!(exit_of(&mut app).code(), Some(0));
+    assert_eq!(exit_of(&mut a).code(), Some(69));
+    assert!(
+        a.stderr.joined().contains("the Baton host stopped under run #1"),
+        "{:?}",
+        a.stderr.all()
+    );
+    assert!(!desk.path("baton/host.json").exists());
+
+    // The next start finds the run interrupted, and a second instance is refused plainly.
+    let _app = desk.start_app();
+    assert_eq!(desk.history()[0]["state"], "interrupted");
+    let second = desk
+        .env(&mut Command::new(workspace_bin("baton-tray")))
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        stderr_text(&second).contains("another Baton host is already serving"),
+        "{}",
+        stderr_text(&second)
+    );
+}
