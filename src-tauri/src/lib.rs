@@ -102,7 +102,10 @@ pub fn run() -> Result<()> {
         .build(tauri::generate_context!())?;
     app.run(|_app, event| {
         // Closing the last window does not end the app: it lives in the tray.
-        if let RunEvent::ExitRequested { code: None, api, .. } = event {
+        if let RunEvent::ExitRequested {
+            code: None, api, ..
+        } = event
+        {
             api.prevent_exit();
         }
     });

@@ -56,7 +56,12 @@ impl Noticer {
     /// Learns the runs of a snapshot (at start-up, before any event).
     pub fn learn(&mut self, snapshot: &Snapshot) {
         let desktop = &snapshot.desktop;
-        for run in desktop.holder.iter().chain(&desktop.queue).chain(&snapshot.running) {
+        for run in desktop
+            .holder
+            .iter()
+            .chain(&desktop.queue)
+            .chain(&snapshot.running)
+        {
             self.runs.insert(run.id, run.brief());
         }
         self.holder = desktop.holder.as_ref().map(|r| r.id);
@@ -159,10 +164,7 @@ impl Noticer {
                 } else if was_queued {
                     notices.push(Notice::new(
                         NoticeKind::Expired,
-                        format!(
-                            "{} stopped responding and left the queue",
-                            self.title(id)
-                        ),
+                        format!("{} stopped responding and left the queue", self.title(id)),
                     ));
                 }
                 self.ended(id);
@@ -187,9 +189,10 @@ impl Noticer {
 
     /// `'title' (client)`.
     fn name(&self, id: RunId) -> String {
-        self.runs
-            .get(&id)
-            .map_or_else(|| format!("run #{id}"), |r| format!("'{}' ({})", r.title, r.client))
+        self.runs.get(&id).map_or_else(
+            || format!("run #{id}"),
+            |r| format!("'{}' ({})", r.title, r.client),
+        )
     }
 
     /// `'title'`.
@@ -227,7 +230,10 @@ impl Coalescer {
             .is_some_and(|last| now < *last + self.window)
             || self.pending.contains_key(&notice.kind);
         if busy {
-            self.pending.entry(notice.kind).or_default().push(notice.text);
+            self.pending
+                .entry(notice.kind)
+                .or_default()
+                .push(notice.text);
             None
         } else {
             self.last.insert(notice.kind, now);
@@ -249,7 +255,11 @@ impl Coalescer {
             .pending
             .keys()
             .copied()
-            .filter(|kind| self.last.get(kind).is_none_or(|last| now >= *last + self.window))
+            .filter(|kind| {
+                self.last
+                    .get(kind)
+                    .is_none_or(|last| now >= *last + self.window)
+            })
             .collect();
         due.into_iter()
             .filter_map(|kind| {
@@ -318,12 +328,47 @@ mod tests {
         let mut n = Noticer::default();
         let log = [
             ev(1, 1, submitted("log in", "claude-code")),
-            ev(2, 1, EventKind::Granted { lease_token: 1, handed_from: None }),
+            ev(
+                2,
+                1,
+                EventKind::Granted {
+                    lease_token: 1,
+                    handed_from: None,
+                },
+            ),
             ev(3, 2, submitted("fill form", "codex")),
-            ev(4, 2, EventKind::Queued { position: 1, behind: Some(RunId(1)) }),
-            ev(5, 1, EventKind::Cancelled { by: "user:hotkey".into(), reason: None, replaced_by: None }),
-            ev(6, 1, EventKind::Released { lease_token: Some(1) }),
-            ev(7, 2, EventKind::Granted { lease_token: 2, handed_from: Some(RunId(1)) }),
+            ev(
+                4,
+                2,
+                EventKind::Queued {
+                    position: 1,
+                    behind: Some(RunId(1)),
+                },
+            ),
+            ev(
+                5,
+                1,
+                EventKind::Cancelled {
+                    by: "user:hotkey".into(),
+                    reason: None,
+                    replaced_by: None,
+                },
+            ),
+            ev(
+                6,
+                1,
+                EventKind::Released {
+                    lease_token: Some(1),
+                },
+            ),
+            ev(
+                7,
+                2,
+                EventKind::Granted {
+                    lease_token: 2,
+                    handed_from: Some(RunId(1)),
+                },
+            ),
         ];
         assert_eq!(
             texts(&mut n, &log, Some(2)),
@@ -340,14 +385,40 @@ mod tests {
         let mut n = Noticer::default();
         let setup = [
             ev(1, 1, submitted("A", "x")),
-            ev(2, 1, EventKind::Granted { lease_token: 1, handed_from: None }),
+            ev(
+                2,
+                1,
+                EventKind::Granted {
+                    lease_token: 1,
+                    handed_from: None,
+                },
+            ),
             ev(3, 2, submitted("B", "y")),
         ];
         texts(&mut n, &setup, Some(1));
         let log = [
-            ev(4, 1, EventKind::Expired { reason: "no heartbeat for 15s".into() }),
-            ev(5, 1, EventKind::Released { lease_token: Some(1) }),
-            ev(6, 2, EventKind::Granted { lease_token: 2, handed_from: Some(RunId(1)) }),
+            ev(
+                4,
+                1,
+                EventKind::Expired {
+                    reason: "no heartbeat for 15s".into(),
+                },
+            ),
+            ev(
+                5,
+                1,
+                EventKind::Released {
+                    lease_token: Some(1),
+                },
+            ),
+            ev(
+                6,
+                2,
+                EventKind::Granted {
+                    lease_token: 2,
+                    handed_from: Some(RunId(1)),
+                },
+            ),
         ];
         assert_eq!(
             texts(&mut n, &log, Some(2)),
@@ -355,8 +426,20 @@ mod tests {
         );
         // Nobody waiting: the desktop is free.
         let log = [
-            ev(7, 2, EventKind::Expired { reason: "its connection to Baton closed".into() }),
-            ev(8, 2, EventKind::Released { lease_token: Some(2) }),
+            ev(
+                7,
+                2,
+                EventKind::Expired {
+                    reason: "its connection to Baton closed".into(),
+                },
+            ),
+            ev(
+                8,
+                2,
+                EventKind::Released {
+                    lease_token: Some(2),
+                },
+            ),
         ];
         assert_eq!(
             texts(&mut n, &log, None),
@@ -369,8 +452,23 @@ mod tests {
         let mut n = Noticer::default();
         let log = [
             ev(1, 1, submitted("A", "x")),
-            ev(2, 1, EventKind::Queued { position: 1, behind: None }),
-            ev(3, 1, EventKind::Cancelled { by: "run:7".into(), reason: Some("user said".into()), replaced_by: None }),
+            ev(
+                2,
+                1,
+                EventKind::Queued {
+                    position: 1,
+                    behind: None,
+                },
+            ),
+            ev(
+                3,
+                1,
+                EventKind::Cancelled {
+                    by: "run:7".into(),
+                    reason: Some("user said".into()),
+                    replaced_by: None,
+                },
+            ),
         ];
         assert_eq!(
             texts(&mut n, &log, None),
@@ -388,7 +486,10 @@ mod tests {
         let q = |i: u32| Notice::new(NoticeKind::Queued, format!("q{i}"));
         assert_eq!(c.offer(q(1), t0).map(|n| n.text), Some("q1".into()));
         // Another kind is not held back by this one.
-        assert!(c.offer(Notice::new(NoticeKind::Stopped, "s".into()), t0).is_some());
+        assert!(
+            c.offer(Notice::new(NoticeKind::Stopped, "s".into()), t0)
+                .is_some()
+        );
         for i in 2..=6 {
             assert!(c.offer(q(i), t0 + Duration::from_millis(100)).is_none());
         }
@@ -396,7 +497,10 @@ mod tests {
         assert!(c.flush(t0 + Duration::from_millis(999)).is_empty());
         let flushed = c.flush(t0 + Duration::from_secs(1));
         assert_eq!(flushed.len(), 1);
-        assert_eq!(flushed[0].text, "5 runs were queued:\nq2\nq3\nq4\n… and 2 more");
+        assert_eq!(
+            flushed[0].text,
+            "5 runs were queued:\nq2\nq3\nq4\n… and 2 more"
+        );
         // The window starts again with the summary.
         assert!(c.offer(q(7), t0 + Duration::from_millis(1500)).is_none());
         assert_eq!(c.flush(t0 + Duration::from_secs(2)), vec![q(7)]);

@@ -10,9 +10,9 @@ use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Wry};
 
+use crate::AppState;
 use crate::error::Result;
 use crate::view::{IconKind, TrayView, hotkey_label, tray_view};
-use crate::AppState;
 
 /// Menu item ids.
 pub mod ids {
@@ -36,7 +36,9 @@ pub struct Tray {
 
 impl std::fmt::Debug for Tray {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tray").field("shown", &self.shown).finish_non_exhaustive()
+        f.debug_struct("Tray")
+            .field("shown", &self.shown)
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,7 +47,13 @@ impl Tray {
     pub fn build(app: &AppHandle, view: &TrayView, hotkey: Option<&str>) -> Result<Tray> {
         let holder = MenuItem::new(app, menu_text(&view.holder), false, None::<&str>)?;
         let queue = MenuItem::new(app, menu_text(&view.queue), false, None::<&str>)?;
-        let stop = MenuItem::with_id(app, ids::STOP, stop_label(hotkey), view.can_stop, None::<&str>)?;
+        let stop = MenuItem::with_id(
+            app,
+            ids::STOP,
+            stop_label(hotkey),
+            view.can_stop,
+            None::<&str>,
+        )?;
         let pause = MenuItem::with_id(app, ids::PAUSE, &view.pause, true, None::<&str>)?;
         let quit = MenuItem::with_id(app, ids::QUIT, "Quit Baton", true, None::<&str>)?;
         let menu = Menu::with_items(

@@ -112,7 +112,9 @@ pub fn hotkey_label(accelerator: &str) -> String {
     accelerator
         .split('+')
         .map(|part| match part.to_ascii_lowercase().as_str() {
-            "cmdorctrl" | "commandorcontrol" | "cmdorcontrol" | "commandorctrl" => command.to_string(),
+            "cmdorctrl" | "commandorcontrol" | "cmdorcontrol" | "commandorctrl" => {
+                command.to_string()
+            }
             "control" | "ctrl" => "Ctrl".to_string(),
             "option" | "alt" => "Alt".to_string(),
             "shift" => "Shift".to_string(),

@@ -28,11 +28,25 @@ fn a_queued_run_is_announced_and_the_tray_shows_holder_and_queue() {
     let desk = Desktop::start();
     let _app = desk.start_app();
     assert_eq!(desk.wait_menu("Desktop: "), "Desktop: free");
-    assert_eq!(desk.menu()["icon"].as_str().map(|i| !i.is_empty()), Some(true));
+    assert_eq!(
+        desk.menu()["icon"].as_str().map(|i| !i.is_empty()),
+        Some(true)
+    );
     let free_icon = desk.menu()["icon"].clone();
 
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&["run", "-d", "-t", "log in", "-c", "claude-code", "--", "sh", "-c", &hold_script(t, "a")]);
+    let mut a = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "log in",
+        "-c",
+        "claude-code",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "a"),
+    ]);
     wait_file(&t.join("a.id"), WAIT);
     let mut b = desk.spawn_baton(&["run", "-d", "-t", "fill form", "-c", "codex", "--", "true"]);
 
@@ -42,9 +56,16 @@ fn a_queued_run_is_announced_and_the_tray_shows_holder_and_queue() {
         "'fill form' (codex) is queued behind 'log in' (claude-code), position 1 — it starts automatically when the desktop is released"
     );
     let holder = desk.wait_menu("Desktop: 'log in'");
-    assert!(holder.starts_with("Desktop: 'log in' (claude-code) for "), "{holder}");
+    assert!(
+        holder.starts_with("Desktop: 'log in' (claude-code) for "),
+        "{holder}"
+    );
     assert_eq!(desk.wait_menu("1 waiting"), "1 waiting: 'fill form'");
-    assert_ne!(desk.menu()["icon"], free_icon, "the icon shows the desktop is held");
+    assert_ne!(
+        desk.menu()["icon"],
+        free_icon,
+        "the icon shows the desktop is held"
+    );
 
     std::fs::write(t.join("a.go"), "").unwrap();
     assert_eq!(exit_of(&mut a).code(), Some(0));
@@ -58,17 +79,41 @@ fn the_hotkey_stops_the_holder_and_the_hand_off_is_announced() {
     let desk = Desktop::start();
     let _app = desk.start_app();
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&["run", "-d", "-t", "log in", "--", "sh", "-c", &hold_script(t, "a")]);
+    let mut a = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "log in",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "a"),
+    ]);
     wait_file(&t.join("a.id"), WAIT);
-    let mut b = desk.spawn_baton(&["run", "-d", "-t", "fill form", "--", "sh", "-c", &hold_script(t, "b")]);
+    let mut b = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "fill form",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "b"),
+    ]);
     desk.wait_notification("is queued behind");
-    assert!(desk.wait_menu("Stop desktop holder").contains("(Ctrl+Alt+Shift+S)"));
+    assert!(
+        desk.wait_menu("Stop desktop holder")
+            .contains("(Ctrl+Alt+Shift+S)")
+    );
 
     desk.key("ctrl+alt+shift+s");
 
     assert_eq!(exit_of(&mut a).code(), Some(130));
     assert!(a.stderr.joined().contains("cancelled by the user"));
-    assert_eq!(desk.wait_notification("Stopped"), "Stopped 'log in' (hotkey)");
+    assert_eq!(
+        desk.wait_notification("Stopped"),
+        "Stopped 'log in' (hotkey)"
+    );
     assert_eq!(
         desk.wait_notification("Desktop handed"),
         "Desktop handed from 'log in' to 'fill form'"
@@ -87,16 +132,40 @@ fn the_tray_menu_stops_the_holder_and_pauses_hand_offs() {
     let desk = Desktop::start();
     let _app = desk.start_app();
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&["run", "-d", "-t", "a", "--", "sh", "-c", &hold_script(t, "a")]);
+    let mut a = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "a"),
+    ]);
     wait_file(&t.join("a.id"), WAIT);
-    let mut b = desk.spawn_baton(&["run", "-d", "-t", "b", "--", "sh", "-c", &hold_script(t, "b")]);
+    let mut b = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "b",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "b"),
+    ]);
     desk.wait_menu("1 waiting");
     let held_icon = desk.menu()["icon"].clone();
 
     desk.click("Pause hand-offs");
     desk.wait_menu("Resume hand-offs");
-    wait_until("hand-offs paused", || desk.status()["desktop"]["paused"] == true);
-    assert_ne!(desk.menu()["icon"], held_icon, "the icon shows hand-offs are paused");
+    wait_until("hand-offs paused", || {
+        desk.status()["desktop"]["paused"] == true
+    });
+    assert_ne!(
+        desk.menu()["icon"],
+        held_icon,
+        "the icon shows hand-offs are paused"
+    );
 
     desk.click("Stop desktop holder");
     assert_eq!(exit_of(&mut a).code(), Some(130));
@@ -113,10 +182,18 @@ fn the_tray_menu_stops_the_holder_and_pauses_hand_offs() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["label"].as_str().unwrap().starts_with("Stop desktop holder"))
+        .find(|e| {
+            e["label"]
+                .as_str()
+                .unwrap()
+                .starts_with("Stop desktop holder")
+        })
         .cloned()
         .unwrap();
-    assert_eq!(stop["enabled"], false, "nothing to stop while the desktop is free");
+    assert_eq!(
+        stop["enabled"], false,
+        "nothing to stop while the desktop is free"
+    );
 
     desk.click("Resume hand-offs");
     wait_file(&t.join("b.id"), WAIT);
@@ -130,13 +207,24 @@ fn quitting_interrupts_active_runs_and_tells_their_clients() {
     let desk = Desktop::start();
     let mut app = desk.start_app();
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&["run", "-d", "-t", "a", "--", "sh", "-c", &hold_script(t, "a")]);
+    let mut a = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "a"),
+    ]);
     wait_file(&t.join("a.id"), WAIT);
     desk.click("Quit Baton");
     assert_eq!(exit_of(&mut app).code(), Some(0));
     assert_eq!(exit_of(&mut a).code(), Some(69));
     assert!(
-        a.stderr.joined().contains("the Baton host stopped under run #1"),
+        a.stderr
+            .joined()
+            .contains("the Baton host stopped under run #1"),
         "{:?}",
         a.stderr.all()
     );

@@ -37,7 +37,10 @@ impl Desktop {
                 .unwrap()
                 .status
                 .success();
-            assert!(found, "{tool} is missing: run 'make test' (it installs what these tests need)");
+            assert!(
+                found,
+                "{tool} is missing: run 'make test' (it installs what these tests need)"
+            );
         }
         let scratch = tempfile::tempdir().unwrap();
         for dir in ["data", "cache", "config", "tmp", "tray"] {
@@ -46,13 +49,23 @@ impl Desktop {
 
         // With -displayfd, Xvfb picks a free display itself and writes its number to that fd.
         let mut xvfb = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(xvfb.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(xvfb.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let display = format!(":{}", line.trim());
 
         let mut dbus = Command::new("dbus-daemon")
@@ -62,7 +75,9 @@ impl Desktop {
             .spawn()
             .unwrap();
         let mut bus = String::new();
-        BufReader::new(dbus.stdout.take().unwrap()).read_line(&mut bus).unwrap();
+        BufReader::new(dbus.stdout.take().unwrap())
+            .read_line(&mut bus)
+            .unwrap();
         let bus = bus.trim().to_string();
 
         let env = |command: &mut Command| {
@@ -75,15 +90,25 @@ impl Desktop {
             let mut command = Command::new(PYTHON);
             env(&mut command);
             command
-                .args([TRAY_HOST, "watch", scratch.path().join("tray").to_str().unwrap()])
+                .args([
+                    TRAY_HOST,
+                    "watch",
+                    scratch.path().join("tray").to_str().unwrap(),
+                ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
                 .unwrap()
         };
         let mut ready = String::new();
-        BufReader::new(tray_host.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-        assert_eq!(ready.trim(), "ready", "the stand-in tray host did not start");
+        BufReader::new(tray_host.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(
+            ready.trim(),
+            "ready",
+            "the stand-in tray host did not start"
+        );
         let desktop = Desktop {
             scratch,
             display,
@@ -116,7 +141,11 @@ impl Desktop {
                 "the tray app exited: {:?}",
                 app.stderr.all()
             );
-            assert!(start.elapsed() < WAIT, "the tray app did not come up: {:?}", app.stderr.all());
+            assert!(
+                start.elapsed() < WAIT,
+                "the tray app did not come up: {:?}",
+                app.stderr.all()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         app
@@ -139,7 +168,11 @@ impl Desktop {
 
     pub fn status(&self) -> Value {
         let out = self.baton_output(&["status", "--json"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -172,7 +205,10 @@ impl Desktop {
             if let Some(label) = labels.iter().find(|l| l.starts_with(prefix)) {
                 return label.clone();
             }
-            assert!(start.elapsed() < WAIT, "no menu entry {prefix:?}; menu: {labels:?}");
+            assert!(
+                start.elapsed() < WAIT,
+                "no menu entry {prefix:?}; menu: {labels:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -180,7 +216,11 @@ impl Desktop {
     /// Clicks the menu entry whose label starts with `prefix`.
     pub fn click(&self, prefix: &str) {
         let out = self.tray_host(&["click", prefix]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn tray_host(&self, args: &[&str]) -> Output {
@@ -192,7 +232,11 @@ impl Desktop {
             .args(&args[1..])
             .output()
             .unwrap();
-        assert!(out.status.success(), "tray host: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tray host: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     }
 
@@ -215,7 +259,11 @@ impl Desktop {
     pub fn wait_notification(&self, needle: &str) -> String {
         let start = Instant::now();
         loop {
-            if let Some(body) = self.notifications().into_iter().find(|b| b.contains(needle)) {
+            if let Some(body) = self
+                .notifications()
+                .into_iter()
+                .find(|b| b.contains(needle))
+            {
                 return body;
             }
             assert!(

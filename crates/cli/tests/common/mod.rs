@@ -143,4 +143,3 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
-
