@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint suites
+.PHONY: run test setup build lint suites ui-test
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 run: setup
@@ -17,7 +17,7 @@ run: setup
 
 ## Install what the tests need, then run every suite (style, lints, unit, property,
 ## HTTP, and end-to-end tests with real processes).
-test: setup lint suites
+test: setup lint suites ui-test
 
 setup:
 	@./scripts/setup.sh
@@ -32,3 +32,7 @@ lint:
 suites:
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+
+## The windows (ui/) in headless Chromium with a fake IPC.
+ui-test:
+	cd ui/tests && npm ci --no-audit --no-fund && npm test

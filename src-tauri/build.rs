@@ -1,3 +1,15 @@
+// App commands get permissions (`allow-<command>`), so each window's capability can list only
+// the commands that window needs.
 fn main() {
-    tauri_build::build();
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
+        tauri_build::AppManifest::new().commands(&[
+            "status",
+            "history",
+            "stop_holder",
+            "set_paused",
+            "cancel_run",
+            "move_to_front",
+        ]),
+    ))
+    .expect("tauri-build failed");
 }

@@ -7,11 +7,14 @@
 //! - [`view`]: what the tray shows for a snapshot (pure).
 //! - [`notice`]: which notifications the event log calls for, and their coalescing (pure).
 //! - [`tray`]: the tray icon and menu, kept current.
+//! - [`windows`]: the dashboard window, created on demand and kept live by events.
+//! - [`commands`]: the IPC commands the windows call.
 //! - [`hotkey`]: the global stop hotkey.
 //! - [`notifier`]: shows the notices as OS notifications.
 //! - [`settings`]: the tray app's settings, kept in Baton's database.
 //! - [`error`]: the crate's one error type.
 
+pub mod commands;
 pub mod error;
 pub mod hotkey;
 pub mod notice;
@@ -19,10 +22,12 @@ pub mod notifier;
 pub mod settings;
 pub mod tray;
 pub mod view;
+pub mod windows;
 
 use baton_api::{Host, HostOptions};
 use baton_core::{Config, DataDir, Durability, Handle, Timestamp};
-use tauri::{AppHandle, Manager, RunEvent};
+use tauri::ipc::Invoke;
+use tauri::{AppHandle, RunEvent, Runtime};
 use tauri_plugin_log::{Target, TargetKind};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -42,6 +47,29 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state for `core`, with the receiving ends of the quit request and the notification
+    /// settings.
+    pub fn new(
+        core: Handle,
+        notifications: NotifySettings,
+    ) -> (
+        Self,
+        mpsc::UnboundedReceiver<()>,
+        watch::Receiver<NotifySettings>,
+    ) {
+        let (quit, quit_rx) = mpsc::unbounded_channel();
+        let (notifications, notify_rx) = watch::channel(notifications);
+        (
+            AppState {
+                core,
+                notifications,
+                quit,
+            },
+            quit_rx,
+            notify_rx,
+        )
+    }
+
     /// Asks the app to stop cleanly: active runs end `interrupted` and their clients are told.
     pub fn quit(&self) {
         let _ = self.quit.send(());
@@ -62,8 +90,7 @@ pub fn run() -> Result<()> {
     }))?;
     let core = host.core().clone();
     let settings = tauri::async_runtime::block_on(Settings::load(core.store()));
-    let (quit_tx, quit_rx) = mpsc::unbounded_channel();
-    let (notifications, notify_rx) = watch::channel(settings.notifications.clone());
+    let (state, quit_rx, notify_rx) = AppState::new(core.clone(), settings.notifications.clone());
 
     let app = tauri::Builder::default()
         .plugin(
@@ -77,11 +104,8 @@ pub fn run() -> Result<()> {
         )
         .plugin(tauri_plugin_notification::init())
         .plugin(hotkey::plugin())
-        .manage(AppState {
-            core: core.clone(),
-            notifications,
-            quit: quit_tx,
-        })
+        .manage(state)
+        .invoke_handler(handler())
         .setup(move |app| {
             let handle = app.handle().clone();
             let hotkey = match hotkey::register(&handle, &settings.hotkey) {
@@ -95,6 +119,7 @@ pub fn run() -> Result<()> {
             let tray = tray::Tray::build(&handle, &view, hotkey.as_deref())?;
             tauri::async_runtime::spawn(tray::follow(core.clone(), tray));
             tauri::async_runtime::spawn(notifier::run(handle.clone(), core.clone(), notify_rx));
+            tauri::async_runtime::spawn(windows::follow(handle.clone(), core.clone()));
             tauri::async_runtime::spawn(lifecycle(handle, host, quit_rx));
             tracing::info!("Baton's tray app is running");
             Ok(())
@@ -133,7 +158,14 @@ async fn lifecycle(app: AppHandle, host: Host, mut quit: mpsc::UnboundedReceiver
     app.exit(i32::from(failed));
 }
 
-/// For `app.state::<AppState>()` in the parts that only have a handle.
-pub fn state(app: &AppHandle) -> tauri::State<'_, AppState> {
-    app.state::<AppState>()
+/// The IPC commands, for the app and for tests with the mock runtime.
+pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        commands::status,
+        commands::history,
+        commands::stop_holder,
+        commands::set_paused,
+        commands::cancel_run,
+        commands::move_to_front,
+    ]
 }

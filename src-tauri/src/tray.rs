@@ -18,6 +18,7 @@ use crate::view::{IconKind, TrayView, hotkey_label, tray_view};
 pub mod ids {
     pub const STOP: &str = "stop";
     pub const PAUSE: &str = "pause";
+    pub const DASHBOARD: &str = "dashboard";
     pub const QUIT: &str = "quit";
 }
 
@@ -55,6 +56,8 @@ impl Tray {
             None::<&str>,
         )?;
         let pause = MenuItem::with_id(app, ids::PAUSE, &view.pause, true, None::<&str>)?;
+        let dashboard =
+            MenuItem::with_id(app, ids::DASHBOARD, "Open dashboard", true, None::<&str>)?;
         let quit = MenuItem::with_id(app, ids::QUIT, "Quit Baton", true, None::<&str>)?;
         let menu = Menu::with_items(
             app,
@@ -64,6 +67,8 @@ impl Tray {
                 &PredefinedMenuItem::separator(app)?,
                 &stop,
                 &pause,
+                &PredefinedMenuItem::separator(app)?,
+                &dashboard,
                 &PredefinedMenuItem::separator(app)?,
                 &quit,
             ],
@@ -158,6 +163,11 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
                     tracing::warn!(error = %e, "pause from the tray failed");
                 }
             });
+        }
+        ids::DASHBOARD => {
+            if let Err(e) = crate::windows::open_dashboard(app) {
+                tracing::warn!(error = %e, "cannot open the dashboard");
+            }
         }
         ids::QUIT => state.quit(),
         _ => {}

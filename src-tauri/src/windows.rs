@@ -1,0 +1,58 @@
+//! The dashboard and settings windows: created on demand, destroyed on close (WebKitGTK costs
+//! about 240 MiB a window, so the tray app idles with none), and kept live by events.
+
+use baton_core::Handle;
+use tauri::{AppHandle, Emitter, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
+
+use crate::error::Result;
+
+/// The dashboard's window label (also its capability's).
+pub const DASHBOARD: &str = "dashboard";
+
+/// The event carrying each new status snapshot.
+pub const STATUS_EVENT: &str = "baton://status";
+/// The event carrying each committed event of the log.
+pub const LOG_EVENT: &str = "baton://event";
+
+/// Shows the dashboard, creating it if it is not open.
+pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>) -> Result<()> {
+    if let Some(window) = app.get_webview_window(DASHBOARD) {
+        window.unminimize()?;
+        window.show()?;
+        window.set_focus()?;
+        return Ok(());
+    }
+    WebviewWindowBuilder::new(app, DASHBOARD, WebviewUrl::App("index.html".into()))
+        .title("Baton")
+        .inner_size(880.0, 720.0)
+        .min_inner_size(560.0, 420.0)
+        .build()?;
+    Ok(())
+}
+
+/// Pushes every new snapshot and every committed event to the open windows, so they never
+/// poll. Emitting with no window open costs next to nothing.
+pub async fn follow<R: Runtime>(app: AppHandle<R>, core: Handle) {
+    let mut status = core.watch_status();
+    let mut events = core.subscribe_events();
+    loop {
+        tokio::select! {
+            changed = status.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let snapshot = status.borrow_and_update().clone();
+                if let Err(e) = app.emit(STATUS_EVENT, &*snapshot) {
+                    tracing::warn!(error = %e, "cannot send the status to the windows");
+                }
+            }
+            received = events.recv() => match received {
+                Ok(event) => {
+                    let _ = app.emit(LOG_EVENT, &*event);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}

@@ -1,0 +1,229 @@
+// The dashboard: who owns the desktop, who waits, what runs in parallel, and the history.
+// Live through the host's events (no polling); buttons are user requests from the dashboard.
+"use strict";
+
+const PAGE = 25;
+
+const view = {
+  snapshot: null,
+  /** History paging: `before` ids of the pages before this one. */
+  pages: [],
+  before: null,
+  lastPage: [],
+};
+
+const $ = (id) => document.getElementById(id);
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = String(message);
+  box.hidden = false;
+  clearTimeout(showError.timer);
+  showError.timer = setTimeout(() => (box.hidden = true), 8000);
+}
+
+/** Runs a user request; the page updates through the status event that follows. */
+async function request(command, args) {
+  try {
+    return await bridge.invoke(command, args);
+  } catch (error) {
+    showError(error);
+    return undefined;
+  }
+}
+
+// ----- the desktop ------------------------------------------------------------------------
+
+function render(snapshot) {
+  view.snapshot = snapshot;
+  const desktop = snapshot.desktop;
+  const pill = $("state-pill");
+  pill.className = "pill " + (desktop.paused ? "paused" : desktop.holder ? "held" : "free");
+  pill.textContent = desktop.paused
+    ? "Hand-offs paused"
+    : desktop.holder ? "Desktop in use" : "Desktop free";
+  $("stop").disabled = !desktop.holder;
+  $("pause").textContent = desktop.paused ? "Resume hand-offs" : "Pause hand-offs";
+
+  renderHolder(desktop);
+  renderQueue(desktop.queue);
+  renderParallel(snapshot.running);
+}
+
+function renderHolder(desktop) {
+  const box = $("holder");
+  box.replaceChildren();
+  const holder = desktop.holder;
+  if (!holder) {
+    box.append(el("p", { class: "empty", text: "Free: nobody holds the desktop." }));
+    if (desktop.paused && desktop.queue.length) {
+      box.append(el("p", { class: "note", text: "Hand-offs are paused: the queue waits until you resume." }));
+    }
+    return;
+  }
+  box.append(
+    el("p", { class: "title", text: holder.title }),
+    el("dl", { class: "facts" },
+      el("dt", { text: "Client" }), el("dd", { text: holder.client }),
+      el("dt", { text: "For" }), el("dd", { class: "elapsed", "data-since": desktop.since, text: format.since(desktop.since) }),
+      el("dt", { text: "Lease token" }), el("dd", { text: String(desktop.lease_token) }),
+      el("dt", { text: "Run" }), el("dd", { text: `#${holder.id}` }),
+    ),
+  );
+  if (desktop.paused) {
+    box.append(el("p", { class: "note", text: "Hand-offs are paused: when this run is done, nobody new gets the desktop until you resume." }));
+  }
+}
+
+function renderQueue(queue) {
+  const list = $("queue");
+  list.replaceChildren(...queue.map((run) => {
+    const front = el("button", { type: "button", text: "Move to front", disabled: run.position === 1 });
+    front.addEventListener("click", () => request("move_to_front", { id: run.id }));
+    return el("li", { "data-run": String(run.id) },
+      el("span", { class: "position", text: String(run.position) }),
+      runLabel(run),
+      el("span", { class: "elapsed muted", "data-since": run.created_at, text: `waiting ${format.since(run.created_at)}` }),
+      el("span", { class: "row-actions" }, front, cancelButton(run)),
+    );
+  }));
+  $("queue-empty").hidden = queue.length > 0;
+  $("queue-count").textContent = queue.length ? String(queue.length) : "";
+}
+
+function renderParallel(running) {
+  const list = $("parallel");
+  list.replaceChildren(...running.map((run) =>
+    el("li", { "data-run": String(run.id) },
+      runLabel(run),
+      el("span", { class: "elapsed muted", "data-since": run.started_at, text: `for ${format.since(run.started_at)}` }),
+      el("span", { class: "row-actions" }, cancelButton(run)),
+    )));
+  $("parallel-empty").hidden = running.length > 0;
+  $("parallel-count").textContent = running.length ? String(running.length) : "";
+}
+
+function runLabel(run) {
+  return el("span", { class: "run" },
+    el("span", { class: "title", text: run.title }),
+    el("span", { class: "client", text: run.client }),
+  );
+}
+
+/** Cancel asks once more before it acts: the button turns into "Confirm cancel" for 4 s. */
+function cancelButton(run) {
+  const button = el("button", { type: "button", class: "danger subtle", text: "Cancel" });
+  button.addEventListener("click", () => {
+    if (button.dataset.armed) {
+      button.disabled = true;
+      request("cancel_run", { id: run.id, reason: null });
+      return;
+    }
+    button.dataset.armed = "yes";
+    button.textContent = "Confirm cancel";
+    setTimeout(() => {
+      delete button.dataset.armed;
+      button.textContent = "Cancel";
+    }, 4000);
+  });
+  return button;
+}
+
+// ----- history ----------------------------------------------------------------------------
+
+async function loadHistory() {
+  const runs = await request("history", {
+    runState: $("filter-state").value || null,
+    client: $("filter-client").value.trim() || null,
+    before: view.before,
+    limit: PAGE,
+  });
+  if (!runs) return;
+  view.lastPage = runs;
+  const body = $("history").tBodies[0];
+  body.replaceChildren(...runs.map(historyRow));
+  $("history-empty").hidden = runs.length > 0;
+  $("newer").disabled = view.pages.length === 0;
+  $("older").disabled = runs.length < PAGE;
+}
+
+function historyRow(run) {
+  const took = run.started_at
+    ? run.finished_at
+      ? format.duration(Date.parse(run.finished_at) - Date.parse(run.started_at))
+      : `${format.since(run.started_at)}+`
+    : "–";
+  let detail = run.outcome || "";
+  if (run.cancelled_by) {
+    detail = `by ${run.cancelled_by}` + (run.reason ? `: ${run.reason}` : "");
+  } else if (run.reason) {
+    detail = run.reason;
+  }
+  return el("tr", { "data-run": String(run.id) },
+    el("td", { class: "muted", text: String(run.id) }),
+    el("td", {}, runLabel(run)),
+    el("td", {}, el("span", { class: `state ${run.state}`, text: run.state })),
+    el("td", { class: "muted", text: format.when(run.created_at) }),
+    el("td", { class: "muted", text: took }),
+    el("td", { class: "detail", text: detail }),
+  );
+}
+
+let historyTimer = null;
+/** New events refresh the first page (not older ones the user is reading), at most 4 times a second. */
+function historyChanged() {
+  if (view.before !== null) return;
+  clearTimeout(historyTimer);
+  historyTimer = setTimeout(loadHistory, 250);
+}
+
+// ----- wiring -----------------------------------------------------------------------------
+
+function tick() {
+  const now = Date.now();
+  for (const node of document.querySelectorAll(".elapsed[data-since]")) {
+    const since = node.getAttribute("data-since");
+    if (!since || since === "null") continue;
+    const text = format.since(since, now);
+    node.textContent = node.textContent.startsWith("waiting ")
+      ? `waiting ${text}`
+      : node.textContent.startsWith("for ") ? `for ${text}` : text;
+  }
+}
+
+async function start() {
+  $("stop").addEventListener("click", () => request("stop_holder"));
+  $("pause").addEventListener("click", () =>
+    request("set_paused", { paused: !(view.snapshot && view.snapshot.desktop.paused) }));
+  $("older").addEventListener("click", () => {
+    const last = view.lastPage[view.lastPage.length - 1];
+    if (!last) return;
+    view.pages.push(view.before);
+    view.before = last.id;
+    loadHistory();
+  });
+  $("newer").addEventListener("click", () => {
+    view.before = view.pages.pop() ?? null;
+    loadHistory();
+  });
+  const refilter = () => {
+    view.pages = [];
+    view.before = null;
+    loadHistory();
+  };
+  $("filter-state").addEventListener("change", refilter);
+  $("filter-client").addEventListener("input", () => {
+    clearTimeout(refilter.timer);
+    refilter.timer = setTimeout(refilter, 300);
+  });
+  $("history-filter").addEventListener("submit", (e) => e.preventDefault());
+
+  await bridge.listen("baton://status", render);
+  await bridge.listen("baton://event", historyChanged);
+  const snapshot = await request("status");
+  if (snapshot) render(snapshot);
+  await loadHistory();
+  setInterval(tick, 1000);
+}
+
+start().catch((error) => showError(`The dashboard cannot reach Baton: ${error}`));

@@ -1,0 +1,36 @@
+// How runs, times and durations read, shared by the windows.
+"use strict";
+
+const format = {
+  /** 42s, 2m10s, 1h05m */
+  duration(ms) {
+    const secs = Math.max(0, Math.floor(ms / 1000));
+    if (secs < 60) return `${secs}s`;
+    if (secs < 3600) return `${Math.floor(secs / 60)}m${String(secs % 60).padStart(2, "0")}s`;
+    return `${Math.floor(secs / 3600)}h${String(Math.floor((secs % 3600) / 60)).padStart(2, "0")}m`;
+  },
+  since(timestamp, now = Date.now()) {
+    return format.duration(now - Date.parse(timestamp));
+  },
+  /** 14:05:09 today, else 2026-11-28 14:05 */
+  when(timestamp) {
+    const t = new Date(timestamp);
+    const today = new Date().toDateString() === t.toDateString();
+    const pad = (n) => String(n).padStart(2, "0");
+    const time = `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}`;
+    return today ? time : `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())} ${time.slice(0, 5)}`;
+  },
+};
+
+/** Makes an element with text content (never HTML: titles come from agents). */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("data-")) node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}

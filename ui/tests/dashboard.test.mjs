@@ -1,0 +1,105 @@
+// The dashboard in headless Chromium with a fake IPC: what it shows, what its buttons send,
+// and how the host's events update it.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { openPage, busy, history, snapshot, run } from "./harness.mjs";
+
+const replies = () => ({ status: busy(), history: history(), stop_holder: null, set_paused: true });
+
+async function dashboard(t, overrides = {}) {
+  const ui = await openPage("index.html", { ...replies(), ...overrides });
+  t.after(() => ui.close());
+  await ui.page.waitForSelector("#queue li");
+  return ui;
+}
+
+const texts = (page, selector) => page.$$eval(selector, (nodes) => nodes.map((n) => n.textContent.trim()));
+
+test("shows who holds the desktop, the queue in order, parallel runs and the history", async (t) => {
+  const { page, errors } = await dashboard(t);
+  assert.equal(await page.textContent("#state-pill"), "Desktop in use");
+  assert.equal(await page.textContent("#holder .title"), "log in to the bank");
+  const facts = await texts(page, "#holder dd");
+  assert.equal(facts[0], "claude-code");
+  assert.match(facts[1], /^2m1\ds$/, "elapsed since the grant");
+  assert.equal(facts[2], "41", "lease token");
+  assert.deepEqual(await texts(page, "#queue .position"), ["1", "2"]);
+  assert.deepEqual(await texts(page, "#queue .title"), ["fill the expense form", "upload receipts"]);
+  assert.deepEqual(await texts(page, "#parallel .title"), ["cargo test"]);
+  assert.deepEqual(await texts(page, "#history tbody .title"), ["upload receipts", "fill the expense form", "old job"]);
+  const detail = await texts(page, "#history tbody td.detail");
+  assert.equal(detail[2], "by user:hotkey: wrong window", "who cancelled and why");
+  assert.equal(await page.isDisabled("#stop"), false);
+  assert.deepEqual(errors, []);
+});
+
+test("buttons send the right commands", async (t) => {
+  const ui = await dashboard(t);
+  const { page } = ui;
+  await page.click("#stop");
+  await page.click("#pause");
+  await page.click('#queue li[data-run="3"] button:has-text("Move to front")');
+  assert.equal(await page.isDisabled('#queue li[data-run="2"] button:has-text("Move to front")'), true, "first in line cannot move up");
+  // Cancel asks once more before it acts.
+  const cancel = '#queue li[data-run="2"] button.danger';
+  await page.click(cancel);
+  assert.equal(await page.textContent(cancel), "Confirm cancel");
+  let sent = (await ui.calls()).map((c) => c.command);
+  assert.ok(!sent.includes("cancel_run"), "one click does not cancel");
+  await page.click(cancel);
+  await page.selectOption("#filter-state", "cancelled");
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "history" && c.args.runState === "cancelled"));
+
+  const calls = (await ui.calls()).filter((c) => c.command !== "status" && c.command !== "history");
+  assert.deepEqual(calls, [
+    { command: "stop_holder", args: {} },
+    { command: "set_paused", args: { paused: true } },
+    { command: "move_to_front", args: { id: 3 } },
+    { command: "cancel_run", args: { id: 2, reason: null } },
+  ]);
+});
+
+test("the host's events update the page without polling", async (t) => {
+  const ui = await dashboard(t);
+  const { page } = ui;
+  const historyCalls = async () => (await ui.calls()).filter((c) => c.command === "history").length;
+  const before = await historyCalls();
+
+  await ui.emit("baton://status", snapshot({ paused: true, queue: [run(3, "upload receipts", "cron")] }));
+  assert.equal(await page.textContent("#state-pill"), "Hand-offs paused");
+  assert.equal(await page.textContent("#pause"), "Resume hand-offs");
+  assert.equal(await page.isDisabled("#stop"), true, "nobody to stop");
+  assert.match(await page.textContent("#holder"), /Free: nobody holds the desktop/);
+  assert.match(await page.textContent("#holder"), /Hand-offs are paused/);
+  assert.deepEqual(await texts(page, "#queue .title"), ["upload receipts"]);
+  assert.equal(await page.isVisible("#parallel-empty"), true);
+
+  await ui.reply("history", [run(9, "new run", "codex")]);
+  await ui.emit("baton://event", { seq: 8, kind: "submitted" });
+  await page.waitForSelector('#history tbody tr[data-run="9"]');
+  assert.equal(await historyCalls(), before + 1, "one history reload per burst of events");
+  // Nothing else was asked for: updates come from events.
+  await page.waitForTimeout(1200);
+  assert.equal((await ui.calls()).filter((c) => c.command === "status").length, 1);
+});
+
+test("titles are shown as text, never as markup", async (t) => {
+  const evil = '<img src=x onerror="window.__pwned=1">';
+  const ui = await dashboard(t, {
+    status: snapshot({
+      holder: run(1, evil, "x", { state: "running", holds_desktop: true, lease_token: 1, started_at: new Date().toISOString() }),
+      queue: [run(2, "b", "y")],
+    }),
+  });
+  assert.equal(await ui.page.textContent("#holder .title"), evil);
+  assert.equal(await ui.page.evaluate(() => window.__pwned), undefined);
+});
+
+test("a refused request says why", async (t) => {
+  const ui = await dashboard(t, { cancel_run: { error: "run #2 has already ended (succeeded); nothing more can be done with it" } });
+  const cancel = '#queue li[data-run="2"] button.danger';
+  await ui.page.click(cancel);
+  await ui.page.click(cancel);
+  await ui.page.waitForSelector("#error:not([hidden])");
+  assert.match(await ui.page.textContent("#error"), /already ended \(succeeded\)/);
+});
