@@ -27,7 +27,7 @@ pub mod windows;
 use baton_api::{Host, HostOptions};
 use baton_core::{Config, DataDir, Durability, Handle, Timestamp};
 use tauri::ipc::Invoke;
-use tauri::{AppHandle, RunEvent, Runtime};
+use tauri::{AppHandle, Manager, RunEvent, Runtime};
 use tauri_plugin_log::{Target, TargetKind};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -76,23 +76,27 @@ impl AppState {
     }
 }
 
-/// Starts the host on the data directory, then the tray app; returns when the app ends.
-pub fn run() -> Result<()> {
-    let data_dir = DataDir::resolve()?;
-    // The host first: a second instance on the same data directory stops here, with a clear
-    // sentence, before any window system work.
-    let host = tauri::async_runtime::block_on(Host::start(HostOptions {
-        data_dir,
-        port: 0,
-        kind: "tray".into(),
-        durability: Durability::Normal,
-        config: Config::default(),
-    }))?;
-    let core = host.core().clone();
-    let settings = tauri::async_runtime::block_on(Settings::load(core.store()));
-    let (state, quit_rx, notify_rx) = AppState::new(core.clone(), settings.notifications.clone());
+/// How the app is started.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Open the dashboard at once.
+    pub dashboard: bool,
+}
 
+/// Runs the tray app on the data directory; returns when the app ends.
+///
+/// A second launch on the same desktop opens the running app's dashboard and exits
+/// (tauri-plugin-single-instance). If a `baton daemon` already serves the data directory, the
+/// app says so and exits.
+pub fn run(options: Options) -> Result<()> {
+    let data_dir = DataDir::resolve()?;
     let app = tauri::Builder::default()
+        // First, so that a second instance goes no further than handing over.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            if let Err(e) = windows::open_dashboard(app) {
+                tracing::warn!(error = %e, "cannot open the dashboard");
+            }
+        }))
         .plugin(
             tauri_plugin_log::Builder::new()
                 .targets([
@@ -104,10 +108,28 @@ pub fn run() -> Result<()> {
         )
         .plugin(tauri_plugin_notification::init())
         .plugin(hotkey::plugin())
-        .manage(state)
         .invoke_handler(handler())
         .setup(move |app| {
             let handle = app.handle().clone();
+            let host = match tauri::async_runtime::block_on(Host::start(HostOptions {
+                data_dir,
+                port: 0,
+                kind: "tray".into(),
+                durability: Durability::Normal,
+                config: Config::default(),
+            })) {
+                Ok(host) => host,
+                Err(e) => {
+                    // Another host (a `baton daemon`) serves this data directory.
+                    eprintln!("baton-tray: {e}");
+                    std::process::exit(1);
+                }
+            };
+            let core = host.core().clone();
+            let settings = tauri::async_runtime::block_on(Settings::load(core.store()));
+            let (state, quit_rx, notify_rx) =
+                AppState::new(core.clone(), settings.notifications.clone());
+            app.manage(state);
             let hotkey = match hotkey::register(&handle, &settings.hotkey) {
                 Ok(()) => Some(settings.hotkey.clone()),
                 Err(e) => {
@@ -120,7 +142,10 @@ pub fn run() -> Result<()> {
             tauri::async_runtime::spawn(tray::follow(core.clone(), tray));
             tauri::async_runtime::spawn(notifier::run(handle.clone(), core.clone(), notify_rx));
             tauri::async_runtime::spawn(windows::follow(handle.clone(), core.clone()));
-            tauri::async_runtime::spawn(lifecycle(handle, host, quit_rx));
+            tauri::async_runtime::spawn(lifecycle(handle.clone(), host, quit_rx));
+            if options.dashboard {
+                windows::open_dashboard(&handle)?;
+            }
             tracing::info!("Baton's tray app is running");
             Ok(())
         })

@@ -10,7 +10,23 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    match baton_tray::run() {
+    let mut options = baton_tray::Options::default();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--dashboard" => options.dashboard = true,
+            "--help" | "-h" => {
+                println!(
+                    "baton-tray [--dashboard]\n\nBaton's tray app: who owns the desktop at a glance, a stop hotkey, notifications.\n  --dashboard  open the dashboard at once"
+                );
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("baton-tray: unknown argument '{other}' (try --help)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match baton_tray::run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("baton-tray: {e}");

@@ -230,17 +230,53 @@ fn quitting_interrupts_active_runs_and_tells_their_clients() {
     );
     assert!(!desk.path("baton/host.json").exists());
 
-    // The next start finds the run interrupted, and a second instance is refused plainly.
+    // The next start finds the run interrupted.
     let _app = desk.start_app();
     assert_eq!(desk.history()[0]["state"], "interrupted");
+}
+
+#[test]
+fn the_dashboard_opens_on_demand_once_and_a_second_launch_shows_it() {
+    let desk = Desktop::start();
+    let _app = desk.start_app();
+    desk.wait_menu("Desktop: ");
+    assert!(desk.windows("^Baton$").is_empty(), "no window while idle");
+
+    desk.click("Open dashboard");
+    wait_until("the dashboard window", || {
+        desk.windows("^Baton$").len() == 1
+    });
+    desk.click("Open dashboard");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        desk.windows("^Baton$").len(),
+        1,
+        "opening again shows the same window"
+    );
+
+    // A second launch hands over to the running app and ends.
     let second = desk
         .env(&mut Command::new(workspace_bin("baton-tray")))
         .output()
         .unwrap();
-    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(second.status.code(), Some(0), "{}", stderr_text(&second));
+    assert_eq!(desk.windows("^Baton$").len(), 1);
+}
+
+#[test]
+fn a_daemon_on_the_same_data_directory_keeps_the_tray_app_out() {
+    let desk = Desktop::start();
+    let daemon = Proc::spawn(desk.baton().arg("daemon"));
+    daemon.stderr.wait_for("serving", WAIT);
+    let out = desk
+        .env(&mut Command::new(workspace_bin("baton-tray")))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_text(&out);
     assert!(
-        stderr_text(&second).contains("another Baton host is already serving"),
-        "{}",
-        stderr_text(&second)
+        err.contains("another Baton host is already serving"),
+        "{err}"
     );
+    assert!(err.contains("http://127.0.0.1:"), "{err}");
 }

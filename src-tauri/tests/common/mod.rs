@@ -250,6 +250,19 @@ impl Desktop {
         assert!(status.success());
     }
 
+    /// Ids of the visible windows whose name matches `pattern`.
+    pub fn windows(&self, pattern: &str) -> Vec<String> {
+        let out = self
+            .env(&mut Command::new("xdotool"))
+            .args(["search", "--onlyvisible", "--name", pattern])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Bodies of the notifications the notification daemon received.
     pub fn notifications(&self) -> Vec<String> {
         notification_bodies(&self.dunst.stdout.all())

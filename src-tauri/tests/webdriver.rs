@@ -1,0 +1,237 @@
+//! The real dashboard, driven over WebDriver (tauri-driver + WebKitWebDriver) on a private
+//! desktop: it shows the holder's title, cancels a queued run, and leaves a screenshot in
+//! `target/tmp/artifacts/dashboard.png`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::*;
+use serde_json::{Value, json};
+
+/// The W3C element key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    process: Child,
+    http: reqwest::Client,
+    base: String,
+    session: String,
+}
+
+impl Driver {
+    async fn start(desk: &Desktop, args: &[&str]) -> Driver {
+        let port = free_port();
+        let native = free_port();
+        let process = desk
+            .env(&mut Command::new(tauri_driver()))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // tauri-driver drops requests from clients that close the connection; reqwest keeps it.
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {
+            "application": workspace_bin("baton-tray"),
+            "args": args,
+        }}}});
+        let start = Instant::now();
+        let session = loop {
+            match http
+                .post(format!("{base}/session"))
+                .json(&caps)
+                .send()
+                .await
+            {
+                Ok(res) => {
+                    let body: Value = res.json().await.unwrap();
+                    break body["value"]["sessionId"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("no session: {body}"))
+                        .to_string();
+                }
+                Err(_) if start.elapsed() < WAIT => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("tauri-driver did not answer: {e}"),
+            }
+        };
+        Driver {
+            process,
+            http,
+            base,
+            session,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method, url);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap().json::<Value>().await.unwrap()["value"].take()
+    }
+
+    /// Waits for an element matching `css` whose text satisfies `pred`.
+    async fn wait_text(&self, css: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(element) = self.find(css).await {
+                let text = self
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/element/{element}/text"),
+                        None,
+                    )
+                    .await;
+                if let Some(text) = text.as_str().filter(|t| pred(t)) {
+                    return text.to_string();
+                }
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "{css} never showed the expected text"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn find(&self, css: &str) -> Option<String> {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found[ELEMENT].as_str().map(str::to_string)
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await.unwrap_or_else(|| panic!("no {css}"));
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    async fn quit(mut self) {
+        let _ = self.call(reqwest::Method::DELETE, "", None).await;
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tauri_driver() -> String {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let installed = format!("{home}/.cargo/bin/tauri-driver");
+    if std::path::Path::new(&installed).exists() {
+        installed
+    } else {
+        "tauri-driver".into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_shows_the_holder_and_cancels_a_queued_run() {
+    let desk = Desktop::start();
+    let driver = Driver::start(&desk, &["--dashboard"]).await;
+    // The app is up once the page shows the free desktop.
+    driver
+        .wait_text("#state-pill", |t| t == "Desktop free")
+        .await;
+
+    let t = desk.scratch.path();
+    let mut a = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "log in to the bank",
+        "-c",
+        "claude-code",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "a"),
+    ]);
+    wait_file(&t.join("a.id"), WAIT);
+    let mut b = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "fill the expense form",
+        "-c",
+        "codex",
+        "--",
+        "true",
+    ]);
+    b.stderr.wait_for("queued behind", WAIT);
+
+    let title = driver.wait_text("#holder .title", |t| !t.is_empty()).await;
+    assert_eq!(title, "log in to the bank");
+    driver
+        .wait_text("#queue li .title", |t| t == "fill the expense form")
+        .await;
+    // WebKit paints a moment after the DOM changes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let shot = driver.screenshot("dashboard.png").await;
+    eprintln!("screenshot: {}", shot.display());
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+
+    // Cancel asks once more, then acts.
+    driver.click("#queue li button.danger").await;
+    driver.click("#queue li button.danger").await;
+    assert_eq!(exit_of(&mut b).code(), Some(130));
+    driver
+        .wait_text("#queue-empty", |t| t.contains("Nobody"))
+        .await;
+    let history = desk.history();
+    let cancelled = history
+        .iter()
+        .find(|r| r["title"] == "fill the expense form")
+        .unwrap();
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(cancelled["cancelled_by"], "user:dashboard");
+
+    std::fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(exit_of(&mut a).code(), Some(0));
+    driver
+        .wait_text("#state-pill", |t| t == "Desktop free")
+        .await;
+    driver.quit().await;
+}
