@@ -37,12 +37,77 @@ pub struct HostOptions {
 pub struct Host {
     core: Handle,
     state: ApiState,
-    addr: SocketAddr,
     data_dir: DataDir,
+    kind: String,
+    started_at: Timestamp,
+    /// Set once, when the whole host stops: every server and every endless stream ends.
     stopping: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    /// The server new clients are sent to.
+    server: Server,
+    /// Servers of earlier ports, still finishing the connections they had.
+    retired: Vec<Server>,
     interrupted: usize,
     _lock: HostLock,
+}
+
+/// One listening socket and the server on it.
+#[derive(Debug)]
+struct Server {
+    addr: SocketAddr,
+    /// Stops this server accepting; its open connections finish.
+    retire: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn bind(port: u16) -> Result<TcpListener> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+    }
+
+    /// Serves `state`'s API on `listener` until this server is retired or the host stops.
+    fn start(
+        listener: TcpListener,
+        state: &ApiState,
+        stopping: &watch::Sender<bool>,
+    ) -> Result<Server> {
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: "127.0.0.1".into(),
+            source,
+        })?;
+        // Small writes (SSE events, short JSON answers) must go out at once: with Nagle's
+        // algorithm on, each one can wait ~40 ms for the client's delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let app = crate::router(state.for_port(addr.port()));
+        let (retire, mut retired) = watch::channel(false);
+        let mut stopping = stopping.subscribe();
+        let task = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    tokio::select! {
+                        _ = retired.wait_for(|r| *r) => {}
+                        _ = stopping.wait_for(|s| *s) => {}
+                    }
+                })
+                .into_future(),
+        );
+        Ok(Server { addr, retire, task })
+    }
+
+    async fn finish(self) {
+        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the server stopped with an error"),
+            Err(_) => tracing::warn!("connections still open after 5 s; closing anyway"),
+            _ => {}
+        }
+    }
 }
 
 impl Host {
@@ -68,60 +133,48 @@ impl Host {
                 "Baton stopped while these runs were active; they are now 'interrupted'"
             );
         }
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: addr.to_string(),
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
+        let listener = Server::bind(port).await?;
         let core = baton_core::spawn(opened, Arc::new(SystemClock), config);
         let (stopping, stop_rx) = watch::channel(false);
-        let state = ApiState::new(core.clone(), token, addr.port(), stop_rx.clone());
-        let app = crate::router(state.clone());
-        let mut stop_signal = stop_rx;
-        // Small writes (SSE events, short JSON answers) must go out at once: with Nagle's
-        // algorithm on, each one can wait ~40 ms for the client's delayed ACK.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let server = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_signal.wait_for(|s| *s).await;
-                })
-                .into_future(),
-        );
+        let state = ApiState::new(core.clone(), token, 0, stop_rx);
+        let server = Server::start(listener, &state, &stopping)?;
         let host = Host {
             core,
             state,
-            addr,
             data_dir,
+            kind,
+            started_at: Timestamp::now(),
             stopping,
             server,
+            retired: Vec::new(),
             interrupted,
             _lock: lock,
         };
-        host.data_dir.write_host_info(&HostInfo {
-            url: host.url(),
-            pid: std::process::id(),
-            kind,
-            version: env!("CARGO_PKG_VERSION").into(),
-            started_at: Timestamp::now(),
-        })?;
+        host.announce()?;
         tracing::info!(url = %host.url(), dir = %host.data_dir.path().display(), "Baton is serving");
         Ok(host)
     }
 
     /// The API's base URL, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
+    }
+
+    /// Moves the API to `port` (0: any free port). The new port is bound first, so a port in
+    /// use leaves everything as it was. Clients already connected on the old port (attached
+    /// runs) keep their connections; new clients find the new port in `host.json`.
+    pub async fn set_port(&mut self, port: u16) -> Result<String> {
+        if port != 0 && port == self.server.addr.port() {
+            return Ok(self.url());
+        }
+        let listener = Server::bind(port).await?;
+        let server = Server::start(listener, &self.state, &self.stopping)?;
+        let old = std::mem::replace(&mut self.server, server);
+        old.retire.send_replace(true);
+        self.retired.push(old);
+        self.announce()?;
+        tracing::info!(url = %self.url(), "Baton moved to another port");
+        Ok(self.url())
     }
 
     /// The scheduler.
@@ -150,16 +203,27 @@ impl Host {
     }
 
     /// Stops cleanly: active runs end `interrupted` (attached clients are told), streams end,
-    /// the server stops, `host.json` is removed and the database is closed.
+    /// the servers stop, `host.json` is removed and the database is closed.
     pub async fn shutdown(self) {
         self.core.shutdown().await;
         self.stopping.send_replace(true);
-        match tokio::time::timeout(Duration::from_secs(5), self.server).await {
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the server stopped with an error"),
-            Err(_) => tracing::warn!("connections still open after 5 s; closing anyway"),
-            _ => {}
+        self.server.finish().await;
+        for server in self.retired {
+            server.finish().await;
         }
         self.data_dir.remove_host_info();
         self.core.store().close().await;
+    }
+
+    /// Writes `host.json`: where clients find this host.
+    fn announce(&self) -> Result<()> {
+        self.data_dir.write_host_info(&HostInfo {
+            url: self.url(),
+            pid: std::process::id(),
+            kind: self.kind.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: self.started_at,
+        })?;
+        Ok(())
     }
 }

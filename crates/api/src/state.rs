@@ -25,15 +25,19 @@ impl ApiState {
         port: u16,
         stopping: watch::Receiver<bool>,
     ) -> Self {
-        let allowed_hosts = ["127.0.0.1", "localhost", "[::1]"]
-            .iter()
-            .flat_map(|h| [format!("{h}:{port}"), (*h).to_string()])
-            .collect();
         ApiState {
             core,
             user_token: Arc::new(watch::Sender::new(user_token)),
-            allowed_hosts,
+            allowed_hosts: allowed_hosts(port),
             stopping,
+        }
+    }
+
+    /// The same state for a server on `port`: requests must name that port in their Host.
+    pub fn for_port(&self, port: u16) -> Self {
+        ApiState {
+            allowed_hosts: allowed_hosts(port),
+            ..self.clone()
         }
     }
 
@@ -52,4 +56,12 @@ impl ApiState {
             .iter()
             .any(|h| h.eq_ignore_ascii_case(host))
     }
+}
+
+/// Loopback names, with and without the port.
+fn allowed_hosts(port: u16) -> Arc<[String]> {
+    ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .flat_map(|h| [format!("{h}:{port}"), (*h).to_string()])
+        .collect()
 }

@@ -211,3 +211,58 @@ async fn a_dropped_attach_connection_hands_the_lease_on_at_once() {
     );
     host.shutdown().await;
 }
+
+#[tokio::test]
+async fn moving_to_another_port_keeps_attached_clients_and_refuses_a_taken_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::start(options(dir.path())).await.unwrap();
+    let c = Client::new(&host);
+    let (a, token_a) = c.submit("a").await;
+    let mut attached = c
+        .stream(&format!("/v1/runs/{a}/attach"), &token_a, None)
+        .await;
+    assert_eq!(
+        attached.next().await.unwrap().2["run"]["holds_desktop"],
+        true
+    );
+    let old = host.url();
+
+    // A port someone else holds is refused, and nothing changes.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = host.set_port(port).await.unwrap_err();
+    assert_eq!(err.code(), "bind_failed");
+    assert!(
+        err.to_string().contains("Address already in use") || err.to_string().contains("in use"),
+        "{err}"
+    );
+    assert_eq!(host.url(), old);
+    drop(taken);
+
+    let new = host.set_port(0).await.unwrap();
+    assert_ne!(new, old);
+    assert_eq!(
+        DataDir::at(dir.path()).host_info().unwrap().unwrap().url,
+        new,
+        "host.json moved"
+    );
+    // New clients use the new port (its Host header is allowed there) ...
+    let moved = Client {
+        url: new.clone(),
+        ..Client::new(&host)
+    };
+    let (b, _) = moved.submit("b").await;
+    // ... while the attached client's connection lives on: it still hears about its run.
+    moved
+        .post(&format!("/v1/desktop/stop"), &moved.token, json!({}))
+        .await;
+    let (_, _, status) = attached.next().await.unwrap();
+    assert_eq!(status["run"]["state"], "cancelled");
+    assert_eq!(
+        host.core().run(baton_core::RunId(b)).await.unwrap().state,
+        baton_core::RunState::Running
+    );
+    // The old port takes no new connections.
+    assert!(reqwest::get(format!("{old}/v1/health")).await.is_err());
+    host.shutdown().await;
+}

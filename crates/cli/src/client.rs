@@ -1,6 +1,7 @@
 //! The CLI's door to a running host: finds it through the data directory (or `BATON_URL`),
 //! speaks the local API, and turns API errors into exit codes.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use baton_core::{DataDir, RunId};
@@ -20,7 +21,10 @@ pub const LEASE_TOKEN_ENV: &str = "BATON_LEASE_TOKEN";
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    /// Where the host listens. Shared by the clones of this client: when the host moves to
+    /// another port, one of them finds out and all follow.
+    base: Arc<Mutex<String>>,
+    data_dir: DataDir,
     token: String,
     run: Option<RunId>,
 }
@@ -58,7 +62,8 @@ impl Client {
             .map_err(|e| Failure::new(exit::FAILED, format!("cannot make an HTTP client: {e}")))?;
         Ok(Client {
             http,
-            base: base.trim_end_matches('/').to_string(),
+            base: Arc::new(Mutex::new(base.trim_end_matches('/').to_string())),
+            data_dir: data_dir.clone(),
             token,
             run,
         })
@@ -79,8 +84,8 @@ impl Client {
     }
 
     /// The host's base URL.
-    pub fn base(&self) -> &str {
-        &self.base
+    pub fn base(&self) -> String {
+        self.base.lock().map(|b| b.clone()).unwrap_or_default()
     }
 
     /// The bearer token in use.
@@ -89,7 +94,7 @@ impl Client {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
-        self.send(self.http.get(self.url(path))).await
+        self.send(|http, url| http.get(url), path).await
     }
 
     /// GET with query parameters.
@@ -98,7 +103,8 @@ impl Client {
         path: &str,
         query: &impl Serialize,
     ) -> Result<T, Failure> {
-        self.send(self.http.get(self.url(path)).query(query)).await
+        self.send(|http, url| http.get(url).query(query), path)
+            .await
     }
 
     pub async fn post<T: DeserializeOwned>(
@@ -106,17 +112,12 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, Failure> {
-        self.send(self.http.post(self.url(path)).json(body)).await
+        self.send(|http, url| http.post(url).json(body), path).await
     }
 
     /// Opens an SSE stream.
     pub async fn stream(&self, path: &str) -> Result<EventStream, Failure> {
-        let response = self
-            .authorized(self.http.get(self.url(path)))
-            .send()
-            .await
-            .map_err(transport)?;
-        let response = check(response).await?;
+        let response = self.respond(|http, url| http.get(url), path).await?;
         Ok(EventStream {
             bytes: Box::pin(response.bytes_stream()),
             buffer: Vec::new(),
@@ -124,7 +125,44 @@ impl Client {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.base())
+    }
+
+    /// Sends a request. If the host does not answer where this client thinks it is, it may
+    /// have moved to another port: look in the data directory once more, and try there.
+    async fn respond(
+        &self,
+        build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
+        path: &str,
+    ) -> Result<reqwest::Response, Failure> {
+        let attempt = |client: &Client| {
+            client
+                .authorized(build(&client.http, client.url(path)))
+                .send()
+        };
+        let response = match attempt(self).await {
+            Ok(response) => response,
+            Err(e) if e.is_connect() && self.rediscover() => {
+                attempt(self).await.map_err(transport)?
+            }
+            Err(e) => return Err(transport(e)),
+        };
+        check(response).await
+    }
+
+    /// Re-reads where the host listens; true if it moved.
+    fn rediscover(&self) -> bool {
+        let Ok(Some(info)) = self.data_dir.host_info() else {
+            return false;
+        };
+        let url = info.url.trim_end_matches('/').to_string();
+        match self.base.lock() {
+            Ok(mut base) if *base != url => {
+                *base = url;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -135,15 +173,12 @@ impl Client {
 
     async fn send<T: DeserializeOwned>(
         &self,
-        request: reqwest::RequestBuilder,
+        build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
+        path: &str,
     ) -> Result<T, Failure> {
-        let response = self
-            .authorized(request)
-            .timeout(Duration::from_secs(90))
-            .send()
-            .await
-            .map_err(transport)?;
-        let response = check(response).await?;
+        let build =
+            |http: &reqwest::Client, url: String| build(http, url).timeout(Duration::from_secs(90));
+        let response = self.respond(build, path).await?;
         response.json().await.map_err(|e| {
             Failure::new(
                 exit::FAILED,

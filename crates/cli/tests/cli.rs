@@ -908,3 +908,21 @@ fn a_signal_to_the_wrapper_reaches_the_command_or_withdraws_the_run() {
     assert_eq!(record["state"], "failed");
     assert_eq!(record["exit_code"], 3);
 }
+
+#[test]
+fn a_stale_url_finds_the_host_again_through_the_data_directory() {
+    let d = Daemon::start();
+    // As a run's command would have it after the host moved to another port.
+    let stale = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", stale.local_addr().unwrap());
+    drop(stale);
+    let out = d
+        .baton()
+        .env("BATON_URL", &url)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(status["desktop"].is_object());
+}

@@ -378,6 +378,13 @@ impl Handle {
         }
     }
 
+    /// The user changes the heartbeat TTL for runs submitted from now on.
+    pub async fn set_default_ttl(&self, ttl: Duration, caller: Caller) -> Result<()> {
+        self.apply(move |m, _| m.set_default_ttl(ttl, &caller).map(|()| Answer::Flag(true)))
+            .await
+            .map(|_| ())
+    }
+
     /// `front`: the user moves a queued run to the head of the queue.
     pub async fn front(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
         let result = self

@@ -488,6 +488,14 @@ impl Machine {
         }
     }
 
+    /// Changes the TTL for runs submitted from now on that do not ask for their own.
+    pub fn set_default_ttl(&mut self, ttl: Duration, caller: &Caller) -> Result<()> {
+        user_only(caller, "change the default heartbeat TTL")?;
+        check_ttl(ttl)?;
+        self.default_ttl = ttl;
+        Ok(())
+    }
+
     // ----- views ---------------------------------------------------------------------------
 
     /// Whether `id` is an active run.
@@ -580,14 +588,7 @@ impl Machine {
         required(&spec.title, "the title", limits::TITLE_CHARS)?;
         required(&spec.client, "the client", limits::CLIENT_CHARS)?;
         let ttl = spec.ttl_ms.map_or(self.default_ttl, Duration::from_millis);
-        if !(limits::MIN_TTL..=limits::MAX_TTL).contains(&ttl) {
-            return Err(Error::Invalid(format!(
-                "a heartbeat TTL of {} ms is out of range: it must be between {} ms and {} hours",
-                ttl.as_millis(),
-                limits::MIN_TTL.as_millis(),
-                limits::MAX_TTL.as_secs() / 3600
-            )));
-        }
+        check_ttl(ttl)?;
         Ok(ttl)
     }
 
@@ -878,6 +879,20 @@ impl Machine {
                 "only run #{id} itself can {what} it; to stop it, cancel it"
             ))),
         }
+    }
+}
+
+/// A heartbeat TTL within [`limits::MIN_TTL`] and [`limits::MAX_TTL`].
+pub fn check_ttl(ttl: Duration) -> Result<()> {
+    if (limits::MIN_TTL..=limits::MAX_TTL).contains(&ttl) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "a heartbeat TTL of {} ms is out of range: it must be between {} ms and {} hours",
+            ttl.as_millis(),
+            limits::MIN_TTL.as_millis(),
+            limits::MAX_TTL.as_secs() / 3600
+        )))
     }
 }
 

@@ -607,3 +607,31 @@ async fn an_ended_run_can_no_longer_relay_a_stop() {
     assert_eq!(err.code(), "forbidden");
     assert!(h.status().desktop.holder.is_some());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_user_changes_the_default_ttl_for_new_runs() {
+    let c = core().await;
+    let h = &c.handle;
+    let before = h.submit(desktop("before")).await.unwrap().status.run;
+    assert_eq!(before.ttl_ms, 15_000);
+    h.set_default_ttl(Duration::from_secs(40), user())
+        .await
+        .unwrap();
+    let after = h.submit(parallel("after")).await.unwrap().status.run;
+    assert_eq!(after.ttl_ms, 40_000);
+    // Runs already going keep theirs; bad values and agents are refused.
+    assert_eq!(h.run(before.id).await.unwrap().ttl_ms, 15_000);
+    for ttl in [Duration::ZERO, Duration::from_secs(25 * 3600)] {
+        let err = h.set_default_ttl(ttl, user()).await.unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+    }
+    let err = h
+        .set_default_ttl(Duration::from_secs(5), Caller::Run(before.id))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+    assert_eq!(
+        h.submit(parallel("still")).await.unwrap().status.run.ttl_ms,
+        40_000
+    );
+}
