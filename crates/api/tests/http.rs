@@ -254,7 +254,7 @@ async fn moving_to_another_port_keeps_attached_clients_and_refuses_a_taken_port(
     let (b, _) = moved.submit("b").await;
     // ... while the attached client's connection lives on: it still hears about its run.
     moved
-        .post(&format!("/v1/desktop/stop"), &moved.token, json!({}))
+        .post("/v1/desktop/stop", &moved.token, json!({}))
         .await;
     let (_, _, status) = attached.next().await.unwrap();
     assert_eq!(status["run"]["state"], "cancelled");
