@@ -9,6 +9,14 @@ fn main() {
             "set_paused",
             "cancel_run",
             "move_to_front",
+            "get_settings",
+            "set_hotkey",
+            "set_notifications",
+            "set_default_ttl",
+            "set_api_port",
+            "user_token",
+            "regenerate_token",
+            "set_autostart",
         ]),
     ))
     .expect("tauri-build failed");

@@ -2,11 +2,16 @@
 //! request from the window that asked (`user:dashboard`, `user:settings`). Who may call which
 //! command is set per window in `capabilities/`.
 
-use baton_core::{Caller, HistoryQuery, Run, RunId, RunState, RunStatus, Snapshot};
-use tauri::State;
+use std::time::Duration;
 
-use crate::AppState;
+use baton_core::{Caller, HistoryQuery, Run, RunId, RunState, RunStatus, Snapshot};
+use serde::Serialize;
+use tauri::{AppHandle, Manager, Runtime, State};
+use tauri_plugin_autostart::{AutoLaunchManager, ManagerExt};
+
 use crate::error::{Error, Result};
+use crate::settings::{NotifySettings, Settings};
+use crate::state::{AppState, HotkeyState};
 
 fn dashboard() -> Caller {
     Caller::user("dashboard")
@@ -67,4 +72,163 @@ pub async fn cancel_run(
 #[tauri::command]
 pub async fn move_to_front(state: State<'_, AppState>, id: i64) -> Result<RunStatus> {
     Ok(state.core.front(RunId(id), dashboard()).await?)
+}
+
+// ----- settings ---------------------------------------------------------------------------
+
+fn settings_window() -> Caller {
+    Caller::user("settings")
+}
+
+/// What the settings window shows.
+#[derive(Debug, Serialize)]
+pub struct SettingsView {
+    /// The stop hotkey and whether it works.
+    pub hotkey: HotkeyState,
+    /// Which notifications are shown.
+    pub notifications: NotifySettings,
+    /// Heartbeat TTL for runs that do not ask for their own, in seconds.
+    pub default_ttl_secs: f64,
+    /// The configured API port (0: any free port).
+    pub api_port: u16,
+    /// Where the API listens now.
+    pub api_url: String,
+    /// Whether Baton starts at login.
+    pub autostart: bool,
+    /// The data directory.
+    pub data_dir: String,
+    /// The user token's file.
+    pub token_file: String,
+}
+
+async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView {
+    let stored = Settings::load(state.core.store()).await;
+    SettingsView {
+        hotkey: state.hotkey.borrow().clone(),
+        notifications: state.notifications.borrow().clone(),
+        default_ttl_secs: stored.default_ttl_secs,
+        api_port: stored.api_port,
+        api_url: state
+            .data_dir
+            .host_info()
+            .ok()
+            .flatten()
+            .map(|h| h.url)
+            .unwrap_or_default(),
+        autostart: app
+            .try_state::<AutoLaunchManager>()
+            .is_some_and(|_| app.autolaunch().is_enabled().unwrap_or(false)),
+        data_dir: state.data_dir.path().display().to_string(),
+        token_file: state.data_dir.token_path().display().to_string(),
+    }
+}
+
+/// The settings, as they are in force.
+#[tauri::command]
+pub async fn get_settings<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<SettingsView> {
+    Ok(view(&app, &state).await)
+}
+
+/// A new stop hotkey, registered at once; the old one stays if the new one is refused.
+#[tauri::command]
+pub async fn set_hotkey<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    accelerator: String,
+) -> Result<SettingsView> {
+    crate::hotkey::replace(&app, &state, &accelerator)?;
+    Settings::save_hotkey(state.core.store(), accelerator.trim()).await?;
+    Ok(view(&app, &state).await)
+}
+
+/// Which notifications to show, in force at once.
+#[tauri::command]
+pub async fn set_notifications<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    notifications: NotifySettings,
+) -> Result<SettingsView> {
+    Settings::save_notifications(state.core.store(), &notifications).await?;
+    state.notifications.send_replace(notifications);
+    Ok(view(&app, &state).await)
+}
+
+/// The heartbeat TTL for runs submitted from now on.
+#[tauri::command]
+pub async fn set_default_ttl<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    seconds: f64,
+) -> Result<SettingsView> {
+    let ttl = ttl(seconds)?;
+    state.core.set_default_ttl(ttl, settings_window()).await?;
+    Settings::save_default_ttl(state.core.store(), seconds).await?;
+    Ok(view(&app, &state).await)
+}
+
+/// A TTL in seconds, within what the scheduler accepts.
+pub fn ttl(seconds: f64) -> Result<Duration> {
+    use baton_core::lease::limits::{MAX_TTL, MIN_TTL};
+    let refuse = || {
+        Error::Setting(format!(
+            "A heartbeat TTL must be between {} seconds and {} hours; {seconds} is not.",
+            MIN_TTL.as_secs_f64(),
+            MAX_TTL.as_secs() / 3600
+        ))
+    };
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(refuse());
+    }
+    let ttl = Duration::from_secs_f64(seconds);
+    if (MIN_TTL..=MAX_TTL).contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err(refuse())
+    }
+}
+
+/// Moves the API to `port` (0: any free port); a port in use is refused and nothing changes.
+#[tauri::command]
+pub async fn set_api_port<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    port: u16,
+) -> Result<SettingsView> {
+    state.set_port(port).await?;
+    Settings::save_api_port(state.core.store(), port).await?;
+    Ok(view(&app, &state).await)
+}
+
+/// The user token, read from its file.
+#[tauri::command]
+pub fn user_token(state: State<'_, AppState>) -> Result<String> {
+    Ok(state.data_dir.user_token()?)
+}
+
+/// A new user token: written to its file and in force at once; the old one stops working.
+#[tauri::command]
+pub fn regenerate_token(state: State<'_, AppState>) -> Result<String> {
+    let token = state.data_dir.regenerate_user_token()?;
+    state.api.set_user_token(token.clone());
+    Ok(token)
+}
+
+/// Start Baton at login, or not.
+#[tauri::command]
+pub async fn set_autostart<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    enabled: bool,
+) -> Result<SettingsView> {
+    let launcher = app.autolaunch();
+    let outcome = if enabled {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    outcome.map_err(|e| Error::Setting(format!("Cannot change start at login: {e}")))?;
+    Ok(view(&app, &state).await)
 }

@@ -1,17 +1,18 @@
 //! `baton-tray`: Baton as a tray application. It hosts the same core and local API as
 //! `baton daemon` (one tokio runtime, shared with Tauri), so agents and the CLI cannot tell the
-//! two apart, and adds what a person at the computer needs: the tray, a stop hotkey and
-//! notifications.
+//! two apart, and adds what a person at the computer needs: the tray, a stop hotkey,
+//! notifications, a dashboard and settings.
 //!
 //! Map of the crate:
+//! - [`state`]: what the parts share, and the task that owns the host.
 //! - [`view`]: what the tray shows for a snapshot (pure).
 //! - [`notice`]: which notifications the event log calls for, and their coalescing (pure).
 //! - [`tray`]: the tray icon and menu, kept current.
-//! - [`windows`]: the dashboard window, created on demand and kept live by events.
-//! - [`commands`]: the IPC commands the windows call.
-//! - [`hotkey`]: the global stop hotkey.
+//! - [`hotkey`]: the global stop hotkey, replaceable live.
 //! - [`notifier`]: shows the notices as OS notifications.
-//! - [`settings`]: the tray app's settings, kept in Baton's database.
+//! - [`windows`]: the dashboard and settings windows, created on demand, kept live by events.
+//! - [`commands`]: the IPC commands the windows call.
+//! - [`settings`]: the settings, kept in Baton's database.
 //! - [`error`]: the crate's one error type.
 
 pub mod commands;
@@ -20,67 +21,29 @@ pub mod hotkey;
 pub mod notice;
 pub mod notifier;
 pub mod settings;
+pub mod state;
 pub mod tray;
 pub mod view;
 pub mod windows;
 
 use baton_api::{Host, HostOptions};
-use baton_core::{Config, DataDir, Durability, Handle, Timestamp};
+use baton_core::{Caller, Config, DataDir, Durability, Timestamp};
 use tauri::ipc::Invoke;
-use tauri::{AppHandle, Manager, RunEvent, Runtime};
+use tauri::{Manager, RunEvent, Runtime};
 use tauri_plugin_log::{Target, TargetKind};
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, watch};
 
 pub use error::{Error, Result};
+pub use state::AppState;
 
-use crate::settings::{NotifySettings, Settings};
-
-/// What the app's parts share (Tauri-managed state).
-#[derive(Debug)]
-pub struct AppState {
-    /// The scheduler.
-    pub core: Handle,
-    /// Which notifications to show; the settings window changes it live.
-    pub notifications: watch::Sender<NotifySettings>,
-    quit: mpsc::UnboundedSender<()>,
-}
-
-impl AppState {
-    /// The state for `core`, with the receiving ends of the quit request and the notification
-    /// settings.
-    pub fn new(
-        core: Handle,
-        notifications: NotifySettings,
-    ) -> (
-        Self,
-        mpsc::UnboundedReceiver<()>,
-        watch::Receiver<NotifySettings>,
-    ) {
-        let (quit, quit_rx) = mpsc::unbounded_channel();
-        let (notifications, notify_rx) = watch::channel(notifications);
-        (
-            AppState {
-                core,
-                notifications,
-                quit,
-            },
-            quit_rx,
-            notify_rx,
-        )
-    }
-
-    /// Asks the app to stop cleanly: active runs end `interrupted` and their clients are told.
-    pub fn quit(&self) {
-        let _ = self.quit.send(());
-    }
-}
+use crate::settings::Settings;
 
 /// How the app is started.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Open the dashboard at once.
     pub dashboard: bool,
+    /// Open the settings at once.
+    pub settings: bool,
 }
 
 /// Runs the tray app on the data directory; returns when the app ends.
@@ -107,12 +70,17 @@ pub fn run(options: Options) -> Result<()> {
                 .build(),
         )
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
         .plugin(hotkey::plugin())
         .invoke_handler(handler())
         .setup(move |app| {
             let handle = app.handle().clone();
-            let host = match tauri::async_runtime::block_on(Host::start(HostOptions {
-                data_dir,
+            let mut host = match tauri::async_runtime::block_on(Host::start(HostOptions {
+                data_dir: data_dir.clone(),
                 port: 0,
                 kind: "tray".into(),
                 durability: Durability::Normal,
@@ -127,24 +95,32 @@ pub fn run(options: Options) -> Result<()> {
             };
             let core = host.core().clone();
             let settings = tauri::async_runtime::block_on(Settings::load(core.store()));
-            let (state, quit_rx, notify_rx) =
-                AppState::new(core.clone(), settings.notifications.clone());
+            tauri::async_runtime::block_on(apply_stored(&mut host, &settings));
+            let (state, requests) =
+                AppState::new(core.clone(), host.state().clone(), data_dir, &settings);
             app.manage(state);
-            let hotkey = match hotkey::register(&handle, &settings.hotkey) {
-                Ok(()) => Some(settings.hotkey.clone()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no stop hotkey");
-                    None
-                }
-            };
+            let state = app.state::<AppState>();
+
+            hotkey::start(&handle, &state);
             let view = view::tray_view(&core.status(), Timestamp::now());
-            let tray = tray::Tray::build(&handle, &view, hotkey.as_deref())?;
-            tauri::async_runtime::spawn(tray::follow(core.clone(), tray));
-            tauri::async_runtime::spawn(notifier::run(handle.clone(), core.clone(), notify_rx));
+            let tray = tray::Tray::build(&handle, &view, &state.hotkey.borrow())?;
+            tauri::async_runtime::spawn(tray::follow(core.clone(), state.hotkey.subscribe(), tray));
+            tauri::async_runtime::spawn(notifier::run(
+                handle.clone(),
+                core.clone(),
+                state.notifications.subscribe(),
+            ));
             tauri::async_runtime::spawn(windows::follow(handle.clone(), core.clone()));
-            tauri::async_runtime::spawn(lifecycle(handle.clone(), host, quit_rx));
+            let owner = handle.clone();
+            tauri::async_runtime::spawn(async move {
+                let failed = state::own_host(host, requests).await;
+                owner.exit(i32::from(failed));
+            });
             if options.dashboard {
                 windows::open_dashboard(&handle)?;
+            }
+            if options.settings {
+                windows::open_settings(&handle)?;
             }
             tracing::info!("Baton's tray app is running");
             Ok(())
@@ -162,25 +138,27 @@ pub fn run(options: Options) -> Result<()> {
     Ok(())
 }
 
-/// Owns the host until the user quits (tray menu), the process is told to stop (SIGINT,
-/// SIGTERM), or the scheduler fails; then stops it cleanly and ends the app.
-async fn lifecycle(app: AppHandle, host: Host, mut quit: mpsc::UnboundedReceiver<()>) {
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot listen for signals");
-        return;
-    };
-    let failed = tokio::select! {
-        _ = quit.recv() => false,
-        _ = interrupt.recv() => false,
-        _ = terminate.recv() => false,
-        () = host.failed() => true,
-    };
-    tracing::info!("stopping: active runs end as 'interrupted'");
-    host.shutdown().await;
-    app.exit(i32::from(failed));
+/// Puts the stored default TTL and API port in force (the host starts with the defaults).
+async fn apply_stored(host: &mut Host, settings: &Settings) {
+    let default = Settings::default();
+    if settings.default_ttl_secs != default.default_ttl_secs {
+        let applied = match commands::ttl(settings.default_ttl_secs) {
+            Ok(ttl) => host
+                .core()
+                .set_default_ttl(ttl, Caller::user("settings"))
+                .await
+                .map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = applied {
+            tracing::warn!(error = %e, "the stored default TTL was not applied");
+        }
+    }
+    if settings.api_port != default.api_port
+        && let Err(e) = host.set_port(settings.api_port).await
+    {
+        tracing::warn!(error = %e, "the stored API port was not applied; using a free port");
+    }
 }
 
 /// The IPC commands, for the app and for tests with the mock runtime.
@@ -192,5 +170,13 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         commands::set_paused,
         commands::cancel_run,
         commands::move_to_front,
+        commands::get_settings,
+        commands::set_hotkey,
+        commands::set_notifications,
+        commands::set_default_ttl,
+        commands::set_api_port,
+        commands::user_token,
+        commands::regenerate_token,
+        commands::set_autostart,
     ]
 }

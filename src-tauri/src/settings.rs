@@ -52,12 +52,16 @@ impl NotifySettings {
 }
 
 /// Everything the tray app keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// The global hotkey that stops the holder (an accelerator: `CmdOrCtrl+Alt+Shift+S`).
     pub hotkey: String,
     /// Which notifications to show.
     pub notifications: NotifySettings,
+    /// Heartbeat TTL, in seconds, for runs that do not ask for their own.
+    pub default_ttl_secs: f64,
+    /// The API's port on 127.0.0.1; 0: any free port.
+    pub api_port: u16,
 }
 
 impl Default for Settings {
@@ -65,12 +69,16 @@ impl Default for Settings {
         Settings {
             hotkey: DEFAULT_HOTKEY.into(),
             notifications: NotifySettings::default(),
+            default_ttl_secs: baton_core::DEFAULT_TTL.as_secs_f64(),
+            api_port: 0,
         }
     }
 }
 
 const HOTKEY: &str = "tray.hotkey";
 const NOTIFICATIONS: &str = "tray.notifications";
+const DEFAULT_TTL: &str = "host.default_ttl_secs";
+const API_PORT: &str = "host.api_port";
 
 impl Settings {
     /// Reads the settings; a missing or unreadable value gets its default (and a warning).
@@ -81,12 +89,26 @@ impl Settings {
             notifications: read(store, NOTIFICATIONS)
                 .await
                 .unwrap_or(defaults.notifications),
+            default_ttl_secs: read(store, DEFAULT_TTL)
+                .await
+                .unwrap_or(defaults.default_ttl_secs),
+            api_port: read(store, API_PORT).await.unwrap_or(defaults.api_port),
         }
     }
 
     /// Stores the hotkey.
     pub async fn save_hotkey(store: &Store, hotkey: &str) -> Result<()> {
         write(store, HOTKEY, &hotkey).await
+    }
+
+    /// Stores the default heartbeat TTL.
+    pub async fn save_default_ttl(store: &Store, seconds: f64) -> Result<()> {
+        write(store, DEFAULT_TTL, &seconds).await
+    }
+
+    /// Stores the API port.
+    pub async fn save_api_port(store: &Store, port: u16) -> Result<()> {
+        write(store, API_PORT, &port).await
     }
 
     /// Stores the notification switches.

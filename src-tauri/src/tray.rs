@@ -9,9 +9,11 @@ use tauri::image::Image;
 use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Wry};
+use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
+use tokio::sync::watch;
 
-use crate::AppState;
 use crate::error::Result;
+use crate::state::{AppState, HotkeyState};
 use crate::view::{IconKind, TrayView, hotkey_label, tray_view};
 
 /// Menu item ids.
@@ -19,6 +21,7 @@ pub mod ids {
     pub const STOP: &str = "stop";
     pub const PAUSE: &str = "pause";
     pub const DASHBOARD: &str = "dashboard";
+    pub const SETTINGS: &str = "settings";
     pub const QUIT: &str = "quit";
 }
 
@@ -32,6 +35,7 @@ pub struct Tray {
     queue: MenuItem<Wry>,
     stop: MenuItem<Wry>,
     pause: MenuItem<Wry>,
+    stop_label: String,
     shown: Option<TrayView>,
 }
 
@@ -45,19 +49,15 @@ impl std::fmt::Debug for Tray {
 
 impl Tray {
     /// Builds the tray for `view`.
-    pub fn build(app: &AppHandle, view: &TrayView, hotkey: Option<&str>) -> Result<Tray> {
+    pub fn build(app: &AppHandle, view: &TrayView, hotkey: &HotkeyState) -> Result<Tray> {
         let holder = MenuItem::new(app, menu_text(&view.holder), false, None::<&str>)?;
         let queue = MenuItem::new(app, menu_text(&view.queue), false, None::<&str>)?;
-        let stop = MenuItem::with_id(
-            app,
-            ids::STOP,
-            stop_label(hotkey),
-            view.can_stop,
-            None::<&str>,
-        )?;
+        let stop_text = stop_label(hotkey);
+        let stop = MenuItem::with_id(app, ids::STOP, &stop_text, view.can_stop, None::<&str>)?;
         let pause = MenuItem::with_id(app, ids::PAUSE, &view.pause, true, None::<&str>)?;
         let dashboard =
             MenuItem::with_id(app, ids::DASHBOARD, "Open dashboard", true, None::<&str>)?;
+        let settings = MenuItem::with_id(app, ids::SETTINGS, "Settings…", true, None::<&str>)?;
         let quit = MenuItem::with_id(app, ids::QUIT, "Quit Baton", true, None::<&str>)?;
         let menu = Menu::with_items(
             app,
@@ -69,6 +69,7 @@ impl Tray {
                 &pause,
                 &PredefinedMenuItem::separator(app)?,
                 &dashboard,
+                &settings,
                 &PredefinedMenuItem::separator(app)?,
                 &quit,
             ],
@@ -86,6 +87,7 @@ impl Tray {
             queue,
             stop,
             pause,
+            stop_label: stop_text,
             shown: Some(view.clone()),
         })
     }
@@ -116,31 +118,43 @@ impl Tray {
         Ok(())
     }
 
-    /// Says on the Stop item whether the hotkey works.
-    pub fn set_hotkey(&self, hotkey: Option<&str>) -> Result<()> {
-        Ok(self.stop.set_text(stop_label(hotkey))?)
+    /// Says on the Stop item which hotkey stops the holder, or that none works.
+    pub fn set_hotkey(&mut self, hotkey: &HotkeyState) -> Result<()> {
+        let label = stop_label(hotkey);
+        if self.stop_label != label {
+            self.stop.set_text(&label)?;
+            self.stop_label = label;
+        }
+        Ok(())
     }
 }
 
 /// Keeps the tray current until the app ends.
-pub async fn follow(core: Handle, mut tray: Tray) {
+pub async fn follow(core: Handle, mut hotkey: watch::Receiver<HotkeyState>, mut tray: Tray) {
     let mut updates = core.watch_status();
     loop {
+        let current_hotkey = hotkey.borrow_and_update().clone();
+        if let Err(e) = tray.set_hotkey(&current_hotkey) {
+            tracing::warn!(error = %e, "cannot update the tray");
+        }
         let snapshot = updates.borrow_and_update().clone();
         if let Err(e) = tray.show(&tray_view(&snapshot, Timestamp::now())) {
             tracing::warn!(error = %e, "cannot update the tray");
         }
         let held = snapshot.desktop.holder.is_some();
-        let changed = async {
+        let refresh = async {
             if held {
-                let _ = tokio::time::timeout(REFRESH_WHILE_HELD, updates.changed()).await;
-                Ok(())
+                tokio::time::sleep(REFRESH_WHILE_HELD).await;
             } else {
-                updates.changed().await
+                std::future::pending::<()>().await;
             }
         };
-        if changed.await.is_err() {
-            return;
+        tokio::select! {
+            changed = updates.changed() => if changed.is_err() {
+                return;
+            },
+            _ = hotkey.changed() => {}
+            () = refresh => {}
         }
     }
 }
@@ -169,15 +183,57 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
                 tracing::warn!(error = %e, "cannot open the dashboard");
             }
         }
-        ids::QUIT => state.quit(),
+        ids::SETTINGS => {
+            if let Err(e) = crate::windows::open_settings(app) {
+                tracing::warn!(error = %e, "cannot open the settings");
+            }
+        }
+        ids::QUIT => confirm_quit(app, &state),
         _ => {}
     }
 }
 
-fn stop_label(hotkey: Option<&str>) -> String {
-    match hotkey {
-        Some(hotkey) => format!("Stop desktop holder ({})", hotkey_label(hotkey)),
-        None => "Stop desktop holder (hotkey unavailable)".into(),
+/// Quits at once when nothing runs; otherwise asks first, saying what quitting does.
+fn confirm_quit(app: &AppHandle, state: &AppState) {
+    let snapshot = state.core.status();
+    let active = usize::from(snapshot.desktop.holder.is_some())
+        + snapshot.desktop.queue.len()
+        + snapshot.running.len();
+    if active == 0 {
+        state.quit();
+        return;
+    }
+    let (runs, them, clients) = if active == 1 {
+        ("1 run is".to_string(), "it", "its client is")
+    } else {
+        (format!("{active} runs are"), "them", "their clients are")
+    };
+    let app = app.clone();
+    app.dialog()
+        .message(format!(
+            "{runs} still active. Quitting ends {them} as interrupted, and {clients} told."
+        ))
+        .title("Quit Baton?")
+        .kind(MessageDialogKind::Warning)
+        .buttons(MessageDialogButtons::OkCancelCustom(
+            "Quit".into(),
+            "Keep running".into(),
+        ))
+        .show(move |quit| {
+            if quit {
+                app.state::<AppState>().quit();
+            }
+        });
+}
+
+fn stop_label(hotkey: &HotkeyState) -> String {
+    if hotkey.active {
+        format!(
+            "Stop desktop holder ({})",
+            hotkey_label(&hotkey.accelerator)
+        )
+    } else {
+        "Stop desktop holder (hotkey unavailable)".into()
     }
 }
 

@@ -9,6 +9,9 @@ use crate::error::Result;
 /// The dashboard's window label (also its capability's).
 pub const DASHBOARD: &str = "dashboard";
 
+/// The settings window's label (also its capability's).
+pub const SETTINGS: &str = "settings";
+
 /// The event carrying each new status snapshot.
 pub const STATUS_EVENT: &str = "baton://status";
 /// The event carrying each committed event of the log.
@@ -16,16 +19,37 @@ pub const LOG_EVENT: &str = "baton://event";
 
 /// Shows the dashboard, creating it if it is not open.
 pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>) -> Result<()> {
-    if let Some(window) = app.get_webview_window(DASHBOARD) {
+    open(app, DASHBOARD, "index.html", "Baton", (880.0, 720.0))
+}
+
+/// Shows the settings, creating the window if it is not open.
+pub fn open_settings<R: Runtime>(app: &AppHandle<R>) -> Result<()> {
+    open(
+        app,
+        SETTINGS,
+        "settings.html",
+        "Baton settings",
+        (600.0, 720.0),
+    )
+}
+
+fn open<R: Runtime>(
+    app: &AppHandle<R>,
+    label: &str,
+    page: &str,
+    title: &str,
+    (width, height): (f64, f64),
+) -> Result<()> {
+    if let Some(window) = app.get_webview_window(label) {
         window.unminimize()?;
         window.show()?;
         window.set_focus()?;
         return Ok(());
     }
-    WebviewWindowBuilder::new(app, DASHBOARD, WebviewUrl::App("index.html".into()))
-        .title("Baton")
-        .inner_size(880.0, 720.0)
-        .min_inner_size(560.0, 420.0)
+    WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
+        .title(title)
+        .inner_size(width, height)
+        .min_inner_size(480.0, 400.0)
         .build()?;
     Ok(())
 }

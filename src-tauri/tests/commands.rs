@@ -1,14 +1,13 @@
-//! The IPC commands through Tauri's mock runtime (no display), over a real core and a real
-//! SQLite file: what the dashboard's buttons do, and the sentences its errors show.
+//! The IPC commands through Tauri's mock runtime (no display), over a real host (SQLite file,
+//! HTTP on loopback) owned the way the app owns it: what the windows' buttons do, and the
+//! sentences their errors show.
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use baton_core::clock::SystemClock;
-use baton_core::{Config, Durability, Handle, RunSpec, Store, Timestamp};
+use baton_api::{Host, HostOptions};
+use baton_core::{Config, DataDir, Durability, Handle, RunSpec};
 use baton_tray::AppState;
-use baton_tray::settings::NotifySettings;
+use baton_tray::settings::Settings;
 use serde_json::{Value, json};
 use tauri::WebviewWindowBuilder;
 use tauri::ipc::{CallbackFn, InvokeBody};
@@ -19,6 +18,7 @@ use tauri::webview::InvokeRequest;
 
 struct Fixture {
     core: Handle,
+    data_dir: DataDir,
     webview: tauri::WebviewWindow<MockRuntime>,
     _app: tauri::App<MockRuntime>,
     _dir: tempfile::TempDir,
@@ -26,15 +26,24 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("baton.db");
-    // The actor lives on Tauri's runtime, where the commands run.
-    let core = tauri::async_runtime::block_on(async move {
-        let opened = Store::open(&path, Durability::Normal, Timestamp::now())
-            .await
-            .unwrap();
-        baton_core::spawn(opened, Arc::new(SystemClock), Config::default())
-    });
-    let (state, _quit, _notify) = AppState::new(core.clone(), NotifySettings::default());
+    let data_dir = DataDir::at(dir.path());
+    // The host lives on Tauri's runtime, where the commands run.
+    let host = tauri::async_runtime::block_on(Host::start(HostOptions {
+        data_dir: data_dir.clone(),
+        port: 0,
+        kind: "test".into(),
+        durability: Durability::Normal,
+        config: Config::default(),
+    }))
+    .unwrap();
+    let core = host.core().clone();
+    let (state, requests) = AppState::new(
+        core.clone(),
+        host.state().clone(),
+        data_dir.clone(),
+        &Settings::default(),
+    );
+    tauri::async_runtime::spawn(baton_tray::state::own_host(host, requests));
     let app = mock_builder()
         .manage(state)
         .invoke_handler(baton_tray::handler())
@@ -45,6 +54,7 @@ fn fixture() -> Fixture {
         .unwrap();
     Fixture {
         core,
+        data_dir,
         webview,
         _app: app,
         _dir: dir,
@@ -174,4 +184,161 @@ fn refusals_come_back_as_sentences() {
     );
     // A malformed call is refused by the IPC layer, not a panic.
     assert!(f.invoke("cancel_run", json!({"id": "a"})).is_err());
+}
+
+#[test]
+fn settings_show_what_is_in_force() {
+    let f = fixture();
+    let view = f.invoke("get_settings", json!({})).unwrap();
+    assert_eq!(view["hotkey"]["accelerator"], "CmdOrCtrl+Alt+Shift+S");
+    assert_eq!(view["notifications"]["queued"], true);
+    assert_eq!(view["notifications"]["do_not_disturb"], false);
+    assert_eq!(view["default_ttl_secs"], 15.0);
+    assert_eq!(view["api_port"], 0);
+    assert_eq!(
+        view["api_url"],
+        f.data_dir.host_info().unwrap().unwrap().url
+    );
+    assert_eq!(view["autostart"], false);
+}
+
+#[test]
+fn notification_switches_are_kept_and_in_force_at_once() {
+    let f = fixture();
+    let notifications = json!({"queued": false, "handoff": true, "stopped": true, "expired": false, "do_not_disturb": true});
+    let view = f
+        .invoke("set_notifications", json!({"notifications": notifications}))
+        .unwrap();
+    assert_eq!(view["notifications"], notifications);
+    let stored = tauri::async_runtime::block_on(Settings::load(f.core.store()));
+    assert!(stored.notifications.do_not_disturb && !stored.notifications.queued);
+    // A malformed value is refused by the IPC layer and changes nothing.
+    assert!(
+        f.invoke(
+            "set_notifications",
+            json!({"notifications": {"queued": "yes"}})
+        )
+        .is_err()
+    );
+    let stored = tauri::async_runtime::block_on(Settings::load(f.core.store()));
+    assert!(stored.notifications.do_not_disturb);
+}
+
+#[test]
+fn the_default_ttl_applies_to_new_runs_and_absurd_values_are_refused() {
+    let f = fixture();
+    let view = f.invoke("set_default_ttl", json!({"seconds": 40})).unwrap();
+    assert_eq!(view["default_ttl_secs"], 40.0);
+    let core = f.core.clone();
+    let run = tauri::async_runtime::block_on(async move {
+        core.submit(RunSpec::new("new", "test", false)).await
+    })
+    .unwrap();
+    assert_eq!(run.status.run.ttl_ms, 40_000);
+    for seconds in [0.0, -5.0, 100_000.0] {
+        let err = f
+            .invoke("set_default_ttl", json!({"seconds": seconds}))
+            .unwrap_err();
+        assert!(
+            err.as_str()
+                .unwrap()
+                .starts_with("A heartbeat TTL must be between 0.1 seconds and 24 hours"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        f.invoke("get_settings", json!({})).unwrap()["default_ttl_secs"],
+        40.0,
+        "the old setting stays"
+    );
+}
+
+#[test]
+fn the_api_moves_to_a_free_port_and_a_taken_one_is_refused() {
+    let f = fixture();
+    let before = f.invoke("get_settings", json!({})).unwrap()["api_url"].clone();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = f.invoke("set_api_port", json!({"port": port})).unwrap_err();
+    assert!(
+        err.as_str()
+            .unwrap()
+            .contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert_eq!(
+        f.invoke("get_settings", json!({})).unwrap()["api_url"],
+        before
+    );
+    drop(taken);
+    let view = f.invoke("set_api_port", json!({"port": port})).unwrap();
+    assert_eq!(view["api_url"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(view["api_port"], port);
+}
+
+#[test]
+fn the_user_token_is_shown_and_regenerated_and_the_old_one_stops_working() {
+    let f = fixture();
+    let old = f.invoke("user_token", json!({})).unwrap();
+    assert_eq!(old.as_str().unwrap(), f.data_dir.user_token().unwrap());
+    let new = f.invoke("regenerate_token", json!({})).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(new.as_str().unwrap(), f.data_dir.user_token().unwrap());
+    let url = f.data_dir.host_info().unwrap().unwrap().url;
+    let status = |token: &str| {
+        let (url, token) = (url.clone(), token.to_string());
+        tauri::async_runtime::block_on(async move {
+            reqwest::Client::new()
+                .get(format!("{url}/v1/status"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(status(old.as_str().unwrap()), 401);
+    assert_eq!(status(new.as_str().unwrap()), 200);
+
+    // A token file that cannot be read is said plainly.
+    std::fs::remove_file(f.data_dir.token_path()).unwrap();
+    std::fs::create_dir(f.data_dir.token_path()).unwrap();
+    let err = f.invoke("user_token", json!({})).unwrap_err();
+    assert!(
+        err.as_str()
+            .unwrap()
+            .starts_with("cannot read the user token at "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_hotkey_that_does_not_parse_is_refused_with_a_sentence() {
+    let f = fixture();
+    for bad in ["Ctrl+Banana", "", "Ctrl+Alt+"] {
+        let err = f
+            .invoke("set_hotkey", json!({"accelerator": bad}))
+            .unwrap_err();
+        assert!(
+            err.as_str()
+                .unwrap()
+                .contains("is not a hotkey Baton understands"),
+            "{bad}: {err}"
+        );
+    }
+    for bare in ["Shift+K", "F5"] {
+        let err = f
+            .invoke("set_hotkey", json!({"accelerator": bare}))
+            .unwrap_err();
+        assert!(
+            err.as_str().unwrap().contains("needs Ctrl, Alt or Super"),
+            "{bare}: {err}"
+        );
+    }
+    assert_eq!(
+        f.invoke("get_settings", json!({})).unwrap()["hotkey"]["accelerator"],
+        "CmdOrCtrl+Alt+Shift+S",
+        "the old hotkey stays"
+    );
 }

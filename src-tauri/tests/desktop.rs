@@ -219,6 +219,8 @@ fn quitting_interrupts_active_runs_and_tells_their_clients() {
     ]);
     wait_file(&t.join("a.id"), WAIT);
     desk.click("Quit Baton");
+    let dialog = desk.wait_window("^Quit Baton\\?$");
+    desk.key_to(&dialog, "Return");
     assert_eq!(exit_of(&mut app).code(), Some(0));
     assert_eq!(exit_of(&mut a).code(), Some(69));
     assert!(
@@ -279,4 +281,39 @@ fn a_daemon_on_the_same_data_directory_keeps_the_tray_app_out() {
         "{err}"
     );
     assert!(err.contains("http://127.0.0.1:"), "{err}");
+}
+
+#[test]
+fn quitting_with_active_runs_asks_first() {
+    let desk = Desktop::start();
+    let mut app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "a"),
+    ]);
+    wait_file(&t.join("a.id"), WAIT);
+
+    // Escape keeps Baton running.
+    desk.click("Quit Baton");
+    let dialog = desk.wait_window("^Quit Baton\\?$");
+    desk.key_to(&dialog, "Escape");
+    wait_until("the dialog to close", || {
+        desk.windows("^Quit Baton\\?$").is_empty()
+    });
+    assert!(app.is_running());
+    assert!(a.is_running());
+
+    // Enter accepts the default answer, Quit.
+    desk.click("Quit Baton");
+    let dialog = desk.wait_window("^Quit Baton\\?$");
+    desk.key_to(&dialog, "Return");
+    assert_eq!(exit_of(&mut app).code(), Some(0));
+    assert_eq!(exit_of(&mut a).code(), Some(69));
 }

@@ -130,6 +130,23 @@ impl Driver {
         .await;
     }
 
+    /// Replaces the value of the input matching `css` with `text`.
+    async fn fill(&self, css: &str, text: &str) {
+        let element = self.find(css).await.unwrap_or_else(|| panic!("no {css}"));
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
     async fn screenshot(&self, name: &str) -> std::path::PathBuf {
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = base64::engine::general_purpose::STANDARD
@@ -233,5 +250,62 @@ async fn the_dashboard_shows_the_holder_and_cancels_a_queued_run() {
     driver
         .wait_text("#state-pill", |t| t == "Desktop free")
         .await;
+    driver.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_hotkey_from_the_settings_works_at_once_and_the_old_one_no_longer() {
+    let desk = Desktop::start();
+    let driver = Driver::start(&desk, &["--settings"]).await;
+    driver
+        .wait_text("#hotkey-current", |t| t == "Ctrl+Alt+Shift+S")
+        .await;
+    driver.wait_text("#hotkey-state", |t| t == "active").await;
+    desk.wait_menu("Stop desktop holder (Ctrl+Alt+Shift+S)");
+
+    driver.fill("#hotkey-text", "Ctrl+Alt+Shift+K").await;
+    driver.click("#hotkey-form button[type=submit]").await;
+    driver
+        .wait_text("#hotkey-current", |t| t == "Ctrl+Alt+Shift+K")
+        .await;
+    desk.wait_menu("Stop desktop holder (Ctrl+Alt+Shift+K)");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let shot = driver.screenshot("settings.png").await;
+    eprintln!("screenshot: {}", shot.display());
+
+    let t = desk.scratch.path();
+    let mut a = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "a"),
+    ]);
+    wait_file(&t.join("a.id"), WAIT);
+    // The old hotkey is gone...
+    desk.key("ctrl+alt+shift+s");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(a.is_running(), "the old hotkey still stops the holder");
+    // ... and the new one works, without a restart.
+    desk.key("ctrl+alt+shift+k");
+    assert_eq!(exit_of(&mut a).code(), Some(130));
+    let history = desk.history();
+    assert_eq!(history[0]["cancelled_by"], "user:hotkey");
+
+    // A bad one is refused next to the field, and the new one stays.
+    driver.fill("#hotkey-text", "Ctrl+Banana").await;
+    driver.click("#hotkey-form button[type=submit]").await;
+    let error = driver.wait_text("#hotkey-error", |t| !t.is_empty()).await;
+    assert!(
+        error.contains("is not a hotkey Baton understands"),
+        "{error}"
+    );
+    assert_eq!(
+        driver.wait_text("#hotkey-current", |_| true).await,
+        "Ctrl+Alt+Shift+K"
+    );
     driver.quit().await;
 }

@@ -31,7 +31,12 @@ function fakeTauri(replies) {
   window.__emit = (name, payload) => (listeners[name] || []).forEach((h) => h({ payload }));
 }
 
-export async function openPage(file, replies) {
+/**
+ * Opens `file` with canned `replies` (plain data: they are copied into the page). `dynamic`, if
+ * given, runs in the page after the fake is installed, to put reply functions in
+ * `window.__fake.replies`; it must be self-contained.
+ */
+export async function openPage(file, replies, dynamic) {
   // launch() gives every browser a fresh, throw-away profile.
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -45,6 +50,7 @@ export async function openPage(file, replies) {
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
   await page.addInitScript(fakeTauri, replies);
+  if (dynamic) await page.addInitScript(dynamic);
   await page.goto(pathToFileURL(join(UI, file)).href);
   return {
     page,

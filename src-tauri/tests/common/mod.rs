@@ -263,6 +263,28 @@ impl Desktop {
             .collect()
     }
 
+    /// Waits for a visible window whose name matches `pattern`; returns its id.
+    pub fn wait_window(&self, pattern: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(id) = self.windows(pattern).into_iter().next() {
+                return id;
+            }
+            assert!(start.elapsed() < WAIT, "no window {pattern:?} appeared");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Gives `window` the keyboard focus (there is no window manager) and presses `key`.
+    pub fn key_to(&self, window: &str, key: &str) {
+        let status = self
+            .env(&mut Command::new("xdotool"))
+            .args(["windowfocus", "--sync", window, "sleep", "0.2", "key", key])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Bodies of the notifications the notification daemon received.
     pub fn notifications(&self) -> Vec<String> {
         notification_bodies(&self.dunst.stdout.all())

@@ -1,0 +1,120 @@
+//! What the app's parts share (Tauri-managed state), and the task that owns the host.
+
+use baton_api::{ApiState, Host};
+use baton_core::{DataDir, Handle};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::{Error, Result};
+use crate::settings::{NotifySettings, Settings};
+
+/// Requests to the task that owns the host.
+#[derive(Debug)]
+pub enum HostRequest {
+    /// Stop cleanly and end the app.
+    Quit,
+    /// Move the API to another port; answers the new URL.
+    SetPort {
+        /// 0: any free port.
+        port: u16,
+        /// The new URL, or why not.
+        reply: oneshot::Sender<Result<String>>,
+    },
+}
+
+/// The stop hotkey as configured, and whether it works.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HotkeyState {
+    /// The accelerator, such as `CmdOrCtrl+Alt+Shift+S`.
+    pub accelerator: String,
+    /// Whether it is registered with the system.
+    pub active: bool,
+    /// Why it is not, in a sentence.
+    pub error: Option<String>,
+}
+
+/// Shared by commands, the tray, the hotkey handler and the notifier.
+#[derive(Debug)]
+pub struct AppState {
+    /// The scheduler.
+    pub core: Handle,
+    /// The API's state (the user token lives here).
+    pub api: ApiState,
+    /// The data directory served.
+    pub data_dir: DataDir,
+    /// Which notifications to show; changed live by the settings window.
+    pub notifications: watch::Sender<NotifySettings>,
+    /// The stop hotkey; the tray shows it.
+    pub hotkey: watch::Sender<HotkeyState>,
+    host: mpsc::UnboundedSender<HostRequest>,
+}
+
+impl AppState {
+    /// The state for a running host, with the receiving end of the host requests.
+    pub fn new(
+        core: Handle,
+        api: ApiState,
+        data_dir: DataDir,
+        settings: &Settings,
+    ) -> (Self, mpsc::UnboundedReceiver<HostRequest>) {
+        let (host, requests) = mpsc::unbounded_channel();
+        let state = AppState {
+            core,
+            api,
+            data_dir,
+            notifications: watch::Sender::new(settings.notifications.clone()),
+            hotkey: watch::Sender::new(HotkeyState {
+                accelerator: settings.hotkey.clone(),
+                active: false,
+                error: None,
+            }),
+            host,
+        };
+        (state, requests)
+    }
+
+    /// Asks the app to stop cleanly: active runs end `interrupted` and their clients are told.
+    pub fn quit(&self) {
+        let _ = self.host.send(HostRequest::Quit);
+    }
+
+    /// Moves the API to `port`.
+    pub async fn set_port(&self, port: u16) -> Result<String> {
+        let (reply, answer) = oneshot::channel();
+        self.host
+            .send(HostRequest::SetPort { port, reply })
+            .map_err(|_| Error::Core(baton_core::Error::Closed))?;
+        answer
+            .await
+            .map_err(|_| Error::Core(baton_core::Error::Closed))?
+    }
+}
+
+/// Owns the host: serves requests until a quit, SIGINT/SIGTERM, or a failed scheduler, then
+/// stops it cleanly. Returns whether the scheduler failed.
+pub async fn own_host(mut host: Host, mut requests: mpsc::UnboundedReceiver<HostRequest>) -> bool {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for signals");
+        host.shutdown().await;
+        return true;
+    };
+    let failed = loop {
+        tokio::select! {
+            request = requests.recv() => match request {
+                Some(HostRequest::SetPort { port, reply }) => {
+                    let _ = reply.send(host.set_port(port).await.map_err(Error::from));
+                }
+                Some(HostRequest::Quit) | None => break false,
+            },
+            _ = interrupt.recv() => break false,
+            _ = terminate.recv() => break false,
+            () = host.failed() => break true,
+        }
+    };
+    tracing::info!("stopping: active runs end as 'interrupted'");
+    host.shutdown().await;
+    failed
+}

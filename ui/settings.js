@@ -1,0 +1,191 @@
+// The settings window: every change is applied at once by the host; a refused one says why next
+// to the field, and the old setting stays in force.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let current = null;
+
+/** Shows `message` under a field (or hides it). */
+function fieldError(id, message) {
+  const box = $(`${id}-error`);
+  box.textContent = message ? String(message) : "";
+  box.hidden = !message;
+}
+
+/** Calls a command for a field; on refusal shows the sentence there. */
+async function apply(field, command, args) {
+  fieldError(field, null);
+  try {
+    const view = await bridge.invoke(command, args);
+    if (view && typeof view === "object" && view.hotkey) render(view);
+    return view;
+  } catch (error) {
+    fieldError(field, error);
+    return undefined;
+  }
+}
+
+function render(view) {
+  current = view;
+  const hotkey = view.hotkey;
+  $("hotkey-current").textContent = readable(hotkey.accelerator);
+  $("hotkey-state").textContent = hotkey.active
+    ? "active"
+    : `not working: ${hotkey.error || "it could not be registered"}`;
+  $("hotkey-state").className = hotkey.active ? "muted" : "field-error";
+  for (const box of document.querySelectorAll("[data-notify]")) {
+    box.checked = Boolean(view.notifications[box.dataset.notify]);
+    box.disabled = box.dataset.notify !== "do_not_disturb" && view.notifications.do_not_disturb;
+  }
+  if (document.activeElement !== $("ttl")) $("ttl").value = String(view.default_ttl_secs);
+  if (document.activeElement !== $("port")) $("port").value = String(view.api_port);
+  $("api-url").textContent = view.api_url || "not listening";
+  $("token-file").textContent = view.token_file;
+  $("autostart").checked = view.autostart;
+}
+
+/** `CmdOrCtrl+Alt+Shift+KeyK` as people read it: `Ctrl+Alt+Shift+K`. */
+function readable(accelerator) {
+  return accelerator
+    .split("+")
+    .map((part) => {
+      const lower = part.toLowerCase();
+      if (lower === "cmdorctrl" || lower === "commandorcontrol" || lower === "control") return "Ctrl";
+      if (/^key[a-z]$/i.test(part)) return part.slice(3).toUpperCase();
+      if (/^digit\d$/i.test(part)) return part.slice(5);
+      return part;
+    })
+    .join("+");
+}
+
+// ----- the hotkey recorder ------------------------------------------------------------------
+
+/** The accelerator for a key press, or why it cannot be one. */
+function acceleratorOf(event) {
+  const modifiers = [];
+  if (event.ctrlKey) modifiers.push("Ctrl");
+  if (event.altKey) modifiers.push("Alt");
+  if (event.shiftKey) modifiers.push("Shift");
+  if (event.metaKey) modifiers.push("Super");
+  if (["Control", "Alt", "Shift", "Meta", "OS", "AltGraph"].includes(event.key)) return { pending: true };
+  if (!event.ctrlKey && !event.altKey && !event.metaKey) {
+    return { error: "Use Ctrl, Alt or Super with the key: on its own it would stop ordinary typing everywhere." };
+  }
+  let key = event.code;
+  if (/^Key[A-Z]$/.test(key)) key = key.slice(3);
+  else if (/^Digit\d$/.test(key)) key = key.slice(5);
+  return { accelerator: [...modifiers, key].join("+") };
+}
+
+function startRecording() {
+  const button = $("hotkey-record");
+  button.classList.add("recording");
+  $("hotkey-prompt").hidden = false;
+  fieldError("hotkey", null);
+  const stop = () => {
+    window.removeEventListener("keydown", onKey, true);
+    button.classList.remove("recording");
+    $("hotkey-prompt").hidden = true;
+  };
+  const onKey = (event) => {
+    event.preventDefault();
+    event.stopPropagation();
+    if (event.key === "Escape") return stop();
+    const result = acceleratorOf(event);
+    if (result.pending) return;
+    stop();
+    if (result.error) return fieldError("hotkey", result.error);
+    apply("hotkey", "set_hotkey", { accelerator: result.accelerator });
+  };
+  window.addEventListener("keydown", onKey, true);
+}
+
+// ----- wiring -------------------------------------------------------------------------------
+
+async function start() {
+  $("hotkey-record").addEventListener("click", startRecording);
+  $("hotkey-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const accelerator = $("hotkey-text").value.trim();
+    if (!accelerator) return fieldError("hotkey", "Type a hotkey such as Ctrl+Alt+Shift+S.");
+    apply("hotkey", "set_hotkey", { accelerator });
+  });
+  for (const box of document.querySelectorAll("[data-notify]")) {
+    box.addEventListener("change", () => {
+      const notifications = {};
+      for (const b of document.querySelectorAll("[data-notify]")) notifications[b.dataset.notify] = b.checked;
+      apply("notify", "set_notifications", { notifications });
+    });
+  }
+  $("ttl-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const seconds = Number($("ttl").value);
+    if (!Number.isFinite(seconds) || seconds <= 0) {
+      return fieldError("ttl", "A heartbeat TTL is a number of seconds above 0.");
+    }
+    apply("ttl", "set_default_ttl", { seconds });
+  });
+  $("port-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const port = Number($("port").value);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      return fieldError("port", "A port is a whole number from 0 to 65535.");
+    }
+    apply("port", "set_api_port", { port });
+  });
+  $("token-show").addEventListener("click", async () => {
+    const token = await apply("token", "user_token");
+    if (token === undefined) return;
+    $("token").type = "text";
+    $("token").value = token;
+  });
+  $("token-copy").addEventListener("click", async () => {
+    const token = await apply("token", "user_token");
+    if (token === undefined) return;
+    try {
+      await navigator.clipboard.writeText(token);
+      note("Copied.");
+    } catch {
+      // No clipboard access: leave the token selected for a manual copy.
+      $("token").type = "text";
+      $("token").value = token;
+      $("token").select();
+      note("Selected: press Ctrl+C to copy it.");
+    }
+  });
+  const regenerate = $("token-regenerate");
+  regenerate.addEventListener("click", async () => {
+    if (!regenerate.dataset.armed) {
+      regenerate.dataset.armed = "yes";
+      regenerate.textContent = "Regenerate: the old token stops working";
+      setTimeout(() => {
+        delete regenerate.dataset.armed;
+        regenerate.textContent = "Regenerate…";
+      }, 5000);
+      return;
+    }
+    delete regenerate.dataset.armed;
+    regenerate.textContent = "Regenerate…";
+    const token = await apply("token", "regenerate_token");
+    if (token === undefined) return;
+    $("token").type = "text";
+    $("token").value = token;
+    note("A new token is in force. The CLI and agents started from now on use it; anything holding the old one must read the new one.");
+  });
+  $("autostart").addEventListener("change", () =>
+    apply("autostart", "set_autostart", { enabled: $("autostart").checked }));
+
+  const view = await bridge.invoke("get_settings");
+  render(view);
+}
+
+function note(text) {
+  $("token-note").textContent = text;
+  $("token-note").hidden = false;
+}
+
+start().catch((error) => {
+  const box = $("error");
+  box.textContent = `The settings cannot reach Baton: ${error}`;
+  box.hidden = false;
+});

@@ -1,0 +1,149 @@
+// The settings window in headless Chromium with a fake IPC: what it shows, what each control
+// sends, and how refusals appear next to the field that caused them.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { openPage } from "./harness.mjs";
+
+const view = (changes = {}) => ({
+  hotkey: { accelerator: "CmdOrCtrl+Alt+Shift+S", active: true, error: null },
+  notifications: { queued: true, handoff: true, stopped: true, expired: true, do_not_disturb: false },
+  default_ttl_secs: 15,
+  api_port: 0,
+  api_url: "http://127.0.0.1:41233",
+  autostart: false,
+  data_dir: "/home/me/.local/share/baton",
+  token_file: "/home/me/.local/share/baton/token",
+  ...changes,
+});
+
+/** In the page: commands that change a setting answer the settings with that change made. */
+function changingReplies() {
+  const r = window.__fake.replies;
+  const base = () => JSON.parse(JSON.stringify(r.get_settings));
+  const with_ = (changes) => Object.assign(base(), changes);
+  r.set_hotkey ??= (a) => with_({ hotkey: { accelerator: a.accelerator, active: true, error: null } });
+  r.set_notifications ??= (a) => with_({ notifications: a.notifications });
+  r.set_default_ttl ??= (a) => with_({ default_ttl_secs: a.seconds });
+  r.set_api_port ??= (a) => with_({ api_port: a.port, api_url: `http://127.0.0.1:${a.port}` });
+  r.set_autostart ??= (a) => with_({ autostart: a.enabled });
+}
+
+async function settings(t, replies = {}) {
+  const ui = await openPage("settings.html", {
+    get_settings: view(),
+    user_token: "a".repeat(64),
+    regenerate_token: "b".repeat(64),
+    ...replies,
+  }, changingReplies);
+  t.after(() => ui.close());
+  await ui.page.waitForFunction(() => document.getElementById("hotkey-current").textContent !== "…");
+  return ui;
+}
+
+const sent = async (ui, command) => (await ui.calls()).filter((c) => c.command === command).map((c) => c.args);
+
+test("shows the settings in force", async (t) => {
+  const { page, errors } = await settings(t);
+  assert.equal(await page.textContent("#hotkey-current"), "Ctrl+Alt+Shift+S");
+  assert.equal(await page.textContent("#hotkey-state"), "active");
+  assert.equal(await page.isChecked('[data-notify="queued"]'), true);
+  assert.equal(await page.isChecked('[data-notify="do_not_disturb"]'), false);
+  assert.equal(await page.inputValue("#ttl"), "15");
+  assert.equal(await page.inputValue("#port"), "0");
+  assert.equal(await page.textContent("#api-url"), "http://127.0.0.1:41233");
+  assert.equal(await page.textContent("#token-file"), "/home/me/.local/share/baton/token");
+  assert.notEqual(await page.inputValue("#token"), "a".repeat(64), "the token is hidden until asked for");
+  assert.deepEqual(errors, []);
+});
+
+test("a hotkey that does not work says why", async (t) => {
+  const ui = await settings(t, {
+    get_settings: view({ hotkey: { accelerator: "CmdOrCtrl+Alt+Shift+S", active: false, error: "another application holds it" } }),
+  });
+  assert.match(await ui.page.textContent("#hotkey-state"), /not working: another application holds it/);
+});
+
+test("the recorder turns a key press into a hotkey and refuses a bare key", async (t) => {
+  const ui = await settings(t);
+  const { page } = ui;
+  await page.click("#hotkey-record");
+  assert.equal(await page.isVisible("#hotkey-prompt"), true);
+  await page.keyboard.press("K");
+  assert.match(await page.textContent("#hotkey-error"), /Use Ctrl, Alt or Super/);
+  assert.deepEqual(await sent(ui, "set_hotkey"), []);
+
+  await page.click("#hotkey-record");
+  await page.keyboard.press("Escape");
+  assert.equal(await page.isVisible("#hotkey-prompt"), false);
+
+  await page.click("#hotkey-record");
+  await page.keyboard.press("Control+Alt+Shift+K");
+  await page.waitForFunction(() => document.getElementById("hotkey-current").textContent === "Ctrl+Alt+Shift+K");
+  assert.deepEqual(await sent(ui, "set_hotkey"), [{ accelerator: "Ctrl+Alt+Shift+K" }]);
+
+  await page.fill("#hotkey-text", "Super+F9");
+  await page.click('#hotkey-form button[type="submit"]');
+  await page.waitForFunction(() => document.getElementById("hotkey-current").textContent === "Super+F9");
+});
+
+test("a refused hotkey is explained next to it and the old one is shown", async (t) => {
+  const ui = await settings(t, {
+    set_hotkey: { error: "the hotkey Ctrl+Alt+K cannot be registered (it is taken)" },
+  });
+  await ui.page.fill("#hotkey-text", "Ctrl+Alt+K");
+  await ui.page.click('#hotkey-form button[type="submit"]');
+  await ui.page.waitForSelector("#hotkey-error:not([hidden])");
+  assert.match(await ui.page.textContent("#hotkey-error"), /cannot be registered/);
+  assert.equal(await ui.page.textContent("#hotkey-current"), "Ctrl+Alt+Shift+S");
+});
+
+test("notification switches send every switch, and Do not disturb silences the rest", async (t) => {
+  const ui = await settings(t);
+  const { page } = ui;
+  await page.uncheck('[data-notify="queued"]');
+  await page.check('[data-notify="do_not_disturb"]');
+  await page.waitForFunction(() => document.querySelector('[data-notify="handoff"]').disabled);
+  assert.deepEqual(await sent(ui, "set_notifications"), [
+    { notifications: { queued: false, handoff: true, stopped: true, expired: true, do_not_disturb: false } },
+    { notifications: { queued: false, handoff: true, stopped: true, expired: true, do_not_disturb: true } },
+  ]);
+});
+
+test("TTL and port are checked, sent, and refusals shown where they belong", async (t) => {
+  const ui = await settings(t, { set_api_port: { error: "cannot listen on 127.0.0.1:8080: Address in use (os error 98)" } });
+  const { page } = ui;
+  await page.fill("#ttl", "0");
+  await page.click('#ttl-form button[type="submit"]');
+  assert.match(await page.textContent("#ttl-error"), /above 0/);
+  await page.fill("#ttl", "40");
+  await page.click('#ttl-form button[type="submit"]');
+  await page.waitForFunction(() => document.getElementById("ttl-error").hidden);
+  assert.deepEqual(await sent(ui, "set_default_ttl"), [{ seconds: 40 }]);
+
+  await page.fill("#port", "8080");
+  await page.click('#port-form button[type="submit"]');
+  await page.waitForSelector("#port-error:not([hidden])");
+  assert.match(await page.textContent("#port-error"), /Address in use/);
+  assert.equal(await page.textContent("#api-url"), "http://127.0.0.1:41233", "still where it was");
+  assert.equal(await page.isHidden("#ttl-error"), true, "errors stay with their own field");
+});
+
+test("the token is shown on request and regenerated only after a second click", async (t) => {
+  const ui = await settings(t);
+  const { page } = ui;
+  await page.click("#token-show");
+  await page.waitForFunction(() => document.getElementById("token").value === "a".repeat(64));
+  await page.click("#token-regenerate");
+  assert.match(await page.textContent("#token-regenerate"), /old token stops working/);
+  assert.deepEqual(await sent(ui, "regenerate_token"), []);
+  await page.click("#token-regenerate");
+  await page.waitForFunction(() => document.getElementById("token").value === "b".repeat(64));
+  assert.match(await page.textContent("#token-note"), /new token is in force/);
+});
+
+test("start at login is switched", async (t) => {
+  const ui = await settings(t);
+  await ui.page.check("#autostart");
+  await ui.page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "set_autostart"));
+  assert.deepEqual(await sent(ui, "set_autostart"), [{ enabled: true }]);
+});
