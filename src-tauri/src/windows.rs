@@ -46,11 +46,33 @@ fn open<R: Runtime>(
         window.set_focus()?;
         return Ok(());
     }
-    WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
+    let window = WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
         .title(title)
         .inner_size(width, height)
         .min_inner_size(480.0, 400.0)
         .build()?;
+    reload_after_crash(&window)?;
+    Ok(())
+}
+
+/// A page's web process may crash; the app (and the lease) do not go with it, and the page
+/// comes back instead of staying blank.
+#[cfg(target_os = "linux")]
+fn reload_after_crash<R: Runtime>(window: &tauri::WebviewWindow<R>) -> Result<()> {
+    window.with_webview(|webview| {
+        use webkit2gtk::WebViewExt;
+        webview
+            .inner()
+            .connect_web_process_terminated(|view, reason| {
+                tracing::warn!(?reason, "a window's page crashed; reloading it");
+                view.reload();
+            });
+    })?;
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reload_after_crash<R: Runtime>(_window: &tauri::WebviewWindow<R>) -> Result<()> {
     Ok(())
 }
 

@@ -317,3 +317,85 @@ fn quitting_with_active_runs_asks_first() {
     assert_eq!(exit_of(&mut app).code(), Some(0));
     assert_eq!(exit_of(&mut a).code(), Some(69));
 }
+
+#[test]
+fn a_crashed_webview_does_not_take_the_host_down() {
+    let desk = Desktop::start();
+    let app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "a"),
+    ]);
+    wait_file(&t.join("a.id"), WAIT);
+    desk.click("Open dashboard");
+    desk.wait_window("^Baton$");
+
+    // WebKit renders pages in web processes of their own: kill them as a crash would.
+    // (The window maps a moment before WebKit starts the page's process, and a kill during
+    // that start-up handshake is a different event, which WebKit itself does not survive: wait
+    // until the page has run, and crash it then.)
+    wait_until("the dashboard's web process", || {
+        !children_named(app.pid(), "WebKitWebProces").is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let web = children_named(app.pid(), "WebKitWebProces");
+    for pid in &web {
+        signal(*pid, "KILL");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut app = app;
+    assert!(
+        app.is_running(),
+        "the app died with its webview: {:?}",
+        app.stderr.all()
+    );
+    let status = desk.status();
+    assert_eq!(
+        status["desktop"]["holder"]["title"], "a",
+        "the lease survived"
+    );
+    assert!(a.is_running());
+    desk.wait_menu("Desktop: 'a'");
+    // The page comes back in a new web process.
+    wait_until("the page to be reloaded", || {
+        children_named(app.pid(), "WebKitWebProces")
+            .iter()
+            .any(|pid| !web.contains(pid))
+    });
+    std::fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(exit_of(&mut a).code(), Some(0));
+}
+
+/// Pids of the descendants of `pid` whose command name starts with `name`.
+fn children_named(pid: u32, name: &str) -> Vec<u32> {
+    // (pid, parent pid, command name) of every process, from /proc/*/stat.
+    let processes: Vec<(u32, u32, String)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (head, tail) = stat.rsplit_once(')')?;
+            let (pid, comm) = head.split_once(" (")?;
+            let ppid = tail.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid.parse().ok()?, ppid, comm.to_string()))
+        })
+        .collect();
+    let mut found = Vec::new();
+    let mut parents = vec![pid];
+    while let Some(parent) = parents.pop() {
+        for (child, _, comm) in processes.iter().filter(|(_, ppid, _)| *ppid == parent) {
+            if comm.starts_with(name) {
+                found.push(*child);
+            }
+            parents.push(*child);
+        }
+    }
+    found
+}
