@@ -10,11 +10,11 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
 # Debian/Ubuntu packages: building (C toolchain; WebKitGTK and the tray library for the tray
 # app), and the tray app's end-to-end tests (a virtual X display, a private D-Bus session, a real
-# notification daemon, xdotool to press the hotkey, python3-gi for the stand-in tray host), and
+# notification daemon, xdotool to press the hotkey, python3-gi for the stand-in tray host, python3-xlib to close windows as a window manager does), and
 # the windows' tests in headless Chromium and, over WebDriver, in the real app (WebKitWebDriver).
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
 PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
-    libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi chromium
+    libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib chromium
     webkit2gtk-driver"
 # The UI tests run on Node.js (any recent one will do; Debian's if there is none).
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"

@@ -225,10 +225,24 @@ pub async fn set_autostart<R: Runtime>(
 ) -> Result<SettingsView> {
     let launcher = app.autolaunch();
     let outcome = if enabled {
+        ensure_autostart_dir()?;
         launcher.enable()
     } else {
         launcher.disable()
     };
     outcome.map_err(|e| Error::Setting(format!("Cannot change start at login: {e}")))?;
     Ok(view(&app, &state).await)
+}
+
+/// The autostart library writes `~/.config/autostart/<app>.desktop` on Linux but does not create
+/// the folder, which an account that never had an autostart entry lacks.
+fn ensure_autostart_dir() -> Result<()> {
+    if cfg!(target_os = "linux")
+        && let Some(home) = dirs::home_dir()
+    {
+        let dir = home.join(".config").join("autostart");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Setting(format!("Cannot create {}: {e}", dir.display())))?;
+    }
+    Ok(())
 }

@@ -240,7 +240,7 @@ fn quitting_interrupts_active_runs_and_tells_their_clients() {
 #[test]
 fn the_dashboard_opens_on_demand_once_and_a_second_launch_shows_it() {
     let desk = Desktop::start();
-    let _app = desk.start_app();
+    let app = desk.start_app();
     desk.wait_menu("Desktop: ");
     assert!(desk.windows("^Baton$").is_empty(), "no window while idle");
 
@@ -263,6 +263,22 @@ fn the_dashboard_opens_on_demand_once_and_a_second_launch_shows_it() {
         .unwrap();
     assert_eq!(second.status.code(), Some(0), "{}", stderr_text(&second));
     assert_eq!(desk.windows("^Baton$").len(), 1);
+
+    // Closing it destroys it, web process and all; the app lives on in the tray.
+    let window = desk.windows("^Baton$").remove(0);
+    desk.close_window(&window);
+    wait_until("the dashboard window to go", || {
+        desk.windows("^Baton$").is_empty()
+    });
+    wait_until("its web process to end", || {
+        children_named(app.pid(), "WebKitWebProces").is_empty()
+    });
+    assert!(
+        desk.status()["desktop"].is_object(),
+        "the host still answers"
+    );
+    desk.click("Open dashboard");
+    desk.wait_window("^Baton$");
 }
 
 #[test]

@@ -307,5 +307,18 @@ async fn a_new_hotkey_from_the_settings_works_at_once_and_the_old_one_no_longer(
         driver.wait_text("#hotkey-current", |_| true).await,
         "Ctrl+Alt+Shift+K"
     );
+
+    // Start at login writes the desktop's autostart entry, and removes it again.
+    let autostart = desk.path("home/.config/autostart");
+    let entries = || {
+        std::fs::read_dir(&autostart)
+            .map(|d| d.flatten().count())
+            .unwrap_or(0)
+    };
+    assert_eq!(entries(), 0);
+    driver.click("#autostart").await;
+    wait_until("the autostart entry", || entries() == 1);
+    driver.click("#autostart").await;
+    wait_until("the autostart entry to go", || entries() == 0);
     driver.quit().await;
 }

@@ -14,6 +14,7 @@ pub use baton_testkit::*;
 use serde_json::Value;
 
 const TRAY_HOST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/tray_host.py");
+const CLOSE_WINDOW: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/close_window.py");
 /// Debian's interpreter, which has python3-gi (a pyenv `python3` on PATH may not).
 const PYTHON: &str = "/usr/bin/python3";
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -43,7 +44,7 @@ impl Desktop {
             );
         }
         let scratch = tempfile::tempdir().unwrap();
-        for dir in ["data", "cache", "config", "tmp", "tray"] {
+        for dir in ["data", "cache", "config", "tmp", "tray", "home"] {
             std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
         }
 
@@ -275,6 +276,16 @@ impl Desktop {
         }
     }
 
+    /// Asks `window` to close, as a window manager's close button does.
+    pub fn close_window(&self, window: &str) {
+        let status = self
+            .env(&mut Command::new(PYTHON))
+            .args([CLOSE_WINDOW, window])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Gives `window` the keyboard focus (there is no window manager) and presses `key`.
     pub fn key_to(&self, window: &str, key: &str) {
         let status = self
@@ -382,6 +393,8 @@ fn desktop_env<'a>(
         .env("XDG_RUNTIME_DIR", scratch.join("tmp"))
         .env("TMPDIR", scratch.join("tmp"))
         .env("BATON_DATA_DIR", scratch.join("baton"))
+        // Some libraries write under $HOME whatever XDG says (autostart entries, for one).
+        .env("HOME", scratch.join("home"))
         .env_remove("BATON_URL")
         .env_remove("BATON_RUN_TOKEN")
         .env_remove("BATON_RUN_ID")
