@@ -415,3 +415,32 @@ fn children_named(pid: u32, name: &str) -> Vec<u32> {
     }
     found
 }
+
+#[test]
+fn a_hotkey_another_application_holds_is_reported_plainly() {
+    let desk = Desktop::start();
+    let _first = desk.start_app();
+    desk.wait_menu("Stop desktop holder (Ctrl+Alt+Shift+S)");
+    // Another session's application on the same X display already holds the combination.
+    let other = Desktop::sharing_display(&desk);
+    let _second = other.start_app();
+    assert_eq!(
+        other.wait_menu("Stop desktop holder"),
+        "Stop desktop holder (hotkey unavailable)"
+    );
+    // The key still belongs to the first, which still works.
+    let t = desk.scratch.path();
+    let mut a = desk.spawn_baton(&[
+        "run",
+        "-d",
+        "-t",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        &hold_script(t, "a"),
+    ]);
+    wait_file(&t.join("a.id"), WAIT);
+    desk.key("ctrl+alt+shift+s");
+    assert_eq!(exit_of(&mut a).code(), Some(130));
+}

@@ -103,3 +103,24 @@ test("a refused request says why", async (t) => {
   await ui.page.waitForSelector("#error:not([hidden])");
   assert.match(await ui.page.textContent("#error"), /already ended \(succeeded\)/);
 });
+
+test("follows the desktop's dark theme, with text that stays readable", async (t) => {
+  const ui = await dashboard(t);
+  const colours = async () => ui.page.evaluate(() => {
+    const rgb = (c) => c.match(/\d+/g).slice(0, 3).map(Number);
+    const luminance = ([r, g, b]) => (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+    const body = getComputedStyle(document.body);
+    const card = getComputedStyle(document.querySelector(".card"));
+    return {
+      background: luminance(rgb(body.backgroundColor)),
+      card: luminance(rgb(card.backgroundColor)),
+      text: luminance(rgb(body.color)),
+    };
+  });
+  await ui.page.emulateMedia({ colorScheme: "light" });
+  const light = await colours();
+  assert.ok(light.background > 0.8 && light.text < 0.3, JSON.stringify(light));
+  await ui.page.emulateMedia({ colorScheme: "dark" });
+  const dark = await colours();
+  assert.ok(dark.background < 0.2 && dark.card < 0.25 && dark.text > 0.8, JSON.stringify(dark));
+});

@@ -23,14 +23,26 @@ pub struct Desktop {
     pub scratch: tempfile::TempDir,
     pub display: String,
     pub bus: String,
-    xvfb: Child,
+    /// The X server, when this desktop started it (not when it shares another's display).
+    xvfb: Option<Child>,
     dbus: Child,
     dunst: Proc,
     tray_host: Child,
 }
 
 impl Desktop {
+    /// A desktop with an X display of its own.
     pub fn start() -> Desktop {
+        Desktop::on_display(None)
+    }
+
+    /// A second session (its own bus, notification daemon, tray host and data directory) on
+    /// `other`'s X display: another user session's applications, as far as X is concerned.
+    pub fn sharing_display(other: &Desktop) -> Desktop {
+        Desktop::on_display(Some(other.display.clone()))
+    }
+
+    fn on_display(shared: Option<String>) -> Desktop {
         for tool in ["Xvfb", "dbus-daemon", "dunst", "xdotool", PYTHON] {
             let found = Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
@@ -48,26 +60,13 @@ impl Desktop {
             std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
         }
 
-        // With -displayfd, Xvfb picks a free display itself and writes its number to that fd.
-        let mut xvfb = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(xvfb.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let display = format!(":{}", line.trim());
+        let (xvfb, display) = match shared {
+            Some(display) => (None, display),
+            None => {
+                let (xvfb, display) = start_xvfb();
+                (Some(xvfb), display)
+            }
+        };
 
         let mut dbus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
@@ -347,7 +346,14 @@ impl Desktop {
 
 impl Drop for Desktop {
     fn drop(&mut self) {
-        for child in [&mut self.tray_host, &mut self.dbus, &mut self.xvfb] {
+        for child in [
+            Some(&mut self.tray_host),
+            Some(&mut self.dbus),
+            self.xvfb.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -427,4 +433,27 @@ pub fn hold_script(dir: &Path, name: &str) -> String {
         "echo $BATON_RUN_ID > {d}/{name}.id; while [ ! -e {d}/{name}.go ]; do sleep 0.02; done",
         d = dir.display()
     )
+}
+
+/// Starts Xvfb on a display it picks itself (-displayfd writes the number it chose).
+fn start_xvfb() -> (Child, String) {
+    let mut xvfb = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(xvfb.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (xvfb, format!(":{}", line.trim()))
 }
