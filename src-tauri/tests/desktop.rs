@@ -35,18 +35,7 @@ fn a_queued_run_is_announced_and_the_tray_shows_holder_and_queue() {
     let free_icon = desk.menu()["icon"].clone();
 
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "log in",
-        "-c",
-        "claude-code",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "a"),
-    ]);
+    let mut a = desk.hold("a", "log in", &["-c", "claude-code"]);
     wait_file(&t.join("a.id"), WAIT);
     let mut b = desk.spawn_baton(&["run", "-d", "-t", "fill form", "-c", "codex", "--", "true"]);
 
@@ -79,27 +68,9 @@ fn the_hotkey_stops_the_holder_and_the_hand_off_is_announced() {
     let desk = Desktop::start();
     let _app = desk.start_app();
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "log in",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "a"),
-    ]);
+    let mut a = desk.hold("a", "log in", &[]);
     wait_file(&t.join("a.id"), WAIT);
-    let mut b = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "fill form",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "b"),
-    ]);
+    let mut b = desk.hold("b", "fill form", &[]);
     desk.wait_notification("is queued behind");
     assert!(
         desk.wait_menu("Stop desktop holder")
@@ -132,27 +103,9 @@ fn the_tray_menu_stops_the_holder_and_pauses_hand_offs() {
     let desk = Desktop::start();
     let _app = desk.start_app();
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "a"),
-    ]);
+    let mut a = desk.hold("a", "a", &[]);
     wait_file(&t.join("a.id"), WAIT);
-    let mut b = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "b",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "b"),
-    ]);
+    let mut b = desk.hold("b", "b", &[]);
     desk.wait_menu("1 waiting");
     let held_icon = desk.menu()["icon"].clone();
 
@@ -207,16 +160,7 @@ fn quitting_interrupts_active_runs_and_tells_their_clients() {
     let desk = Desktop::start();
     let mut app = desk.start_app();
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "a"),
-    ]);
+    let mut a = desk.hold("a", "a", &[]);
     wait_file(&t.join("a.id"), WAIT);
     desk.click("Quit Baton");
     let dialog = desk.wait_window("^Quit Baton\\?$");
@@ -304,16 +248,7 @@ fn quitting_with_active_runs_asks_first() {
     let desk = Desktop::start();
     let mut app = desk.start_app();
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "a"),
-    ]);
+    let mut a = desk.hold("a", "a", &[]);
     wait_file(&t.join("a.id"), WAIT);
 
     // Escape keeps Baton running.
@@ -339,16 +274,7 @@ fn a_crashed_webview_does_not_take_the_host_down() {
     let desk = Desktop::start();
     let app = desk.start_app();
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "a"),
-    ]);
+    let mut a = desk.hold("a", "a", &[]);
     wait_file(&t.join("a.id"), WAIT);
     desk.click("Open dashboard");
     desk.wait_window("^Baton$");
@@ -430,16 +356,7 @@ fn a_hotkey_another_application_holds_is_reported_plainly() {
     );
     // The key still belongs to the first, which still works.
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "a"),
-    ]);
+    let mut a = desk.hold("a", "a", &[]);
     wait_file(&t.join("a.id"), WAIT);
     desk.key("ctrl+alt+shift+s");
     assert_eq!(exit_of(&mut a).code(), Some(130));

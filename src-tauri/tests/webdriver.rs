@@ -194,18 +194,7 @@ async fn the_dashboard_shows_the_holder_and_cancels_a_queued_run() {
         .await;
 
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "log in to the bank",
-        "-c",
-        "claude-code",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "a"),
-    ]);
+    let mut a = desk.hold("a", "log in to the bank", &["-c", "claude-code"]);
     wait_file(&t.join("a.id"), WAIT);
     let mut b = desk.spawn_baton(&[
         "run",
@@ -274,16 +263,7 @@ async fn a_new_hotkey_from_the_settings_works_at_once_and_the_old_one_no_longer(
     eprintln!("screenshot: {}", shot.display());
 
     let t = desk.scratch.path();
-    let mut a = desk.spawn_baton(&[
-        "run",
-        "-d",
-        "-t",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        &hold_script(t, "a"),
-    ]);
+    let mut a = desk.hold("a", "a", &[]);
     wait_file(&t.join("a.id"), WAIT);
     // The old hotkey is gone...
     desk.key("ctrl+alt+shift+s");

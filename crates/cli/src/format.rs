@@ -19,6 +19,17 @@ pub fn since(t: Timestamp) -> String {
     duration(t.until(Timestamp::now()))
 }
 
+/// At most `chars` characters, with `…` where it was cut.
+pub fn truncate(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(chars.saturating_sub(1)).collect();
+        short.push('…');
+        short
+    }
+}
+
 /// `#12 'title' (client)`.
 pub fn run(run: &Run) -> String {
     format!("#{} '{}' ({})", run.id, run.title, run.client)

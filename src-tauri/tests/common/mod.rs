@@ -166,6 +166,16 @@ impl Desktop {
         Proc::spawn(self.baton().args(args))
     }
 
+    /// `baton run -d -t TITLE OPTIONS… -- <hold_script(name)>` in the background: a desktop run
+    /// that writes `NAME.id` when it starts and holds until `NAME.go` exists.
+    pub fn hold(&self, name: &str, title: &str, options: &[&str]) -> Proc {
+        let script = hold_script(self.scratch.path(), name);
+        let mut args = vec!["run", "-d", "-t", title];
+        args.extend_from_slice(options);
+        args.extend(["--", "sh", "-c", &script]);
+        self.spawn_baton(&args)
+    }
+
     pub fn status(&self) -> Value {
         let out = self.baton_output(&["status", "--json"]);
         assert!(

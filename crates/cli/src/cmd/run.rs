@@ -307,7 +307,7 @@ impl Wrapper {
         let body = json!({
             "outcome": if ok { "succeeded" } else { "failed" },
             "exit_code": exit_code,
-            "note": note.map(|n| truncate(n, 400)),
+            "note": note.map(|n| crate::format::truncate(n, 400)),
         });
         let finished = self
             .me
@@ -540,17 +540,7 @@ fn can_start(program: &str) -> bool {
 
 /// The command line, as a title.
 fn title_of(command: &[String]) -> String {
-    truncate(&command.join(" "), 200)
-}
-
-fn truncate(text: &str, chars: usize) -> String {
-    if text.chars().count() <= chars {
-        text.to_string()
-    } else {
-        let mut short: String = text.chars().take(chars - 1).collect();
-        short.push('…');
-        short
-    }
+    crate::format::truncate(&command.join(" "), 200)
 }
 
 async fn wait_child(child: &mut Option<Child>) -> std::io::Result<ExitStatus> {

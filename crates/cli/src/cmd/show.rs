@@ -98,7 +98,7 @@ pub async fn history(
             "{:>5}  {:<11}  {:<12}  {:<24}  {:<8}  '{}'{}",
             run.id,
             run.state,
-            truncate(&run.client, 12),
+            format::truncate(&run.client, 12),
             run.created_at,
             took,
             run.title,
@@ -163,14 +163,4 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, Failure> {
     serde_json::to_string(value).map_err(|e| Failure::new(exit::FAILED, e.to_string()))
-}
-
-fn truncate(text: &str, chars: usize) -> String {
-    if text.chars().count() <= chars {
-        text.to_string()
-    } else {
-        let mut short: String = text.chars().take(chars - 1).collect();
-        short.push('…');
-        short
-    }
 }
