@@ -192,7 +192,14 @@ function tick() {
 }
 
 async function start() {
-  $("stop").addEventListener("click", () => request("stop_holder"));
+  // Stop names the holder this page shows, and waits for the next status before it can be
+  // pressed again: a double click must not stop the run the desktop was just handed to.
+  $("stop").addEventListener("click", () => {
+    const holder = view.snapshot && view.snapshot.desktop.holder;
+    if (!holder) return;
+    $("stop").disabled = true;
+    request("stop_holder", { runId: holder.id });
+  });
   $("pause").addEventListener("click", () =>
     request("set_paused", { paused: !(view.snapshot && view.snapshot.desktop.paused) }));
   $("older").addEventListener("click", () => {

@@ -77,12 +77,17 @@ function acceleratorOf(event) {
   return { accelerator: [...modifiers, key].join("+") };
 }
 
+let recording = false;
+
 function startRecording() {
+  if (recording) return;
+  recording = true;
   const button = $("hotkey-record");
   button.classList.add("recording");
   $("hotkey-prompt").hidden = false;
   fieldError("hotkey", null);
   const stop = () => {
+    recording = false;
     window.removeEventListener("keydown", onKey, true);
     button.classList.remove("recording");
     $("hotkey-prompt").hidden = true;

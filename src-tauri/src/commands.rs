@@ -46,10 +46,13 @@ pub async fn history(
     Ok(state.core.history(&query).await?)
 }
 
-/// Cancels whoever holds the desktop.
+/// Cancels whoever holds the desktop: only `run_id`, the holder the page showed, if given.
 #[tauri::command]
-pub async fn stop_holder(state: State<'_, AppState>) -> Result<Option<Run>> {
-    Ok(state.core.stop_holder(dashboard(), None).await?)
+pub async fn stop_holder(state: State<'_, AppState>, run_id: Option<i64>) -> Result<Option<Run>> {
+    Ok(state
+        .core
+        .stop_holder(dashboard(), None, run_id.map(RunId))
+        .await?)
 }
 
 /// Pauses or resumes hand-offs.
@@ -179,15 +182,11 @@ pub fn ttl(seconds: f64) -> Result<Duration> {
             MAX_TTL.as_secs() / 3600
         ))
     };
-    if !seconds.is_finite() || seconds <= 0.0 {
+    // Compared as numbers first: a huge value does not even fit a Duration.
+    if !(MIN_TTL.as_secs_f64()..=MAX_TTL.as_secs_f64()).contains(&seconds) {
         return Err(refuse());
     }
-    let ttl = Duration::from_secs_f64(seconds);
-    if (MIN_TTL..=MAX_TTL).contains(&ttl) {
-        Ok(ttl)
-    } else {
-        Err(refuse())
-    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// Moves the API to `port` (0: any free port); a port in use is refused and nothing changes.

@@ -54,12 +54,23 @@ pub struct Options {
 pub fn run(options: Options) -> Result<()> {
     let data_dir = DataDir::resolve()?;
     let app = tauri::Builder::default()
-        // First, so that a second instance goes no further than handing over.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            if let Err(e) = windows::open_dashboard(app) {
-                tracing::warn!(error = %e, "cannot open the dashboard");
-            }
-        }))
+        // First, so that a second instance goes no further than handing over. One instance per
+        // data directory: its D-Bus name carries the directory.
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .dbus_id(instance_id(&data_dir))
+                .callback(|app, argv, _cwd| {
+                    let opened = if argv.iter().any(|a| a == "--settings") {
+                        windows::open_settings(app)
+                    } else {
+                        windows::open_dashboard(app)
+                    };
+                    if let Err(e) = opened {
+                        tracing::warn!(error = %e, "cannot open the window");
+                    }
+                })
+                .build(),
+        )
         .plugin(
             tauri_plugin_log::Builder::new()
                 .targets([
@@ -104,7 +115,12 @@ pub fn run(options: Options) -> Result<()> {
             hotkey::start(&handle, &state);
             let view = view::tray_view(&core.status(), Timestamp::now());
             let tray = tray::Tray::build(&handle, &view, &state.hotkey.borrow())?;
-            tauri::async_runtime::spawn(tray::follow(core.clone(), state.hotkey.subscribe(), tray));
+            tauri::async_runtime::spawn(tray::follow(
+                handle.clone(),
+                core.clone(),
+                state.hotkey.subscribe(),
+                tray,
+            ));
             tauri::async_runtime::spawn(notifier::run(
                 handle.clone(),
                 core.clone(),
@@ -136,6 +152,15 @@ pub fn run(options: Options) -> Result<()> {
         }
     });
     Ok(())
+}
+
+/// The single-instance D-Bus name for a data directory.
+fn instance_id(data_dir: &DataDir) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let path = std::fs::canonicalize(data_dir.path()).unwrap_or_else(|_| data_dir.path().into());
+    let mut hasher = DefaultHasher::new();
+    path.hash(&mut hasher);
+    format!("app.baton.tray.d{:016x}", hasher.finish())
 }
 
 /// Puts the stored default TTL and API port in force (the host starts with the defaults).

@@ -25,9 +25,9 @@ fn main() -> ExitCode {
             }
         }
     }
-    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+    if let Err(why) = display() {
         eprintln!(
-            "baton-tray: there is no display to show the tray on (neither DISPLAY nor WAYLAND_DISPLAY is set).\n\
+            "baton-tray: {why}.\n\
              On a machine without a desktop, run 'baton daemon' instead: it hosts the same Baton, without the tray."
         );
         return ExitCode::from(1);
@@ -39,4 +39,64 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether there is a display to show the tray on, and one that answers: GTK would otherwise
+/// panic at start-up.
+fn display() -> Result<(), String> {
+    let x11 = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
+    let wayland = std::env::var("WAYLAND_DISPLAY")
+        .ok()
+        .filter(|d| !d.is_empty());
+    if x11.is_none() && wayland.is_none() {
+        return Err(
+            "there is no display to show the tray on (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+                .into(),
+        );
+    }
+    let answers = |connect: Option<std::io::Result<()>>| connect.is_some_and(|c| c.is_ok());
+    if answers(x11.as_deref().map(connect_x11)) || answers(wayland.as_deref().map(connect_wayland))
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "the display does not answer (DISPLAY={}, WAYLAND_DISPLAY={})",
+        x11.as_deref().unwrap_or(""),
+        wayland.as_deref().unwrap_or("")
+    ))
+}
+
+/// Connects to an X server: `:N` (a local socket) or `host:N` (TCP port 6000 + N).
+fn connect_x11(display: &str) -> std::io::Result<()> {
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad DISPLAY");
+    let (host, rest) = display.rsplit_once(':').ok_or_else(invalid)?;
+    let number: u16 = rest
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| invalid())?;
+    match host {
+        "" | "unix" => {
+            std::os::unix::net::UnixStream::connect(format!("/tmp/.X11-unix/X{number}"))?;
+        }
+        host => {
+            let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, 6000 + number))?
+                .next()
+                .ok_or_else(invalid)?;
+            std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2))?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects to a Wayland compositor's socket.
+fn connect_wayland(display: &str) -> std::io::Result<()> {
+    let path = if display.starts_with('/') {
+        std::path::PathBuf::from(display)
+    } else {
+        std::path::PathBuf::from(std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_default())
+            .join(display)
+    };
+    std::os::unix::net::UnixStream::connect(path).map(|_| ())
 }

@@ -48,7 +48,8 @@ pub struct Noticer {
     ended: VecDeque<RunId>,
     queued: HashSet<RunId>,
     holder: Option<RunId>,
-    /// A holder that expired while someone waited: the grant that follows says who got it.
+    /// A holder that stopped responding: its release and the grant that follows say who got
+    /// the desktop.
     expired_holder: Option<RunId>,
 }
 
@@ -68,9 +69,8 @@ impl Noticer {
         self.queued = desktop.queue.iter().map(|r| r.id).collect();
     }
 
-    /// The notices `event` calls for. `holder_now` is the holder in the newest snapshot,
-    /// which tells whether anyone took over from a holder that stopped responding.
-    pub fn on_event(&mut self, event: &Event, holder_now: Option<RunId>) -> Vec<Notice> {
+    /// The notices `event` calls for.
+    pub fn on_event(&mut self, event: &Event) -> Vec<Notice> {
         let Some(id) = event.run_id else {
             return Vec::new();
         };
@@ -126,11 +126,22 @@ impl Noticer {
                     }
                 }
             }
-            EventKind::Released { lease_token } => {
+            EventKind::Released {
+                lease_token,
+                handed_to,
+            } => {
                 if lease_token.is_some() && self.holder == Some(id) {
                     self.holder = None;
                 }
                 self.queued.remove(&id);
+                // A holder that stopped responding, and nobody to take over.
+                if self.expired_holder == Some(id) && handed_to.is_none() {
+                    self.expired_holder = None;
+                    notices.push(Notice::new(
+                        NoticeKind::Expired,
+                        format!("{} stopped responding; the desktop is free", self.title(id)),
+                    ));
+                }
             }
             EventKind::Cancelled {
                 by, replaced_by, ..
@@ -152,16 +163,10 @@ impl Noticer {
                 self.ended(id);
             }
             EventKind::Expired { .. } => {
-                let was_queued = self.queued.contains(&id);
                 if self.holder == Some(id) {
-                    match holder_now {
-                        Some(next) if next != id => self.expired_holder = Some(id),
-                        _ => notices.push(Notice::new(
-                            NoticeKind::Expired,
-                            format!("{} stopped responding; the desktop is free", self.title(id)),
-                        )),
-                    }
-                } else if was_queued {
+                    // Its release says next whether anyone takes over.
+                    self.expired_holder = Some(id);
+                } else if self.queued.contains(&id) {
                     notices.push(Notice::new(
                         NoticeKind::Expired,
                         format!("{} stopped responding and left the queue", self.title(id)),
@@ -203,71 +208,71 @@ impl Noticer {
     }
 }
 
-/// At most one notification per kind per window; what arrives meanwhile is shown as one
-/// summary when the window ends.
+/// At most one notification per kind per window, and a burst becomes one summary: a notice
+/// waits a moment (the gather time) for others of its kind before it is shown, and what comes
+/// within the window after one was shown waits for the window to end.
 #[derive(Debug)]
 pub struct Coalescer {
     window: Duration,
+    gather: Duration,
+    /// When a notice of each kind was last shown.
     last: HashMap<NoticeKind, Instant>,
-    pending: BTreeMap<NoticeKind, Vec<String>>,
+    /// Notices waiting, with when the first of them arrived.
+    pending: BTreeMap<NoticeKind, (Instant, Vec<String>)>,
 }
 
 impl Coalescer {
-    /// A coalescer with this window (the product uses one second).
-    pub fn new(window: Duration) -> Self {
+    /// A coalescer showing at most one notice of a kind per `window`, gathering a burst for
+    /// `gather` (the product uses one second and 150 ms).
+    pub fn new(window: Duration, gather: Duration) -> Self {
         Coalescer {
             window,
+            gather,
             last: HashMap::new(),
             pending: BTreeMap::new(),
         }
     }
 
-    /// `notice` is to be shown now, or held back (returns `None`) to go into a summary.
-    pub fn offer(&mut self, notice: Notice, now: Instant) -> Option<Notice> {
-        let busy = self
-            .last
-            .get(&notice.kind)
-            .is_some_and(|last| now < *last + self.window)
-            || self.pending.contains_key(&notice.kind);
-        if busy {
-            self.pending
-                .entry(notice.kind)
-                .or_default()
-                .push(notice.text);
-            None
-        } else {
-            self.last.insert(notice.kind, now);
-            Some(notice)
-        }
+    /// Takes a notice; it is shown by a later [`Coalescer::flush`].
+    pub fn offer(&mut self, notice: Notice, now: Instant) {
+        self.pending
+            .entry(notice.kind)
+            .or_insert_with(|| (now, Vec::new()))
+            .1
+            .push(notice.text);
     }
 
-    /// When the next held-back summary is due.
+    /// When the next notice is due.
     pub fn next_due(&self) -> Option<Instant> {
         self.pending
-            .keys()
-            .filter_map(|kind| self.last.get(kind).map(|last| *last + self.window))
+            .iter()
+            .map(|(kind, (first, _))| self.due(*kind, *first))
             .min()
     }
 
-    /// The summaries due at `now`.
+    /// The notices due at `now`: one per kind, a summary where several waited.
     pub fn flush(&mut self, now: Instant) -> Vec<Notice> {
         let due: Vec<NoticeKind> = self
             .pending
-            .keys()
-            .copied()
-            .filter(|kind| {
-                self.last
-                    .get(kind)
-                    .is_none_or(|last| now >= *last + self.window)
-            })
+            .iter()
+            .filter(|(kind, (first, _))| now >= self.due(**kind, *first))
+            .map(|(kind, _)| *kind)
             .collect();
         due.into_iter()
             .filter_map(|kind| {
-                let texts = self.pending.remove(&kind)?;
+                let (_, texts) = self.pending.remove(&kind)?;
                 self.last.insert(kind, now);
                 Some(summary(kind, texts))
             })
             .collect()
+    }
+
+    fn due(&self, kind: NoticeKind, first: Instant) -> Instant {
+        let gathered = first + self.gather;
+        match self.last.get(&kind) {
+            Some(last) => gathered.max(*last + self.window),
+            None => gathered,
+        }
     }
 }
 
@@ -315,10 +320,10 @@ mod tests {
         }
     }
 
-    fn texts(noticer: &mut Noticer, events: &[Event], holder_now: Option<i64>) -> Vec<String> {
+    fn texts(noticer: &mut Noticer, events: &[Event]) -> Vec<String> {
         events
             .iter()
-            .flat_map(|e| noticer.on_event(e, holder_now.map(RunId)))
+            .flat_map(|e| noticer.on_event(e))
             .map(|n| n.text)
             .collect()
     }
@@ -359,6 +364,7 @@ mod tests {
                 1,
                 EventKind::Released {
                     lease_token: Some(1),
+                    handed_to: Some(RunId(2)),
                 },
             ),
             ev(
@@ -371,7 +377,7 @@ mod tests {
             ),
         ];
         assert_eq!(
-            texts(&mut n, &log, Some(2)),
+            texts(&mut n, &log),
             vec![
                 "'fill form' (codex) is queued behind 'log in' (claude-code), position 1 — it starts automatically when the desktop is released",
                 "Stopped 'log in' (hotkey)",
@@ -395,7 +401,7 @@ mod tests {
             ),
             ev(3, 2, submitted("B", "y")),
         ];
-        texts(&mut n, &setup, Some(1));
+        texts(&mut n, &setup);
         let log = [
             ev(
                 4,
@@ -409,6 +415,7 @@ mod tests {
                 1,
                 EventKind::Released {
                     lease_token: Some(1),
+                    handed_to: Some(RunId(2)),
                 },
             ),
             ev(
@@ -421,7 +428,7 @@ mod tests {
             ),
         ];
         assert_eq!(
-            texts(&mut n, &log, Some(2)),
+            texts(&mut n, &log),
             vec!["'A' stopped responding; the desktop went to 'B'"]
         );
         // Nobody waiting: the desktop is free.
@@ -438,11 +445,12 @@ mod tests {
                 2,
                 EventKind::Released {
                     lease_token: Some(2),
+                    handed_to: None,
                 },
             ),
         ];
         assert_eq!(
-            texts(&mut n, &log, None),
+            texts(&mut n, &log),
             vec!["'B' stopped responding; the desktop is free"]
         );
     }
@@ -471,7 +479,7 @@ mod tests {
             ),
         ];
         assert_eq!(
-            texts(&mut n, &log, None),
+            texts(&mut n, &log),
             vec![
                 "'A' (x) is queued at position 1 — hand-offs are paused; it starts automatically when they resume",
                 "Stopped 'A' (relayed by run #7)",
@@ -481,29 +489,30 @@ mod tests {
 
     #[test]
     fn bursts_become_one_summary_per_kind_per_second() {
-        let mut c = Coalescer::new(Duration::from_secs(1));
+        let ms = Duration::from_millis;
+        let mut c = Coalescer::new(Duration::from_secs(1), ms(150));
         let t0 = Instant::now();
         let q = |i: u32| Notice::new(NoticeKind::Queued, format!("q{i}"));
-        assert_eq!(c.offer(q(1), t0).map(|n| n.text), Some("q1".into()));
-        // Another kind is not held back by this one.
-        assert!(
-            c.offer(Notice::new(NoticeKind::Stopped, "s".into()), t0)
-                .is_some()
-        );
-        for i in 2..=6 {
-            assert!(c.offer(q(i), t0 + Duration::from_millis(100)).is_none());
+        // A burst: five at once become one summary after the gather time.
+        for i in 1..=5 {
+            c.offer(q(i), t0 + ms(u64::from(i) * 10));
         }
-        assert_eq!(c.next_due(), Some(t0 + Duration::from_secs(1)));
-        assert!(c.flush(t0 + Duration::from_millis(999)).is_empty());
-        let flushed = c.flush(t0 + Duration::from_secs(1));
-        assert_eq!(flushed.len(), 1);
+        // Another kind is not held back by this one.
+        c.offer(Notice::new(NoticeKind::Stopped, "s".into()), t0);
+        assert_eq!(c.next_due(), Some(t0 + ms(150)));
+        assert!(c.flush(t0 + ms(149)).is_empty());
+        let shown = c.flush(t0 + ms(160));
+        assert_eq!(shown.len(), 2);
         assert_eq!(
-            flushed[0].text,
-            "5 runs were queued:\nq2\nq3\nq4\n… and 2 more"
+            shown[0].text,
+            "5 runs were queued:\nq1\nq2\nq3\n… and 2 more"
         );
-        // The window starts again with the summary.
-        assert!(c.offer(q(7), t0 + Duration::from_millis(1500)).is_none());
-        assert_eq!(c.flush(t0 + Duration::from_secs(2)), vec![q(7)]);
+        assert_eq!(shown[1].text, "s");
+        // A single one shows as itself, but not sooner than a second after the last of its kind.
+        c.offer(q(6), t0 + ms(300));
+        assert_eq!(c.next_due(), Some(t0 + ms(1160)));
+        assert!(c.flush(t0 + ms(1000)).is_empty());
+        assert_eq!(c.flush(t0 + ms(1160)), vec![q(6)]);
         assert_eq!(c.next_due(), None);
     }
 }

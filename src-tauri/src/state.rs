@@ -1,7 +1,10 @@
 //! What the app's parts share (Tauri-managed state), and the task that owns the host.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
 use baton_api::{ApiState, Host};
-use baton_core::{DataDir, Handle};
+use baton_core::{DataDir, Handle, RunId};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -46,7 +49,39 @@ pub struct AppState {
     pub notifications: watch::Sender<NotifySettings>,
     /// The stop hotkey; the tray shows it.
     pub hotkey: watch::Sender<HotkeyState>,
+    /// Held while the hotkey is being replaced, so two changes cannot interleave.
+    pub hotkey_change: Mutex<()>,
+    /// What the tray menu shows now, so its items act on what the user saw.
+    pub tray_shown: TrayShown,
     host: mpsc::UnboundedSender<HostRequest>,
+}
+
+/// The holder and pause state the tray menu last showed.
+#[derive(Debug, Default)]
+pub struct TrayShown {
+    holder: AtomicI64,
+    paused: AtomicBool,
+}
+
+impl TrayShown {
+    /// Records what the menu now shows.
+    pub fn set(&self, holder: Option<RunId>, paused: bool) {
+        self.holder
+            .store(holder.map_or(0, |id| id.0), Ordering::Relaxed);
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// The holder the menu shows.
+    pub fn holder(&self) -> Option<RunId> {
+        Some(self.holder.load(Ordering::Relaxed))
+            .filter(|id| *id > 0)
+            .map(RunId)
+    }
+
+    /// Whether the menu shows hand-offs as paused.
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
 }
 
 impl AppState {
@@ -68,6 +103,8 @@ impl AppState {
                 active: false,
                 error: None,
             }),
+            hotkey_change: Mutex::new(()),
+            tray_shown: TrayShown::default(),
             host,
         };
         (state, requests)

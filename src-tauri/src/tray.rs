@@ -130,7 +130,12 @@ impl Tray {
 }
 
 /// Keeps the tray current until the app ends.
-pub async fn follow(core: Handle, mut hotkey: watch::Receiver<HotkeyState>, mut tray: Tray) {
+pub async fn follow(
+    app: AppHandle,
+    core: Handle,
+    mut hotkey: watch::Receiver<HotkeyState>,
+    mut tray: Tray,
+) {
     let mut updates = core.watch_status();
     loop {
         let current_hotkey = hotkey.borrow_and_update().clone();
@@ -141,6 +146,10 @@ pub async fn follow(core: Handle, mut hotkey: watch::Receiver<HotkeyState>, mut 
         if let Err(e) = tray.show(&tray_view(&snapshot, Timestamp::now())) {
             tracing::warn!(error = %e, "cannot update the tray");
         }
+        app.state::<AppState>().tray_shown.set(
+            snapshot.desktop.holder.as_ref().map(|r| r.id),
+            snapshot.desktop.paused,
+        );
         let held = snapshot.desktop.holder.is_some();
         let refresh = async {
             if held {
@@ -163,17 +172,20 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     let state = app.state::<AppState>();
     let core = state.core.clone();
     match event.id().as_ref() {
+        // Both act on what the menu showed: not on a holder the desktop was handed to since,
+        // nor on a pause someone else switched meanwhile.
         ids::STOP => {
+            let seen = state.tray_shown.holder();
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = core.stop_holder(Caller::user("tray"), None).await {
+                if let Err(e) = core.stop_holder(Caller::user("tray"), None, seen).await {
                     tracing::warn!(error = %e, "stop from the tray failed");
                 }
             });
         }
         ids::PAUSE => {
+            let pause = !state.tray_shown.paused();
             tauri::async_runtime::spawn(async move {
-                let paused = core.status().desktop.paused;
-                if let Err(e) = core.set_paused(!paused, Caller::user("tray")).await {
+                if let Err(e) = core.set_paused(pause, Caller::user("tray")).await {
                     tracing::warn!(error = %e, "pause from the tray failed");
                 }
             });

@@ -235,7 +235,7 @@ fn the_default_ttl_applies_to_new_runs_and_absurd_values_are_refused() {
     })
     .unwrap();
     assert_eq!(run.status.run.ttl_ms, 40_000);
-    for seconds in [0.0, -5.0, 100_000.0] {
+    for seconds in [0.0, -5.0, 100_000.0, 1e20, f64::MAX] {
         let err = f
             .invoke("set_default_ttl", json!({"seconds": seconds}))
             .unwrap_err();
@@ -341,4 +341,19 @@ fn a_hotkey_that_does_not_parse_is_refused_with_a_sentence() {
         "CmdOrCtrl+Alt+Shift+S",
         "the old hotkey stays"
     );
+}
+
+#[test]
+fn stop_acts_only_on_the_holder_the_page_showed() {
+    let f = fixture();
+    let a = f.submit("a");
+    let b = f.submit("b");
+    assert_eq!(
+        f.invoke("stop_holder", json!({"runId": a})).unwrap()["id"],
+        a
+    );
+    // A second click arrives after the hand-off: b is not stopped.
+    let err = f.invoke("stop_holder", json!({"runId": a})).unwrap_err();
+    assert!(err.as_str().unwrap().contains("changed hands"), "{err}");
+    assert_eq!(f.core.status().desktop.holder.as_ref().unwrap().id.0, b);
 }

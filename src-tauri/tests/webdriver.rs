@@ -147,6 +147,16 @@ impl Driver {
         .await;
     }
 
+    /// Runs `body` (the body of an async function that receives `done`) in the page.
+    async fn execute_async(&self, body: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": body, "args": []})),
+        )
+        .await
+    }
+
     async fn screenshot(&self, name: &str) -> std::path::PathBuf {
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = base64::engine::general_purpose::STANDARD
@@ -218,6 +228,21 @@ async fn the_dashboard_shows_the_holder_and_cancels_a_queued_run() {
     let shot = driver.screenshot("dashboard.png").await;
     eprintln!("screenshot: {}", shot.display());
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+
+    // The dashboard's capability does not reach the settings' commands.
+    let refused = driver
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             window.__TAURI__.core.invoke('regenerate_token')\
+               .then(() => done('allowed'), (e) => done('refused: ' + e));",
+        )
+        .await;
+    let refused = refused.as_str().unwrap_or_default().to_string();
+    assert!(refused.starts_with("refused: "), "{refused}");
+    assert!(
+        refused.contains("regenerate_token") && refused.contains("not allowed"),
+        "{refused}"
+    );
 
     // Cancel asks once more, then acts.
     driver.click("#queue li button.danger").await;

@@ -37,6 +37,7 @@ test("buttons send the right commands", async (t) => {
   const ui = await dashboard(t);
   const { page } = ui;
   await page.click("#stop");
+  assert.equal(await page.isDisabled("#stop"), true, "no second stop before the next status");
   await page.click("#pause");
   await page.click('#queue li[data-run="3"] button:has-text("Move to front")');
   assert.equal(await page.isDisabled('#queue li[data-run="2"] button:has-text("Move to front")'), true, "first in line cannot move up");
@@ -52,7 +53,7 @@ test("buttons send the right commands", async (t) => {
 
   const calls = (await ui.calls()).filter((c) => c.command !== "status" && c.command !== "history");
   assert.deepEqual(calls, [
-    { command: "stop_holder", args: {} },
+    { command: "stop_holder", args: { runId: 1 } },
     { command: "set_paused", args: { paused: true } },
     { command: "move_to_front", args: { id: 3 } },
     { command: "cancel_run", args: { id: 2, reason: null } },
@@ -75,8 +76,9 @@ test("the host's events update the page without polling", async (t) => {
   assert.equal(await page.isVisible("#parallel-empty"), true);
 
   await ui.reply("history", [run(9, "new run", "codex")]);
-  await ui.emit("baton://event", { seq: 8, kind: "submitted" });
+  for (let seq = 8; seq < 14; seq++) await ui.emit("baton://event", { seq, kind: "submitted" });
   await page.waitForSelector('#history tbody tr[data-run="9"]');
+  await page.waitForTimeout(400);
   assert.equal(await historyCalls(), before + 1, "one history reload per burst of events");
   // Nothing else was asked for: updates come from events.
   await page.waitForTimeout(1200);

@@ -170,9 +170,17 @@ impl Host {
         let listener = Server::bind(port).await?;
         let server = Server::start(listener, &self.state, &self.stopping)?;
         let old = std::mem::replace(&mut self.server, server);
+        // Tell clients first, then stop taking new connections on the old port: a client that
+        // finds the old port closed finds the new one in host.json. If the note cannot be
+        // written, nothing moves.
+        if let Err(e) = self.announce() {
+            let new = std::mem::replace(&mut self.server, old);
+            new.retire.send_replace(true);
+            self.retired.push(new);
+            return Err(e);
+        }
         old.retire.send_replace(true);
         self.retired.push(old);
-        self.announce()?;
         tracing::info!(url = %self.url(), "Baton moved to another port");
         Ok(self.url())
     }

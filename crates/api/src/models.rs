@@ -50,13 +50,26 @@ pub struct AmendRequest {
     pub text: String,
 }
 
-/// `POST /v1/runs/{id}/cancel`, `POST /v1/runs/{id}/withdraw`, `POST /v1/desktop/stop`.
+/// `POST /v1/runs/{id}/cancel`, `POST /v1/runs/{id}/withdraw`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
     /// Why. Required when a run relays the user's stop for another run.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// `POST /v1/desktop/stop`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopRequest {
+    /// Why (recorded in the history).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Stop only if this run still holds the desktop: the holder the user saw. If it changed
+    /// hands meanwhile, nothing is stopped (409).
+    #[serde(default)]
+    pub run_id: Option<i64>,
 }
 
 /// `POST /v1/runs/{id}/finish`.

@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorBody, Result};
 use crate::extract::{Body, Query, RunPath};
 use crate::models::{
     AmendRequest, EventsParams, FinishRequest, Health, HeartbeatRequest, HistoryParams, Paused,
-    ReasonRequest, Stopped, WaitParams,
+    ReasonRequest, StopRequest, Stopped, WaitParams,
 };
 use crate::state::ApiState;
 
@@ -228,15 +228,19 @@ pub async fn cancel_targets(
     Ok(Json(state.core.cancel_targets(id)))
 }
 
-/// User only: cancels whoever holds the desktop now.
-#[utoipa::path(post, path = "/v1/desktop/stop", tag = "desktop", request_body = ReasonRequest,
-    responses((status = 200, body = Stopped), (status = 403, body = ErrorBody)))]
+/// User only: cancels whoever holds the desktop now (or only the run `run_id`, if it still does).
+#[utoipa::path(post, path = "/v1/desktop/stop", tag = "desktop", request_body = StopRequest,
+    responses((status = 200, body = Stopped), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
 pub async fn stop(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Body(body): Body<ReasonRequest>,
+    Body(body): Body<StopRequest>,
 ) -> Result<Json<Stopped>> {
-    let stopped = state.core.stop_holder(caller, body.reason).await?;
+    let stopped = state
+        .core
+        .stop_holder(caller, body.reason, body.run_id.map(RunId))
+        .await?;
     Ok(Json(Stopped { stopped }))
 }
 

@@ -71,9 +71,14 @@ pub fn event(event: &Event) -> String {
                 .map(|f| format!(", handed from #{f}"))
                 .unwrap_or_default()
         ),
-        EventKind::Released { lease_token } => lease_token
-            .map(|t| format!("lease token {t}"))
-            .unwrap_or_else(|| "left the queue".into()),
+        EventKind::Released {
+            lease_token,
+            handed_to,
+        } => match (lease_token, handed_to) {
+            (Some(t), Some(to)) => format!("lease token {t}, handed to #{to}"),
+            (Some(t), None) => format!("lease token {t}"),
+            (None, _) => "left the queue".into(),
+        },
         EventKind::Reordered { position, by } => format!("to position {position} by {by}"),
         EventKind::Amended { n, by, text } => format!("note {n} from {by}: {text}"),
         EventKind::Cancelled { by, reason, .. } => format!(

@@ -353,11 +353,17 @@ impl Handle {
         self.or_explained(result, id).await
     }
 
-    /// `stop holder`: cancels whoever holds the desktop; `None` when it is free.
-    pub async fn stop_holder(&self, caller: Caller, reason: Option<String>) -> Result<Option<Run>> {
+    /// `stop holder`: cancels whoever holds the desktop; `None` when it is free. With `only`,
+    /// only if that run still holds it (see [`Machine::stop_holder`]).
+    pub async fn stop_holder(
+        &self,
+        caller: Caller,
+        reason: Option<String>,
+        only: Option<RunId>,
+    ) -> Result<Option<Run>> {
         match self
             .apply(move |m, now| {
-                m.stop_holder(&caller, reason.as_deref(), now)
+                m.stop_holder(&caller, reason.as_deref(), only, now)
                     .map(Answer::MaybeRun)
             })
             .await?

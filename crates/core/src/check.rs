@@ -60,6 +60,8 @@ struct Checker {
     ended: HashSet<RunId>,
     /// new run -> the run it replaces.
     replaces: HashMap<RunId, RunId>,
+    /// The run a release just said the lease goes to: the next event must grant it.
+    promised: Option<RunId>,
     summary: Summary,
 }
 
@@ -78,6 +80,16 @@ impl Checker {
             ));
         }
         self.last_seq = event.seq;
+        if let Some(promised) = self.promised.take() {
+            let granted = matches!(event.kind, EventKind::Granted { .. });
+            if !granted || event.run_id != Some(promised) {
+                return fail(format!(
+                    "the lease was released to run {promised}, but the next event is {} of {:?}",
+                    event.kind.name(),
+                    event.run_id
+                ));
+            }
+        }
         let Some(run) = event.run_id else {
             match event.kind {
                 EventKind::HandoffsPaused { .. } => self.paused = true,
@@ -169,7 +181,10 @@ impl Checker {
                 self.summary.last_token = *lease_token;
                 self.summary.grants += 1;
             }
-            EventKind::Released { lease_token } => match lease_token {
+            EventKind::Released {
+                lease_token,
+                handed_to,
+            } => match lease_token {
                 Some(token) => {
                     if self.holder != Some((run, *token)) {
                         return fail(format!(
@@ -178,6 +193,7 @@ impl Checker {
                         ));
                     }
                     self.holder = None;
+                    self.promised = *handed_to;
                 }
                 None => self.queue.retain(|q| *q != run),
             },
@@ -244,6 +260,7 @@ mod tests {
                 1,
                 EventKind::Released {
                     lease_token: Some(5),
+                    handed_to: None,
                 },
             ),
             ev(3, 2, granted(5)),
@@ -276,11 +293,52 @@ mod tests {
                 1,
                 EventKind::Released {
                     lease_token: Some(1),
+                    handed_to: None,
                 },
             ),
             ev(5, 3, granted(2)),
         ];
         assert_eq!(check(&log).expect_err("fifo").seq, 5);
+    }
+
+    #[test]
+    fn detects_a_release_to_one_run_and_a_grant_to_another() {
+        let log = [
+            ev(1, 1, granted(1)),
+            ev(
+                2,
+                2,
+                EventKind::Queued {
+                    position: 1,
+                    behind: Some(RunId(1)),
+                },
+            ),
+            ev(
+                3,
+                3,
+                EventKind::Queued {
+                    position: 2,
+                    behind: Some(RunId(1)),
+                },
+            ),
+            ev(
+                4,
+                1,
+                EventKind::Released {
+                    lease_token: Some(1),
+                    handed_to: Some(RunId(2)),
+                },
+            ),
+            ev(
+                5,
+                3,
+                EventKind::Reordered {
+                    position: 1,
+                    by: "user:x".into(),
+                },
+            ),
+        ];
+        assert_eq!(check(&log).expect_err("broken promise").seq, 5);
     }
 
     #[test]
@@ -308,6 +366,7 @@ mod tests {
                 1,
                 EventKind::Released {
                     lease_token: Some(1),
+                    handed_to: None,
                 },
             ),
             ev(

@@ -57,6 +57,9 @@ pub enum EventKind {
     Released {
         /// The token it held; `null` when it only left the queue.
         lease_token: Option<u64>,
+        /// The run the lease goes to straight away, if any (its `granted` event follows).
+        #[serde(default)]
+        handed_to: Option<RunId>,
     },
     /// The user moved a queued run.
     Reordered {

@@ -246,17 +246,30 @@ impl Machine {
     }
 
     /// `stop holder`: the user cancels whoever holds the desktop now. `None` when it is free.
+    ///
+    /// `only`: the holder the user saw. If the desktop has changed hands since (a double click
+    /// lands after the hand-off), nothing is stopped: the user never saw the new holder.
     pub fn stop_holder(
         &mut self,
         caller: &Caller,
         reason: Option<&str>,
+        only: Option<RunId>,
         now: Instant,
     ) -> Result<Option<Run>> {
         user_only(caller, "stop the desktop holder")?;
         let reason = optional(reason, "the reason", limits::REASON_CHARS)?;
-        Ok(self
-            .holder
-            .map(|h| self.cancel_unchecked(h.id, caller, reason, None, now)))
+        match (self.holder, only) {
+            (Some(holder), Some(seen)) if holder.id != seen => Err(Error::InvalidState(format!(
+                "the desktop changed hands: {} holds it now, not run #{seen}; nothing was stopped",
+                self.runs[&holder.id].run.label()
+            ))),
+            (None, Some(seen)) => Err(Error::InvalidState(format!(
+                "run #{seen} no longer holds the desktop, which is free; nothing was stopped"
+            ))),
+            (holder, _) => {
+                Ok(holder.map(|h| self.cancel_unchecked(h.id, caller, reason, None, now)))
+            }
+        }
     }
 
     /// `pause` / `resume` hand-offs. While paused the holder goes on but nobody new is granted.
@@ -352,7 +365,13 @@ impl Machine {
         if run.state == RunState::Queued && run.started_at.is_some() {
             self.queue.retain(|q| *q != id);
             self.set_state(id, RunState::Running);
-            self.event(Some(id), EventKind::Released { lease_token: None });
+            self.event(
+                Some(id),
+                EventKind::Released {
+                    lease_token: None,
+                    handed_to: None,
+                },
+            );
             return Ok(());
         }
         Err(Error::InvalidState(format!(
@@ -720,10 +739,16 @@ impl Machine {
             return;
         };
         self.holder = None;
+        let handed_to = if self.paused {
+            None
+        } else {
+            self.queue.front().copied()
+        };
         self.event(
             Some(id),
             EventKind::Released {
                 lease_token: Some(holder.token),
+                handed_to,
             },
         );
         self.grant_next(Some(id), now);
@@ -783,6 +808,7 @@ impl Machine {
                 Some(id),
                 EventKind::Released {
                     lease_token: Some(token),
+                    handed_to: Some(replaced_by),
                 },
             );
         }
@@ -815,6 +841,7 @@ impl Machine {
                 Some(holder.id),
                 EventKind::Released {
                     lease_token: Some(holder.token),
+                    handed_to: None,
                 },
             );
         }

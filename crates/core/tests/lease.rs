@@ -159,7 +159,10 @@ async fn only_the_user_reorders_replaces_pauses_and_stops() {
         "forbidden"
     );
     assert_eq!(
-        h.stop_holder(agent.clone(), None).await.unwrap_err().code(),
+        h.stop_holder(agent.clone(), None, None)
+            .await
+            .unwrap_err()
+            .code(),
         "forbidden"
     );
     assert_eq!(
@@ -188,7 +191,7 @@ async fn cancelling_the_holder_hands_the_lease_on_at_once() {
     let a = h.submit(desktop("a")).await.unwrap().status.run.id;
     let b = h.submit(desktop("b")).await.unwrap().status.run.id;
     let stopped = h
-        .stop_holder(Caller::user("hotkey"), Some("wrong window".into()))
+        .stop_holder(Caller::user("hotkey"), Some("wrong window".into()), None)
         .await
         .unwrap()
         .unwrap();
@@ -197,8 +200,8 @@ async fn cancelling_the_holder_hands_the_lease_on_at_once() {
     let status = h.status();
     assert_eq!(status.desktop.holder.as_ref().unwrap().id, b);
     // Nothing left to stop after the queue drains.
-    h.stop_holder(user(), None).await.unwrap();
-    assert_eq!(h.stop_holder(user(), None).await.unwrap(), None);
+    h.stop_holder(user(), None, None).await.unwrap();
+    assert_eq!(h.stop_holder(user(), None, None).await.unwrap(), None);
 }
 
 #[tokio::test(start_paused = true)]
@@ -633,5 +636,40 @@ async fn the_user_changes_the_default_ttl_for_new_runs() {
     assert_eq!(
         h.submit(parallel("still")).await.unwrap().status.run.ttl_ms,
         40_000
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_aimed_at_a_holder_that_is_gone_stops_nobody() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    // The user saw a holding and clicks Stop twice: the second click lands after the hand-off.
+    let stopped = h.stop_holder(user(), None, Some(a)).await.unwrap().unwrap();
+    assert_eq!(stopped.id, a);
+    let err = h.stop_holder(user(), None, Some(a)).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+    assert!(
+        err.to_string()
+            .contains("changed hands: 'b' (test) holds it now"),
+        "{err}"
+    );
+    assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, b);
+    // The release said where the lease was going.
+    let events = all_events(h).await;
+    assert!(events.iter().any(|e| e.run_id == Some(a)
+        && e.kind
+            == EventKind::Released {
+                lease_token: Some(1),
+                handed_to: Some(b)
+            }));
+    h.finish(b, Caller::Run(b), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    let err = h.stop_holder(user(), None, Some(b)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("no longer holds the desktop"),
+        "{err}"
     );
 }

@@ -357,7 +357,7 @@ async fn perform(h: &baton_core::Handle, model: &Model, op: &Op) -> Expect {
             assert_eq!(h.events_after(0, 100_000).await.unwrap().len(), events);
             Expect::Ok
         }
-        Op::Stop => outcome(h.stop_holder(user(), None).await),
+        Op::Stop => outcome(h.stop_holder(user(), None, None).await),
         Op::Pause(paused) => outcome(h.set_paused(paused, user()).await),
         Op::Advance(ms) => {
             tokio::time::advance(Duration::from_millis(ms)).await;

@@ -402,6 +402,7 @@ fn desktop_env<'a>(
     command
         .env("DISPLAY", display)
         .env_remove("WAYLAND_DISPLAY")
+        .env_remove("XDG_SESSION_TYPE")
         .env("DBUS_SESSION_BUS_ADDRESS", bus)
         .env("XDG_DATA_HOME", scratch.join("data"))
         .env("XDG_CACHE_HOME", scratch.join("cache"))
