@@ -166,9 +166,10 @@ mod tests {
     fn hotkeys_work_only_in_x11_sessions() {
         assert_eq!(unsupported(Some(":0"), None, Some("x11")), None);
         assert_eq!(unsupported(Some(":0"), None, None), None);
-        let none = unsupported(None, Some("wayland-0"), Some("wayland")).unwrap();
+        let none = unsupported(None, Some("wayland-0"), Some("wayland")).expect("no X display");
         assert!(none.contains("no"), "{none}");
-        let xwayland = unsupported(Some(":0"), Some("wayland-0"), Some("wayland")).unwrap();
+        let xwayland =
+            unsupported(Some(":0"), Some("wayland-0"), Some("wayland")).expect("wayland");
         assert!(xwayland.contains("Wayland session"), "{xwayland}");
         assert!(unsupported(Some(":0"), None, Some("wayland")).is_some());
     }
