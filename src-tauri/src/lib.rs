@@ -26,7 +26,7 @@ pub mod tray;
 pub mod view;
 pub mod windows;
 
-use baton_api::{Host, HostOptions};
+use baton_api::{Host, HostOptions, InputOptions};
 use baton_core::{Caller, Config, DataDir, Durability, Timestamp};
 use tauri::ipc::Invoke;
 use tauri::{Manager, RunEvent, Runtime};
@@ -96,6 +96,7 @@ pub fn run(options: Options) -> Result<()> {
                 kind: "tray".into(),
                 durability: Durability::Normal,
                 config: Config::default(),
+                input: InputOptions::Display,
             })) {
                 Ok(host) => host,
                 Err(e) => {

@@ -169,6 +169,7 @@ mod tests {
                 lease_token: Some(7),
                 since: Some(Timestamp(1_000)),
                 paused: false,
+                holder_paused: false,
                 queue: vec![
                     run(2, "B", "codex"),
                     run(3, "C", "cron"),

@@ -34,6 +34,7 @@ fn fixture() -> Fixture {
         kind: "test".into(),
         durability: Durability::Normal,
         config: Config::default(),
+        input: baton_api::InputOptions::Disabled,
     }))
     .unwrap();
     let core = host.core().clone();

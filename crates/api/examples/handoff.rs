@@ -44,6 +44,7 @@ async fn main() {
         kind: "bench".into(),
         durability,
         config: Config::default(),
+        input: baton_api::InputOptions::Disabled,
     })
     .await
     .unwrap();

@@ -83,9 +83,11 @@ impl Error {
                 Core::InvalidState(_) | Core::HostRunning { .. } => StatusCode::CONFLICT,
                 Core::Invalid(_) => StatusCode::BAD_REQUEST,
                 Core::Closed => StatusCode::SERVICE_UNAVAILABLE,
-                Core::Store(_) | Core::Migrate(_) | Core::Io { .. } => {
+                Core::Store(_) | Core::Migrate(_) | Core::Io { .. } | Core::InputFailed(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
+                Core::InputRefused { .. } => StatusCode::CONFLICT,
+                Core::NoDisplay(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) | Error::HostNotAllowed(_) | Error::OriginNotAllowed(_) => {

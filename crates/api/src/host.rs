@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use baton_core::clock::SystemClock;
+use baton_core::input::{EnigoDriver, Gateway, InputDriver};
 use baton_core::{Config, DataDir, Durability, Handle, HostInfo, HostLock, Store, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -29,6 +30,18 @@ pub struct HostOptions {
     pub durability: Durability,
     /// Scheduler settings.
     pub config: Config,
+    /// Where input goes.
+    pub input: InputOptions,
+}
+
+/// Where the input gateway sends input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InputOptions {
+    /// The X display in `$DISPLAY`, if there is one; else input is answered with `no_display`.
+    #[default]
+    Display,
+    /// Nowhere: input is answered with `no_display` (a host that must never drive the desktop).
+    Disabled,
 }
 
 /// A running host. Stop it with [`Host::shutdown`]; dropping it without that is a crash, which
@@ -121,6 +134,7 @@ impl Host {
             kind,
             durability,
             config,
+            input,
         } = options;
         data_dir.create()?;
         let lock = data_dir.lock()?;
@@ -136,7 +150,8 @@ impl Host {
         let listener = Server::bind(port).await?;
         let core = baton_core::spawn(opened, Arc::new(SystemClock), config);
         let (stopping, stop_rx) = watch::channel(false);
-        let state = ApiState::new(core.clone(), token, 0, stop_rx);
+        let input = start_input(input, &core);
+        let state = ApiState::new(core.clone(), input, token, 0, stop_rx);
         let server = Server::start(listener, &state, &stopping)?;
         let host = Host {
             core,
@@ -233,5 +248,20 @@ impl Host {
             started_at: self.started_at,
         })?;
         Ok(())
+    }
+}
+
+/// Starts the input gateway for `options`.
+fn start_input(options: InputOptions, core: &Handle) -> Gateway {
+    let display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
+    match (options, display) {
+        (InputOptions::Disabled, _) => Gateway::unavailable("input is disabled on this host"),
+        (InputOptions::Display, None) => Gateway::unavailable("DISPLAY is not set"),
+        (InputOptions::Display, Some(display)) => Gateway::spawn(
+            move || {
+                EnigoDriver::connect(Some(&display)).map(|d| Box::new(d) as Box<dyn InputDriver>)
+            },
+            core.watch_status(),
+        ),
     }
 }

@@ -6,6 +6,7 @@
 //! Map of the crate:
 //! - [`host`]: starts and stops a whole host (lock, store, scheduler, server, `host.json`).
 //! - [`routes`]: the JSON handlers.
+//! - [`input`]: the input routes: the holder's batches, pointer and screen.
 //! - [`stream`]: the SSE handlers (event log, a run's attach stream).
 //! - [`auth`]: the Host/Origin guard and bearer auth.
 //! - [`extract`]: body, query and path extractors that answer in the API's error format.
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod host;
+pub mod input;
 pub mod models;
 pub mod openapi;
 pub mod routes;
@@ -30,7 +32,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 
 pub use error::{Error, ErrorBody, Result};
-pub use host::{Host, HostOptions};
+pub use host::{Host, HostOptions, InputOptions};
 pub use state::ApiState;
 
 /// Largest request body accepted.
@@ -57,6 +59,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/desktop/stop", post(routes::stop))
         .route("/v1/desktop/pause", post(routes::pause))
         .route("/v1/desktop/resume", post(routes::resume))
+        .route("/v1/desktop/holder/pause", post(routes::pause_holder))
+        .route("/v1/desktop/holder/resume", post(routes::resume_holder))
+        .route("/v1/runs/{id}/input", post(input::input))
+        .route("/v1/input/pointer", get(input::pointer))
+        .route("/v1/input/screen", get(input::screen))
         .route("/v1/history", get(routes::history))
         .route("/v1/events", get(routes::events))
         .route("/v1/events/stream", get(stream::events))

@@ -126,3 +126,38 @@ pub struct EventsParams {
     /// At most this many (default 1000, at most 10000; not for the stream).
     pub limit: Option<u32>,
 }
+
+/// `POST /v1/runs/{id}/input`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputRequest {
+    /// The lease token the run was granted (`BATON_LEASE_TOKEN`).
+    pub lease_token: u64,
+    /// What to do, in order.
+    pub actions: Vec<baton_core::input::Action>,
+}
+
+/// The answer to input: what ran.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct InputReport {
+    /// The actions that ran, in order (all of them).
+    pub ran: Vec<baton_core::input::Action>,
+}
+
+/// `GET /v1/input/pointer`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct Point {
+    /// Column.
+    pub x: i32,
+    /// Row.
+    pub y: i32,
+}
+
+/// `GET /v1/input/screen`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct ScreenSize {
+    /// Pixels across.
+    pub width: i32,
+    /// Pixels down.
+    pub height: i32,
+}

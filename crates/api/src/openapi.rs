@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{routes, stream};
+use crate::{input, routes, stream};
 
 /// The API description.
 #[derive(Debug, OpenApi)]
@@ -20,7 +20,8 @@ use crate::{routes, stream};
         routes::wait, stream::attach, routes::amend, routes::replace, routes::cancel,
         routes::front, routes::finish, routes::release, routes::acquire, routes::withdraw,
         routes::cancel_targets, routes::stop, routes::pause, routes::resume, routes::history,
-        routes::events, stream::events,
+        routes::events, stream::events, routes::pause_holder, routes::resume_holder,
+        input::input, input::pointer, input::screen,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -28,6 +29,7 @@ use crate::{routes, stream};
         (name = "desktop", description = "The desktop lease: status, stop, pause"),
         (name = "runs", description = "Runs: submit, heartbeat, finish, cancel, …"),
         (name = "history", description = "The history and the event log"),
+        (name = "input", description = "Input, sent by Baton for the desktop holder only"),
         (name = "host", description = "The host itself"),
     ),
 )]

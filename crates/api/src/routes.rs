@@ -272,6 +272,37 @@ pub async fn resume(
     }))
 }
 
+/// User only: the person at the computer takes over; the holder keeps its place, its input is
+/// refused until resumed.
+#[utoipa::path(post, path = "/v1/desktop/holder/pause", tag = "desktop",
+    responses((status = 200, body = Paused), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn pause_holder(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Paused>> {
+    let changed = state.core.pause_holder(caller).await?;
+    Ok(Json(Paused {
+        paused: true,
+        changed,
+    }))
+}
+
+/// User only: gives the desktop back to its holder after a takeover.
+#[utoipa::path(post, path = "/v1/desktop/holder/resume", tag = "desktop",
+    responses((status = 200, body = Paused), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn resume_holder(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Paused>> {
+    let changed = state.core.resume_holder(caller).await?;
+    Ok(Json(Paused {
+        paused: false,
+        changed,
+    }))
+}
+
 /// Runs, newest first.
 #[utoipa::path(get, path = "/v1/history", tag = "history", params(HistoryParams),
     responses((status = 200, body = [Run]), (status = 400, body = ErrorBody)))]

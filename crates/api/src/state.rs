@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use baton_core::Handle;
+use baton_core::input::Gateway;
 use tokio::sync::watch;
 
 /// Shared by all handlers; cheap to clone.
@@ -10,6 +11,8 @@ use tokio::sync::watch;
 pub struct ApiState {
     /// The scheduler.
     pub core: Handle,
+    /// The input gateway (unavailable on a headless host).
+    pub input: Gateway,
     user_token: Arc<watch::Sender<String>>,
     allowed_hosts: Arc<[String]>,
     /// Becomes `true` when the host stops, so that endless streams end.
@@ -21,12 +24,14 @@ impl ApiState {
     /// loopback addresses without a port are then accepted).
     pub fn new(
         core: Handle,
+        input: Gateway,
         user_token: String,
         port: u16,
         stopping: watch::Receiver<bool>,
     ) -> Self {
         ApiState {
             core,
+            input,
             user_token: Arc::new(watch::Sender::new(user_token)),
             allowed_hosts: allowed_hosts(port),
             stopping,

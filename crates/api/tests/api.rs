@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use baton_api::{ApiState, router};
 use baton_core::clock::SystemClock;
+use baton_core::input::{FakeDriver, Gateway, InputDriver, Step};
 use baton_core::{Config, Durability, Store, Timestamp};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -20,6 +21,8 @@ const USER: &str = "user-token-for-tests";
 struct Api {
     app: axum::Router,
     state: ApiState,
+    /// What the fake input driver was asked to do.
+    performed: std::sync::Arc<std::sync::Mutex<Vec<Step>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -34,10 +37,17 @@ async fn api() -> Api {
     .unwrap();
     let core = baton_core::spawn(opened, Arc::new(SystemClock), Config::default());
     let (_stop, stopping) = tokio::sync::watch::channel(false);
-    let state = ApiState::new(core, USER.into(), 7777, stopping);
+    let driver = FakeDriver::new();
+    let performed = driver.performed.clone();
+    let input = Gateway::spawn(
+        move || Ok(Box::new(driver) as Box<dyn InputDriver>),
+        core.watch_status(),
+    );
+    let state = ApiState::new(core, input, USER.into(), 7777, stopping);
     Api {
         app: router(state.clone()),
         state,
+        performed,
         _dir: dir,
     }
 }
@@ -649,4 +659,341 @@ async fn the_main_routes_keep_their_contract() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
+}
+
+impl Api {
+    fn performed(&self) -> Vec<Step> {
+        self.performed.lock().unwrap().clone()
+    }
+
+    async fn input(&self, id: i64, token: &str, lease_token: u64, actions: Value) -> Reply {
+        self.call(
+            "POST",
+            &format!("/v1/runs/{id}/input"),
+            Some(token),
+            Some(json!({"lease_token": lease_token, "actions": actions})),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn the_holder_s_input_runs_in_order_and_is_reported() {
+    let api = api().await;
+    let (a, token) = api.submit("a", true).await;
+    let actions = json!([
+        {"kind": "move", "x": 321, "y": 123},
+        {"kind": "click", "button": "left", "count": 2},
+        {"kind": "type", "text": "hello"},
+        {"kind": "key", "combo": "ctrl+l"},
+        {"kind": "move", "x": -20, "y": 5, "relative": true},
+        {"kind": "scroll", "dy": 3},
+    ]);
+    let r = api.input(a, &token, 1, actions).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // What ran, in order, with the defaults spelled out.
+    let kinds: Vec<&str> = r.body["ran"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["move", "click", "type", "key", "move", "scroll"]);
+    assert_eq!(
+        r.body["ran"][0],
+        json!({"kind": "move", "x": 321, "y": 123, "relative": false})
+    );
+    assert_eq!(
+        r.body["ran"][5],
+        json!({"kind": "scroll", "dx": 0, "dy": 3})
+    );
+    let performed = api.performed();
+    assert_eq!(performed.len(), 6);
+    assert_eq!(performed[0], Step::MoveTo(321, 123));
+    assert_eq!(performed[2], Step::Type("hello".into()));
+    assert_eq!(performed[4], Step::MoveBy(-20, 5));
+    let pointer = api.call("GET", "/v1/input/pointer", Some(USER), None).await;
+    assert_eq!(pointer.body, json!({"x": 301, "y": 128}));
+    let screen = api
+        .call("GET", "/v1/input/screen", Some(&token), None)
+        .await;
+    assert_eq!(screen.body, json!({"width": 1280, "height": 800}));
+}
+
+#[tokio::test]
+async fn input_from_anyone_but_the_holder_with_its_token_is_refused_and_runs_nothing() {
+    let api = api().await;
+    let (a, token_a) = api.submit("log in", true).await;
+    let (b, token_b) = api.submit("form", true).await;
+    let (p, token_p) = api.submit("tests", false).await;
+    let click = json!([{"kind": "click"}]);
+    let cases = [
+        // (run, token, lease token, status, code, in the message)
+        (
+            a,
+            USER.to_string(),
+            1,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only run",
+        ),
+        (
+            a,
+            token_b.clone(),
+            1,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only run",
+        ),
+        (
+            b,
+            token_b.clone(),
+            1,
+            StatusCode::CONFLICT,
+            "not_holder",
+            "queued behind 'log in' (test), position 1",
+        ),
+        (
+            p,
+            token_p.clone(),
+            1,
+            StatusCode::CONFLICT,
+            "not_holder",
+            "'log in' (test) does",
+        ),
+        (
+            a,
+            token_a.clone(),
+            7,
+            StatusCode::CONFLICT,
+            "stale_token",
+            "under token 1 now",
+        ),
+    ];
+    for (run, token, lease, status, code, text) in cases {
+        let r = api.input(run, &token, lease, click.clone()).await;
+        assert_eq!((r.status, error_code(&r)), (status, code), "{:?}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(text), "{message}");
+    }
+    // The user takes over: the holder keeps its place, its input is refused until resumed.
+    assert_eq!(
+        api.call("POST", "/v1/desktop/holder/pause", Some(USER), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = api.input(a, &token_a, 1, click.clone()).await;
+    assert_eq!(error_code(&r), "user_active");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("person at the computer is using it")
+    );
+    let hb = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{a}/heartbeat"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(hb.body["paused"], true, "the holder hears it is paused");
+    assert!(api.performed().is_empty(), "nothing reached the display");
+    api.call("POST", "/v1/desktop/holder/resume", Some(USER), None)
+        .await;
+    assert_eq!(
+        api.input(a, &token_a, 1, click.clone()).await.status,
+        StatusCode::OK
+    );
+
+    // After the hand-off the old holder's token is refused; the new holder's works.
+    api.call(
+        "POST",
+        &format!("/v1/runs/{a}/finish"),
+        Some(&token_a),
+        Some(json!({"outcome": "succeeded"})),
+    )
+    .await;
+    let r = api.input(a, &token_a, 1, click.clone()).await;
+    assert_eq!(error_code(&r), "stale_token");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer holds the desktop (it succeeded)")
+    );
+    assert_eq!(
+        api.input(b, &token_b, 2, click.clone()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(api.performed().len(), 2);
+
+    // A cancelled run is told so.
+    api.call(
+        "POST",
+        &format!("/v1/runs/{b}/cancel"),
+        Some(USER),
+        Some(json!({"reason": "wrong site"})),
+    )
+    .await;
+    let r = api.input(b, &token_b, 2, click).await;
+    assert_eq!(error_code(&r), "cancelled");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled by the user: wrong site")
+    );
+}
+
+#[tokio::test]
+async fn a_bad_batch_is_refused_whole_before_anything_runs() {
+    let api = api().await;
+    let (a, token) = api.submit("a", true).await;
+    let good = json!({"kind": "move", "x": 1, "y": 1});
+    let cases = [
+        (json!([]), "invalid_request", "empty"),
+        (
+            json!([good, {"kind": "move", "x": 5000, "y": 1}]),
+            "invalid_request",
+            "off the screen",
+        ),
+        (
+            json!([good, {"kind": "key", "combo": "ctrl+Banana"}]),
+            "invalid_request",
+            "unknown key 'Banana'",
+        ),
+        (
+            json!([good, {"kind": "key", "combo": "ctrl++"}]),
+            "invalid_request",
+            "not a key combination",
+        ),
+        (
+            json!([good, {"kind": "type", "text": "x".repeat(3000)}]),
+            "invalid_request",
+            "at most 2000",
+        ),
+        (
+            json!([good, {"kind": "teleport"}]),
+            "invalid_request",
+            "unknown variant",
+        ),
+        (
+            json!([good, {"kind": "move", "x": 1, "y": 1, "speed": 9}]),
+            "invalid_request",
+            "unknown field",
+        ),
+    ];
+    for (actions, code, text) in cases {
+        let r = api.input(a, &token, 1, actions).await;
+        assert_eq!(
+            (r.status, error_code(&r)),
+            (StatusCode::BAD_REQUEST, code),
+            "{:?}",
+            r.body
+        );
+        assert!(
+            r.body["error"]["message"].as_str().unwrap().contains(text),
+            "{:?}",
+            r.body
+        );
+    }
+    assert!(api.performed().is_empty(), "a refused batch sends nothing");
+}
+
+#[tokio::test]
+async fn a_cancel_in_the_middle_of_a_batch_stops_it_before_the_next_action() {
+    let api = api().await;
+    let (a, token) = api.submit("a", true).await;
+    let batch = json!([
+        {"kind": "move", "x": 10, "y": 10},
+        {"kind": "wait", "ms": 400},
+        {"kind": "move", "x": 20, "y": 20},
+        {"kind": "wait", "ms": 400},
+        {"kind": "move", "x": 30, "y": 30},
+    ]);
+    let sending = {
+        let api_app = api.app.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            let req = Request::post(format!("/v1/runs/{a}/input"))
+                .header(header::HOST, "127.0.0.1:7777")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::from(
+                    json!({"lease_token": 1, "actions": batch}).to_string(),
+                ))
+                .unwrap();
+            let res = api_app.oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let r = api
+        .call("POST", &format!("/v1/runs/{a}/cancel"), Some(USER), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let (status, body) = sending.await.unwrap();
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "cancelled");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped before action 3 of 5 (2 ran)"),
+        "{body}"
+    );
+    assert_eq!(
+        api.performed(),
+        vec![Step::MoveTo(10, 10)],
+        "nothing after the cancel"
+    );
+}
+
+#[tokio::test]
+async fn without_a_display_input_says_so_and_everything_else_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = Store::open(
+        &dir.path().join("baton.db"),
+        Durability::Normal,
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    let core = baton_core::spawn(opened, Arc::new(SystemClock), Config::default());
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    let state = ApiState::new(
+        core,
+        Gateway::unavailable("DISPLAY is not set"),
+        USER.into(),
+        7777,
+        stopping,
+    );
+    let api = Api {
+        app: router(state.clone()),
+        state,
+        performed: Default::default(),
+        _dir: dir,
+    };
+    let (a, token) = api.submit("a", true).await;
+    let r = api.input(a, &token, 1, json!([{"kind": "click"}])).await;
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (StatusCode::SERVICE_UNAVAILABLE, "no_display")
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("DISPLAY is not set")
+    );
+    let r = api.call("GET", "/v1/input/pointer", Some(USER), None).await;
+    assert_eq!(error_code(&r), "no_display");
+    assert_eq!(
+        api.call("GET", "/v1/status", Some(USER), None).await.status,
+        StatusCode::OK
+    );
 }

@@ -18,6 +18,7 @@ fn options(dir: &std::path::Path) -> HostOptions {
         kind: "test".into(),
         durability: Durability::Normal,
         config: Config::default(),
+        input: baton_api::InputOptions::Disabled,
     }
 }
 

@@ -94,6 +94,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mouse and keyboard through Baton, for the run this command runs in (it must hold the
+    /// desktop). Several actions make one batch, run in order.
+    #[command(after_help = INPUT_AFTER_HELP)]
+    Input {
+        /// The lease token to present (default: $BATON_LEASE_TOKEN).
+        #[arg(long, value_name = "N")]
+        lease_token: Option<u64>,
+        /// The actions.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ACTION"
+        )]
+        words: Vec<String>,
+    },
     /// The event log: every transition, in order.
     Events {
         /// Keep following new events.
@@ -120,6 +135,9 @@ pub struct DaemonArgs {
     /// Default heartbeat TTL for runs, in seconds.
     #[arg(long, default_value_t = 15.0, value_name = "SECS")]
     pub ttl: f64,
+    /// Never send input, even with a display: `baton input` is answered with no_display.
+    #[arg(long)]
+    pub no_input: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,3 +175,21 @@ command got SIGTERM, then SIGKILL after 5 s).
 
 Example:
   baton run --desktop --title 'log in to the bank' -- ./login.sh";
+
+const INPUT_AFTER_HELP: &str = "\
+Actions (one after another make one batch):
+  move X Y | move --rel DX DY     the pointer, to or by
+  click [left|right|middle] [--double]
+  down [BUTTON] | up [BUTTON]     press or let go a button
+  type TEXT                       type text
+  key COMBO                       a key combination: ctrl+l, Return, alt+Tab, ctrl+shift+t
+  scroll DX DY                    wheel steps; positive DY scrolls down
+  wait MS                         let the application catch up (at most 5000)
+Read-only, on their own: pointer, screen.
+
+Inside 'baton run --desktop', the run's identity and lease token come from the environment.
+Refused (the run does not hold the desktop, its token is stale, it was cancelled, the person at
+the computer is using it): exit 4 with the reason.
+
+Example:
+  baton input move 640 360 click type 'hello world' key Return";

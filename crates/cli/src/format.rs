@@ -99,7 +99,10 @@ pub fn event(event: &Event) -> String {
                 .map(|c| format!(", exit code {c}"))
                 .unwrap_or_default()
         ),
-        EventKind::HandoffsPaused { by } | EventKind::HandoffsResumed { by } => format!("by {by}"),
+        EventKind::HandoffsPaused { by }
+        | EventKind::HandoffsResumed { by }
+        | EventKind::HolderPaused { by }
+        | EventKind::HolderResumed { by } => format!("by {by}"),
         EventKind::Started | EventKind::Interrupted => String::new(),
     };
     format!(

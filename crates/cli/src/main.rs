@@ -84,6 +84,9 @@ async fn dispatch(command: Command, data_dir: DataDir) -> Result<u8, Failure> {
             client: run_client,
             json,
         } => cmd::show::history(&client, limit, state, run_client, json).await,
+        Command::Input { lease_token, words } => {
+            cmd::input::input(&client, words, lease_token).await
+        }
         Command::Events {
             follow,
             since,

@@ -384,6 +384,29 @@ impl Handle {
         }
     }
 
+    /// The person at the computer takes over: the holder's input is refused until resumed.
+    /// Returns whether anything changed.
+    pub async fn pause_holder(&self, caller: Caller) -> Result<bool> {
+        match self
+            .apply(move |m, _| m.pause_holder(&caller).map(Answer::Flag))
+            .await?
+        {
+            Resolved::Flag(changed) => Ok(changed),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// The holder may send input again. Returns whether anything changed.
+    pub async fn resume_holder(&self, caller: Caller) -> Result<bool> {
+        match self
+            .apply(move |m, _| m.resume_holder(&caller).map(Answer::Flag))
+            .await?
+        {
+            Resolved::Flag(changed) => Ok(changed),
+            _ => Err(Error::Closed),
+        }
+    }
+
     /// The user changes the heartbeat TTL for runs submitted from now on.
     pub async fn set_default_ttl(&self, ttl: Duration, caller: Caller) -> Result<()> {
         self.apply(move |m, _| m.set_default_ttl(ttl, &caller).map(|()| Answer::Flag(true)))

@@ -214,6 +214,11 @@ impl Checker {
                     self.holder = None;
                 }
             }
+            EventKind::HolderPaused { .. } | EventKind::HolderResumed { .. } => {
+                if self.holder.map(|(h, _)| h) != Some(run) {
+                    return fail(format!("run {run} paused or resumed while not holding"));
+                }
+            }
             EventKind::Started | EventKind::Amended { .. } => {}
             EventKind::HandoffsPaused { .. } | EventKind::HandoffsResumed { .. } => {
                 return fail(format!("{} event names a run", event.kind.name()));

@@ -62,6 +62,24 @@ pub enum Error {
     /// The scheduler has shut down (the host is stopping).
     #[error("Baton is shutting down")]
     Closed,
+
+    /// There is no display to send input to (a headless host).
+    #[error("there is no display to send input to ({0}); everything else works")]
+    NoDisplay(String),
+
+    /// Input was refused before an action: the run does not (or no longer) hold the desktop
+    /// with that token, or the person at the computer is using it.
+    #[error("{message}")]
+    InputRefused {
+        /// `not_holder`, `stale_token`, `cancelled` or `user_active`.
+        code: &'static str,
+        /// The honest sentence.
+        message: String,
+    },
+
+    /// The display refused the input.
+    #[error("the display refused the input: {0}")]
+    InputFailed(String),
 }
 
 impl Error {
@@ -77,6 +95,9 @@ impl Error {
             Error::Store(_) | Error::Migrate(_) => "store_failed",
             Error::Io { .. } => "io_failed",
             Error::Closed => "shutting_down",
+            Error::NoDisplay(_) => "no_display",
+            Error::InputRefused { code, .. } => code,
+            Error::InputFailed(_) => "input_failed",
         }
     }
 

@@ -105,6 +105,16 @@ pub enum EventKind {
     },
     /// Baton stopped while the run was active.
     Interrupted,
+    /// The person at the computer took over: the holder's input is refused until it resumes.
+    HolderPaused {
+        /// Who: `user:takeover` when Baton noticed the person, else the surface they used.
+        by: String,
+    },
+    /// The holder may send input again.
+    HolderResumed {
+        /// Who, or `user:takeover` after the quiet time.
+        by: String,
+    },
     /// The user paused hand-offs.
     HandoffsPaused {
         /// Who asked.
@@ -133,6 +143,8 @@ impl EventKind {
             EventKind::Finished { .. } => "finished",
             EventKind::Withdrawn { .. } => "withdrawn",
             EventKind::Interrupted => "interrupted",
+            EventKind::HolderPaused { .. } => "holder_paused",
+            EventKind::HolderResumed { .. } => "holder_resumed",
             EventKind::HandoffsPaused { .. } => "handoffs_paused",
             EventKind::HandoffsResumed { .. } => "handoffs_resumed",
         }

@@ -93,6 +93,9 @@ struct Holder {
     id: RunId,
     token: u64,
     since: Timestamp,
+    /// The person at the computer took over: input is refused until resumed. Part of the
+    /// holder, so it ends with the holding.
+    paused: bool,
 }
 
 /// The lease state machine. See the module docs.
@@ -507,6 +510,45 @@ impl Machine {
         }
     }
 
+    /// The person at the computer takes over: the holder keeps the lease and its place, but its
+    /// input is refused until [`Machine::resume_holder`]. Returns whether anything changed.
+    pub fn pause_holder(&mut self, caller: &Caller) -> Result<bool> {
+        self.set_holder_paused(caller, true)
+    }
+
+    /// The holder may send input again.
+    pub fn resume_holder(&mut self, caller: &Caller) -> Result<bool> {
+        self.set_holder_paused(caller, false)
+    }
+
+    fn set_holder_paused(&mut self, caller: &Caller, paused: bool) -> Result<bool> {
+        user_only(
+            caller,
+            if paused {
+                "pause the desktop holder"
+            } else {
+                "resume the desktop holder"
+            },
+        )?;
+        let Some(holder) = self.holder.as_mut() else {
+            return Err(Error::InvalidState(
+                "nobody holds the desktop, so there is no holder to pause or resume".into(),
+            ));
+        };
+        if holder.paused == paused {
+            return Ok(false);
+        }
+        holder.paused = paused;
+        let (id, by) = (holder.id, caller.label());
+        let kind = if paused {
+            EventKind::HolderPaused { by }
+        } else {
+            EventKind::HolderResumed { by }
+        };
+        self.event(Some(id), kind);
+        Ok(true)
+    }
+
     /// Changes the TTL for runs submitted from now on that do not ask for their own.
     pub fn set_default_ttl(&mut self, ttl: Duration, caller: &Caller) -> Result<()> {
         user_only(caller, "change the default heartbeat TTL")?;
@@ -536,6 +578,7 @@ impl Machine {
                 since: self.holder.map(|h| h.since),
                 holder,
                 paused: self.paused,
+                holder_paused: self.holder.is_some_and(|h| h.paused),
                 queue: self.queue.iter().map(|id| self.view(*id)).collect(),
             },
             running: self
@@ -556,10 +599,12 @@ impl Machine {
         let run = self.view(id);
         let holder = self.holder.map(|h| self.runs[&h.id].run.brief());
         let queued = run.state == RunState::Queued;
+        let paused = self.holder.is_some_and(|h| h.id == id && h.paused);
         let message = match (run.state, run.position) {
             (RunState::Queued, Some(position)) => {
                 queued_message(holder.as_ref(), position, self.paused)
             }
+            _ if paused => TAKEOVER_MESSAGE.to_string(),
             _ => state_message(&run),
         };
         Some(RunStatus {
@@ -567,6 +612,7 @@ impl Machine {
             ended: !run.state.is_active(),
             queued_behind: holder.filter(|_| queued),
             handoffs_paused: self.paused,
+            paused,
             message,
             inbox: active.inbox.clone(),
             version: 0,
@@ -707,7 +753,12 @@ impl Machine {
         self.last_token += 1;
         let token = self.last_token;
         let since = self.clock.now();
-        self.holder = Some(Holder { id, token, since });
+        self.holder = Some(Holder {
+            id,
+            token,
+            since,
+            paused: false,
+        });
         self.batch.last_token = Some(token);
         let active = self.active_mut_unchecked(id);
         active.run.lease_token = Some(token);
@@ -1001,6 +1052,11 @@ fn state_message(run: &Run) -> String {
     }
 }
 
+/// What a holder hears while the person at the computer uses it (DESIGN rule 11's honesty, for
+/// a takeover).
+pub const TAKEOVER_MESSAGE: &str =
+    "the person at the computer is using it; you keep your place and resume automatically";
+
 /// The status of a run that has already ended, built from its stored row.
 pub fn ended_status(run: Run) -> RunStatus {
     RunStatus {
@@ -1008,6 +1064,7 @@ pub fn ended_status(run: Run) -> RunStatus {
         ended: !run.state.is_active(),
         queued_behind: None,
         handoffs_paused: false,
+        paused: false,
         message: state_message(&run),
         inbox: Vec::new(),
         version: 0,

@@ -10,6 +10,7 @@
 //! - [`actor`]: the scheduler task that owns the machine and the store; [`Handle`] is its door.
 //! - [`store`]: SQLite through sqlx (migrations in `migrations/`), one transaction per request.
 //! - [`event`]: the append-only event log's entries.
+//! - [`input`]: the input gateway: one thread sends input, for the holder only.
 //! - [`check`]: an invariant checker that replays an event log (tests, torture, soak).
 //! - [`auth`]: the user token and per-run tokens.
 //! - [`datadir`]: the data directory shared by hosts and clients (token, lock, host note).
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod datadir;
 pub mod error;
 pub mod event;
+pub mod input;
 pub mod lease;
 pub mod model;
 pub mod store;

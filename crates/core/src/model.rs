@@ -324,6 +324,10 @@ pub struct RunStatus {
     pub queued_behind: Option<RunBrief>,
     /// While queued: whether the user has paused hand-offs.
     pub handoffs_paused: bool,
+    /// While holding: whether the person at the computer has taken over (input is refused
+    /// until it resumes; the run keeps its place).
+    #[serde(default)]
+    pub paused: bool,
     /// The honest sentence about where the run stands.
     pub message: String,
     /// Corrections sent to the run (`amend`), oldest first.
@@ -364,6 +368,9 @@ pub struct Desktop {
     pub since: Option<Timestamp>,
     /// Whether the user has paused hand-offs.
     pub paused: bool,
+    /// Whether the person at the computer has taken over: the holder keeps the lease, but its
+    /// input is refused until it resumes.
+    pub holder_paused: bool,
     /// Waiting runs, first in line first.
     pub queue: Vec<Run>,
 }

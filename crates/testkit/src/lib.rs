@@ -170,3 +170,64 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     );
     bin
 }
+
+/// A virtual X display for a test, on a display number Xvfb picks itself (`-displayfd`), so
+/// tests can run side by side. Stopped when dropped.
+#[derive(Debug)]
+pub struct Xvfb {
+    child: Child,
+    /// `:N`, for `DISPLAY`.
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts a 1280x800 screen.
+    pub fn start() -> Xvfb {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is missing: run 'make test' (it installs what these tests need)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Xvfb {
+            child,
+            display: format!(":{}", line.trim()),
+        }
+    }
+
+    /// Where the pointer is, by xdotool.
+    pub fn pointer(&self) -> (i32, i32) {
+        let out = Command::new("xdotool")
+            .env("DISPLAY", &self.display)
+            .args(["getmouselocation", "--shell"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(-1)
+        };
+        (field("X="), field("Y="))
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

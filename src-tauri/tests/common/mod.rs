@@ -24,7 +24,7 @@ pub struct Desktop {
     pub display: String,
     pub bus: String,
     /// The X server, when this desktop started it (not when it shares another's display).
-    xvfb: Option<Child>,
+    _xvfb: Option<Xvfb>,
     dbus: Child,
     dunst: Proc,
     tray_host: Child,
@@ -63,7 +63,8 @@ impl Desktop {
         let (xvfb, display) = match shared {
             Some(display) => (None, display),
             None => {
-                let (xvfb, display) = start_xvfb();
+                let xvfb = Xvfb::start();
+                let display = xvfb.display.clone();
                 (Some(xvfb), display)
             }
         };
@@ -113,7 +114,7 @@ impl Desktop {
             scratch,
             display,
             bus,
-            xvfb,
+            _xvfb: xvfb,
             dbus,
             dunst,
             tray_host,
@@ -356,14 +357,7 @@ impl Desktop {
 
 impl Drop for Desktop {
     fn drop(&mut self) {
-        for child in [
-            Some(&mut self.tray_host),
-            Some(&mut self.dbus),
-            self.xvfb.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for child in [&mut self.tray_host, &mut self.dbus] {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -444,27 +438,4 @@ pub fn hold_script(dir: &Path, name: &str) -> String {
         "echo $BATON_RUN_ID > {d}/{name}.id; while [ ! -e {d}/{name}.go ]; do sleep 0.02; done",
         d = dir.display()
     )
-}
-
-/// Starts Xvfb on a display it picks itself (-displayfd writes the number it chose).
-fn start_xvfb() -> (Child, String) {
-    let mut xvfb = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-screen",
-            "0",
-            "1280x800x24",
-            "-nolisten",
-            "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(xvfb.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (xvfb, format!(":{}", line.trim()))
 }

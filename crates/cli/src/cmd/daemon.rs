@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use baton_api::{Host, HostOptions};
+use baton_api::{Host, HostOptions, InputOptions};
 use baton_core::{Config, DataDir, Durability};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -24,6 +24,11 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
         kind: "daemon".into(),
         durability,
         config: Config { default_ttl: ttl },
+        input: if args.no_input {
+            InputOptions::Disabled
+        } else {
+            InputOptions::Display
+        },
     })
     .await
     .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;

@@ -2,5 +2,6 @@
 
 pub mod control;
 pub mod daemon;
+pub mod input;
 pub mod run;
 pub mod show;

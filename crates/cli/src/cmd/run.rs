@@ -286,14 +286,24 @@ impl Wrapper {
             (None, Some(sig)) => (128 + sig, Some(format!("killed by signal {sig}"))),
             (None, None) => (1, None),
         };
+        let own_code = u8::try_from(code & 0xff).unwrap_or(1);
         match self.finish(code == 0, Some(code), note.as_deref()).await {
-            // The run ended some other way while the command was finishing (the user
-            // cancelled it): say so.
-            Some(status) if status.run.state == RunState::Cancelled => {
-                eprintln!("baton: {}", status.message);
-                Ok(exit::CANCELLED)
+            // The run ended some other way while the command was finishing: say how, with the
+            // exit code for it (the user cancelled it, or it lost the desktop while this
+            // process was frozen, or the host stopped).
+            Some(status) if status.ended => {
+                let code = match status.run.state {
+                    RunState::Cancelled => exit::CANCELLED,
+                    RunState::Expired | RunState::Withdrawn => exit::GAVE_UP,
+                    RunState::Interrupted => exit::NO_HOST,
+                    _ => own_code,
+                };
+                if code != own_code {
+                    eprintln!("baton: {}", status.message);
+                }
+                Ok(code)
             }
-            _ => Ok(u8::try_from(code & 0xff).unwrap_or(1)),
+            _ => Ok(own_code),
         }
     }
 

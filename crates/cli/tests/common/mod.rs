@@ -46,9 +46,23 @@ impl Daemon {
 
     /// A daemon on `dir`, with extra arguments.
     pub fn start_in(dir: &Path, args: &[&str]) -> Daemon {
+        Daemon::start_with(dir, args, &[])
+    }
+
+    /// A daemon on a fresh data directory that sends input to X display `display`.
+    pub fn on_display(display: &str, args: &[&str]) -> Daemon {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut daemon = Daemon::start_with(tmp.path(), args, &[("DISPLAY", display)]);
+        daemon._tmp = Some(tmp);
+        daemon
+    }
+
+    /// A daemon on `dir`, with extra arguments and environment.
+    pub fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = baton_in(dir)
             .arg("daemon")
             .args(args)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

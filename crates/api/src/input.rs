@@ -1,0 +1,135 @@
+//! The input routes: the holder's batches, and the pointer and screen anyone may read.
+//!
+//! The gateway decides action by action whether the run may still act; when it stops, this
+//! module turns the reason into the honest sentence (where the run stands, and why).
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use baton_core::input::{self, Stop};
+use baton_core::lease::TAKEOVER_MESSAGE;
+use baton_core::{Caller, Error as CoreError, RunId, RunState, queued_message};
+
+use crate::error::{Error, ErrorBody, Result};
+use crate::extract::{Body, RunPath};
+use crate::models::{InputReport, InputRequest, Point, ScreenSize};
+use crate::state::ApiState;
+
+/// The holder sends input, with its run token and lease token. The batch is checked as a
+/// whole first (a bad one runs nothing), then runs in order, each action only while the run
+/// still holds the desktop with that token and the person at the computer is not using it.
+#[utoipa::path(post, path = "/v1/runs/{id}/input", tag = "input", params(("id" = i64, Path)),
+    request_body = InputRequest,
+    responses((status = 200, body = InputReport),
+              (status = 400, body = ErrorBody, description = "invalid_request: the batch, nothing ran"),
+              (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "not_holder, stale_token, cancelled, user_active"),
+              (status = 503, body = ErrorBody, description = "no_display")))]
+pub async fn input(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    RunPath(id): RunPath,
+    Body(request): Body<InputRequest>,
+) -> Result<Json<InputReport>> {
+    if caller != Caller::Run(id) {
+        return Err(Error::Forbidden(format!(
+            "only run #{id} itself sends its input, with its run token and its lease token"
+        )));
+    }
+    let screen = state.input.screen().await?;
+    let steps = input::validate(&request.actions, screen)?;
+    let total = steps.len();
+    let outcome = state.input.run(id, request.lease_token, steps).await?;
+    match outcome.stopped {
+        None => Ok(Json(InputReport {
+            ran: request.actions,
+        })),
+        Some(stop) => {
+            let (code, why) = refusal(&state, id, request.lease_token, stop).await?;
+            let message = if outcome.ran == 0 {
+                format!("nothing ran: {why}")
+            } else {
+                format!(
+                    "stopped before action {} of {total} ({} ran): {why}",
+                    outcome.ran + 1,
+                    outcome.ran
+                )
+            };
+            Err(Error::Core(CoreError::InputRefused { code, message }))
+        }
+    }
+}
+
+/// Why run `id` may not act: the code and the honest sentence.
+async fn refusal(
+    state: &ApiState,
+    id: RunId,
+    lease_token: u64,
+    stop: Stop,
+) -> Result<(&'static str, String)> {
+    Ok(match stop {
+        Stop::StaleToken { current } => (
+            "stale_token",
+            format!(
+                "lease token {lease_token} is stale: run #{id} holds the desktop under token {current} now"
+            ),
+        ),
+        Stop::UserActive => ("user_active", TAKEOVER_MESSAGE.to_string()),
+        Stop::NotHolder => {
+            let run = state.core.run(id).await?;
+            let snapshot = state.core.status();
+            let holder = snapshot.desktop.holder.as_ref().map(|h| h.brief());
+            match run.state {
+                RunState::Cancelled => (
+                    "cancelled",
+                    format!(
+                        "run #{id} was cancelled by the user{}; its input is refused",
+                        run.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    ),
+                ),
+                RunState::Queued => (
+                    "not_holder",
+                    queued_message(
+                        holder.as_ref(),
+                        run.position.unwrap_or_default(),
+                        snapshot.desktop.paused,
+                    ),
+                ),
+                RunState::Running => (
+                    "not_holder",
+                    match holder {
+                        Some(h) => format!(
+                            "run #{id} does not hold the desktop: '{}' ({}) does; acquire it first",
+                            h.title, h.client
+                        ),
+                        None => format!(
+                            "run #{id} does not hold the desktop, which is free; acquire it first"
+                        ),
+                    },
+                ),
+                ended => (
+                    "stale_token",
+                    format!(
+                        "run #{id} no longer holds the desktop (it {ended}); lease token {lease_token} is stale"
+                    ),
+                ),
+            }
+        }
+    })
+}
+
+/// Where the pointer is. Anyone with a token may ask.
+#[utoipa::path(get, path = "/v1/input/pointer", tag = "input",
+    responses((status = 200, body = Point), (status = 503, body = ErrorBody)))]
+pub async fn pointer(State(state): State<ApiState>) -> Result<Json<Point>> {
+    let (x, y) = state.input.pointer().await?;
+    Ok(Json(Point { x, y }))
+}
+
+/// The main screen's size. Anyone with a token may ask.
+#[utoipa::path(get, path = "/v1/input/screen", tag = "input",
+    responses((status = 200, body = ScreenSize), (status = 503, body = ErrorBody)))]
+pub async fn screen(State(state): State<ApiState>) -> Result<Json<ScreenSize>> {
+    let (width, height) = state.input.screen().await?;
+    Ok(Json(ScreenSize { width, height }))
+}

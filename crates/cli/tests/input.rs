@@ -1,0 +1,285 @@
+//! `baton input` on a real X display (Xvfb): input reaches the display for the holder only,
+//! with its current lease token; a user's stop ends a batch before its next action.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const SHORT: Duration = Duration::from_secs(10);
+const FIELDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/fields.py");
+
+/// The directory of the `baton` binary, for commands that call `baton input` by name.
+fn path_with_baton() -> String {
+    format!(
+        "{}:{}",
+        std::path::Path::new(BATON).parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// `baton run ARGS -- sh -c SCRIPT`, with `baton` on the command's PATH.
+fn run_script(d: &Daemon, args: &[&str], script: &str) -> Proc {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend(["--", "sh", "-c", script]);
+    Proc::spawn(d.baton().env("PATH", path_with_baton()).args(&all))
+}
+
+/// A window of text fields (tests/harness/fields.py) on `display`.
+struct Fields {
+    child: Child,
+    stdin: ChildStdin,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    centres: Vec<(i32, i32)>,
+}
+
+impl Fields {
+    fn open(display: &str, count: usize) -> Fields {
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(FIELDS)
+            .arg(count.to_string())
+            .env("DISPLAY", display)
+            .env("NO_AT_BRIDGE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        let centres = first
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c[0].as_i64().unwrap() as i32, c[1].as_i64().unwrap() as i32))
+            .collect();
+        Fields {
+            child,
+            stdin,
+            lines,
+            centres,
+        }
+    }
+
+    fn texts(&mut self) -> Vec<String> {
+        writeln!(self.stdin, "dump").unwrap();
+        let line = self.lines.next().unwrap().unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for Fields {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_pointer(x: &Xvfb, at: (i32, i32)) {
+    let start = Instant::now();
+    while x.pointer() != at {
+        assert!(
+            start.elapsed() < SHORT,
+            "pointer at {:?}, not {at:?}",
+            x.pointer()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_holder_moves_the_pointer_and_types_into_a_real_text_field() {
+    let x = Xvfb::start();
+    let d = Daemon::on_display(&x.display, &[]);
+    let out = d
+        .baton()
+        .env("PATH", path_with_baton())
+        .args([
+            "run", "-d", "-t", "move", "--", "baton", "input", "move", "321", "123",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(x.pointer(), (321, 123));
+
+    let mut fields = Fields::open(&x.display, 1);
+    let (cx, cy) = fields.centres[0];
+    let sentence = "The quick brown fox jumps over the lazy dog, 42 times!";
+    let script = format!("baton input move {cx} {cy} click wait 150 type '{sentence}'");
+    let mut typer = run_script(&d, &["-d", "-t", "type"], &script);
+    assert_eq!(
+        typer.wait(SHORT).code(),
+        Some(0),
+        "{:?}",
+        typer.stderr.all()
+    );
+    let start = Instant::now();
+    while fields.texts()[0] != sentence {
+        assert!(
+            start.elapsed() < SHORT,
+            "the field says {:?}",
+            fields.texts()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Anyone may ask where the pointer is and how big the screen is.
+    let out = d.run(&["input", "pointer"]);
+    assert_eq!(text(&out.stdout).trim(), format!("{cx} {cy}"));
+    assert_eq!(text(&d.run(&["input", "screen"]).stdout).trim(), "1280 800");
+}
+
+#[test]
+fn a_run_that_does_not_hold_the_desktop_is_refused_and_nothing_moves() {
+    let x = Xvfb::start();
+    let d = Daemon::on_display(&x.display, &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut holder = run_script(
+        &d,
+        &["-d", "-t", "holder"],
+        &format!(
+            "baton input move 100 100; echo $BATON_RUN_ID > {d}/a.id; while [ ! -e {d}/a.go ]; do sleep 0.05; done",
+            d = t.display()
+        ),
+    );
+    wait_file(&t.join("a.id"), SHORT);
+    wait_pointer(&x, (100, 100));
+
+    // A run without the desktop.
+    let out = d
+        .baton()
+        .env("PATH", path_with_baton())
+        .args([
+            "run", "-t", "sneaky", "--", "baton", "input", "move", "5", "5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("no lease token"), "{err}");
+    // Even with a lease token it made up, it is not the holder.
+    let out = d
+        .baton()
+        .env("PATH", path_with_baton())
+        .args([
+            "run",
+            "-t",
+            "forger",
+            "--",
+            "sh",
+            "-c",
+            "baton input --lease-token 1 move 5 5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("does not hold the desktop: 'holder' (cli) does"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Outside any run.
+    let out = d.run(&["input", "move", "5", "5"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("inside 'baton run --desktop"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A bad batch is a usage error, and runs nothing.
+    assert_eq!(d.run(&["input", "jump"]).status.code(), Some(2));
+
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(x.pointer(), (100, 100), "nothing moved the pointer");
+    std::fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(holder.wait(SHORT).code(), Some(0));
+}
+
+#[test]
+fn after_a_hand_off_the_old_lease_token_is_refused() {
+    let x = Xvfb::start();
+    let d = Daemon::on_display(&x.display, &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // The old holder's command goes on after its wrapper froze and its lease expired.
+    let script = format!(
+        "echo ready > {d}/a.ready; while [ ! -e {d}/a.go ]; do sleep 0.05; done; baton input move 50 50 2> {d}/a.err; echo $? > {d}/a.code",
+        d = t.display()
+    );
+    let mut a = run_script(&d, &["-d", "--ttl", "1", "-t", "old"], &script);
+    wait_file(&t.join("a.ready"), SHORT);
+    let mut b = run_script(
+        &d,
+        &["-d", "-t", "new"],
+        &format!(
+            "baton input move 200 200; echo done > {d}/b.done",
+            d = t.display()
+        ),
+    );
+    b.stderr.wait_for("queued behind 'old'", SHORT);
+    signal(a.pid(), "STOP");
+    wait_file(&t.join("b.done"), SHORT);
+    assert_eq!(b.wait(SHORT).code(), Some(0));
+    assert_eq!(x.pointer(), (200, 200));
+
+    std::fs::write(t.join("a.go"), "").unwrap();
+    wait_file(&t.join("a.code"), SHORT);
+    assert_eq!(read_trimmed(&t.join("a.code")), "4");
+    let err = read_trimmed(&t.join("a.err"));
+    assert!(
+        err.contains("no longer holds the desktop (it expired); lease token 1 is stale"),
+        "{err}"
+    );
+    assert_eq!(x.pointer(), (200, 200), "the stale holder moved nothing");
+    signal(a.pid(), "CONT");
+    assert_eq!(a.wait(SHORT).code(), Some(75));
+}
+
+#[test]
+fn a_stop_during_a_long_batch_ends_it_before_its_next_action() {
+    let x = Xvfb::start();
+    let d = Daemon::on_display(&x.display, &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let script = format!(
+        "echo started > {d}/started; baton input move 10 10 wait 1500 move 20 20 wait 1500 move 30 30",
+        d = tmp.path().display()
+    );
+    let mut a = run_script(&d, &["-d", "-t", "long"], &script);
+    wait_file(&tmp.path().join("started"), SHORT);
+    wait_pointer(&x, (10, 10));
+    let out = d.run(&["stop"]);
+    assert!(
+        text(&out.stdout).contains("stopped #1 'long'"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(a.wait(SHORT).code(), Some(130));
+    // Past the moment the batch would have gone on: nothing more happened.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(x.pointer(), (10, 10));
+}
+
+#[test]
+fn a_daemon_without_a_display_says_no_display_and_works_otherwise() {
+    let d = Daemon::start();
+    let out = d
+        .baton()
+        .env("PATH", path_with_baton())
+        .args(["run", "-d", "--", "baton", "input", "click"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("there is no display to send input to"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(d.run(&["status"]).status.code(), Some(0));
+}
