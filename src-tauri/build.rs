@@ -17,6 +17,8 @@ fn main() {
             "user_token",
             "regenerate_token",
             "set_autostart",
+            "resume_holder",
+            "set_takeover",
         ]),
     ))
     .expect("tauri-build failed");

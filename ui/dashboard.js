@@ -38,10 +38,12 @@ function render(snapshot) {
   view.snapshot = snapshot;
   const desktop = snapshot.desktop;
   const pill = $("state-pill");
-  pill.className = "pill " + (desktop.paused ? "paused" : desktop.holder ? "held" : "free");
-  pill.textContent = desktop.paused
-    ? "Hand-offs paused"
-    : desktop.holder ? "Desktop in use" : "Desktop free";
+  pill.className = "pill " + (desktop.paused || desktop.holder_paused ? "paused" : desktop.holder ? "held" : "free");
+  pill.textContent = desktop.holder_paused
+    ? "You have the desktop"
+    : desktop.paused
+      ? "Hand-offs paused"
+      : desktop.holder ? "Desktop in use" : "Desktop free";
   $("stop").disabled = !desktop.holder;
   $("pause").textContent = desktop.paused ? "Resume hand-offs" : "Pause hand-offs";
 
@@ -70,6 +72,16 @@ function renderHolder(desktop) {
       el("dt", { text: "Run" }), el("dd", { text: `#${holder.id}` }),
     ),
   );
+  if (desktop.holder_paused) {
+    const giveBack = el("button", { type: "button", id: "give-back", text: "Give it back now" });
+    giveBack.addEventListener("click", () => {
+      giveBack.disabled = true;
+      request("resume_holder");
+    });
+    box.append(el("p", { class: "note takeover" },
+      "Paused while you use the computer: its input waits, and it goes on by itself once you stop. ",
+      giveBack));
+  }
   if (desktop.paused) {
     box.append(el("p", { class: "note", text: "Hand-offs are paused: when this run is done, nobody new gets the desktop until you resume." }));
   }

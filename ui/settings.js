@@ -39,6 +39,9 @@ function render(view) {
   }
   if (document.activeElement !== $("ttl")) $("ttl").value = String(view.default_ttl_secs);
   if (document.activeElement !== $("port")) $("port").value = String(view.api_port);
+  $("takeover-enabled").checked = view.takeover.enabled;
+  if (document.activeElement !== $("takeover-quiet")) $("takeover-quiet").value = String(view.takeover.quiet_secs);
+  $("takeover-quiet").disabled = !view.takeover.enabled;
   $("api-url").textContent = view.api_url || "not listening";
   $("token-file").textContent = view.token_file;
   $("autostart").checked = view.autostart;
@@ -129,6 +132,20 @@ async function start() {
       return fieldError("ttl", "A heartbeat TTL is a number of seconds above 0.");
     }
     apply("ttl", "set_default_ttl", { seconds });
+  });
+  const sendTakeover = () => {
+    const quiet = Number($("takeover-quiet").value);
+    if (!Number.isFinite(quiet) || quiet < 1 || quiet > 600) {
+      return fieldError("takeover", "The quiet time is between 1 and 600 seconds.");
+    }
+    apply("takeover", "set_takeover", {
+      takeover: { enabled: $("takeover-enabled").checked, quiet_secs: quiet },
+    });
+  };
+  $("takeover-enabled").addEventListener("change", sendTakeover);
+  $("takeover-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendTakeover();
   });
   $("port-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -10,7 +10,7 @@ use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_autostart::{AutoLaunchManager, ManagerExt};
 
 use crate::error::{Error, Result};
-use crate::settings::{NotifySettings, Settings};
+use crate::settings::{NotifySettings, Settings, TakeoverConfig};
 use crate::state::{AppState, HotkeyState};
 
 fn dashboard() -> Caller {
@@ -71,6 +71,12 @@ pub async fn cancel_run(
     Ok(state.core.cancel(RunId(id), dashboard(), reason).await?)
 }
 
+/// Gives the desktop back to its holder after the person at the computer took over.
+#[tauri::command]
+pub async fn resume_holder(state: State<'_, AppState>) -> Result<bool> {
+    Ok(state.core.resume_holder(dashboard()).await?)
+}
+
 /// Moves a queued run to the front of the queue.
 #[tauri::command]
 pub async fn move_to_front(state: State<'_, AppState>, id: i64) -> Result<RunStatus> {
@@ -98,6 +104,8 @@ pub struct SettingsView {
     pub api_url: String,
     /// Whether Baton starts at login.
     pub autostart: bool,
+    /// Noticing the person at the computer.
+    pub takeover: TakeoverConfig,
     /// The data directory.
     pub data_dir: String,
     /// The user token's file.
@@ -121,6 +129,7 @@ async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView 
         autostart: app
             .try_state::<AutoLaunchManager>()
             .is_some_and(|_| app.autolaunch().is_enabled().unwrap_or(false)),
+        takeover: stored.takeover,
         data_dir: state.data_dir.path().display().to_string(),
         token_file: state.data_dir.token_path().display().to_string(),
     }
@@ -244,4 +253,18 @@ fn ensure_autostart_dir() -> Result<()> {
             .map_err(|e| Error::Setting(format!("Cannot create {}: {e}", dir.display())))?;
     }
     Ok(())
+}
+
+/// Whether to pause the holder while the person at the computer uses it, and how long to wait
+/// after their last input; in force at once.
+#[tauri::command]
+pub async fn set_takeover<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    takeover: TakeoverConfig,
+) -> Result<SettingsView> {
+    let settings = takeover.to_settings()?;
+    Settings::save_takeover(state.core.store(), &takeover).await?;
+    state.takeover.send_replace(settings);
+    Ok(view(&app, &state).await)
 }

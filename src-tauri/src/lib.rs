@@ -97,6 +97,7 @@ pub fn run(options: Options) -> Result<()> {
                 durability: Durability::Normal,
                 config: Config::default(),
                 input: InputOptions::Display,
+                takeover: Default::default(),
             })) {
                 Ok(host) => host,
                 Err(e) => {
@@ -108,8 +109,13 @@ pub fn run(options: Options) -> Result<()> {
             let core = host.core().clone();
             let settings = tauri::async_runtime::block_on(Settings::load(core.store()));
             tauri::async_runtime::block_on(apply_stored(&mut host, &settings));
-            let (state, requests) =
-                AppState::new(core.clone(), host.state().clone(), data_dir, &settings);
+            let (state, requests) = AppState::new(
+                core.clone(),
+                host.state().clone(),
+                data_dir,
+                host.takeover().clone(),
+                &settings,
+            );
             app.manage(state);
             let state = app.state::<AppState>();
 
@@ -185,6 +191,12 @@ async fn apply_stored(host: &mut Host, settings: &Settings) {
     {
         tracing::warn!(error = %e, "the stored API port was not applied; using a free port");
     }
+    match settings.takeover.to_settings() {
+        Ok(takeover) => {
+            host.takeover().send_replace(takeover);
+        }
+        Err(e) => tracing::warn!(error = %e, "the stored takeover setting was not applied"),
+    }
 }
 
 /// The IPC commands, for the app and for tests with the mock runtime.
@@ -204,5 +216,7 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         commands::user_token,
         commands::regenerate_token,
         commands::set_autostart,
+        commands::resume_holder,
+        commands::set_takeover,
     ]
 }

@@ -20,6 +20,8 @@ pub enum NoticeKind {
     Stopped,
     /// A run stopped responding (heartbeat or connection lost).
     Expired,
+    /// The person at the computer took over from the holder.
+    Takeover,
 }
 
 /// One notification.
@@ -174,6 +176,15 @@ impl Noticer {
                 }
                 self.ended(id);
             }
+            EventKind::HolderPaused { by } if by == "user:takeover" => {
+                notices.push(Notice::new(
+                    NoticeKind::Takeover,
+                    format!(
+                        "{} is paused while you use the computer; it goes on by itself once you stop",
+                        self.title(id)
+                    ),
+                ));
+            }
             EventKind::Finished { .. } | EventKind::Withdrawn { .. } | EventKind::Interrupted => {
                 self.ended(id);
             }
@@ -287,6 +298,7 @@ fn summary(kind: NoticeKind, mut texts: Vec<String>) -> Notice {
         NoticeKind::Handoff => format!("The desktop changed hands {n} times:"),
         NoticeKind::Stopped => format!("{n} runs were stopped:"),
         NoticeKind::Expired => format!("{n} runs stopped responding:"),
+        NoticeKind::Takeover => format!("You took over {n} times:"),
     };
     let shown = 3;
     let mut lines = vec![head];

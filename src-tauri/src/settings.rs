@@ -22,6 +22,8 @@ pub struct NotifySettings {
     pub stopped: bool,
     /// A run stopped responding.
     pub expired: bool,
+    /// The person at the computer took over from the holder.
+    pub takeover: bool,
     /// Show none at all.
     pub do_not_disturb: bool,
 }
@@ -33,6 +35,7 @@ impl Default for NotifySettings {
             handoff: true,
             stopped: true,
             expired: true,
+            takeover: true,
             do_not_disturb: false,
         }
     }
@@ -47,6 +50,7 @@ impl NotifySettings {
                 NoticeKind::Handoff => self.handoff,
                 NoticeKind::Stopped => self.stopped,
                 NoticeKind::Expired => self.expired,
+                NoticeKind::Takeover => self.takeover,
             }
     }
 }
@@ -62,6 +66,44 @@ pub struct Settings {
     pub default_ttl_secs: f64,
     /// The API's port on 127.0.0.1; 0: any free port.
     pub api_port: u16,
+    /// Noticing the person at the computer.
+    pub takeover: TakeoverConfig,
+}
+
+/// Noticing the person at the computer, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TakeoverConfig {
+    /// Pause the holder while the person uses the mouse or keyboard.
+    pub enabled: bool,
+    /// Seconds without the person's input before the holder goes on.
+    pub quiet_secs: f64,
+}
+
+impl Default for TakeoverConfig {
+    fn default() -> Self {
+        let defaults = baton_core::takeover::TakeoverSettings::default();
+        TakeoverConfig {
+            enabled: defaults.enabled,
+            quiet_secs: defaults.quiet.as_secs_f64(),
+        }
+    }
+}
+
+impl TakeoverConfig {
+    /// The settings the host's watcher takes; refuses a quiet time outside 1 s to 10 min.
+    pub fn to_settings(self) -> Result<baton_core::takeover::TakeoverSettings> {
+        if !(1.0..=600.0).contains(&self.quiet_secs) {
+            return Err(Error::Setting(format!(
+                "The quiet time before the holder goes on must be between 1 and 600 seconds; {} is not.",
+                self.quiet_secs
+            )));
+        }
+        Ok(baton_core::takeover::TakeoverSettings {
+            enabled: self.enabled,
+            quiet: std::time::Duration::from_secs_f64(self.quiet_secs),
+        })
+    }
 }
 
 impl Default for Settings {
@@ -71,6 +113,7 @@ impl Default for Settings {
             notifications: NotifySettings::default(),
             default_ttl_secs: baton_core::DEFAULT_TTL.as_secs_f64(),
             api_port: 0,
+            takeover: TakeoverConfig::default(),
         }
     }
 }
@@ -79,6 +122,7 @@ const HOTKEY: &str = "tray.hotkey";
 const NOTIFICATIONS: &str = "tray.notifications";
 const DEFAULT_TTL: &str = "host.default_ttl_secs";
 const API_PORT: &str = "host.api_port";
+const TAKEOVER: &str = "host.takeover";
 
 impl Settings {
     /// Reads the settings; a missing or unreadable value gets its default (and a warning).
@@ -93,6 +137,7 @@ impl Settings {
                 .await
                 .unwrap_or(defaults.default_ttl_secs),
             api_port: read(store, API_PORT).await.unwrap_or(defaults.api_port),
+            takeover: read(store, TAKEOVER).await.unwrap_or(defaults.takeover),
         }
     }
 
@@ -109,6 +154,11 @@ impl Settings {
     /// Stores the API port.
     pub async fn save_api_port(store: &Store, port: u16) -> Result<()> {
         write(store, API_PORT, &port).await
+    }
+
+    /// Stores how the person at the computer is noticed.
+    pub async fn save_takeover(store: &Store, takeover: &TakeoverConfig) -> Result<()> {
+        write(store, TAKEOVER, takeover).await
     }
 
     /// Stores the notification switches.

@@ -49,6 +49,8 @@ pub struct AppState {
     pub notifications: watch::Sender<NotifySettings>,
     /// The stop hotkey; the tray shows it.
     pub hotkey: watch::Sender<HotkeyState>,
+    /// How the host notices the person at the computer; changed live.
+    pub takeover: watch::Sender<baton_core::takeover::TakeoverSettings>,
     /// Held while the hotkey is being replaced, so two changes cannot interleave.
     pub hotkey_change: Mutex<()>,
     /// What the tray menu shows now, so its items act on what the user saw.
@@ -90,6 +92,7 @@ impl AppState {
         core: Handle,
         api: ApiState,
         data_dir: DataDir,
+        takeover: watch::Sender<baton_core::takeover::TakeoverSettings>,
         settings: &Settings,
     ) -> (Self, mpsc::UnboundedReceiver<HostRequest>) {
         let (host, requests) = mpsc::unbounded_channel();
@@ -104,6 +107,7 @@ impl AppState {
                 error: None,
             }),
             hotkey_change: Mutex::new(()),
+            takeover,
             tray_shown: TrayShown::default(),
             host,
         };

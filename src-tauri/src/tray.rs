@@ -22,6 +22,7 @@ pub mod ids {
     pub const PAUSE: &str = "pause";
     pub const DASHBOARD: &str = "dashboard";
     pub const SETTINGS: &str = "settings";
+    pub const GIVE_BACK: &str = "give_back";
     pub const QUIT: &str = "quit";
 }
 
@@ -35,6 +36,7 @@ pub struct Tray {
     queue: MenuItem<Wry>,
     stop: MenuItem<Wry>,
     pause: MenuItem<Wry>,
+    give_back: MenuItem<Wry>,
     stop_label: String,
     shown: Option<TrayView>,
 }
@@ -55,6 +57,13 @@ impl Tray {
         let stop_text = stop_label(hotkey);
         let stop = MenuItem::with_id(app, ids::STOP, &stop_text, view.can_stop, None::<&str>)?;
         let pause = MenuItem::with_id(app, ids::PAUSE, &view.pause, true, None::<&str>)?;
+        let give_back = MenuItem::with_id(
+            app,
+            ids::GIVE_BACK,
+            give_back_label(view),
+            view.give_back.is_some(),
+            None::<&str>,
+        )?;
         let dashboard =
             MenuItem::with_id(app, ids::DASHBOARD, "Open dashboard", true, None::<&str>)?;
         let settings = MenuItem::with_id(app, ids::SETTINGS, "Settings…", true, None::<&str>)?;
@@ -66,6 +75,7 @@ impl Tray {
                 &queue,
                 &PredefinedMenuItem::separator(app)?,
                 &stop,
+                &give_back,
                 &pause,
                 &PredefinedMenuItem::separator(app)?,
                 &dashboard,
@@ -87,6 +97,7 @@ impl Tray {
             queue,
             stop,
             pause,
+            give_back,
             stop_label: stop_text,
             shown: Some(view.clone()),
         })
@@ -107,6 +118,10 @@ impl Tray {
         }
         if changed(|v| &v.tooltip) {
             self.icon.set_tooltip(Some(&view.tooltip))?;
+        }
+        if old.as_ref().is_none_or(|o| o.give_back != view.give_back) {
+            self.give_back.set_text(menu_text(&give_back_label(view)))?;
+            self.give_back.set_enabled(view.give_back.is_some())?;
         }
         if old.as_ref().is_none_or(|o| o.can_stop != view.can_stop) {
             self.stop.set_enabled(view.can_stop)?;
@@ -195,6 +210,13 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
                 tracing::warn!(error = %e, "cannot open the dashboard");
             }
         }
+        ids::GIVE_BACK => {
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = core.resume_holder(Caller::user("tray")).await {
+                    tracing::warn!(error = %e, "giving the desktop back failed");
+                }
+            });
+        }
         ids::SETTINGS => {
             if let Err(e) = crate::windows::open_settings(app) {
                 tracing::warn!(error = %e, "cannot open the settings");
@@ -236,6 +258,13 @@ fn confirm_quit(app: &AppHandle, state: &AppState) {
                 app.state::<AppState>().quit();
             }
         });
+}
+
+/// The item stays in the menu (greyed out) so the menu does not jump about.
+fn give_back_label(view: &TrayView) -> String {
+    view.give_back
+        .clone()
+        .unwrap_or_else(|| "Give the desktop back".into())
 }
 
 fn stop_label(hotkey: &HotkeyState) -> String {

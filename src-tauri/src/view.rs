@@ -27,6 +27,8 @@ pub struct TrayView {
     pub can_stop: bool,
     /// `Pause hand-offs` or `Resume hand-offs`.
     pub pause: String,
+    /// While the person at the computer has taken over: `Give the desktop back to 'A'`.
+    pub give_back: Option<String>,
     /// The tooltip (where the platform shows one).
     pub tooltip: String,
 }
@@ -38,6 +40,11 @@ const NAMED_IN_QUEUE: usize = 3;
 pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
     let desktop = &snapshot.desktop;
     let holder = match (&desktop.holder, desktop.since) {
+        (Some(run), Some(since)) if desktop.holder_paused => format!(
+            "Desktop: {} for {}, paused while you use it",
+            label(run),
+            elapsed(since.until(now).as_secs())
+        ),
         (Some(run), Some(since)) => format!(
             "Desktop: {} for {}",
             label(run),
@@ -61,7 +68,7 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
             format!("{n} waiting: {}", names.join(", "))
         }
     };
-    let icon = if desktop.paused {
+    let icon = if desktop.paused || desktop.holder_paused {
         IconKind::Paused
     } else if desktop.holder.is_some() {
         IconKind::Held
@@ -84,6 +91,11 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
         queue,
         can_stop: desktop.holder.is_some(),
         pause: pause.to_string(),
+        give_back: desktop
+            .holder
+            .as_ref()
+            .filter(|_| desktop.holder_paused)
+            .map(|run| format!("Give the desktop back to '{}'", run.title)),
         tooltip,
     }
 }
@@ -195,6 +207,26 @@ mod tests {
         assert_eq!(view.icon, IconKind::Paused);
         assert_eq!(view.pause, "Resume hand-offs");
         assert_eq!(view.queue, "1 waiting: 'B'");
+    }
+
+    #[test]
+    fn a_takeover_shows_who_waits_for_the_person() {
+        let mut snapshot = Snapshot::default();
+        snapshot.desktop.holder = Some(run(1, "log in", "claude-code"));
+        snapshot.desktop.since = Some(Timestamp(0));
+        snapshot.desktop.holder_paused = true;
+        let view = tray_view(&snapshot, Timestamp(5_000));
+        assert_eq!(view.icon, IconKind::Paused);
+        assert_eq!(
+            view.holder,
+            "Desktop: 'log in' (claude-code) for 5s, paused while you use it"
+        );
+        assert_eq!(
+            view.give_back.as_deref(),
+            Some("Give the desktop back to 'log in'")
+        );
+        snapshot.desktop.holder_paused = false;
+        assert_eq!(tray_view(&snapshot, Timestamp(5_000)).give_back, None);
     }
 
     #[test]

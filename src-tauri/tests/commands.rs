@@ -35,6 +35,7 @@ fn fixture() -> Fixture {
         durability: Durability::Normal,
         config: Config::default(),
         input: baton_api::InputOptions::Disabled,
+        takeover: Default::default(),
     }))
     .unwrap();
     let core = host.core().clone();
@@ -42,6 +43,7 @@ fn fixture() -> Fixture {
         core.clone(),
         host.state().clone(),
         data_dir.clone(),
+        host.takeover().clone(),
         &Settings::default(),
     );
     tauri::async_runtime::spawn(baton_tray::state::own_host(host, requests));
@@ -206,7 +208,7 @@ fn settings_show_what_is_in_force() {
 #[test]
 fn notification_switches_are_kept_and_in_force_at_once() {
     let f = fixture();
-    let notifications = json!({"queued": false, "handoff": true, "stopped": true, "expired": false, "do_not_disturb": true});
+    let notifications = json!({"queued": false, "handoff": true, "stopped": true, "expired": false, "takeover": false, "do_not_disturb": true});
     let view = f
         .invoke("set_notifications", json!({"notifications": notifications}))
         .unwrap();
@@ -357,4 +359,45 @@ fn stop_acts_only_on_the_holder_the_page_showed() {
     let err = f.invoke("stop_holder", json!({"runId": a})).unwrap_err();
     assert!(err.as_str().unwrap().contains("changed hands"), "{err}");
     assert_eq!(f.core.status().desktop.holder.as_ref().unwrap().id.0, b);
+}
+
+#[test]
+fn takeover_settings_are_checked_and_the_holder_is_given_back() {
+    let f = fixture();
+    let view = f
+        .invoke(
+            "set_takeover",
+            json!({"takeover": {"enabled": false, "quiet_secs": 30}}),
+        )
+        .unwrap();
+    assert_eq!(
+        view["takeover"],
+        json!({"enabled": false, "quiet_secs": 30.0})
+    );
+    let err = f
+        .invoke(
+            "set_takeover",
+            json!({"takeover": {"enabled": true, "quiet_secs": 0.2}}),
+        )
+        .unwrap_err();
+    assert!(
+        err.as_str().unwrap().contains("between 1 and 600 seconds"),
+        "{err}"
+    );
+    assert_eq!(
+        f.invoke("get_settings", json!({})).unwrap()["takeover"]["enabled"],
+        false
+    );
+
+    let a = f.submit("a");
+    let core = f.core.clone();
+    tauri::async_runtime::block_on(async move {
+        core.pause_holder(baton_core::Caller::user("takeover"))
+            .await
+    })
+    .unwrap();
+    assert!(f.core.status().desktop.holder_paused);
+    assert_eq!(f.invoke("resume_holder", json!({})).unwrap(), true);
+    assert!(!f.core.status().desktop.holder_paused);
+    assert_eq!(f.core.status().desktop.holder.as_ref().unwrap().id.0, a);
 }

@@ -374,3 +374,51 @@ fn a_hotkey_another_application_holds_is_reported_plainly() {
     desk.key("ctrl+alt+shift+s");
     assert_eq!(exit_of(&mut a).code(), Some(130));
 }
+
+#[test]
+fn a_takeover_is_announced_and_the_tray_gives_the_desktop_back() {
+    let desk = Desktop::start();
+    let _app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.hold("a", "log in", &[]);
+    wait_file(&t.join("a.id"), WAIT);
+    assert!(
+        !desk.wait_menu("Give the desktop back").contains("'"),
+        "greyed out while nobody took over"
+    );
+
+    // The person grabs the mouse.
+    let moved = desk
+        .env(&mut Command::new("xdotool"))
+        .args(["mousemove", "600", "400"])
+        .status()
+        .unwrap();
+    assert!(moved.success());
+    assert_eq!(
+        desk.wait_notification("paused while you use the computer"),
+        "'log in' is paused while you use the computer; it goes on by itself once you stop"
+    );
+    assert!(
+        desk.wait_menu("Desktop: 'log in'")
+            .ends_with("paused while you use it")
+    );
+    wait_until("the takeover in the status", || {
+        desk.status()["desktop"]["holder_paused"] == true
+    });
+
+    // The tray gives it back at once, well before the quiet time.
+    desk.click("Give the desktop back to 'log in'");
+    wait_until("the holder to resume", || {
+        desk.status()["desktop"]["holder_paused"] == false
+    });
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(
+        desk.status()["desktop"]["holder_paused"],
+        false,
+        "the old input does not take it over again"
+    );
+    let history = desk.baton_output(&["events", "--json"]);
+    assert!(String::from_utf8_lossy(&history.stdout).contains("\"by\":\"user:tray\""));
+    std::fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(exit_of(&mut a).code(), Some(0));
+}

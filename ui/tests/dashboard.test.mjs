@@ -126,3 +126,15 @@ test("follows the desktop's dark theme, with text that stays readable", async (t
   const dark = await colours();
   assert.ok(dark.background < 0.2 && dark.card < 0.25 && dark.text > 0.8, JSON.stringify(dark));
 });
+
+test("when the person takes over, the holder card says so and gives the desktop back", async (t) => {
+  const ui = await dashboard(t);
+  const paused = busy();
+  paused.desktop.holder_paused = true;
+  await ui.emit("baton://status", paused);
+  assert.equal(await ui.page.textContent("#state-pill"), "You have the desktop");
+  assert.match(await ui.page.textContent("#holder"), /Paused while you use the computer/);
+  await ui.page.click("#give-back");
+  await ui.page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "resume_holder"));
+  assert.equal(await ui.page.isDisabled("#give-back"), true);
+});

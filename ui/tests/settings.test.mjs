@@ -6,7 +6,8 @@ import { openPage } from "./harness.mjs";
 
 const view = (changes = {}) => ({
   hotkey: { accelerator: "CmdOrCtrl+Alt+Shift+S", active: true, error: null },
-  notifications: { queued: true, handoff: true, stopped: true, expired: true, do_not_disturb: false },
+  notifications: { queued: true, handoff: true, stopped: true, expired: true, takeover: true, do_not_disturb: false },
+  takeover: { enabled: true, quiet_secs: 10 },
   default_ttl_secs: 15,
   api_port: 0,
   api_url: "http://127.0.0.1:41233",
@@ -26,6 +27,7 @@ function changingReplies() {
   r.set_default_ttl ??= (a) => with_({ default_ttl_secs: a.seconds });
   r.set_api_port ??= (a) => with_({ api_port: a.port, api_url: `http://127.0.0.1:${a.port}` });
   r.set_autostart ??= (a) => with_({ autostart: a.enabled });
+  r.set_takeover ??= (a) => with_({ takeover: a.takeover });
 }
 
 async function settings(t, replies = {}) {
@@ -104,8 +106,8 @@ test("notification switches send every switch, and Do not disturb silences the r
   await page.check('[data-notify="do_not_disturb"]');
   await page.waitForFunction(() => document.querySelector('[data-notify="handoff"]').disabled);
   assert.deepEqual(await sent(ui, "set_notifications"), [
-    { notifications: { queued: false, handoff: true, stopped: true, expired: true, do_not_disturb: false } },
-    { notifications: { queued: false, handoff: true, stopped: true, expired: true, do_not_disturb: true } },
+    { notifications: { queued: false, handoff: true, stopped: true, expired: true, takeover: true, do_not_disturb: false } },
+    { notifications: { queued: false, handoff: true, stopped: true, expired: true, takeover: true, do_not_disturb: true } },
   ]);
 });
 
@@ -146,4 +148,22 @@ test("start at login is switched", async (t) => {
   await ui.page.check("#autostart");
   await ui.page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "set_autostart"));
   assert.deepEqual(await sent(ui, "set_autostart"), [{ enabled: true }]);
+});
+
+test("takeover detection is switched and its quiet time checked", async (t) => {
+  const ui = await settings(t);
+  const { page } = ui;
+  assert.equal(await page.isChecked("#takeover-enabled"), true);
+  assert.equal(await page.inputValue("#takeover-quiet"), "10");
+  await page.fill("#takeover-quiet", "0.5");
+  await page.click('#takeover-form button[type="submit"]');
+  assert.match(await page.textContent("#takeover-error"), /between 1 and 600/);
+  await page.fill("#takeover-quiet", "30");
+  await page.click('#takeover-form button[type="submit"]');
+  await page.uncheck("#takeover-enabled");
+  await page.waitForFunction(() => document.getElementById("takeover-quiet").disabled);
+  assert.deepEqual(await sent(ui, "set_takeover"), [
+    { takeover: { enabled: true, quiet_secs: 30 } },
+    { takeover: { enabled: false, quiet_secs: 30 } },
+  ]);
 });

@@ -45,6 +45,7 @@ async fn main() {
         durability,
         config: Config::default(),
         input: baton_api::InputOptions::Disabled,
+        takeover: Default::default(),
     })
     .await
     .unwrap();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use baton_core::clock::SystemClock;
 use baton_core::input::{EnigoDriver, Gateway, InputDriver};
+use baton_core::takeover::{TakeoverSettings, X11Probe};
 use baton_core::{Config, DataDir, Durability, Handle, HostInfo, HostLock, Store, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -32,6 +33,8 @@ pub struct HostOptions {
     pub config: Config,
     /// Where input goes.
     pub input: InputOptions,
+    /// Noticing the person at the computer (on a display only).
+    pub takeover: TakeoverSettings,
 }
 
 /// Where the input gateway sends input.
@@ -55,6 +58,8 @@ pub struct Host {
     started_at: Timestamp,
     /// Set once, when the whole host stops: every server and every endless stream ends.
     stopping: watch::Sender<bool>,
+    /// How the person at the computer is noticed; changed live.
+    takeover: watch::Sender<TakeoverSettings>,
     /// The server new clients are sent to.
     server: Server,
     /// Servers of earlier ports, still finishing the connections they had.
@@ -135,6 +140,7 @@ impl Host {
             durability,
             config,
             input,
+            takeover,
         } = options;
         data_dir.create()?;
         let lock = data_dir.lock()?;
@@ -150,8 +156,12 @@ impl Host {
         let listener = Server::bind(port).await?;
         let core = baton_core::spawn(opened, Arc::new(SystemClock), config);
         let (stopping, stop_rx) = watch::channel(false);
-        let input = start_input(input, &core);
-        let state = ApiState::new(core.clone(), input, token, 0, stop_rx);
+        let gateway = start_input(input, &core);
+        let takeover = watch::Sender::new(takeover);
+        if gateway.available() {
+            watch_for_the_person(&core, &gateway, &takeover);
+        }
+        let state = ApiState::new(core.clone(), gateway, token, 0, stop_rx);
         let server = Server::start(listener, &state, &stopping)?;
         let host = Host {
             core,
@@ -160,6 +170,7 @@ impl Host {
             kind,
             started_at: Timestamp::now(),
             stopping,
+            takeover,
             server,
             retired: Vec::new(),
             interrupted,
@@ -203,6 +214,11 @@ impl Host {
     /// The scheduler.
     pub fn core(&self) -> &Handle {
         &self.core
+    }
+
+    /// Changes how the person at the computer is noticed, at once.
+    pub fn takeover(&self) -> &watch::Sender<TakeoverSettings> {
+        &self.takeover
     }
 
     /// The API's shared state (to change the user token live).
@@ -263,5 +279,27 @@ fn start_input(options: InputOptions, core: &Handle) -> Gateway {
             },
             core.watch_status(),
         ),
+    }
+}
+
+/// Starts noticing the person at the computer on `$DISPLAY`.
+fn watch_for_the_person(
+    core: &Handle,
+    gateway: &Gateway,
+    settings: &watch::Sender<TakeoverSettings>,
+) {
+    let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) else {
+        return;
+    };
+    match X11Probe::connect(&display) {
+        Ok(probe) => {
+            tokio::spawn(baton_core::takeover::watch(
+                core.clone(),
+                gateway.clone(),
+                Box::new(probe),
+                settings.subscribe(),
+            ));
+        }
+        Err(e) => tracing::warn!(error = %e, "takeover detection is off"),
     }
 }

@@ -19,6 +19,7 @@ fn options(dir: &std::path::Path) -> HostOptions {
         durability: Durability::Normal,
         config: Config::default(),
         input: baton_api::InputOptions::Disabled,
+        takeover: Default::default(),
     }
 }
 

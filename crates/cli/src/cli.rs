@@ -138,6 +138,12 @@ pub struct DaemonArgs {
     /// Never send input, even with a display: `baton input` is answered with no_display.
     #[arg(long)]
     pub no_input: bool,
+    /// Do not pause the holder when the person at the computer uses the mouse or keyboard.
+    #[arg(long)]
+    pub no_takeover: bool,
+    /// After a takeover, how long without the person's input before the holder resumes.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub takeover_quiet: f64,
 }
 
 #[derive(Debug, Args)]

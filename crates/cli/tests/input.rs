@@ -283,3 +283,71 @@ fn a_daemon_without_a_display_says_no_display_and_works_otherwise() {
     );
     assert_eq!(d.run(&["status"]).status.code(), Some(0));
 }
+
+#[test]
+fn the_person_at_the_computer_takes_over_and_the_holder_waits_its_turn() {
+    let x = Xvfb::start();
+    let d = Daemon::on_display(&x.display, &["--takeover-quiet", "1"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let script = format!(
+        "baton input move 100 100 type hello; echo ready > {d}/ready; \
+         while [ ! -e {d}/go1 ]; do sleep 0.05; done; baton input move 110 110 2> {d}/err1; echo $? > {d}/code1; \
+         while [ ! -e {d}/go2 ]; do sleep 0.05; done; baton input move 120 120 2> {d}/err2; echo $? > {d}/code2",
+        d = t.display()
+    );
+    let mut a = run_script(&d, &["-d", "-t", "holder"], &script);
+    wait_file(&t.join("ready"), SHORT);
+    // Baton's own input is not a person.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(d.status()["desktop"]["holder_paused"], false);
+
+    // The person grabs the mouse.
+    let moved = Command::new("xdotool")
+        .env("DISPLAY", &x.display)
+        .args(["mousemove", "700", "700"])
+        .status()
+        .unwrap();
+    assert!(moved.success());
+    d.wait_status("the takeover", SHORT, |s| {
+        s["desktop"]["holder_paused"] == true
+    });
+    std::fs::write(t.join("go1"), "").unwrap();
+    wait_file(&t.join("code1"), SHORT);
+    assert_eq!(read_trimmed(&t.join("code1")), "4");
+    let err = read_trimmed(&t.join("err1"));
+    assert!(
+        err.contains("the person at the computer is using it; you keep your place"),
+        "{err}"
+    );
+    assert_eq!(
+        x.pointer(),
+        (700, 700),
+        "the holder did not fight the person"
+    );
+
+    // A quiet second later the holder goes on, with the same lease.
+    d.wait_status("the holder to resume", SHORT, |s| {
+        s["desktop"]["holder_paused"] == false
+    });
+    std::fs::write(t.join("go2"), "").unwrap();
+    wait_file(&t.join("code2"), SHORT);
+    assert_eq!(
+        read_trimmed(&t.join("code2")),
+        "0",
+        "{}",
+        read_trimmed(&t.join("err2"))
+    );
+    assert_eq!(x.pointer(), (120, 120));
+    assert_eq!(a.wait(SHORT).code(), Some(0));
+    let events = text(&d.run(&["events", "--json"]).stdout);
+    let kinds: Vec<Value> = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("holder_")))
+        .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[0]["kind"], "holder_paused");
+    assert_eq!(kinds[0]["by"], "user:takeover");
+    assert_eq!(kinds[1]["kind"], "holder_resumed");
+}

@@ -11,6 +11,7 @@
 //! - [`store`]: SQLite through sqlx (migrations in `migrations/`), one transaction per request.
 //! - [`event`]: the append-only event log's entries.
 //! - [`input`]: the input gateway: one thread sends input, for the holder only.
+//! - [`takeover`]: notices the person at the computer and pauses the holder meanwhile.
 //! - [`check`]: an invariant checker that replays an event log (tests, torture, soak).
 //! - [`auth`]: the user token and per-run tokens.
 //! - [`datadir`]: the data directory shared by hosts and clients (token, lock, host note).
@@ -28,6 +29,7 @@ pub mod input;
 pub mod lease;
 pub mod model;
 pub mod store;
+pub mod takeover;
 
 pub use actor::{Attachment, Config, DEFAULT_TTL, Handle, Submitted, spawn};
 pub use datadir::{DataDir, HostInfo, HostLock};

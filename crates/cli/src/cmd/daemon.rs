@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use baton_api::{Host, HostOptions, InputOptions};
+use baton_core::takeover::TakeoverSettings;
 use baton_core::{Config, DataDir, Durability};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -28,6 +29,10 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
             InputOptions::Disabled
         } else {
             InputOptions::Display
+        },
+        takeover: TakeoverSettings {
+            enabled: !args.no_takeover,
+            quiet: seconds(args.takeover_quiet, "--takeover-quiet")?,
         },
     })
     .await
