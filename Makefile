@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint suites ui-test
+.PHONY: run test setup build lint suites ui-test interference
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 run: setup
@@ -36,3 +36,7 @@ suites:
 ## The windows (ui/) in headless Chromium with a fake IPC.
 ui-test:
 	cd ui/tests && npm ci --no-audit --no-fund && npm test
+
+## The interference test at length: 8 agents typing at once, 1000 rounds (about 35 minutes).
+interference: setup
+	BATON_INTERFERENCE_ROUNDS=1000 $(CARGO) test -p baton-cli --test interference -- --nocapture

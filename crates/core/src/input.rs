@@ -41,6 +41,7 @@ pub mod limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum Button {
     /// The primary button.
     #[default]
@@ -55,6 +56,7 @@ pub enum Button {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum Action {
     /// Moves the pointer to (x, y), or by (x, y) with `relative`.
     Move {
@@ -518,6 +520,38 @@ impl Gateway {
     }
 }
 
+/// How often buttons a holder left pressed are checked while it may have lost the desktop.
+const HELD_CHECK: Duration = Duration::from_millis(250);
+
+/// Buttons pressed by a `down` and not yet let go, and whose they are.
+#[derive(Debug, Default)]
+struct Held {
+    owner: Option<(RunId, u64)>,
+    buttons: Vec<Button>,
+}
+
+impl Held {
+    /// Lets every held button go: their holder lost the desktop, and a stuck button would be
+    /// the next holder's (or the person's) problem.
+    fn release(&mut self, driver: &mut dyn InputDriver) {
+        for button in self.buttons.drain(..) {
+            if let Err(e) = driver.perform(&Step::Up(button)) {
+                tracing::warn!(error = %e, "cannot let go of a held button");
+            }
+        }
+        self.owner = None;
+    }
+
+    /// Lets go unless `owner` still may act.
+    fn release_unless_allowed(&mut self, driver: &mut dyn InputDriver, snapshot: &Snapshot) {
+        if let Some((run, token)) = self.owner
+            && may_act(snapshot, run, token).is_some()
+        {
+            self.release(driver);
+        }
+    }
+}
+
 /// The input thread: one job at a time, in order.
 fn serve(
     mut driver: Box<dyn InputDriver>,
@@ -526,7 +560,23 @@ fn serve(
     last_input: &Mutex<Option<Instant>>,
 ) {
     let failed = |e: String| Error::InputFailed(e);
-    while let Ok(job) = jobs.recv() {
+    let mut held = Held::default();
+    loop {
+        let job = if held.buttons.is_empty() {
+            match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        } else {
+            match jobs.recv_timeout(HELD_CHECK) {
+                Ok(job) => job,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    held.release_unless_allowed(driver.as_mut(), &status.borrow());
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        };
         match job {
             Job::Screen(reply) => {
                 let _ = reply.send(driver.screen().map_err(failed));
@@ -540,14 +590,22 @@ fn serve(
                 steps,
                 reply,
             } => {
-                let _ = reply.send(run_batch(
+                if held.owner.is_some_and(|owner| owner != (run, lease_token)) {
+                    held.release_unless_allowed(driver.as_mut(), &status.borrow());
+                }
+                let outcome = run_batch(
                     driver.as_mut(),
                     run,
                     lease_token,
                     &steps,
                     status,
                     last_input,
-                ));
+                    &mut held,
+                );
+                if !matches!(outcome, Ok(Outcome { stopped: None, .. })) {
+                    held.release_unless_allowed(driver.as_mut(), &status.borrow());
+                }
+                let _ = reply.send(outcome);
             }
         }
     }
@@ -560,6 +618,7 @@ fn run_batch(
     steps: &[Step],
     status: &watch::Receiver<Arc<Snapshot>>,
     last_input: &Mutex<Option<Instant>>,
+    held: &mut Held,
 ) -> Result<Outcome> {
     for (index, step) in steps.iter().enumerate() {
         // DESIGN rule 8: checked again before every action, against the newest status.
@@ -573,6 +632,14 @@ fn run_batch(
             Step::Wait(wait) => std::thread::sleep(*wait),
             step => {
                 driver.perform(step).map_err(Error::InputFailed)?;
+                match step {
+                    Step::Down(button) => {
+                        held.owner = Some((run, lease_token));
+                        held.buttons.push(*button);
+                    }
+                    Step::Up(button) => held.buttons.retain(|b| b != button),
+                    _ => {}
+                }
                 if let Ok(mut last) = last_input.lock() {
                     *last = Some(Instant::now());
                 }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub use baton_testkit::*;
 
 use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::ChildStdin;
 
 pub const BATON: &str = env!("CARGO_BIN_EXE_baton");
 
@@ -155,5 +157,85 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+// ----- input on a real display ---------------------------------------------------------------
+
+const FIELDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/fields.py");
+
+/// The directory of the `baton` binary, for commands that call `baton input` by name.
+pub fn path_with_baton() -> String {
+    format!(
+        "{}:{}",
+        std::path::Path::new(BATON).parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// `baton run ARGS -- sh -c SCRIPT`, with `baton` on the command's PATH.
+pub fn run_script(d: &Daemon, args: &[&str], script: &str) -> Proc {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend(["--", "sh", "-c", script]);
+    Proc::spawn(d.baton().env("PATH", path_with_baton()).args(&all))
+}
+
+/// A window of text fields (tests/harness/fields.py) on `display`.
+pub struct Fields {
+    child: Child,
+    stdin: ChildStdin,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    pub centres: Vec<(i32, i32)>,
+}
+
+impl Fields {
+    pub fn open(display: &str, count: usize) -> Fields {
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(FIELDS)
+            .arg(count.to_string())
+            .env("DISPLAY", display)
+            .env("NO_AT_BRIDGE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        let centres = first
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c[0].as_i64().unwrap() as i32, c[1].as_i64().unwrap() as i32))
+            .collect();
+        Fields {
+            child,
+            stdin,
+            lines,
+            centres,
+        }
+    }
+
+    pub fn texts(&mut self) -> Vec<String> {
+        writeln!(self.stdin, "dump").unwrap();
+        let line = self.lines.next().unwrap().unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for Fields {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Fields {
+    /// Empties every field.
+    pub fn clear(&mut self) {
+        writeln!(self.stdin, "clear").unwrap();
+        let line = self.lines.next().unwrap().unwrap();
+        assert_eq!(line.trim(), "cleared");
     }
 }

@@ -2,7 +2,8 @@
 """Text fields for Baton's input tests: a real X window (GTK) with N one-line fields.
 
   fields.py N    once shown, prints one JSON line: each field's centre on the screen, [[x, y], ...];
-                 then, for every line "dump" on stdin, prints one JSON line: the fields' texts.
+                 then, for every line "dump" on stdin, prints one JSON line: the fields' texts,
+                 and for every line "clear", empties them and prints "cleared".
 
 Needs Debian's python3-gi and GTK 3 (run it with /usr/bin/python3) and DISPLAY.
 """
@@ -49,6 +50,10 @@ def command(_source, _condition):
         return False
     if line.strip() == "dump":
         print(json.dumps([field.get_text() for field in fields]), flush=True)
+    elif line.strip() == "clear":
+        for field in fields:
+            field.set_text("")
+        print("cleared", flush=True)
     return True
 
 

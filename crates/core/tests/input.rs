@@ -1,0 +1,142 @@
+//! The input gateway with a recording driver, over the real scheduler and SQLite: the order is
+//! kept, nobody but the holder with its token acts, and nothing stays pressed for the next one.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use baton_core::input::{Action, Button, FakeDriver, Gateway, InputDriver, Step, Stop, validate};
+use baton_core::{Caller, Outcome};
+use common::desktop;
+
+fn gateway(core: &baton_core::Handle) -> (Gateway, FakeDriver) {
+    let driver = FakeDriver::new();
+    let recorded = driver.clone();
+    let gateway = Gateway::spawn(
+        move || Ok(Box::new(driver) as Box<dyn InputDriver>),
+        core.watch_status(),
+    );
+    (gateway, recorded)
+}
+
+fn steps(actions: &[Action]) -> Vec<Step> {
+    validate(actions, (1280, 800)).unwrap()
+}
+
+#[tokio::test]
+async fn only_the_holder_with_its_token_acts_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let (gateway, driver) = gateway(&core);
+    let a = core.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = core.submit(desktop("b")).await.unwrap().status.run.id;
+    let batch = steps(&[
+        Action::Move {
+            x: 1,
+            y: 2,
+            relative: false,
+        },
+        Action::Type { text: "hi".into() },
+        Action::Key {
+            combo: "ctrl+l".into(),
+        },
+    ]);
+    let done = gateway.run(a, 1, batch.clone()).await.unwrap();
+    assert_eq!((done.ran, done.stopped), (3, None));
+    assert_eq!(*driver.performed.lock().unwrap(), batch);
+
+    assert_eq!(
+        gateway.run(b, 1, batch.clone()).await.unwrap().stopped,
+        Some(Stop::NotHolder)
+    );
+    assert_eq!(
+        gateway.run(a, 9, batch.clone()).await.unwrap().stopped,
+        Some(Stop::StaleToken { current: 1 })
+    );
+    core.pause_holder(Caller::user("takeover")).await.unwrap();
+    assert_eq!(
+        gateway.run(a, 1, batch.clone()).await.unwrap().stopped,
+        Some(Stop::UserActive)
+    );
+    assert_eq!(
+        driver.performed.lock().unwrap().len(),
+        3,
+        "refused batches sent nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_button_left_pressed_is_let_go_when_its_holder_loses_the_desktop() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let (gateway, driver) = gateway(&core);
+    let a = core.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = core.submit(desktop("b")).await.unwrap().status.run.id;
+    // a starts a drag and means to finish it in its next batch...
+    let down = steps(&[
+        Action::Down {
+            button: Button::Left,
+        },
+        Action::Move {
+            x: 50,
+            y: 50,
+            relative: false,
+        },
+    ]);
+    assert_eq!(gateway.run(a, 1, down).await.unwrap().ran, 2);
+    // ... but is done before it does: the button goes up on its own, soon.
+    core.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    while !driver
+        .performed
+        .lock()
+        .unwrap()
+        .contains(&Step::Up(Button::Left))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the button stayed down"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The next holder finds nothing pressed, and its own input goes through.
+    let click = steps(&[Action::Click {
+        button: Button::Left,
+        count: 1,
+    }]);
+    assert_eq!(gateway.run(b, 2, click).await.unwrap().stopped, None);
+}
+
+#[tokio::test]
+async fn a_cancel_mid_batch_lets_go_of_what_the_batch_pressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let (gateway, driver) = gateway(&core);
+    let a = core.submit(desktop("a")).await.unwrap().status.run.id;
+    let batch = steps(&[
+        Action::Down {
+            button: Button::Right,
+        },
+        Action::Wait { ms: 400 },
+        Action::Up {
+            button: Button::Right,
+        },
+    ]);
+    let running = {
+        let gateway = gateway.clone();
+        tokio::spawn(async move { gateway.run(a, 1, batch).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    core.cancel(a, Caller::user("test"), None).await.unwrap();
+    let outcome = running.await.unwrap().unwrap();
+    assert_eq!((outcome.ran, outcome.stopped), (2, Some(Stop::NotHolder)));
+    assert_eq!(
+        *driver.performed.lock().unwrap(),
+        vec![Step::Down(Button::Right), Step::Up(Button::Right)],
+        "the gateway let go itself; the batch's own Up never ran"
+    );
+}
