@@ -109,6 +109,18 @@ pub enum Command {
         )]
         words: Vec<String>,
     },
+    /// Serve Baton's tools to an agent over MCP on stdin/stdout (for Claude Code, Codex and
+    /// other MCP clients). Needs a running host; one MCP session is one run.
+    #[command(after_help = MCP_AFTER_HELP)]
+    Mcp(McpArgs),
+    /// Answer an agent's hook. `claude-code`: Claude Code's PreToolUse hook, which refuses a
+    /// desktop tool at once unless this Claude Code session holds the desktop through
+    /// `baton mcp`.
+    #[command(after_help = HOOK_AFTER_HELP)]
+    Hook {
+        /// The agent whose hook this is.
+        agent: HookAgent,
+    },
     /// The event log: every transition, in order.
     Events {
         /// Keep following new events.
@@ -144,6 +156,43 @@ pub struct DaemonArgs {
     /// After a takeover, how long without the person's input before the holder resumes.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub takeover_quiet: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Put another desktop MCP server behind Baton: its tools that drive input wait for the
+    /// desktop; read-only ones pass straight through. Its command follows '--'.
+    #[arg(long)]
+    pub proxy: bool,
+    /// With --proxy: gate this tool too (an exact tool name, or a word of tool names).
+    #[arg(long, value_name = "NAME", requires = "proxy")]
+    pub gate: Vec<String>,
+    /// With --proxy: let this tool through ungated (an exact tool name, or a default word).
+    #[arg(long, value_name = "NAME", requires = "proxy")]
+    pub no_gate: Vec<String>,
+    /// With --proxy: give the desktop back after this many seconds without a gated call
+    /// (0: keep it until the session ends).
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub idle: f64,
+    /// With --proxy: give up on a call to the desktop MCP server after this many seconds.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    pub call_timeout: f64,
+    /// The title of the session's runs (default: "agent session", or "desktop through CMD").
+    #[arg(long)]
+    pub title: Option<String>,
+    /// The client of the session's runs (default: the MCP client's name: claude-code, codex).
+    #[arg(long)]
+    pub client: Option<String>,
+    /// With --proxy: the desktop MCP server's command and its arguments.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// Agents `baton hook` answers for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum HookAgent {
+    /// Claude Code's PreToolUse hook (JSON on stdin).
+    ClaudeCode,
 }
 
 #[derive(Debug, Args)]
@@ -199,3 +248,21 @@ the computer is using it): exit 4 with the reason.
 
 Example:
   baton input move 640 360 click type 'hello world' key Return";
+
+const MCP_AFTER_HELP: &str = "\
+Tools: desktop_status, desktop_acquire, desktop_wait, desktop_release, desktop_input, run_amend,
+run_finish, cancel_targets, run_cancel.
+
+Claude Code:  claude mcp add baton -- baton mcp
+Codex:        [mcp_servers.baton] command = \"baton\", args = [\"mcp\"]   (~/.codex/config.toml)
+Gate another desktop server:
+              claude mcp add desktop -- baton mcp --proxy -- npx @playwright/mcp@latest";
+
+const HOOK_AFTER_HELP: &str = "\
+In ~/.claude/settings.json (the matcher names the desktop tools to guard):
+  {\"hooks\": {\"PreToolUse\": [{\"matcher\": \"mcp__playwright__.*\",
+     \"hooks\": [{\"type\": \"command\", \"command\": \"baton hook claude-code\"}]}]}}
+
+It answers within a second: nothing (the tool runs) when this Claude Code session holds the
+desktop through 'baton mcp', else a refusal with the honest reason (queued behind whom, or
+acquire it first).";

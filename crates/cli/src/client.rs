@@ -34,6 +34,16 @@ impl Client {
     /// as that run, so a run's command can never use the user's powers by accident; otherwise
     /// it acts as the user with the token from the data directory.
     pub fn connect(data_dir: &DataDir) -> Result<Client, Failure> {
+        Self::connect_with(data_dir, true)
+    }
+
+    /// Finds the host and acts as the user, even inside a run: for `baton mcp` and its
+    /// hook, which submit runs of their own.
+    pub fn connect_as_user(data_dir: &DataDir) -> Result<Client, Failure> {
+        Self::connect_with(data_dir, false)
+    }
+
+    fn connect_with(data_dir: &DataDir, run_env: bool) -> Result<Client, Failure> {
         let base = match std::env::var(URL_ENV).ok().filter(|u| !u.is_empty()) {
             Some(url) => url,
             None => {
@@ -44,7 +54,10 @@ impl Client {
                     .url
             }
         };
-        let (token, run) = match std::env::var(RUN_TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+        let run_token = std::env::var(RUN_TOKEN_ENV)
+            .ok()
+            .filter(|t| run_env && !t.is_empty());
+        let (token, run) = match run_token {
             Some(token) => {
                 let run = run_of_token(&token);
                 (token, run)

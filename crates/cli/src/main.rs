@@ -6,19 +6,21 @@
 //! - [`client`]: finds the host through the data directory and speaks its API (JSON and SSE).
 //! - [`exit`]: the exit codes scripts rely on.
 //! - [`format`]: how runs, events and durations read in a terminal.
+//! - [`mcp`]: `baton mcp`, the MCP server for agents (and its gating proxy).
 
 mod cli;
 mod client;
 mod cmd;
 mod exit;
 mod format;
+mod mcp;
 
 use std::process::ExitCode;
 
 use baton_core::DataDir;
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, HookAgent};
 use crate::client::Client;
 use crate::exit::Failure;
 
@@ -63,12 +65,20 @@ fn run(cli: Cli, is_daemon: bool) -> Result<u8, Failure> {
 }
 
 async fn dispatch(command: Command, data_dir: DataDir) -> Result<u8, Failure> {
-    if let Command::Daemon(args) = command {
-        return cmd::daemon::daemon(data_dir, args).await;
+    match command {
+        Command::Daemon(args) => return cmd::daemon::daemon(data_dir, args).await,
+        // These run without a host too, and say so in their own protocol.
+        Command::Mcp(args) => return mcp::serve(data_dir, args).await,
+        Command::Hook {
+            agent: HookAgent::ClaudeCode,
+        } => return Ok(cmd::hook::claude_code(&data_dir).await),
+        _ => {}
     }
     let client = Client::connect(&data_dir)?;
     match command {
-        Command::Daemon(_) => unreachable!("handled above"),
+        Command::Daemon(_) | Command::Mcp(_) | Command::Hook { .. } => {
+            unreachable!("handled above")
+        }
         Command::Status { json } => cmd::show::status(&client, json).await,
         Command::Run(args) => cmd::run::run(&client, args, None).await,
         Command::Replace { run_id, run } => cmd::run::run(&client, run, Some(run_id)).await,

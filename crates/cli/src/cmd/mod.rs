@@ -2,6 +2,7 @@
 
 pub mod control;
 pub mod daemon;
+pub mod hook;
 pub mod input;
 pub mod run;
 pub mod show;

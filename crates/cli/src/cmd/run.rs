@@ -493,7 +493,7 @@ impl Wrapper {
 /// Keeps the run alive, and acknowledges the inbox notes already shown. A frozen process stops
 /// heartbeating and loses the desktop after the TTL; a dead one loses it at once through its
 /// closed attach connection.
-async fn heartbeat(me: Client, id: RunId, ttl: Duration, inbox_read: Arc<AtomicU32>) {
+pub(crate) async fn heartbeat(me: Client, id: RunId, ttl: Duration, inbox_read: Arc<AtomicU32>) {
     let path = format!("/v1/runs/{id}/heartbeat");
     let every = (ttl / 3).max(Duration::from_millis(30));
     loop {

@@ -1,0 +1,170 @@
+//! Which agent a session's run belongs to, for the Claude Code hook.
+//!
+//! An agent starts `baton mcp` and its hooks as its own children, but tells neither which
+//! conversation they serve. So each session with a run leaves a small file in the data
+//! directory naming its run, its own process and its parent (the agent); the hook looks for a
+//! file whose agent is one of its own ancestors. Files of sessions that died without cleaning
+//! up are recognised by their dead process and ignored (and removed).
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use baton_core::{DataDir, RunId};
+use serde::{Deserialize, Serialize};
+
+/// One session's record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    /// The `baton mcp` process.
+    pub pid: u32,
+    /// Its parent: the agent.
+    pub agent: u32,
+    /// The session's run.
+    pub run: RunId,
+}
+
+/// A written record; removed when dropped (the session's run ended or the session closed).
+#[derive(Debug)]
+pub struct Link {
+    path: PathBuf,
+}
+
+impl Link {
+    /// Records that this process's session runs `run`.
+    pub fn write(data_dir: &DataDir, run: RunId) -> io::Result<Link> {
+        let dir = dir(data_dir);
+        fs::create_dir_all(&dir)?;
+        let pid = std::process::id();
+        let record = Record {
+            pid,
+            agent: std::os::unix::process::parent_id(),
+            run,
+        };
+        let path = dir.join(format!("{pid}.json"));
+        let text = serde_json::to_string(&record).map_err(io::Error::other)?;
+        let partial = dir.join(format!(".{pid}.json.partial"));
+        fs::write(&partial, text)?;
+        fs::rename(&partial, &path)?;
+        Ok(Link { path })
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn dir(data_dir: &DataDir) -> PathBuf {
+    data_dir.path().join("mcp-sessions")
+}
+
+/// The records of live sessions whose agent is `ancestors` (a process and its parents, nearest
+/// first).
+pub fn sessions_of(data_dir: &DataDir, ancestors: &[u32]) -> Vec<Record> {
+    let Ok(entries) = fs::read_dir(dir(data_dir)) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Ok(record) = fs::read(&path)
+            .map_err(|_| ())
+            .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).map_err(|_| ()))
+        else {
+            continue;
+        };
+        if !alive(record.pid) {
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        if ancestors.contains(&record.agent) {
+            found.push(record);
+        }
+    }
+    found.sort_by_key(|r| r.run);
+    found
+}
+
+/// This process's ancestors, nearest first, from `/proc` (Linux). Elsewhere only the parent.
+pub fn ancestors() -> Vec<u32> {
+    let mut chain = Vec::new();
+    let mut pid = std::os::unix::process::parent_id();
+    while pid > 1 && chain.len() < 64 {
+        chain.push(pid);
+        match parent_of(pid) {
+            Some(parent) => pid = parent,
+            None => break,
+        }
+    }
+    chain
+}
+
+/// The parent of `pid` from `/proc/<pid>/stat`: the field after the command name, which is in
+/// parentheses and may itself contain spaces and parentheses.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // Signal 0: is there such a process (that we may signal)?
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_sessions_of_its_own_agent_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::at(dir.path());
+        let link = Link::write(&data, RunId(7)).expect("write");
+        let me = std::process::id();
+        let parent = std::os::unix::process::parent_id();
+        // The hook of the same agent: the session's parent is among its ancestors.
+        let found = sessions_of(&data, &[me, parent]);
+        assert_eq!(
+            found,
+            vec![Record {
+                pid: me,
+                agent: parent,
+                run: RunId(7)
+            }]
+        );
+        // Another agent's hook.
+        assert!(sessions_of(&data, &[me]).is_empty());
+        drop(link);
+        assert!(sessions_of(&data, &[me, parent]).is_empty());
+    }
+
+    #[test]
+    fn records_of_dead_sessions_are_ignored_and_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::at(dir.path());
+        fs::create_dir_all(super::dir(&data)).expect("mkdir");
+        let stale = super::dir(&data).join("999999999.json");
+        fs::write(&stale, r#"{"pid":999999999,"agent":1,"run":3}"#).expect("write");
+        assert!(sessions_of(&data, &[1]).is_empty());
+        assert!(!stale.exists());
+    }
+
+    #[test]
+    fn reads_parents_from_proc() {
+        let chain = ancestors();
+        assert_eq!(chain.first(), Some(&std::os::unix::process::parent_id()));
+        assert_eq!(
+            parent_of(std::process::id()),
+            Some(std::os::unix::process::parent_id())
+        );
+    }
+}

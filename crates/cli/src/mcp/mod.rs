@@ -1,0 +1,240 @@
+//! `baton mcp`: Baton for agents, as an MCP server on stdio.
+//!
+//! It is a client of the running host (it starts none): one MCP session is one run, whose
+//! client is the MCP client's name. Map:
+//! - [`tools`]: Baton's own tools (status, acquire, wait, release, input, amend, finish,
+//!   cancel targets, cancel).
+//! - [`session`]: the actor that owns the session's run and binds it to this process.
+//! - [`wait`]: waiting for the desktop inside a call, with progress notifications.
+//! - [`proxy`]: `--proxy`: another desktop MCP server's tools, the input ones gated.
+//! - [`link`]: which agent a session serves, for the Claude Code hook.
+
+pub mod link;
+mod proxy;
+mod session;
+mod tools;
+mod wait;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_core::DataDir;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::McpArgs;
+use crate::client::Client;
+use crate::exit::{self, Failure};
+use proxy::{Downstream, Gates};
+use session::{Session, Settings};
+
+/// What every agent is told about Baton when it connects.
+const INSTRUCTIONS: &str = "Baton shares this computer's desktop (mouse, keyboard, screen) between agents and \
+scripts. Before you use the desktop, call desktop_acquire: you get it, or you are queued first come, first \
+served, and told behind whom; wait with desktop_wait. Call desktop_release when you are done with it. Work \
+that does not need the desktop never waits. Only the user cancels: if your run is stopped, stop the desktop \
+work and tell the user. Status questions (desktop_status, cancel_targets) change nothing.";
+
+/// The MCP server: Baton's tools, and a downstream server's behind the lease with `--proxy`.
+#[derive(Clone)]
+pub struct Baton {
+    data_dir: DataDir,
+    session: Session,
+    client_override: Option<String>,
+    downstream: Option<Arc<Downstream>>,
+    router: ToolRouter<Baton>,
+}
+
+impl std::fmt::Debug for Baton {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Baton")
+            .field("data_dir", &self.data_dir)
+            .field("downstream", &self.downstream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Baton {
+    /// The run's client: `--client`, else the MCP client's own name (Codex's shortened).
+    fn client_name(&self, context: &RequestContext<RoleServer>) -> String {
+        if let Some(client) = &self.client_override {
+            return client.clone();
+        }
+        match context.client_info().map(|info| info.name) {
+            Some(name) if name.to_lowercase().contains("codex") => "codex".to_string(),
+            Some(name) if !name.trim().is_empty() => crate::format::truncate(name.trim(), 60),
+            _ => "mcp".to_string(),
+        }
+    }
+}
+
+impl ServerHandler for Baton {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("baton", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let mut tools = self.router.list_all();
+        if let Some(downstream) = &self.downstream {
+            match downstream.tools().await {
+                Ok(theirs) => {
+                    for tool in theirs {
+                        if self.router.has_route(&tool.name) {
+                            tracing::warn!(
+                                "the desktop MCP server's tool '{}' is hidden by Baton's own",
+                                tool.name
+                            );
+                        } else {
+                            tools.push(tool);
+                        }
+                    }
+                }
+                Err(why) => return Err(ErrorData::internal_error(why, None)),
+            }
+        }
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if self.router.has_route(&request.name) {
+            return self
+                .router
+                .call(ToolCallContext::new(self, request, context))
+                .await;
+        }
+        if let Some(downstream) = &self.downstream {
+            return Ok(self
+                .call_downstream(downstream, request, context)
+                .await
+                .into());
+        }
+        let known: Vec<_> = self
+            .router
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        Err(ErrorData::invalid_params(
+            format!(
+                "unknown tool '{}': Baton's tools are {}",
+                request.name,
+                known.join(", ")
+            ),
+            None,
+        ))
+    }
+}
+
+/// `baton mcp`: serves one MCP session on stdin/stdout until the client closes it (or a
+/// SIGINT/SIGTERM), then ends the session's run.
+pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
+    let downstream = if args.proxy {
+        if args.command.is_empty() {
+            return Err(Failure::new(
+                exit::USAGE,
+                "--proxy needs the desktop MCP server's command after '--', e.g. 'baton mcp --proxy -- npx @playwright/mcp'",
+            ));
+        }
+        let gates = Gates {
+            add: args.gate.clone(),
+            remove: args.no_gate.clone(),
+        };
+        let timeout = crate::cmd::daemon::seconds(args.call_timeout, "--call-timeout")?;
+        Some(Arc::new(Downstream::start(&args.command, gates, timeout)))
+    } else {
+        if !args.command.is_empty() {
+            return Err(Failure::new(
+                exit::USAGE,
+                "a command after '--' is only for --proxy (the desktop MCP server to put behind Baton)",
+            ));
+        }
+        None
+    };
+    let idle_release = match &downstream {
+        Some(_) if args.idle > 0.0 => Some(crate::cmd::daemon::seconds(args.idle, "--idle")?),
+        _ => None,
+    };
+    if let Err(failure) = Client::connect_as_user(&data_dir) {
+        // Not fatal: the tools say so until a host runs.
+        tracing::warn!("{failure}; the tools will say so until one runs");
+    }
+    let title = args.title.clone().unwrap_or_else(|| match &downstream {
+        Some(downstream) => format!("desktop through {}", downstream.label),
+        None => "agent session".to_string(),
+    });
+    let session = Session::start(
+        data_dir.clone(),
+        Settings {
+            title,
+            idle_release,
+        },
+    );
+    let server = Baton {
+        data_dir,
+        session: session.clone(),
+        client_override: args.client,
+        downstream: downstream.clone(),
+        router: Baton::tool_router(),
+    };
+    let stop = CancellationToken::new();
+    let signalled = tokio::spawn(stop_on_signal(stop.clone()));
+    let outcome = match server
+        .serve_with_ct(rmcp::transport::stdio(), stop.clone())
+        .await
+    {
+        Ok(service) => service
+            .waiting()
+            .await
+            .map(|_| ())
+            .map_err(|e| Failure::new(exit::FAILED, format!("the MCP session failed: {e}"))),
+        Err(e) => Err(Failure::new(
+            exit::FAILED,
+            format!("no MCP session was started on stdin/stdout: {e}"),
+        )),
+    };
+    signalled.abort();
+    session.close().await;
+    if let Some(downstream) = &downstream {
+        downstream.shut_down();
+        // Let it see its stdin close before this process (and with it the child) goes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if stop.is_cancelled() {
+        // Stopped by a signal: stdin may still be open, and a blocked read of it would hold
+        // up the runtime's shutdown.
+        std::process::exit(i32::from(exit::OK));
+    }
+    outcome.map(|()| exit::OK)
+}
+
+async fn stop_on_signal(stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    stop.cancel();
+}

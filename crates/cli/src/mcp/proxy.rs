@@ -1,0 +1,416 @@
+//! `baton mcp --proxy -- CMD ARGS…`: another desktop MCP server behind Baton.
+//!
+//! Its tools are offered as its own, next to Baton's. A tool that drives input (by its name,
+//! see [`Gates`]) first gets the desktop for this session, waiting in the queue like anyone
+//! else, and runs only while the session holds it; read-only tools (screenshots, window lists)
+//! pass straight through and are never delayed. The lease stays with the session between
+//! calls and is given back after an idle time, or when the session ends.
+//!
+//! The downstream server is started once, in the background, so a slow or broken one never
+//! holds up the MCP handshake; when it fails, calls say so and the lease is given back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
+    Implementation, Tool,
+};
+use rmcp::service::{RequestContext, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, RoleServer, ServiceError, ServiceExt};
+use tokio::sync::watch;
+
+use crate::exit::NO_HOST_MESSAGE;
+use crate::mcp::Baton;
+use crate::mcp::tools::describe;
+use crate::mcp::wait::{self, Progress, Until, Waited};
+
+/// Words in a tool's name that mark it as driving input. A word matches if it starts with one
+/// of these: `browser_click`, `type_text`, `pressKey`, `mouse_move`, `launch_app`.
+pub const DEFAULT_GATED: &[&str] = &[
+    "click", "type", "key", "press", "scroll", "move", "drag", "launch", "hover", "fill", "select",
+    "navigate", "paste", "upload", "focus",
+];
+
+/// How long the downstream server may take to start and answer the handshake.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which tools drive input.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    /// Tool names or name words that are gated as well.
+    pub add: Vec<String>,
+    /// Tool names or name words that pass straight through after all.
+    pub remove: Vec<String>,
+}
+
+impl Gates {
+    /// Whether calling `tool` needs the desktop. An exact name in `remove` or `add` decides
+    /// first; then a tool that says it is read-only passes; then its name's words decide.
+    pub fn gated(&self, tool: &str, read_only: bool) -> bool {
+        if self.remove.iter().any(|n| n == tool) {
+            return false;
+        }
+        if self.add.iter().any(|n| n == tool) {
+            return true;
+        }
+        let marks = |word: &str, pattern: &str| word.starts_with(&pattern.to_lowercase());
+        let words = words(tool);
+        if words.iter().any(|w| self.add.iter().any(|p| marks(w, p))) {
+            return true;
+        }
+        if read_only {
+            return false;
+        }
+        words.iter().any(|w| {
+            DEFAULT_GATED
+                .iter()
+                .filter(|p| !self.remove.iter().any(|r| r.eq_ignore_ascii_case(p)))
+                .any(|p| marks(w, p))
+        })
+    }
+}
+
+/// The words of a tool name: split at `_`, `-`, `.`, `/`, spaces and lower-to-upper case
+/// changes, lowercased.
+fn words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            previous_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && previous_lower && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        previous_lower = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+type Service = RunningService<RoleClient, ClientConfig>;
+
+#[derive(Clone)]
+enum Down {
+    Starting,
+    /// The service, and its tools as it listed them at the start.
+    Up(Arc<Service>, Arc<Vec<Tool>>),
+    Failed(String),
+}
+
+/// The downstream server.
+pub struct Downstream {
+    /// The command line, as the agent and the user are told.
+    pub label: String,
+    state: watch::Receiver<Down>,
+    pub gates: Gates,
+    call_timeout: Duration,
+}
+
+impl std::fmt::Debug for Downstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Downstream")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Downstream {
+    /// Starts `command` in the background.
+    pub fn start(command: &[String], gates: Gates, call_timeout: Duration) -> Downstream {
+        let label = crate::format::truncate(&command.join(" "), 120);
+        let (tx, state) = watch::channel(Down::Starting);
+        let command = command.to_vec();
+        let name = label.clone();
+        tokio::spawn(async move {
+            let result = tokio::time::timeout(START_TIMEOUT, connect(&command)).await;
+            let down = match result {
+                Ok(Ok((service, tools))) => Down::Up(Arc::new(service), Arc::new(tools)),
+                Ok(Err(why)) => Down::Failed(format!("the desktop MCP server '{name}' {why}")),
+                Err(_) => Down::Failed(format!(
+                    "the desktop MCP server '{name}' did not answer within {} s",
+                    START_TIMEOUT.as_secs()
+                )),
+            };
+            if let Down::Failed(why) = &down {
+                tracing::error!("{why}");
+            }
+            let _ = tx.send(down);
+        });
+        Downstream {
+            label,
+            state,
+            gates,
+            call_timeout,
+        }
+    }
+
+    /// The running service, once it started; the reason it is not there otherwise.
+    async fn service(&self) -> Result<Arc<Service>, String> {
+        let mut state = self.state.clone();
+        let ready = state
+            .wait_for(|down| !matches!(down, Down::Starting))
+            .await
+            .map(|down| down.clone());
+        match ready {
+            Ok(Down::Up(service, _)) if service.is_transport_closed() => Err(format!(
+                "the desktop MCP server '{}' has stopped; restart this MCP session to start it again",
+                self.label
+            )),
+            Ok(Down::Up(service, _)) => Ok(service),
+            Ok(Down::Failed(why)) => Err(why),
+            Ok(Down::Starting) | Err(_) => Err(format!(
+                "the desktop MCP server '{}' is not available",
+                self.label
+            )),
+        }
+    }
+
+    /// Its tools, or why there are none.
+    pub async fn tools(&self) -> Result<Vec<Tool>, String> {
+        let service = self.service().await?;
+        match tokio::time::timeout(self.call_timeout, service.list_all_tools()).await {
+            Ok(Ok(tools)) => Ok(tools),
+            Ok(Err(e)) => Err(self.failure(&service, &e)),
+            Err(_) => Err(format!(
+                "the desktop MCP server '{}' did not list its tools within {} s",
+                self.label,
+                self.call_timeout.as_secs()
+            )),
+        }
+    }
+
+    fn failure(&self, service: &Service, error: &ServiceError) -> String {
+        if service.is_transport_closed() {
+            format!(
+                "the desktop MCP server '{}' has stopped ({error}); restart this MCP session to start it again",
+                self.label
+            )
+        } else {
+            format!("the desktop MCP server '{}' failed: {error}", self.label)
+        }
+    }
+
+    /// Stops the downstream server (it gets its stdin closed, then SIGTERM, then SIGKILL).
+    pub fn shut_down(&self) {
+        if let Down::Up(service, _) = &*self.state.borrow() {
+            service.cancellation_token().cancel();
+        }
+    }
+
+    /// Whether the server says its tool `name` only reads (from the list it gave at start).
+    fn read_only(&self, name: &str) -> bool {
+        match &*self.state.borrow() {
+            Down::Up(_, tools) => tools
+                .iter()
+                .find(|t| t.name == name)
+                .and_then(|t| t.annotations.as_ref()?.read_only_hint)
+                .unwrap_or(false),
+            _ => false,
+        }
+    }
+}
+
+async fn connect(command: &[String]) -> Result<(Service, Vec<Tool>), String> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| "has no command".to_string())?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args);
+    let transport = TokioChildProcess::new(cmd).map_err(|e| format!("cannot start: {e}"))?;
+    let info = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("baton", env!("CARGO_PKG_VERSION")),
+    );
+    let service = info
+        .serve(transport)
+        .await
+        .map_err(|e| format!("did not start an MCP session: {e}"))?;
+    let tools = service
+        .list_all_tools()
+        .await
+        .map_err(|e| format!("did not list its tools: {e}"))?;
+    Ok((service, tools))
+}
+
+impl Baton {
+    /// Calls a downstream tool; a gated one only while this session holds the desktop.
+    pub(crate) async fn call_downstream(
+        &self,
+        downstream: &Downstream,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let service = match downstream.service().await {
+            Ok(service) => service,
+            Err(why) => return error(why),
+        };
+        let name = request.name.to_string();
+        let read_only = downstream.read_only(&name);
+        let mut params = CallToolRequestParams::new(request.name);
+        params.arguments = request.arguments;
+        if !downstream.gates.gated(&name, read_only) {
+            return self
+                .forward(downstream, &service, params, &context)
+                .await
+                .unwrap_or_else(error);
+        }
+
+        let active = match self
+            .session
+            .open(true, None, self.client_name(&context))
+            .await
+        {
+            Ok(active) => active,
+            Err(failure) => return error(format!("'{name}' did not run: {}", failure.message)),
+        };
+        let mut progress = Progress::of(&context);
+        let waited = wait::wait(
+            active.seen.clone(),
+            Until::Usable,
+            None,
+            &mut progress,
+            &context.ct,
+        )
+        .await;
+        match waited {
+            Waited::Ready(_) => {}
+            Waited::NotYet(status) | Waited::Ended(status) => {
+                return error(format!("'{name}' did not run: {}", describe(&status)));
+            }
+            Waited::HostGone => {
+                return error(format!("'{name}' did not run: {NO_HOST_MESSAGE}"));
+            }
+            Waited::CallCancelled => {
+                return error(format!(
+                    "'{name}' did not run: the call was cancelled while it waited for the desktop; run #{} keeps its place",
+                    active.id
+                ));
+            }
+        }
+
+        self.session.gate(true).await;
+        let outcome = tokio::select! {
+            result = self.forward(downstream, &service, params, &context) => Ok(result),
+            // Dropping the call cancels it downstream too.
+            status = wait::lost(active.seen.clone()) => Err(status),
+        };
+        self.session.gate(false).await;
+        match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(why)) => {
+                // The server failed under the call; whatever it was doing, nobody should be
+                // waiting behind it.
+                let released = match self.session.release().await {
+                    Ok(Some(_)) => " The desktop was given back.",
+                    _ => "",
+                };
+                error(format!("{why}.{released}"))
+            }
+            Err(Some(status)) => error(format!("'{name}' was interrupted: {}", describe(&status))),
+            Err(None) => error(format!("'{name}' was interrupted: {NO_HOST_MESSAGE}")),
+        }
+    }
+
+    /// One call to the downstream server: its result (which may be its own tool error), or
+    /// why the server failed to give one.
+    async fn forward(
+        &self,
+        downstream: &Downstream,
+        service: &Service,
+        params: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, String> {
+        let name = params.name.to_string();
+        let call = tokio::time::timeout(downstream.call_timeout, service.peer().call_tool(params));
+        tokio::select! {
+            result = call => match result {
+                Ok(Ok(result)) => Ok(result),
+                // It answered, with a protocol error (bad arguments, say): its own refusal.
+                Ok(Err(ServiceError::McpError(e))) => Ok(error(format!(
+                    "the desktop MCP server '{}' refused '{name}': {}",
+                    downstream.label, e.message
+                ))),
+                Ok(Err(e)) => Err(downstream.failure(service, &e)),
+                Err(_) => Err(format!(
+                    "the desktop MCP server '{}' did not answer '{name}' within {} s; the call was cancelled",
+                    downstream.label,
+                    downstream.call_timeout.as_secs_f64()
+                )),
+            },
+            () = context.ct.cancelled() => Ok(error(format!("'{name}' was cancelled by the client"))),
+        }
+    }
+}
+
+fn error(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_split_into_words() {
+        assert_eq!(words("browser_click"), ["browser", "click"]);
+        assert_eq!(words("pressKey"), ["press", "key"]);
+        assert_eq!(words("mouse-move.v2"), ["mouse", "move", "v2"]);
+        assert_eq!(words("XMLScreenshot"), ["xmlscreenshot"]);
+    }
+
+    #[test]
+    fn input_tools_are_gated_and_reads_pass() {
+        let gates = Gates::default();
+        for name in [
+            "click",
+            "browser_click",
+            "type_text",
+            "pressKey",
+            "mouse_move",
+            "scroll",
+            "drag_and_drop",
+            "launch_app",
+            "keyboard_shortcut",
+        ] {
+            assert!(gates.gated(name, false), "{name} should be gated");
+        }
+        for name in [
+            "screenshot",
+            "list_windows",
+            "get_screen_size",
+            "read_clipboard",
+        ] {
+            assert!(!gates.gated(name, false), "{name} should pass");
+        }
+        // A tool that says it only reads passes, whatever its name.
+        assert!(!gates.gated("get_key_state", true));
+    }
+
+    #[test]
+    fn configuration_adds_and_removes() {
+        let gates = Gates {
+            add: vec!["computer".into(), "run_script".into()],
+            remove: vec!["browser_hover".into(), "select".into()],
+        };
+        assert!(gates.gated("computer", false));
+        assert!(
+            gates.gated("computer_use", true),
+            "added words win over read-only"
+        );
+        assert!(gates.gated("run_script", false));
+        assert!(!gates.gated("browser_hover", false));
+        assert!(!gates.gated("select_option", false));
+        assert!(gates.gated("browser_click", false));
+    }
+}

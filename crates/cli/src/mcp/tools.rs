@@ -1,0 +1,579 @@
+//! Baton's own tools: the desktop lease and the run, as an agent asks for them.
+//!
+//! Answers are sentences an agent can act on. A request Baton refuses (the desktop is not this
+//! session's, the user stopped it, no host) is a tool result with `isError`, carrying the
+//! reason; malformed arguments are refused by the tool router before anything happens.
+
+use std::time::Duration;
+
+use baton_core::input::Action;
+use baton_core::{Run, RunState, RunStatus, Snapshot};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, schemars, tool, tool_router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::client::Client;
+use crate::exit::Failure;
+use crate::mcp::Baton;
+use crate::mcp::session::Active;
+use crate::mcp::wait::{self, Progress, Until, Waited};
+
+/// The longest wait one call may ask for. MCP clients give up on a call after their own
+/// timeout (Codex: 60 s by default), and the run keeps its place either way.
+pub const MAX_WAIT: Duration = Duration::from_secs(600);
+/// What a session without a run is told when it tries to use the desktop.
+const NO_RUN: &str =
+    "this session neither holds nor waits for the desktop: call desktop_acquire first";
+/// `desktop_wait` without a time.
+const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcquireArgs {
+    /// What you are going to do on the desktop, in a few words. The user sees it in the tray,
+    /// the queue and the history.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// If the desktop is busy, wait up to this many seconds for it (0, the default: answer at
+    /// once; at most 600). You keep your place in the queue either way.
+    #[serde(default)]
+    pub wait_seconds: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitArgs {
+    /// Wait up to this many seconds (default 30, at most 600).
+    #[serde(default)]
+    pub seconds: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputArgs {
+    /// The actions, run in order as one batch. Examples: {"kind":"move","x":640,"y":360},
+    /// {"kind":"click"}, {"kind":"type","text":"hello"}, {"kind":"key","combo":"ctrl+l"},
+    /// {"kind":"scroll","dy":3}, {"kind":"wait","ms":500}.
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmendArgs {
+    /// The run to send the correction to.
+    pub run_id: i64,
+    /// The correction, as its agent should read it.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishOutcome {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinishArgs {
+    /// How the work went.
+    pub outcome: FinishOutcome,
+    /// A few words on the result, for the history.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelArgs {
+    /// The run to cancel (see cancel_targets). Never your own.
+    pub run_id: i64,
+    /// What the user asked for, in their words; recorded in the history.
+    pub reason: String,
+}
+
+#[tool_router(vis = "pub(crate)")]
+impl Baton {
+    /// Who holds the desktop, who waits for it, what runs in parallel, and where this session
+    /// stands. Read-only: asking changes nothing.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn desktop_status(&self) -> CallToolResult {
+        let snapshot: Snapshot = match self.user() {
+            Ok(user) => match user.get("/v1/status").await {
+                Ok(snapshot) => snapshot,
+                Err(failure) => return refused(&failure),
+            },
+            Err(failure) => return refused(&failure),
+        };
+        let current = self.session.current().await;
+        let mut text = describe_snapshot(&snapshot);
+        text.push('\n');
+        text.push_str(&match current.as_ref().and_then(Active::status) {
+            Some(status) => format!("This session: {}", describe(&status)),
+            None => {
+                "This session has no run: it neither holds nor waits for the desktop.".to_string()
+            }
+        });
+        answer(current.as_ref(), text)
+    }
+
+    /// Ask for the desktop (mouse, keyboard, screen) before using it. Either you get it at once,
+    /// or you are queued first come, first served, told honestly behind whom and at which
+    /// position, and you get it automatically when it is handed on (call desktop_wait, or pass
+    /// wait_seconds). Work that does not need the desktop does not need this.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        open_world_hint = false
+    ))]
+    async fn desktop_acquire(
+        &self,
+        Parameters(args): Parameters<AcquireArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let wait_for = match seconds(args.wait_seconds, Duration::ZERO, "wait_seconds") {
+            Ok(wait_for) => wait_for,
+            Err(message) => return error(message),
+        };
+        let active = match self
+            .session
+            .open(true, args.title, self.client_name(&context))
+            .await
+        {
+            Ok(active) => active,
+            Err(failure) => return refused(&failure),
+        };
+        self.wait_and_answer(active, wait_for, &context).await
+    }
+
+    /// Wait for the desktop you asked for with desktop_acquire, up to `seconds`. While you wait
+    /// you keep your place and get progress notifications saying where you stand.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        open_world_hint = false
+    ))]
+    async fn desktop_wait(
+        &self,
+        Parameters(args): Parameters<WaitArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let wait_for = match seconds(args.seconds, DEFAULT_WAIT, "seconds") {
+            Ok(wait_for) => wait_for,
+            Err(message) => return error(message),
+        };
+        let Some(active) = self.session.current().await else {
+            return error(NO_RUN.to_string());
+        };
+        let waits = active
+            .status()
+            .is_some_and(|s| s.run.holds_desktop || s.run.state == RunState::Queued);
+        if !waits {
+            return error(format!(
+                "run #{} neither holds nor waits for the desktop: call desktop_acquire first",
+                active.id
+            ));
+        }
+        self.wait_and_answer(active, wait_for, &context).await
+    }
+
+    /// Give the desktop back when you are done with it, so the next in line starts at once.
+    /// Your run goes on without it; desktop_acquire queues you again (at the back).
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        open_world_hint = false
+    ))]
+    async fn desktop_release(&self) -> CallToolResult {
+        let current = self.session.current().await;
+        match self.session.release().await {
+            Ok(Some(status)) => answer(
+                current.as_ref(),
+                format!(
+                    "Released: run #{} no longer holds or waits for the desktop and goes on without it.",
+                    status.run.id
+                ),
+            ),
+            Ok(None) => answer(
+                current.as_ref(),
+                "This session neither holds nor waits for the desktop: nothing to release."
+                    .to_string(),
+            ),
+            Err(failure) => refused(&failure),
+        }
+    }
+
+    /// Move the mouse, click, type and press keys: Baton does it for you, only while you hold
+    /// the desktop. Every action is checked again just before it runs, so if you lose the
+    /// desktop (the user stopped you, or is using the computer) the rest does not run.
+    /// Coordinates are screen pixels; key combos look like "ctrl+l", "Return", "alt+Tab".
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        open_world_hint = true
+    ))]
+    async fn desktop_input(&self, Parameters(args): Parameters<InputArgs>) -> CallToolResult {
+        let Some(active) = self.session.current().await else {
+            return error(NO_RUN.to_string());
+        };
+        let Some(status) = active.status() else {
+            return refused(&Failure::no_host());
+        };
+        let token = match (status.run.holds_desktop, status.run.lease_token) {
+            (true, Some(token)) => token,
+            _ => {
+                return error(format!(
+                    "run #{} does not hold the desktop: {} Call desktop_acquire (and desktop_wait) first.",
+                    active.id, status.message
+                ));
+            }
+        };
+        let count = args.actions.len();
+        let body = json!({ "lease_token": token, "actions": args.actions });
+        let ran = active
+            .me
+            .post::<serde_json::Value>(&format!("/v1/runs/{}/input", active.id), &body)
+            .await;
+        match ran {
+            Ok(_) => answer(
+                Some(&active),
+                format!(
+                    "Done: {count} action{} ran.",
+                    if count == 1 { "" } else { "s" }
+                ),
+            ),
+            Err(failure) => refused_with(&active, &failure),
+        }
+    }
+
+    /// Send a correction to a run's inbox (another agent's, or your own): nothing is cancelled
+    /// or requeued; its agent reads it with its next answer from Baton.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        open_world_hint = false
+    ))]
+    async fn run_amend(
+        &self,
+        Parameters(args): Parameters<AmendArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let active = match self
+            .session
+            .open(false, None, self.client_name(&context))
+            .await
+        {
+            Ok(active) => active,
+            Err(failure) => return refused(&failure),
+        };
+        let sent = active
+            .me
+            .post::<RunStatus>(
+                &format!("/v1/runs/{}/amend", args.run_id),
+                &json!({ "text": args.text }),
+            )
+            .await;
+        match sent {
+            Ok(status) => answer(
+                Some(&active),
+                format!(
+                    "Sent to the inbox of run #{} '{}'.",
+                    status.run.id, status.run.title
+                ),
+            ),
+            Err(failure) => refused_with(&active, &failure),
+        }
+    }
+
+    /// Say that this session's work is done, with its outcome. The desktop is handed on if you
+    /// held it. A later desktop_acquire starts a new run.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        open_world_hint = false
+    ))]
+    async fn run_finish(&self, Parameters(args): Parameters<FinishArgs>) -> CallToolResult {
+        let Some(active) = self.session.current().await else {
+            return error(NO_RUN.to_string());
+        };
+        let started = active
+            .status()
+            .is_some_and(|status| status.run.started_at.is_some());
+        let outcome = match args.outcome {
+            FinishOutcome::Succeeded => "succeeded",
+            FinishOutcome::Failed => "failed",
+        };
+        let id = active.id;
+        let done = if started {
+            active
+                .me
+                .post::<Run>(
+                    &format!("/v1/runs/{id}/finish"),
+                    &json!({ "outcome": outcome, "note": args.note }),
+                )
+                .await
+        } else {
+            // It never got the desktop: it stops waiting instead.
+            active
+                .me
+                .post::<Run>(
+                    &format!("/v1/runs/{id}/withdraw"),
+                    &json!({ "reason": args.note.unwrap_or_else(|| "its agent finished before it started".into()) }),
+                )
+                .await
+        };
+        match done {
+            Ok(run) => answer(
+                Some(&active),
+                format!(
+                    "Run #{id} ended: {}{}.",
+                    run.state,
+                    run.outcome.map(|o| format!(" ({o})")).unwrap_or_default()
+                ),
+            ),
+            Err(failure) => refused_with(&active, &failure),
+        }
+    }
+
+    /// The runs you may cancel when the user asks you to stop one: every active run except
+    /// this session's own. Read-only.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn cancel_targets(&self) -> CallToolResult {
+        let current = self.session.current().await;
+        let runs: Result<Vec<Run>, Failure> = match &current {
+            Some(active) => {
+                active
+                    .me
+                    .get(&format!("/v1/runs/{}/cancel-targets", active.id))
+                    .await
+            }
+            None => match self.user() {
+                Ok(user) => user.get::<Snapshot>("/v1/status").await.map(|s| {
+                    s.desktop
+                        .holder
+                        .into_iter()
+                        .chain(s.desktop.queue)
+                        .chain(s.running)
+                        .collect()
+                }),
+                Err(failure) => Err(failure),
+            },
+        };
+        match runs {
+            Ok(runs) if runs.is_empty() => {
+                answer(current.as_ref(), "No other run is active.".to_string())
+            }
+            Ok(runs) => answer(
+                current.as_ref(),
+                runs.iter()
+                    .map(|run| format!("- {}", brief(run)))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            Err(failure) => refused(&failure),
+        }
+    }
+
+    /// Cancel another run because the user asked you to, saying why in the user's words. Only
+    /// for runs in cancel_targets: a run can never cancel itself (to stop your own work, use
+    /// run_finish).
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        open_world_hint = false
+    ))]
+    async fn run_cancel(
+        &self,
+        Parameters(args): Parameters<CancelArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let active = match self
+            .session
+            .open(false, None, self.client_name(&context))
+            .await
+        {
+            Ok(active) => active,
+            Err(failure) => return refused(&failure),
+        };
+        let cancelled = active
+            .me
+            .post::<Run>(
+                &format!("/v1/runs/{}/cancel", args.run_id),
+                &json!({ "reason": args.reason }),
+            )
+            .await;
+        match cancelled {
+            Ok(run) => answer(
+                Some(&active),
+                format!("Cancelled {} for the user.", brief(&run)),
+            ),
+            Err(failure) => refused_with(&active, &failure),
+        }
+    }
+}
+
+impl Baton {
+    fn user(&self) -> Result<Client, Failure> {
+        Client::connect_as_user(&self.data_dir)
+    }
+
+    async fn wait_and_answer(
+        &self,
+        active: Active,
+        wait_for: Duration,
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let mut progress = Progress::of(context);
+        let deadline = Instant::now() + wait_for;
+        let waited = wait::wait(
+            active.seen.clone(),
+            Until::Holding,
+            Some(deadline),
+            &mut progress,
+            &context.ct,
+        )
+        .await;
+        match waited {
+            Waited::Ready(status) | Waited::NotYet(status) => {
+                answer(Some(&active), describe(&status))
+            }
+            Waited::Ended(status) => error(describe(&status)),
+            Waited::HostGone => refused(&Failure::no_host()),
+            Waited::CallCancelled => error(format!(
+                "the call was cancelled; run #{} keeps its place",
+                active.id
+            )),
+        }
+    }
+}
+
+/// Seconds from a tool argument, checked.
+fn seconds(value: Option<f64>, default: Duration, name: &str) -> Result<Duration, String> {
+    match value {
+        None => Ok(default),
+        Some(s) if s.is_finite() && (0.0..=MAX_WAIT.as_secs_f64()).contains(&s) => {
+            Ok(Duration::from_secs_f64(s))
+        }
+        Some(s) => Err(format!(
+            "{name} must be a number of seconds from 0 to {}, not {s}",
+            MAX_WAIT.as_secs()
+        )),
+    }
+}
+
+/// Where the session's run stands, in a sentence the agent can act on.
+pub fn describe(status: &RunStatus) -> String {
+    let id = status.run.id;
+    if status.ended {
+        return match status.run.state {
+            RunState::Cancelled => format!(
+                "run #{id} was cancelled by the user{}: stop the desktop work.",
+                status
+                    .run
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+            state => format!("run #{id} has ended ({state}): {}", status.message),
+        };
+    }
+    if status.run.holds_desktop {
+        let token = status.run.lease_token.unwrap_or_default();
+        if status.paused {
+            return format!(
+                "run #{id} holds the desktop (lease token {token}), but {}",
+                status.message
+            );
+        }
+        return format!(
+            "run #{id} holds the desktop (lease token {token}). Use it (desktop_input, or your desktop tools), then call desktop_release so the next in line can start."
+        );
+    }
+    if status.run.state == RunState::Queued {
+        return format!(
+            "run #{id}: {} Call desktop_wait to wait for it; you keep your place.",
+            status.message
+        );
+    }
+    format!("run #{id} runs without the desktop.")
+}
+
+fn describe_snapshot(snapshot: &Snapshot) -> String {
+    let desktop = &snapshot.desktop;
+    let mut lines = Vec::new();
+    match &desktop.holder {
+        Some(holder) => {
+            lines.push(format!(
+                "The desktop is held by {}, lease token {}.",
+                brief(holder),
+                desktop.lease_token.unwrap_or_default()
+            ));
+            if desktop.holder_paused {
+                lines.push(
+                    "The person at the computer is using it; the holder is paused.".to_string(),
+                );
+            }
+        }
+        None => lines.push("The desktop is free.".to_string()),
+    }
+    if desktop.paused {
+        lines.push("The user has paused hand-offs.".to_string());
+    }
+    if desktop.queue.is_empty() {
+        lines.push("Nobody waits for it.".to_string());
+    } else {
+        lines.push("Waiting, first in line first:".to_string());
+        lines.extend(
+            desktop
+                .queue
+                .iter()
+                .enumerate()
+                .map(|(i, run)| format!("{}. {}", i + 1, brief(run))),
+        );
+    }
+    if !snapshot.running.is_empty() {
+        lines.push("Running in parallel, without the desktop:".to_string());
+        lines.extend(
+            snapshot
+                .running
+                .iter()
+                .map(|run| format!("- {}", brief(run))),
+        );
+    }
+    lines.join("\n")
+}
+
+fn brief(run: &Run) -> String {
+    format!("run #{} '{}' ({})", run.id, run.title, run.client)
+}
+
+/// A successful answer, with the notes that arrived in the run's inbox.
+fn answer(active: Option<&Active>, text: String) -> CallToolResult {
+    CallToolResult::success(with_notes(active, text))
+}
+
+/// Baton said no: the reason, as a tool error.
+fn refused(failure: &Failure) -> CallToolResult {
+    error(failure.message.clone())
+}
+
+fn refused_with(active: &Active, failure: &Failure) -> CallToolResult {
+    CallToolResult::error(with_notes(Some(active), failure.message.clone()))
+}
+
+fn error(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+fn with_notes(active: Option<&Active>, text: String) -> Vec<ContentBlock> {
+    let mut content = vec![ContentBlock::text(text)];
+    if let Some(active) = active {
+        content.extend(active.unread_notes().into_iter().map(ContentBlock::text));
+    }
+    content
+}

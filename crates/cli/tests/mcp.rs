@@ -1,0 +1,715 @@
+//! `baton mcp` against a real host, driven by a real MCP client (rmcp's), over real stdio.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    ProgressNotificationParam,
+};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+/// An MCP client that keeps the progress messages it is sent.
+#[derive(Clone)]
+struct Agent {
+    info: ClientConfig,
+    progress: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for Agent {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress
+            .lock()
+            .unwrap()
+            .push(params.message.unwrap_or_default());
+    }
+}
+
+struct Session {
+    client: RunningService<RoleClient, Agent>,
+    progress: Arc<Mutex<Vec<String>>>,
+}
+
+impl Session {
+    /// `baton mcp ARGS…` on `dir`'s host, as the MCP client `name`.
+    async fn start(dir: &Path, name: &str, args: &[&str]) -> Session {
+        let mut command = tokio::process::Command::new(BATON);
+        command
+            .arg("mcp")
+            .args(args)
+            .env("BATON_DATA_DIR", dir)
+            .env_remove("BATON_URL")
+            .env_remove("BATON_RUN_TOKEN")
+            .env("BATON_LOG", "warn");
+        let transport = TokioChildProcess::builder(command)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+            .0;
+        let progress = Arc::new(Mutex::new(Vec::new()));
+        let agent = Agent {
+            info: ClientConfig::new(
+                ClientCapabilities::default(),
+                Implementation::new(name, "1.0"),
+            ),
+            progress: progress.clone(),
+        };
+        let client = agent.serve(transport).await.unwrap();
+        Session { client, progress }
+    }
+
+    /// Calls a tool: whether Baton said no, and the text of the answer.
+    async fn call(&self, tool: &str, args: Value) -> (bool, String) {
+        let result = self.try_call(tool, args).await.unwrap();
+        (result.is_error == Some(true), text_of(&result))
+    }
+
+    async fn try_call(
+        &self,
+        tool: &str,
+        args: Value,
+    ) -> Result<CallToolResult, rmcp::ServiceError> {
+        let params = CallToolRequestParams::new(tool.to_string())
+            .with_arguments(args.as_object().cloned().unwrap_or_default());
+        self.client.peer().call_tool(params).await
+    }
+
+    async fn ok(&self, tool: &str, args: Value) -> String {
+        let (error, text) = self.call(tool, args).await;
+        assert!(!error, "{tool} was refused: {text}");
+        text
+    }
+
+    async fn refused(&self, tool: &str, args: Value) -> String {
+        let (error, text) = self.call(tool, args).await;
+        assert!(error, "{tool} should have been refused: {text}");
+        text
+    }
+
+    async fn end(self) {
+        let _ = self.client.cancel().await;
+    }
+}
+
+fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn run_of(d: &Daemon, client: &str) -> Value {
+    d.history()
+        .into_iter()
+        .find(|r| r["client"] == client)
+        .unwrap_or_else(|| panic!("no run of {client}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_are_listed_with_schemas_and_status_changes_nothing() {
+    let d = Daemon::start();
+    let agent = Session::start(&d.dir, "agent-a", &[]).await;
+    let tools = agent.client.peer().list_all_tools().await.unwrap();
+    let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "cancel_targets",
+            "desktop_acquire",
+            "desktop_input",
+            "desktop_release",
+            "desktop_status",
+            "desktop_wait",
+            "run_amend",
+            "run_cancel",
+            "run_finish"
+        ]
+    );
+    let tool = |name: &str| tools.iter().find(|t| t.name == name).unwrap();
+    let status_tool = tool("desktop_status");
+    assert_eq!(
+        status_tool.annotations.as_ref().unwrap().read_only_hint,
+        Some(true)
+    );
+    assert!(
+        status_tool
+            .description
+            .as_deref()
+            .unwrap()
+            .contains("changes nothing")
+    );
+    // Arguments are described, with what is required.
+    let input = serde_json::to_value(&*tool("desktop_input").input_schema).unwrap();
+    assert_eq!(input["required"], json!(["actions"]));
+    let schema_text = input.to_string();
+    for kind in ["move", "click", "type", "key", "scroll", "wait"] {
+        assert!(
+            schema_text.contains(&format!("\"{kind}\"")),
+            "{kind} missing: {schema_text}"
+        );
+    }
+    let cancel = serde_json::to_value(&*tool("run_cancel").input_schema).unwrap();
+    assert_eq!(cancel["required"], json!(["run_id", "reason"]));
+
+    let before = d.status();
+    let text = agent.ok("desktop_status", json!({})).await;
+    assert!(text.contains("The desktop is free."), "{text}");
+    assert!(text.contains("This session has no run"), "{text}");
+    assert_eq!(d.status(), before, "asking changed the status");
+    assert!(d.history().is_empty(), "asking made a run");
+    agent.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_agent_is_queued_honestly_and_granted_when_the_first_releases() {
+    let d = Daemon::start();
+    let a = Session::start(&d.dir, "agent-a", &[]).await;
+    let b = Session::start(&d.dir, "agent-b", &[]).await;
+
+    let text = a
+        .ok("desktop_acquire", json!({ "title": "fill the form" }))
+        .await;
+    assert!(text.contains("holds the desktop"), "{text}");
+    let run_a = run_of(&d, "agent-a")["id"].as_i64().unwrap();
+    assert_eq!(d.holder_id(), Some(run_a));
+
+    let text = b.ok("desktop_acquire", json!({ "title": "book" })).await;
+    assert!(
+        text.contains("queued behind 'fill the form' (agent-a), position 1"),
+        "{text}"
+    );
+    assert!(text.contains("desktop_wait"), "{text}");
+    // Not holding: its input is refused before anything runs.
+    let text = b
+        .refused("desktop_input", json!({ "actions": [{ "kind": "click" }] }))
+        .await;
+    assert!(text.contains("does not hold the desktop"), "{text}");
+
+    // B waits; it is told where it stands while it waits, and granted when A releases.
+    let b = Arc::new(b);
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { b.call("desktop_wait", json!({ "seconds": 30 })).await })
+    };
+    let started = Instant::now();
+    while b.progress.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        b.progress.lock().unwrap()[0].contains("queued behind 'fill the form'"),
+        "{:?}",
+        b.progress.lock().unwrap()
+    );
+    assert!(!waiter.is_finished());
+    let text = a.ok("desktop_release", json!({})).await;
+    assert!(text.contains("Released"), "{text}");
+    let (refused, text) = waiter.await.unwrap();
+    assert!(!refused && text.contains("holds the desktop"), "{text}");
+    let run_b = run_of(&d, "agent-b")["id"].as_i64().unwrap();
+    assert_eq!(d.holder_id(), Some(run_b));
+
+    // A run can never cancel itself, and is not among its own cancel targets.
+    let targets = b.ok("cancel_targets", json!({})).await;
+    assert!(targets.contains(&format!("run #{run_a}")), "{targets}");
+    assert!(!targets.contains(&format!("run #{run_b}")), "{targets}");
+    let before = d.status();
+    let text = b
+        .refused(
+            "run_cancel",
+            json!({ "run_id": run_b, "reason": "the user said stop" }),
+        )
+        .await;
+    assert!(text.contains("itself"), "{text}");
+    assert_eq!(
+        d.status(),
+        before,
+        "a refused self-cancel changed something"
+    );
+
+    // Relaying the user's stop for another run is recorded as such.
+    b.ok(
+        "run_cancel",
+        json!({ "run_id": run_a, "reason": "the user said stop" }),
+    )
+    .await;
+    let record = d.run_record(run_a);
+    assert_eq!(record["state"], "cancelled");
+    assert_eq!(record["cancelled_by"], format!("run:{run_b}"));
+    // The cancelled session is refused the desktop from now on.
+    let text = a.refused("desktop_acquire", json!({})).await;
+    assert!(text.contains("stopped this session's run"), "{text}");
+
+    // The session's end ends its run and hands the desktop on.
+    Arc::into_inner(b).unwrap().end().await;
+    d.wait_status("the desktop free", Duration::from_secs(10), |s| {
+        s["desktop"]["holder"].is_null()
+    });
+    assert_eq!(d.run_record(run_b)["state"], "succeeded");
+    a.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_reach_the_agent_and_finish_ends_the_run() {
+    let d = Daemon::start();
+    let a = Session::start(&d.dir, "agent-a", &[]).await;
+    a.ok("desktop_acquire", json!({ "title": "write the report" }))
+        .await;
+    let id = run_of(&d, "agent-a")["id"].as_i64().unwrap();
+    let out = d.run(&["amend", &id.to_string(), "use the 2025 figures"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let started = Instant::now();
+    loop {
+        let text = a.ok("desktop_status", json!({})).await;
+        if text.contains("use the 2025 figures") {
+            assert!(text.contains("from user:cli"), "{text}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no note: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A note is shown once.
+    let text = a.ok("desktop_status", json!({})).await;
+    assert!(!text.contains("2025 figures"), "{text}");
+
+    let text = a
+        .ok(
+            "run_finish",
+            json!({ "outcome": "failed", "note": "the form is gone" }),
+        )
+        .await;
+    assert!(text.contains("failed"), "{text}");
+    let record = d.run_record(id);
+    assert_eq!(record["state"], "failed");
+    assert_eq!(record["outcome"], "the form is gone");
+    assert!(d.holder_id().is_none());
+    // After a finish, a new acquire is a new run.
+    a.ok("desktop_acquire", json!({})).await;
+    assert_ne!(d.holder_id(), Some(id));
+    a.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_calls_get_clear_errors_and_change_nothing() {
+    let d = Daemon::start();
+    let a = Session::start(&d.dir, "agent-a", &[]).await;
+    let before = d.status();
+
+    let error = a.try_call("desktop_grab", json!({})).await.unwrap_err();
+    assert!(
+        error.to_string().contains("unknown tool 'desktop_grab'"),
+        "{error}"
+    );
+    let text = a.refused("run_cancel", json!({ "run_id": 1 })).await;
+    assert!(text.contains("reason"), "{text}");
+    let text = a
+        .refused("desktop_acquire", json!({ "wait_seconds": "soon" }))
+        .await;
+    assert!(
+        text.contains("wait_seconds") || text.contains("invalid type"),
+        "{text}"
+    );
+    let text = a
+        .refused("desktop_acquire", json!({ "wait_seconds": -1 }))
+        .await;
+    assert!(text.contains("from 0 to 600"), "{text}");
+    let text = a
+        .refused(
+            "desktop_input",
+            json!({ "actions": [{ "kind": "teleport" }] }),
+        )
+        .await;
+    assert!(text.contains("teleport"), "{text}");
+    assert_eq!(d.status(), before);
+    assert!(d.history().is_empty());
+    a.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_host_it_says_how_to_start_one_and_a_vanished_host_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Session::start(dir.path(), "agent-a", &[]).await;
+    // The server itself answers; its tools say what is missing.
+    assert_eq!(a.client.peer().list_all_tools().await.unwrap().len(), 9);
+    let text = a.refused("desktop_acquire", json!({})).await;
+    assert!(text.contains("no Baton host is running"), "{text}");
+    assert!(text.contains("baton daemon"), "{text}");
+
+    // A host starts later: the same session works.
+    let d = Daemon::start_in(dir.path(), &[]);
+    let text = a.ok("desktop_acquire", json!({})).await;
+    assert!(text.contains("holds the desktop"), "{text}");
+    // The host dies under the session.
+    d.signal("KILL");
+    drop(d);
+    let text = a.refused("desktop_status", json!({})).await;
+    assert!(text.contains("no Baton host is running"), "{text}");
+    let text = a
+        .refused("desktop_input", json!({ "actions": [{ "kind": "click" }] }))
+        .await;
+    assert!(
+        text.contains("no Baton host") || text.contains("acquire"),
+        "{text}"
+    );
+    // And `baton mcp` ends cleanly when its client goes.
+    let started = Instant::now();
+    a.end().await;
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_session_hands_the_desktop_on_at_once() {
+    let d = Daemon::start();
+    let a = Session::start(&d.dir, "agent-a", &[]).await;
+    let b = Session::start(&d.dir, "agent-b", &[]).await;
+    a.ok("desktop_acquire", json!({})).await;
+    b.ok("desktop_acquire", json!({})).await;
+    let run_a = run_of(&d, "agent-a")["id"].as_i64().unwrap();
+    let run_b = run_of(&d, "agent-b")["id"].as_i64().unwrap();
+    // The session's record names its process.
+    let record: Value = std::fs::read_dir(d.dir.join("mcp-sessions"))
+        .unwrap()
+        .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+        .find(|r: &Value| r["run"] == run_a)
+        .unwrap();
+    signal(
+        u32::try_from(record["pid"].as_u64().unwrap()).unwrap(),
+        "KILL",
+    );
+    let started = Instant::now();
+    d.wait_status("the hand-off", Duration::from_secs(5), |s| {
+        s["desktop"]["holder"]["id"] == run_b
+    });
+    eprintln!("hand-off after kill -9: {:?}", started.elapsed());
+    assert_eq!(d.run_record(run_a)["state"], "expired");
+    b.end().await;
+}
+
+// ----- the gating proxy ----------------------------------------------------------------------
+
+const DESKTOP_MCP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/desktop_mcp.py");
+
+/// `baton mcp` options for a proxy in front of the test's desktop server, logging to `log`.
+fn proxy(log: &Path, options: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = options.iter().map(|s| s.to_string()).collect();
+    args.extend(["--proxy", "--", "/usr/bin/python3", DESKTOP_MCP].map(String::from));
+    args.push(log.display().to_string());
+    args
+}
+
+async fn proxied(d: &Daemon, name: &str, log: &Path, options: &[&str]) -> Session {
+    let args = proxy(log, options);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Session::start(&d.dir, name, &args).await
+}
+
+/// A call the test desktop server recorded.
+#[derive(Debug, Clone)]
+struct Call {
+    tool: String,
+    who: String,
+    start: f64,
+    end: Option<f64>,
+}
+
+fn calls(log: &Path) -> Vec<Call> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            Call {
+                tool: v["tool"].as_str().unwrap().to_string(),
+                who: v["who"].as_str().unwrap().to_string(),
+                start: v["start"].as_f64().unwrap(),
+                end: v["end"].as_f64(),
+            }
+        })
+        .collect()
+}
+
+const INPUT_TOOLS: [&str; 3] = ["click", "type_text", "press_key"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxied_input_calls_of_two_sessions_never_interleave_and_reads_pass() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("calls.jsonl");
+    let p1 = proxied(&d, "agent-1", &log, &[]).await;
+    let p2 = Arc::new(proxied(&d, "agent-2", &log, &[]).await);
+
+    let tools = p1.client.peer().list_all_tools().await.unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    for name in ["click", "screenshot", "desktop_acquire", "desktop_status"] {
+        assert!(names.contains(&name.to_string()), "{name} not in {names:?}");
+    }
+
+    let text = p1.ok("click", json!({ "who": "p1" })).await;
+    assert_eq!(text, "click done for p1");
+    let run_1 = run_of(&d, "agent-1")["id"].as_i64().unwrap();
+    assert_eq!(d.holder_id(), Some(run_1), "the session keeps the desktop");
+
+    // Session 2's input waits in the queue, told why.
+    let waiting_click = {
+        let p2 = p2.clone();
+        tokio::spawn(async move { p2.call("click", json!({ "who": "p2" })).await })
+    };
+    let started = Instant::now();
+    while p2.progress.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        p2.progress.lock().unwrap()[0].contains("queued behind"),
+        "{:?}",
+        p2.progress.lock().unwrap()
+    );
+    // Its reads are not delayed.
+    let asked = Instant::now();
+    let text = p2.ok("screenshot", json!({ "who": "p2" })).await;
+    assert_eq!(text, "screenshot done for p2");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(!waiting_click.is_finished());
+
+    // Session 1 goes on with its input while 2 waits.
+    for tool in ["type_text", "press_key", "click", "type_text"] {
+        p1.ok(tool, json!({ "who": "p1" })).await;
+    }
+    assert!(!waiting_click.is_finished());
+    // Session 1 ends: the desktop is handed on and 2's click runs.
+    p1.end().await;
+    let (refused, text) = waiting_click.await.unwrap();
+    assert!(!refused, "{text}");
+    assert_eq!(text, "click done for p2");
+    let run_2 = run_of(&d, "agent-2")["id"].as_i64().unwrap();
+    assert_eq!(d.holder_id(), Some(run_2));
+    p2.ok("press_key", json!({ "who": "p2" })).await;
+
+    let recorded = calls(&log);
+    let input: Vec<_> = recorded
+        .iter()
+        .filter(|c| INPUT_TOOLS.contains(&c.tool.as_str()))
+        .collect();
+    assert_eq!(input.len(), 7, "{recorded:?}");
+    for a in &input {
+        for b in &input {
+            if a.who != b.who {
+                let (a_end, b_end) = (a.end.unwrap(), b.end.unwrap());
+                assert!(
+                    a_end <= b.start || b_end <= a.start,
+                    "input of two sessions overlapped: {a:?} {b:?}"
+                );
+            }
+        }
+    }
+    let screenshot = recorded.iter().find(|c| c.tool == "screenshot").unwrap();
+    let click_2 = input.iter().find(|c| c.who == "p2").unwrap();
+    assert!(
+        screenshot.start < click_2.start,
+        "the read waited for the desktop"
+    );
+    Arc::into_inner(p2).unwrap().end().await;
+    d.wait_status("the desktop free", Duration::from_secs(10), |s| {
+        s["desktop"]["holder"].is_null()
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_desktop_server_gets_clear_errors_and_the_lease_back() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("calls.jsonl");
+    let p = proxied(&d, "agent-1", &log, &["--call-timeout", "1"]).await;
+
+    p.ok("click", json!({ "who": "p" })).await;
+    assert!(d.holder_id().is_some());
+    // A call that never answers.
+    let asked = Instant::now();
+    let text = p.refused("scroll_forever", json!({ "who": "p" })).await;
+    assert!(
+        text.contains("did not answer 'scroll_forever' within 1 s"),
+        "{text}"
+    );
+    assert!(text.contains("given back"), "{text}");
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    assert!(d.holder_id().is_none());
+
+    // A server that crashes under a call.
+    p.ok("click", json!({ "who": "p" })).await;
+    let text = p.refused("click_and_crash", json!({ "who": "p" })).await;
+    assert!(text.contains("has stopped"), "{text}");
+    assert!(d.holder_id().is_none());
+    let text = p.refused("screenshot", json!({ "who": "p" })).await;
+    assert!(text.contains("has stopped"), "{text}");
+    // Baton's own tools still answer.
+    p.ok("desktop_status", json!({})).await;
+    let started = Instant::now();
+    p.end().await;
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_gives_the_desktop_back_and_a_cancelled_one_is_refused() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("calls.jsonl");
+    let p = proxied(&d, "agent-1", &log, &["--idle", "0.5"]).await;
+
+    p.ok("click", json!({ "who": "p" })).await;
+    let id = d.holder_id().unwrap();
+    d.wait_status("the idle release", Duration::from_secs(5), |s| {
+        s["desktop"]["holder"].is_null()
+    });
+    assert_eq!(d.run_record(id)["state"], "running", "the run goes on");
+
+    p.ok("click", json!({ "who": "p" })).await;
+    assert_eq!(d.holder_id(), Some(id), "the same run, again");
+    let out = d.run(&["cancel", &id.to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let text = p.refused("click", json!({ "who": "p" })).await;
+    assert!(text.contains("stopped this session's run"), "{text}");
+    // Reads still pass.
+    p.ok("list_windows", json!({ "who": "p" })).await;
+    assert_eq!(
+        calls(&log).iter().filter(|c| c.tool == "click").count(),
+        2,
+        "the refused click reached the desktop"
+    );
+    p.end().await;
+}
+
+// ----- the Claude Code hook ------------------------------------------------------------------
+
+const HOOK_INPUT: &str = r#"{"session_id":"abc123","transcript_path":"/tmp/t.jsonl","cwd":"/tmp","permission_mode":"default","hook_event_name":"PreToolUse","tool_name":"mcp__playwright__browser_click","tool_input":{"element":"Submit"},"tool_use_id":"toolu_1"}"#;
+
+/// Runs the hook as Claude Code does: JSON on stdin. How long it took, and what it printed
+/// (nothing: the tool runs; else the refusal).
+fn hook(dir: &Path, input: &str) -> (Duration, Option<String>) {
+    use std::io::Write;
+    let started = Instant::now();
+    let mut child = baton_in(dir)
+        .args(["hook", "claude-code"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    if stdout.trim().is_empty() {
+        return (took, None);
+    }
+    let answer: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let output = &answer["hookSpecificOutput"];
+    assert_eq!(output["hookEventName"], "PreToolUse");
+    assert_eq!(output["permissionDecision"], "deny");
+    (
+        took,
+        Some(
+            output["permissionDecisionReason"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ),
+    )
+}
+
+fn denied(dir: &Path, input: &str) -> String {
+    let (took, reason) = hook(dir, input);
+    assert!(took < Duration::from_secs(1), "the hook took {took:?}");
+    reason.expect("the hook let the tool run")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_claude_code_hook_answers_within_a_second_both_ways() {
+    let d = Daemon::start();
+    let reason = denied(&d.dir, HOOK_INPUT);
+    assert!(
+        reason.contains("mcp__playwright__browser_click"),
+        "{reason}"
+    );
+    assert!(reason.contains("desktop_acquire"), "{reason}");
+    let reason = denied(&d.dir, "not json");
+    assert!(reason.contains("PreToolUse JSON"), "{reason}");
+
+    // Someone else holds the desktop; this agent's session queues.
+    let mut holder = d.spawn(&[
+        "run",
+        "--desktop",
+        "--title",
+        "pay the bills",
+        "--",
+        "sleep",
+        "60",
+    ]);
+    d.wait_status("the holder", Duration::from_secs(10), |s| {
+        !s["desktop"]["holder"].is_null()
+    });
+    let a = Session::start(&d.dir, "claude-code", &[]).await;
+    a.ok("desktop_acquire", json!({})).await;
+    let reason = denied(&d.dir, HOOK_INPUT);
+    assert!(
+        reason.contains("queued behind 'pay the bills' (cli), position 1"),
+        "{reason}"
+    );
+
+    // Granted: the tool may run, and the hook says so at once.
+    signal(holder.pid(), "TERM");
+    holder.wait(Duration::from_secs(10));
+    let run = run_of(&d, "claude-code")["id"].as_i64().unwrap();
+    d.wait_status("the grant", Duration::from_secs(10), |s| {
+        s["desktop"]["holder"]["id"] == run
+    });
+    let (took, reason) = hook(&d.dir, HOOK_INPUT);
+    assert_eq!(reason, None);
+    assert!(took < Duration::from_secs(1), "the hook took {took:?}");
+
+    // A host that does not answer: the hook still answers in time (refusing).
+    d.signal("STOP");
+    let reason = denied(&d.dir, HOOK_INPUT);
+    d.signal("CONT");
+    assert!(reason.contains("did not answer in time"), "{reason}");
+    a.end().await;
+
+    // No host at all.
+    drop(d);
+    let dir = tempfile::tempdir().unwrap();
+    let reason = denied(dir.path(), HOOK_INPUT);
+    assert!(reason.contains("no Baton host is running"), "{reason}");
+}
