@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint suites ui-test interference
+.PHONY: run test setup build lint suites agents ui-test interference
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 run: setup
@@ -29,9 +29,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-suites:
+suites: agents
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+
+## The real Claude Code and Codex CLIs, for the test of the README's recipes (tests/agents.rs).
+agents:
+	cd crates/cli/tests/agents && npm ci --no-audit --no-fund --loglevel=error
 
 ## The windows (ui/) in headless Chromium with a fake IPC.
 ui-test:

@@ -253,14 +253,14 @@ const MCP_AFTER_HELP: &str = "\
 Tools: desktop_status, desktop_acquire, desktop_wait, desktop_release, desktop_input, run_amend,
 run_finish, cancel_targets, run_cancel.
 
-Claude Code:  claude mcp add baton -- baton mcp
-Codex:        [mcp_servers.baton] command = \"baton\", args = [\"mcp\"]   (~/.codex/config.toml)
+Claude Code:  claude mcp add --scope user baton -- baton mcp
+Codex:        codex mcp add baton -- baton mcp
 Gate another desktop server:
-              claude mcp add desktop -- baton mcp --proxy -- npx @playwright/mcp@latest";
+              claude mcp add --scope user playwright -- baton mcp --proxy -- npx @playwright/mcp@latest";
 
 const HOOK_AFTER_HELP: &str = "\
 In ~/.claude/settings.json (the matcher names the desktop tools to guard):
-  {\"hooks\": {\"PreToolUse\": [{\"matcher\": \"mcp__playwright__.*\",
+  {\"hooks\": {\"PreToolUse\": [{\"matcher\": \"mcp__desktop__.*\",
      \"hooks\": [{\"type\": \"command\", \"command\": \"baton hook claude-code\"}]}]}}
 
 It answers within a second: nothing (the tool runs) when this Claude Code session holds the

@@ -58,8 +58,11 @@ def call(request_id, params):
 
 
 def tool(name):
+    # Annotated as real desktop servers do: reads are read-only, the rest may change things.
+    read_only = name in ("screenshot", "list_windows")
     return {"name": name, "description": f"test tool {name}",
-            "inputSchema": {"type": "object", "properties": {"who": {"type": "string"}}}}
+            "inputSchema": {"type": "object", "properties": {"who": {"type": "string"}}},
+            "annotations": {"readOnlyHint": read_only, "destructiveHint": not read_only}}
 
 
 for line in sys.stdin:
