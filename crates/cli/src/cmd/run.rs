@@ -560,7 +560,9 @@ async fn wait_child(child: &mut Option<Child>) -> std::io::Result<ExitStatus> {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+/// Sleeps until `deadline`, or for ever without one: the arm of a `select!` that has no
+/// deadline to keep.
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
@@ -591,7 +593,7 @@ fn terminal_foreground() -> Option<Pid> {
 /// dies (kill -9 included), so a command never goes on driving the desktop after its lease went
 /// with its wrapper.
 #[allow(unsafe_code)]
-fn own_process_group(command: &mut Command, take_terminal: bool) {
+pub(crate) fn own_process_group(command: &mut Command, take_terminal: bool) {
     // SAFETY: the closure runs in the forked child before exec and makes only
     // async-signal-safe calls (setpgid, sigprocmask, tcsetpgrp, prctl), allocating nothing.
     unsafe {

@@ -60,8 +60,9 @@ fn dir(data_dir: &DataDir) -> PathBuf {
     data_dir.path().join("mcp-sessions")
 }
 
-/// The records of live sessions whose agent is `ancestors` (a process and its parents, nearest
-/// first).
+/// The records of live sessions of the nearest of `ancestors` (a process and its parents,
+/// nearest first) that has any: an agent started by another agent acts on its own sessions,
+/// never on the outer agent's lease.
 pub fn sessions_of(data_dir: &DataDir, ancestors: &[u32]) -> Vec<Record> {
     let Ok(entries) = fs::read_dir(dir(data_dir)) else {
         return Vec::new();
@@ -86,8 +87,15 @@ pub fn sessions_of(data_dir: &DataDir, ancestors: &[u32]) -> Vec<Record> {
             found.push(record);
         }
     }
-    found.sort_by_key(|r| r.run);
-    found
+    let Some(nearest) = ancestors
+        .iter()
+        .find(|pid| found.iter().any(|r| r.agent == **pid))
+    else {
+        return Vec::new();
+    };
+    let mut mine: Vec<Record> = found.into_iter().filter(|r| r.agent == *nearest).collect();
+    mine.sort_by_key(|r| r.run);
+    mine
 }
 
 /// This process's ancestors, nearest first, from `/proc` (Linux). Elsewhere only the parent.
@@ -145,6 +153,25 @@ mod tests {
         assert!(sessions_of(&data, &[me]).is_empty());
         drop(link);
         assert!(sessions_of(&data, &[me, parent]).is_empty());
+    }
+
+    #[test]
+    fn an_inner_agent_sees_only_its_own_sessions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::at(dir.path());
+        fs::create_dir_all(super::dir(&data)).expect("mkdir");
+        let me = std::process::id();
+        // An outer agent (pid 2000) holds run 9; the inner agent (pid 3000) it started, run 7.
+        for (file, agent, run) in [("a.json", 2000, 9), ("b.json", 3000, 7)] {
+            let record = format!(r#"{{"pid":{me},"agent":{agent},"run":{run}}}"#);
+            fs::write(super::dir(&data).join(file), record).expect("write");
+        }
+        let runs = |chain: &[u32]| -> Vec<i64> {
+            sessions_of(&data, chain).iter().map(|r| r.run.0).collect()
+        };
+        assert_eq!(runs(&[4000, 3000, 2000]), [7]);
+        assert_eq!(runs(&[4000, 2000]), [9]);
+        assert!(runs(&[4000]).is_empty());
     }
 
     #[test]

@@ -36,6 +36,9 @@ use proxy::{Downstream, Gates};
 use session::{Session, Settings};
 
 /// What every agent is told about Baton when it connects.
+/// How long ending the session's run may take at exit.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
 const INSTRUCTIONS: &str = "Baton shares this computer's desktop (mouse, keyboard, screen) between agents and \
 scripts. Before you use the desktop, call desktop_acquire: you get it, or you are queued first come, first \
 served, and told behind whom; wait with desktop_wait. Call desktop_release when you are done with it. Work \
@@ -102,7 +105,8 @@ impl ServerHandler for Baton {
                         }
                     }
                 }
-                Err(why) => return Err(ErrorData::internal_error(why, None)),
+                // Baton's own tools stay usable; the desktop server's calls say what is wrong.
+                Err(why) => tracing::error!("{why}"),
             }
         }
         Ok(ListToolsResult::with_all_items(tools))
@@ -210,7 +214,14 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
         )),
     };
     signalled.abort();
-    session.close().await;
+    // A frozen host must not keep this process alive: the attach stream closes with the
+    // process, and that frees the desktop anyway.
+    if tokio::time::timeout(CLOSE_TIMEOUT, session.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the Baton host did not answer; ending the session without it");
+    }
     if let Some(downstream) = &downstream {
         downstream.shut_down();
         // Let it see its stdin close before this process (and with it the child) goes.

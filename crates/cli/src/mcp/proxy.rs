@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
-    Implementation, Tool,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, Tool,
 };
 use rmcp::service::{RequestContext, RunningService};
 use rmcp::transport::TokioChildProcess;
@@ -23,7 +22,8 @@ use tokio::sync::watch;
 
 use crate::exit::NO_HOST_MESSAGE;
 use crate::mcp::Baton;
-use crate::mcp::tools::describe;
+use crate::mcp::session::Active;
+use crate::mcp::tools::{describe, error};
 use crate::mcp::wait::{self, Progress, Until, Waited};
 
 /// Words in a tool's name that mark it as driving input. A word matches if it starts with one
@@ -201,10 +201,25 @@ impl Downstream {
         }
     }
 
-    /// Stops the downstream server (it gets its stdin closed, then SIGTERM, then SIGKILL).
+    /// Stops the downstream server: its stdin closes. (One that ignores that gets SIGTERM when
+    /// this process exits: see [`connect`].)
     pub fn shut_down(&self) {
         if let Down::Up(service, _) = &*self.state.borrow() {
             service.cancellation_token().cancel();
+        }
+    }
+
+    /// The server's tool names, when it listed them and `name` is not among them.
+    fn unknown(&self, name: &str) -> Option<String> {
+        match &*self.state.borrow() {
+            Down::Up(_, tools) if !tools.iter().any(|t| t.name == name) => Some(
+                tools
+                    .iter()
+                    .map(|t| t.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            _ => None,
         }
     }
 
@@ -227,6 +242,9 @@ async fn connect(command: &[String]) -> Result<(Service, Vec<Tool>), String> {
         .ok_or_else(|| "has no command".to_string())?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args);
+    // Its own process group, and SIGTERM when this process dies (kill -9 included), so a
+    // desktop server never outlives the session that gates it.
+    crate::cmd::run::own_process_group(&mut cmd, false);
     let transport = TokioChildProcess::new(cmd).map_err(|e| format!("cannot start: {e}"))?;
     let info = ClientConfig::new(
         ClientCapabilities::default(),
@@ -253,9 +271,22 @@ impl Baton {
     ) -> CallToolResult {
         let service = match downstream.service().await {
             Ok(service) => service,
-            Err(why) => return error(why),
+            Err(why) => {
+                // No call can use the desktop through a server that is gone.
+                let released = match self.session.release().await {
+                    Ok(Some(_)) => " The desktop was given back.",
+                    _ => "",
+                };
+                return error(format!("{why}.{released}"));
+            }
         };
         let name = request.name.to_string();
+        if let Some(known) = downstream.unknown(&name) {
+            return error(format!(
+                "the desktop MCP server '{}' has no tool '{name}'; its tools are {known}",
+                downstream.label
+            ));
+        }
         let read_only = downstream.read_only(&name);
         let mut params = CallToolRequestParams::new(request.name);
         params.arguments = request.arguments;
@@ -274,7 +305,28 @@ impl Baton {
             Ok(active) => active,
             Err(failure) => return error(format!("'{name}' did not run: {}", failure.message)),
         };
-        let mut progress = Progress::of(&context);
+        // From here until the call returns the session counts as using the desktop, so the idle
+        // release cannot take it away between the grant and the call.
+        self.session.gate(true).await;
+        let result = self
+            .gated_call(downstream, &service, params, &context, &active)
+            .await;
+        self.session.gate(false).await;
+        result
+    }
+
+    /// A gated call once the session asked for the desktop: waits for it, then calls while
+    /// the desktop stays this session's.
+    async fn gated_call(
+        &self,
+        downstream: &Downstream,
+        service: &Service,
+        params: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+        active: &Active,
+    ) -> CallToolResult {
+        let name = params.name.to_string();
+        let mut progress = Progress::of(context);
         let waited = wait::wait(
             active.seen.clone(),
             Until::Usable,
@@ -299,13 +351,11 @@ impl Baton {
             }
         }
 
-        self.session.gate(true).await;
         let outcome = tokio::select! {
-            result = self.forward(downstream, &service, params, &context) => Ok(result),
+            result = self.forward(downstream, service, params, context) => Ok(result),
             // Dropping the call cancels it downstream too.
             status = wait::lost(active.seen.clone()) => Err(status),
         };
-        self.session.gate(false).await;
         match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(why)) => {
@@ -351,10 +401,6 @@ impl Baton {
             () = context.ct.cancelled() => Ok(error(format!("'{name}' was cancelled by the client"))),
         }
     }
-}
-
-fn error(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message)])
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::{Client, EventStream};
+use crate::cmd::run::sleep_until;
 use crate::exit::{self, Failure};
 use crate::mcp::link::Link;
 
@@ -123,6 +124,7 @@ impl Session {
             slot: Slot::Empty,
             gated: 0,
             last_used: None,
+            holding: false,
         };
         tokio::spawn(actor.main(rx));
         Session { tx }
@@ -214,8 +216,11 @@ struct Actor {
     slot: Slot,
     /// Gated calls running now.
     gated: usize,
-    /// When the desktop was last used through the session (for the idle release).
+    /// When the desktop was last used through the session, or granted to it (for the idle
+    /// release).
     last_used: Option<Instant>,
+    /// Whether the run held the desktop when the actor last looked.
+    holding: bool,
 }
 
 impl Actor {
@@ -230,7 +235,7 @@ impl Actor {
                 _ => None,
             };
             tokio::select! {
-                () = changed(&mut changes) => {}
+                () = changed(&mut changes) => self.note_grant(),
                 command = rx.recv() => match command {
                     Some(Command::Close { reply }) => {
                         self.end().await;
@@ -241,9 +246,13 @@ impl Actor {
                     None => break,
                 },
                 () = sleep_until(idle) => {
-                    self.last_used = None;
-                    if let Err(failure) = self.release().await {
-                        tracing::warn!(%failure, "could not give the idle desktop back");
+                    // A grant may have arrived at the same moment: it restarts the idle time.
+                    self.note_grant();
+                    if self.idle_deadline().is_some_and(|d| d <= Instant::now()) {
+                        self.last_used = None;
+                        if let Err(failure) = self.release().await {
+                            tracing::warn!(%failure, "could not give the idle desktop back");
+                        }
                     }
                 }
             }
@@ -285,6 +294,19 @@ impl Actor {
         }
     }
 
+    /// A fresh grant counts as use: a session that waited in the queue longer than the idle
+    /// time must not give the desktop back the moment it gets it.
+    fn note_grant(&mut self) {
+        let holds = match &self.slot {
+            Slot::Live(live) => live.active.status().is_some_and(|s| s.run.holds_desktop),
+            _ => false,
+        };
+        if holds && !self.holding {
+            self.last_used = Some(Instant::now());
+        }
+        self.holding = holds;
+    }
+
     /// Follows the run's end: a cancelled run closes the session to the desktop, any other end
     /// leaves room for a new run.
     fn refresh(&mut self) {
@@ -302,6 +324,7 @@ impl Actor {
         self.slot = next;
         self.gated = 0;
         self.last_used = None;
+        self.holding = false;
     }
 
     async fn open(
@@ -464,8 +487,8 @@ impl Actor {
     }
 }
 
-/// What the agent is told once the user cancelled its run.
-fn stopped_message(status: &RunStatus) -> String {
+/// What the agent is told once the user cancelled its run, whichever way it learns it.
+pub fn stopped_message(status: &RunStatus) -> String {
     let reason = status
         .run
         .reason
@@ -517,12 +540,5 @@ async fn changed(receiver: &mut Option<watch::Receiver<Seen>>) {
     };
     if receiver.changed().await.is_err() {
         std::future::pending::<()>().await;
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::client::Client;
 use crate::exit::Failure;
 use crate::mcp::Baton;
-use crate::mcp::session::Active;
+use crate::mcp::session::{Active, stopped_message};
 use crate::mcp::wait::{self, Progress, Until, Waited};
 
 /// The longest wait one call may ask for. MCP clients give up on a call after their own
@@ -167,7 +167,7 @@ impl Baton {
             Err(message) => return error(message),
         };
         let Some(active) = self.session.current().await else {
-            return error(NO_RUN.to_string());
+            return self.no_run().await;
         };
         let waits = active
             .status()
@@ -218,7 +218,7 @@ impl Baton {
     ))]
     async fn desktop_input(&self, Parameters(args): Parameters<InputArgs>) -> CallToolResult {
         let Some(active) = self.session.current().await else {
-            return error(NO_RUN.to_string());
+            return self.no_run().await;
         };
         let Some(status) = active.status() else {
             return refused(&Failure::no_host());
@@ -234,10 +234,14 @@ impl Baton {
         };
         let count = args.actions.len();
         let body = json!({ "lease_token": token, "actions": args.actions });
+        // Input is use of the desktop: no idle release while it runs, and the idle time starts
+        // again after it.
+        self.session.gate(true).await;
         let ran = active
             .me
             .post::<serde_json::Value>(&format!("/v1/runs/{}/input", active.id), &body)
             .await;
+        self.session.gate(false).await;
         match ran {
             Ok(_) => answer(
                 Some(&active),
@@ -298,7 +302,7 @@ impl Baton {
     ))]
     async fn run_finish(&self, Parameters(args): Parameters<FinishArgs>) -> CallToolResult {
         let Some(active) = self.session.current().await else {
-            return error(NO_RUN.to_string());
+            return self.no_run().await;
         };
         let started = active
             .status()
@@ -470,15 +474,7 @@ pub fn describe(status: &RunStatus) -> String {
     let id = status.run.id;
     if status.ended {
         return match status.run.state {
-            RunState::Cancelled => format!(
-                "run #{id} was cancelled by the user{}: stop the desktop work.",
-                status
-                    .run
-                    .reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ),
+            RunState::Cancelled => stopped_message(status),
             state => format!("run #{id} has ended ({state}): {}", status.message),
         };
     }
@@ -558,6 +554,21 @@ fn answer(active: Option<&Active>, text: String) -> CallToolResult {
 }
 
 /// Baton said no: the reason, as a tool error.
+impl Baton {
+    /// The answer when the session has no live run: the host being gone is the likelier
+    /// reason after a run vanished, and the one the agent must be told.
+    async fn no_run(&self) -> CallToolResult {
+        let reachable = match Client::connect_as_user(&self.data_dir) {
+            Ok(user) => user.get::<serde_json::Value>("/v1/health").await,
+            Err(failure) => Err(failure),
+        };
+        match reachable {
+            Ok(_) => error(NO_RUN.to_string()),
+            Err(failure) => refused(&failure),
+        }
+    }
+}
+
 fn refused(failure: &Failure) -> CallToolResult {
     error(failure.message.clone())
 }
@@ -566,7 +577,7 @@ fn refused_with(active: &Active, failure: &Failure) -> CallToolResult {
     CallToolResult::error(with_notes(Some(active), failure.message.clone()))
 }
 
-fn error(message: String) -> CallToolResult {
+pub(crate) fn error(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use baton_core::RunStatus;
+use baton_core::{RunState, RunStatus};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleServer};
@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::cmd::run::sleep_until;
 use crate::mcp::session::Seen;
 
 /// A waiting agent hears again this often even when nothing changed, so that it (and a client
@@ -95,6 +96,12 @@ pub async fn wait(
             Seen::HostGone => return Waited::HostGone,
             Seen::Status(status) if status.ended => return Waited::Ended(status),
             Seen::Status(status) if until.reached(&status) => return Waited::Ready(status),
+            // Released meanwhile (by the agent, or for want of use): nothing left to wait for.
+            Seen::Status(status)
+                if !status.run.holds_desktop && status.run.state != RunState::Queued =>
+            {
+                return Waited::NotYet(status);
+            }
             Seen::Status(status) => status,
         };
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -133,12 +140,5 @@ pub async fn lost(mut seen: watch::Receiver<Seen>) -> Option<RunStatus> {
         if seen.changed().await.is_err() {
             return None;
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

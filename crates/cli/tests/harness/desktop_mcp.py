@@ -6,7 +6,8 @@ the tool, the caller's `who` argument and the start and end times (monotonic sec
 test can check that gated calls of two sessions never overlap.
 
 Tools: click, type_text, press_key (input; 200 ms each), screenshot, list_windows (read-only;
-immediate), click_and_crash (exits the server), scroll_forever (never answers).
+immediate), click_and_crash (exits the server), click_then_exit (answers, then exits the server
+0.3 s later), scroll_forever (never answers).
 """
 
 import json
@@ -20,7 +21,7 @@ out_lock = threading.Lock()
 log_lock = threading.Lock()
 
 TOOLS = ["click", "type_text", "press_key", "screenshot", "list_windows",
-         "click_and_crash", "scroll_forever"]
+         "click_and_crash", "click_then_exit", "scroll_forever"]
 
 
 def send(message):
@@ -43,6 +44,8 @@ def call(request_id, params):
     elif name == "click_and_crash":
         record(name, who, start, time.monotonic())
         os._exit(3)
+    elif name == "click_then_exit":
+        threading.Timer(0.3, lambda: os._exit(0)).start()
     elif name == "scroll_forever":
         record(name, who, start, None)
         return
