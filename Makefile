@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint suites agents ui-test interference
+.PHONY: run test setup build lint suites agents ui-test interference bench bench-quick torture
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 run: setup
@@ -44,3 +44,19 @@ ui-test:
 ## The interference test at length: 8 agents typing at once, 1000 rounds (about 35 minutes).
 interference: setup
 	BATON_INTERFERENCE_ROUNDS=1000 $(CARGO) test -p baton-cli --test interference -- --nocapture
+
+## Baton side by side with Redis, etcd and flock (bench/; figures in BENCHMARKS.md): 10 s per
+## measurement and 60 s of idle, about 6 minutes once built. bench-quick: 2 s each, under 3.
+bench:
+	@./scripts/setup.sh bench
+	$(CARGO) build --release -p baton-cli -p baton-bench
+	./target/release/baton-bench
+
+bench-quick:
+	@./scripts/setup.sh bench
+	$(CARGO) build --release -p baton-cli -p baton-bench
+	./target/release/baton-bench --seconds 2 --idle 10
+
+## The torture test at length: 200 rounds of kill -9 under load (make test runs 20).
+torture: setup
+	BATON_TORTURE_ROUNDS=200 $(CARGO) test -p baton-cli --test torture -- --nocapture

@@ -13,9 +13,12 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 # notification daemon, xdotool to press the hotkey, python3-gi for the stand-in tray host, python3-xlib to close windows as a window manager does), and
 # the windows' tests in headless Chromium and, over WebDriver, in the real app (WebKitWebDriver).
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
+# protobuf-compiler builds the benchmark's etcd client (bench/ is part of the workspace).
 PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
     libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib chromium
-    webkit2gtk-driver"
+    webkit2gtk-driver protobuf-compiler"
+# `setup.sh bench`: the servers Baton is measured against.
+if [ "${1:-}" = "bench" ]; then PACKAGES="$PACKAGES redis-server etcd-server"; fi
 # The UI tests run on Node.js (any recent one will do; Debian's if there is none).
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 missing=""

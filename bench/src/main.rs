@@ -1,0 +1,362 @@
+//! `baton-bench`: Baton's local API measured side by side with what a user would pick instead
+//! (Redis, etcd, flock), in the same run, on the same machine. `make bench` / `make bench-quick`.
+//!
+//! - `peers`: starting the servers with throw-away data on loopback;
+//! - `backends`: one contender per backend, written as a user of that backend would;
+//! - `workload`: the contenders' loop and the figures computed from their timestamps;
+//! - `idle`: the idle daemon's memory, CPU and wake-ups, from /proc.
+//!
+//! Prints Markdown tables (pasted into BENCHMARKS.md) and writes every figure as JSON.
+
+mod backends;
+mod idle;
+mod peers;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use serde::Serialize;
+use serde_json::json;
+
+use backends::Target;
+use workload::{Outcome, Percentiles};
+
+#[derive(Debug, Parser)]
+#[command(about = "Baton side by side with Redis, etcd and flock")]
+struct Args {
+    /// Seconds per measurement (each backend, each contender count, each of the two workloads).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Contender counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    contenders: Vec<usize>,
+    /// Seconds of idle to watch the daemon for (0: skip).
+    #[arg(long, default_value_t = 60.0)]
+    idle: f64,
+    /// Backends to measure.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "baton-normal,baton-full,redis,etcd,flock"
+    )]
+    backends: Vec<String>,
+    /// The `baton` binary (default: next to this one).
+    #[arg(long)]
+    baton: Option<PathBuf>,
+    /// Where to write the JSON (default: bench/results/<unix time>.json).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The figures of one backend at one contender count.
+#[derive(Debug, Serialize)]
+struct Row {
+    backend: String,
+    contenders: usize,
+    /// Acquire + release cycles per second, no hold.
+    cycles_per_s: f64,
+    /// Release acknowledged → next grant seen, each grant held 1 ms.
+    handoff: Option<Percentiles>,
+    /// Grants with a 1 ms hold, per second.
+    held_grants_per_s: f64,
+    /// Share of grants in arrival order.
+    fifo: f64,
+    /// Where the arrival order comes from.
+    fifo_source: &'static str,
+    /// Overlapping holds, over both workloads.
+    double_grants: usize,
+    /// Status (or the peer's read) while the contenders fight, at the largest count.
+    status: Option<Percentiles>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let baton = match &args.baton {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory")?
+            .join("baton"),
+    };
+    let duration = Duration::from_secs_f64(args.seconds);
+    let largest = args.contenders.iter().copied().max().unwrap_or(1);
+    let mut rows = Vec::new();
+
+    for backend in &args.backends {
+        eprintln!("bench: {backend}");
+        let (peer, target) = match backend.as_str() {
+            "baton-normal" | "baton-full" => {
+                let durability = backend.trim_start_matches("baton-");
+                let peer = peers::baton(&baton, durability).await?;
+                let target = Target::baton(&peer);
+                (Some(peer), target)
+            }
+            "redis" => {
+                let peer = peers::redis().await?;
+                let url = format!("redis://{}/", peer.addr);
+                (Some(peer), Target::Redis { url })
+            }
+            "etcd" => {
+                let peer = peers::etcd().await?;
+                let addr = peer.addr.clone();
+                (Some(peer), Target::Etcd { addr })
+            }
+            "flock" => {
+                let dir = tempfile::tempdir()?;
+                let path: Arc<std::path::Path> = dir.path().join("lock").into();
+                std::mem::forget(dir); // removed with the machine's /tmp; the file is empty
+                (None, Target::Flock { path })
+            }
+            other => anyhow::bail!("unknown backend {other}"),
+        };
+        for &n in &args.contenders {
+            let cycles = workload::run(&target, n, duration, Duration::ZERO, false).await?;
+            let before = match (&target, &peer) {
+                (Target::Baton { .. }, Some(p)) => last_event(p).await?,
+                _ => 0,
+            };
+            let held =
+                workload::run(&target, n, duration, Duration::from_millis(1), n == largest).await?;
+            let (fifo, fifo_source) = match (&target, &peer) {
+                (Target::Baton { url, token }, Some(_)) => {
+                    let (in_order, grants, _) = backends::baton_fifo(url, token, before).await?;
+                    (ratio(in_order, grants), "server (event log)")
+                }
+                _ => (held.fifo_by_client_clock(), "client clock"),
+            };
+            let row = Row {
+                backend: backend.clone(),
+                contenders: n,
+                cycles_per_s: cycles.per_second(),
+                handoff: Percentiles::of(held.handoffs()),
+                held_grants_per_s: held.per_second(),
+                fifo,
+                fifo_source,
+                double_grants: cycles.double_grants() + held.double_grants(),
+                status: Percentiles::of(held.reads.clone()),
+            };
+            eprintln!("bench:   {n} contenders: {}", summary(&row, &held));
+            rows.push(row);
+        }
+        drop(peer);
+    }
+
+    let idle = if args.idle > 0.0 {
+        eprintln!("bench: idle baton daemon for {} s", args.idle);
+        Some(idle::watch(&baton, Duration::from_secs_f64(args.idle)).await?)
+    } else {
+        None
+    };
+
+    print_tables(&rows, idle.as_ref(), &args);
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            PathBuf::from(format!("bench/results/{secs}.json"))
+        }
+    };
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let report = json!({
+        "seconds_per_measurement": args.seconds,
+        "machine": machine(),
+        "rows": rows,
+        "idle": idle,
+    });
+    std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
+    eprintln!("bench: figures written to {}", out.display());
+    Ok(())
+}
+
+fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        1.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+async fn last_event(peer: &peers::Peer) -> Result<u64> {
+    let status: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/status", peer.addr))
+        .bearer_auth(&peer.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(status["last_event"].as_u64().unwrap_or(0))
+}
+
+fn summary(row: &Row, held: &Outcome) -> String {
+    format!(
+        "{:.0} cycles/s; held: {} grants, hand-off p99 {}, FIFO {:.1} %, {} double grants",
+        row.cycles_per_s,
+        held.cycles.len(),
+        row.handoff.map_or("-".into(), |p| us(p.p99_us)),
+        row.fifo * 100.0,
+        row.double_grants
+    )
+}
+
+fn us(micros: f64) -> String {
+    if micros >= 1000.0 {
+        format!("{:.2} ms", micros / 1000.0)
+    } else {
+        format!("{micros:.0} µs")
+    }
+}
+
+fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_default();
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+    })
+}
+
+fn print_tables(rows: &[Row], idle: Option<&idle::Idle>, args: &Args) {
+    for &n in &args.contenders {
+        println!("\n### {n} contender{}\n", if n == 1 { "" } else { "s" });
+        println!(
+            "| backend | cycles/s | hand-off p50 | p99 | max | grants/s held 1 ms | FIFO | double grants |"
+        );
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for row in rows.iter().filter(|r| r.contenders == n) {
+            let (p50, p99, max) = row
+                .handoff
+                .map_or(("–".into(), "–".into(), "–".into()), |p| {
+                    (us(p.p50_us), us(p.p99_us), us(p.max_us))
+                });
+            println!(
+                "| {} | {:.0} | {p50} | {p99} | {max} | {:.0} | {:.1} % | {} |",
+                row.backend,
+                row.cycles_per_s,
+                row.held_grants_per_s,
+                row.fifo * 100.0,
+                row.double_grants
+            );
+        }
+    }
+    let largest = args.contenders.iter().copied().max().unwrap_or(1);
+    println!("\n### Status (or the peer's read) while {largest} contenders fight\n");
+    println!("| backend | read | p50 | p99 | max |");
+    println!("| --- | --- | ---: | ---: | ---: |");
+    for row in rows.iter().filter(|r| r.contenders == largest) {
+        let read = match row.backend.as_str() {
+            "redis" => "LLEN",
+            "etcd" => "range over the lock's keys",
+            "flock" => "(nothing to ask)",
+            _ => "GET /v1/status",
+        };
+        match row.status {
+            Some(p) => println!(
+                "| {} | {read} | {} | {} | {} |",
+                row.backend,
+                us(p.p50_us),
+                us(p.p99_us),
+                us(p.max_us)
+            ),
+            None => println!("| {} | {read} | – | – | – |", row.backend),
+        }
+    }
+    if let Some(idle) = idle {
+        println!("\n### Idle `baton daemon` over {:.0} s\n", idle.seconds);
+        println!("| RSS | peak RSS | CPU time | wake-ups (context switches) |");
+        println!("| ---: | ---: | ---: | ---: |");
+        println!(
+            "| {:.1} MiB | {:.1} MiB | {:.0} ms | {} |",
+            idle.rss_kib as f64 / 1024.0,
+            idle.peak_rss_kib as f64 / 1024.0,
+            idle.cpu_ms,
+            idle.context_switches
+        );
+    }
+    targets(rows, idle, largest);
+}
+
+/// The targets for Baton, as ratios to the peers measured in this same run.
+fn targets(rows: &[Row], idle: Option<&idle::Idle>, largest: usize) {
+    let find = |backend: &str, n: usize| {
+        rows.iter()
+            .find(|r| r.backend == backend && r.contenders == n)
+    };
+    let Some(baton) = find("baton-normal", largest) else {
+        return;
+    };
+    println!("\n### Targets (Baton with synchronous=NORMAL, {largest} contenders)\n");
+    let line =
+        |what: String, ok: bool| println!("- {} {what}", if ok { "met:" } else { "MISSED:" });
+    if let Some(h) = baton.handoff {
+        line(
+            format!("hand-off p99 {} ≤ 1 ms", us(h.p99_us)),
+            h.p99_us <= 1000.0,
+        );
+        if let Some(redis) = find("redis", largest).and_then(|r| r.handoff) {
+            line(
+                format!(
+                    "hand-off p99 at most half of Redis BLPOP's ({} vs {}, ratio {:.2})",
+                    us(h.p99_us),
+                    us(redis.p99_us),
+                    h.p99_us / redis.p99_us
+                ),
+                h.p99_us <= redis.p99_us / 2.0,
+            );
+        }
+    }
+    if let Some(s) = baton.status {
+        line(
+            format!("status p99 under load {} ≤ 1 ms", us(s.p99_us)),
+            s.p99_us <= 1000.0,
+        );
+    }
+    if let Some(redis) = find("redis", largest) {
+        line(
+            format!(
+                "cycles/s at least twice Redis BLPOP's ({:.0} vs {:.0}, ratio {:.2})",
+                baton.cycles_per_s,
+                redis.cycles_per_s,
+                baton.cycles_per_s / redis.cycles_per_s
+            ),
+            baton.cycles_per_s >= 2.0 * redis.cycles_per_s,
+        );
+    }
+    let fifo_all = rows
+        .iter()
+        .filter(|r| r.backend.starts_with("baton"))
+        .all(|r| r.fifo == 1.0);
+    line("FIFO 100 % at every count".into(), fifo_all);
+    let doubles: usize = rows
+        .iter()
+        .filter(|r| r.backend.starts_with("baton"))
+        .map(|r| r.double_grants)
+        .sum();
+    line(format!("{doubles} double grants"), doubles == 0);
+    if let Some(idle) = idle {
+        line(
+            format!("idle RSS {:.1} MiB ≤ 10 MiB", idle.rss_kib as f64 / 1024.0),
+            idle.rss_kib <= 10 * 1024,
+        );
+        line(
+            format!("{} wake-ups while idle", idle.context_switches),
+            idle.context_switches == 0,
+        );
+    }
+}
