@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::State;
@@ -13,6 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, KeepAliveStream, Sse};
 use baton_core::{Caller, Event};
 use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::Result;
@@ -131,21 +133,66 @@ pub async fn attach(
             if tx.send(Ok(status_event(&status))).await.is_err() || status.ended {
                 break;
             }
-            tokio::select! {
-                () = tx.closed() => break,
-                changed = attachment.updates.changed() => if changed.is_err() {
-                    // The channel closed: the run ended (or the scheduler stopped). Its last
-                    // status is still in the channel.
-                    let last = attachment.updates.borrow().clone();
-                    let _ = tx.send(Ok(status_event(&last))).await;
-                    break;
-                },
+            let sent_at = Instant::now();
+            // Waits for a change worth telling: a grant, a cancel, a pause, a note, the end at
+            // once; a mere move up the queue at most every QUEUE_MOVES. With many waiters every
+            // hand-off moves each of them, and writing all of them at once costs the hand-off.
+            let mut hold_until: Option<Instant> = None;
+            let closed = loop {
+                tokio::select! {
+                    () = tx.closed() => break true,
+                    () = sleep_until(hold_until) => break false,
+                    changed = attachment.updates.changed() => {
+                        if changed.is_err() {
+                            // The channel closed: the run ended (or the scheduler stopped). Its
+                            // last status is still in the channel.
+                            let last = attachment.updates.borrow().clone();
+                            let _ = tx.send(Ok(status_event(&last))).await;
+                            break true;
+                        }
+                        let only_moved = queue_move_only(&status, &attachment.updates.borrow());
+                        if !only_moved {
+                            break false;
+                        }
+                        let due = sent_at + QUEUE_MOVES;
+                        if due <= Instant::now() {
+                            break false;
+                        }
+                        hold_until = Some(due);
+                    },
+                }
+            };
+            if closed {
+                break;
             }
         }
         // Dropping the attachment detaches; if the client left early, the run expires.
         drop(attachment);
     });
     Ok(sse(rx))
+}
+
+/// How often a waiter is told its new place in the queue at most (grants, cancels, pauses and
+/// notes are told at once).
+const QUEUE_MOVES: Duration = Duration::from_millis(100);
+
+/// Whether `next` differs from `sent` only in the run's place in the queue and the sentence
+/// that says it.
+fn queue_move_only(sent: &baton_core::RunStatus, next: &baton_core::RunStatus) -> bool {
+    sent.run.state == baton_core::RunState::Queued
+        && next.run.state == baton_core::RunState::Queued
+        && sent.cancelled == next.cancelled
+        && sent.ended == next.ended
+        && sent.paused == next.paused
+        && sent.handoffs_paused == next.handoffs_paused
+        && sent.inbox.len() == next.inbox.len()
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn status_event(status: &baton_core::RunStatus) -> SseEvent {

@@ -268,3 +268,54 @@ async fn moving_to_another_port_keeps_attached_clients_and_refuses_a_taken_port(
     assert!(reqwest::get(format!("{old}/v1/health")).await.is_err());
     host.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_waiter_hears_its_grant_at_once_and_queue_moves_at_most_every_100_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(options(dir.path())).await.unwrap();
+    let c = Client::new(&host);
+    // Twelve runs: a holder, ten ahead of the watched waiter, the waiter last.
+    let mut runs = Vec::new();
+    for i in 0..12 {
+        runs.push(c.submit(&format!("r{i}")).await);
+    }
+    let (last, last_token) = runs.pop().unwrap();
+    let mut waiter = c
+        .stream(&format!("/v1/runs/{last}/attach"), &last_token, None)
+        .await;
+    assert_eq!(waiter.next().await.unwrap().2["run"]["position"], 11);
+
+    // Ten hand-offs in a burst: the waiter moves from 11 to 1.
+    let started = Instant::now();
+    for (id, token) in &runs[..11] {
+        c.post(
+            &format!("/v1/runs/{id}/finish"),
+            token,
+            json!({"outcome": "succeeded"}),
+        )
+        .await;
+    }
+    let posted = started.elapsed();
+    let mut heard = Vec::new();
+    loop {
+        let (_, _, status) = waiter.next().await.unwrap();
+        heard.push((started.elapsed(), status.clone()));
+        if status["run"]["holds_desktop"] == true {
+            break;
+        }
+    }
+    let (at, granted) = heard.last().unwrap();
+    assert_eq!(granted["run"]["lease_token"], 12, "{granted}");
+    // The grant is told at once, not held back with the queue moves.
+    assert!(
+        at.saturating_sub(posted) < Duration::from_millis(50),
+        "{posted:?} {heard:?}"
+    );
+    // Position updates before it were gathered: never two within 100 ms.
+    let moves: Vec<Duration> = heard[..heard.len() - 1].iter().map(|(t, _)| *t).collect();
+    for pair in moves.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(95), "{heard:?}");
+    }
+    assert!(moves.len() < 10, "every move was sent: {heard:?}");
+    host.shutdown().await;
+}

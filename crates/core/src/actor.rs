@@ -3,7 +3,9 @@
 //!
 //! For every request the actor (1) applies it to the machine, (2) commits the resulting batch in
 //! one SQLite transaction, (3) publishes the new snapshot, per-run statuses and events, and only
-//! then (4) replies. A failed commit stops the actor: memory and disk must never disagree, and a
+//! then (4) replies. Requests that queued up while a commit ran are applied in arrival order and
+//! share the next transaction and publish (a group commit): under contention that is most of
+//! the work saved, and each answer still waits for the commit that holds its change. A failed commit stops the actor: memory and disk must never disagree, and a
 //! restart recovers from disk (DESIGN rule 10).
 //!
 //! Status is answered from the published snapshot (a `watch` channel): it never waits for the
@@ -153,6 +155,7 @@ pub fn spawn(opened: Opened, clock: Arc<dyn Clock>, config: Config) -> Handle {
         events: events.clone(),
         statuses: HashMap::new(),
         ended_cache: HashMap::new(),
+        deferred: None,
         failed: false,
     };
     tokio::spawn(actor.run());
@@ -579,12 +582,23 @@ struct Actor {
     statuses: HashMap<RunId, watch::Sender<RunStatus>>,
     /// Final statuses of the runs that ended in the last commit, to answer their request.
     ended_cache: HashMap<RunId, RunStatus>,
+    /// A command taken from the channel while gathering a group commit, to handle next.
+    deferred: Option<Command>,
     failed: bool,
 }
+
+/// The most requests one group commit gathers, so the first of them waits a bounded time.
+const MAX_GROUP: usize = 64;
 
 impl Actor {
     async fn run(mut self) {
         loop {
+            if let Some(command) = self.deferred.take() {
+                if self.dispatch(Some(command)).await {
+                    break;
+                }
+                continue;
+            }
             let deadline = self.machine.next_deadline();
             // Expiries and dropped connections first: a TTL is a hard bound, so a heartbeat that
             // arrives after the deadline has passed does not rescue the run.
@@ -598,17 +612,8 @@ impl Actor {
                     self.machine.detach(id, attach_id, Instant::now());
                     let _ = self.commit().await;
                 }
-                command = self.rx.recv() => match command {
-                    Some(Command::Shutdown { reply }) => {
-                        self.shutdown().await;
-                        let _ = reply.send(());
-                        break;
-                    }
-                    Some(command) => self.handle(command).await,
-                    None => {
-                        self.shutdown().await;
-                        break;
-                    }
+                command = self.rx.recv() => if self.dispatch(command).await {
+                    break;
                 },
             }
             if self.failed {
@@ -619,16 +624,54 @@ impl Actor {
         self.rx.close();
     }
 
+    /// Handles one command from the channel (`None`: every handle is gone); true when the
+    /// actor is to stop.
+    async fn dispatch(&mut self, command: Option<Command>) -> bool {
+        match command {
+            Some(Command::Shutdown { reply }) => {
+                self.shutdown().await;
+                let _ = reply.send(());
+                true
+            }
+            Some(command) => {
+                self.handle(command).await;
+                false
+            }
+            None => {
+                self.shutdown().await;
+                true
+            }
+        }
+    }
+
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Apply { op, reply } => {
-                let answer = op(&mut self.machine, Instant::now());
-                let committed = self.commit().await;
-                let result = match (answer, committed) {
-                    (Ok(answer), Ok(())) => self.resolve(answer),
-                    (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-                };
-                let _ = reply.send(result);
+                let mut group = vec![(op(&mut self.machine, Instant::now()), reply)];
+                while group.len() < MAX_GROUP {
+                    match self.rx.try_recv() {
+                        Ok(Command::Apply { op, reply }) => {
+                            group.push((op(&mut self.machine, Instant::now()), reply));
+                        }
+                        Ok(other) => {
+                            self.deferred = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                // A failed commit is told as it is to the first request of the group; the
+                // others learn that the scheduler stopped, which it does after this.
+                let mut failure = self.commit().await.err();
+                let failed = failure.is_some();
+                for (answer, reply) in group {
+                    let result = match answer {
+                        Err(e) => Err(e),
+                        Ok(_) if failed => Err(failure.take().unwrap_or(Error::Closed)),
+                        Ok(answer) => self.resolve(answer),
+                    };
+                    let _ = reply.send(result);
+                }
             }
             Command::Watch {
                 id,

@@ -8,11 +8,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
@@ -106,47 +106,58 @@ impl Store {
         })
     }
 
-    /// Commits one request's changes in one transaction.
+    /// Commits one batch of changes in one transaction: one statement per table, because
+    /// every statement is a round trip to sqlx's SQLite thread and those, not SQLite, are
+    /// most of a commit's cost (measured in `bench/`).
     pub async fn commit(&self, batch: &Batch) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for run in &batch.runs {
-            sqlx::query(
+        for runs in batch.runs.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO runs (id, title, client, needs_desktop, state, lease_token, ttl_ms,
                                    created_at, started_at, finished_at, outcome, exit_code,
-                                   cancelled_by, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-                 ON CONFLICT (id) DO UPDATE SET
+                                   cancelled_by, reason) ",
+            );
+            insert.push_values(runs, |mut row, run| {
+                row.push_bind(run.id.0)
+                    .push_bind(&run.title)
+                    .push_bind(&run.client)
+                    .push_bind(run.needs_desktop)
+                    .push_bind(run.state.as_str())
+                    .push_bind(run.lease_token.map(to_i64))
+                    .push_bind(to_i64(run.ttl_ms))
+                    .push_bind(run.created_at.0)
+                    .push_bind(run.started_at.map(|t| t.0))
+                    .push_bind(run.finished_at.map(|t| t.0))
+                    .push_bind(&run.outcome)
+                    .push_bind(run.exit_code)
+                    .push_bind(&run.cancelled_by)
+                    .push_bind(&run.reason);
+            });
+            insert.push(
+                " ON CONFLICT (id) DO UPDATE SET
                     needs_desktop = excluded.needs_desktop, state = excluded.state,
                     lease_token = excluded.lease_token, started_at = excluded.started_at,
                     finished_at = excluded.finished_at, outcome = excluded.outcome,
                     exit_code = excluded.exit_code, cancelled_by = excluded.cancelled_by,
                     reason = excluded.reason",
-            )
-            .bind(run.id.0)
-            .bind(&run.title)
-            .bind(&run.client)
-            .bind(run.needs_desktop)
-            .bind(run.state.as_str())
-            .bind(run.lease_token.map(to_i64))
-            .bind(to_i64(run.ttl_ms))
-            .bind(run.created_at.0)
-            .bind(run.started_at.map(|t| t.0))
-            .bind(run.finished_at.map(|t| t.0))
-            .bind(&run.outcome)
-            .bind(run.exit_code)
-            .bind(&run.cancelled_by)
-            .bind(&run.reason)
-            .execute(&mut *tx)
-            .await?;
+            );
+            insert.build().execute(&mut *tx).await?;
         }
-        for event in &batch.events {
-            insert_event(&mut tx, event).await?;
-        }
-        if let Some(token) = batch.last_token {
-            set_counter(&mut tx, "lease_token", to_i64(token)).await?;
-        }
-        if let Some(paused) = batch.paused {
-            set_counter(&mut tx, "handoffs_paused", i64::from(paused)).await?;
+        insert_events(&mut tx, &batch.events).await?;
+        let counters: Vec<(&str, i64)> = [
+            batch.last_token.map(|t| ("lease_token", to_i64(t))),
+            batch.paused.map(|p| ("handoffs_paused", i64::from(p))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !counters.is_empty() {
+            let mut update = QueryBuilder::<Sqlite>::new("INSERT INTO counters (name, value) ");
+            update.push_values(&counters, |mut row, (name, value)| {
+                row.push_bind(*name).push_bind(*value);
+            });
+            update.push(" ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+            update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -250,6 +261,7 @@ impl Store {
         let mut seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;
+        let mut events = Vec::with_capacity(ids.len());
         for id in &ids {
             sqlx::query(
                 "UPDATE runs SET state = 'interrupted', finished_at = ?2,
@@ -261,14 +273,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             seq += 1;
-            let event = Event {
+            events.push(Event {
                 seq: u64::try_from(seq).unwrap_or_default(),
                 at: now,
                 run_id: Some(RunId(*id)),
                 kind: EventKind::Interrupted,
-            };
-            insert_event(&mut tx, &event).await?;
+            });
         }
+        insert_events(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(ids.into_iter().map(RunId).collect())
     }
@@ -291,26 +303,30 @@ impl Store {
     }
 }
 
-async fn insert_event(tx: &mut sqlx::SqliteConnection, event: &Event) -> Result<()> {
-    let data = serde_json::to_string(&event.kind)
-        .map_err(|e| Error::Invalid(format!("event does not serialize: {e}")))?;
-    sqlx::query("INSERT INTO events (seq, at, run_id, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)")
-        .bind(to_i64(event.seq))
-        .bind(event.at.0)
-        .bind(event.run_id.map(|id| id.0))
-        .bind(event.kind.name())
-        .bind(data)
-        .execute(tx)
-        .await?;
-    Ok(())
-}
+/// Rows a multi-row statement may carry: SQLite takes at most 32 766 parameters.
+const ROWS_PER_STATEMENT: usize = 1000;
 
-async fn set_counter(tx: &mut sqlx::SqliteConnection, name: &str, value: i64) -> Result<()> {
-    sqlx::query("UPDATE counters SET value = ?2 WHERE name = ?1")
-        .bind(name)
-        .bind(value)
-        .execute(tx)
-        .await?;
+/// Appends `events` to the log, a statement per thousand.
+async fn insert_events(tx: &mut sqlx::SqliteConnection, events: &[Event]) -> Result<()> {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let data = chunk
+            .iter()
+            .map(|event| {
+                serde_json::to_string(&event.kind)
+                    .map_err(|e| Error::Invalid(format!("event does not serialize: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO events (seq, at, run_id, kind, data) ");
+        insert.push_values(chunk.iter().zip(&data), |mut row, (event, data)| {
+            row.push_bind(to_i64(event.seq))
+                .push_bind(event.at.0)
+                .push_bind(event.run_id.map(|id| id.0))
+                .push_bind(event.kind.name())
+                .push_bind(data);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
     Ok(())
 }
 
