@@ -46,11 +46,13 @@ interference: setup
 	BATON_INTERFERENCE_ROUNDS=1000 $(CARGO) test -p baton-cli --test interference -- --nocapture
 
 ## Baton side by side with Redis, etcd and flock (bench/; figures in BENCHMARKS.md): 10 s per
-## measurement and 60 s of idle, about 6 minutes once built. bench-quick: 2 s each, under 3.
+## measurement, 60 s of idle and the tray app's memory, about 7 minutes once built.
+## bench-quick: 2 s each and 10 s of idle, under 3 minutes once built.
 bench:
 	@./scripts/setup.sh bench
-	$(CARGO) build --release -p baton-cli -p baton-bench
+	$(CARGO) build --release -p baton-cli -p baton-bench -p baton-tray
 	./target/release/baton-bench
+	./bench/tray-memory.sh target/release/baton-tray
 
 bench-quick:
 	@./scripts/setup.sh bench

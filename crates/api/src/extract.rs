@@ -48,20 +48,24 @@ where
 fn from_bytes_rejection(rejection: BytesRejection) -> Error {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        Error::BadRequest {
-            code: "payload_too_large",
-            status,
-            message: format!(
-                "the request body is too large: at most {} KiB",
-                crate::BODY_LIMIT / 1024
-            ),
-        }
+        too_large()
     } else {
         Error::BadRequest {
             code: "unreadable_body",
             status,
             message: rejection.body_text(),
         }
+    }
+}
+
+fn too_large() -> Error {
+    Error::BadRequest {
+        code: "payload_too_large",
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!(
+            "the request body is too large: at most {} KiB",
+            crate::BODY_LIMIT / 1024
+        ),
     }
 }
 
@@ -114,5 +118,26 @@ where
                     format!("'{raw}' is not a run id: run ids are positive whole numbers"),
                 )
             })
+    }
+}
+
+/// Reads every request's whole body (up to [`crate::BODY_LIMIT`]) before anything else looks
+/// at the request. A request refused early (no token, no route, a bad host) then still leaves
+/// its connection clean for the client's next request: hyper closes a keep-alive connection
+/// whose body was left unread, and the client's next request on it would fail.
+pub async fn read_whole_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, crate::BODY_LIMIT).await {
+        Ok(bytes) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        Err(_) => axum::response::IntoResponse::into_response(too_large()),
     }
 }

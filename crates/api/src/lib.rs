@@ -76,5 +76,6 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(routes::wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn_with_state(state.clone(), auth::guard_host))
+        .layer(axum::middleware::from_fn(extract::read_whole_body))
         .with_state(state)
 }
