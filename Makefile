@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint suites agents ui-test interference bench bench-quick torture
+.PHONY: run test setup build lint suites agents ui-test interference bench bench-quick torture fuzz
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 run: setup
@@ -62,3 +62,12 @@ bench-quick:
 ## The torture test at length: 200 rounds of kill -9 under load (make test runs 20).
 torture: setup
 	BATON_TORTURE_ROUNDS=200 $(CARGO) test -p baton-cli --test torture -- --nocapture
+
+## Fuzzing (cargo-fuzz, nightly): the core's transitions and the API's request decoding,
+## FUZZ_SECONDS each (default 300).
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && $(CARGO) +nightly fuzz run transitions -O -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && $(CARGO) +nightly fuzz run requests -O -- -max_total_time=$(FUZZ_SECONDS)
