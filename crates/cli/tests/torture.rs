@@ -299,3 +299,202 @@ fn killing_the_host_at_random_moments_loses_nothing_acknowledged() {
         "every grant in FIFO order"
     );
 }
+
+/// A run driven over HTTP by the test itself: its token and its attach stream.
+struct ApiRun {
+    id: i64,
+    token: String,
+    statuses: tokio::sync::watch::Receiver<Value>,
+    stream: tokio::task::JoinHandle<()>,
+}
+
+impl ApiRun {
+    async fn submit(http: &reqwest::Client, url: &str, user: &str, body: Value) -> ApiRun {
+        let answer: Value = http
+            .post(format!("{url}/v1/runs"))
+            .bearer_auth(user)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = answer["run"]["id"].as_i64().unwrap();
+        let token = answer["token"].as_str().unwrap().to_string();
+        let response = http
+            .get(format!("{url}/v1/runs/{id}/attach"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let (tx, statuses) = tokio::sync::watch::channel(answer);
+        let stream = tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut body = response.bytes_stream();
+            let mut buffer = String::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    for line in block.lines() {
+                        if let Some(data) = line.strip_prefix("data: ") {
+                            let _ = tx.send(serde_json::from_str(data).unwrap());
+                        }
+                    }
+                }
+            }
+        });
+        ApiRun {
+            id,
+            token,
+            statuses,
+            stream,
+        }
+    }
+
+    /// Waits until the run holds the desktop; the moment it saw that.
+    async fn granted(&mut self) -> std::time::Instant {
+        let wait = self
+            .statuses
+            .wait_for(|s| s["run"]["holds_desktop"] == true);
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("no grant within 10 s")
+            .unwrap();
+        std::time::Instant::now()
+    }
+}
+
+fn percentiles(what: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "{what}: n={} p50={:?} p99={:?} max={:?}",
+        samples.len(),
+        at(0.5),
+        at(0.99),
+        samples[samples.len() - 1]
+    );
+    (at(0.5), at(0.99))
+}
+
+/// A holder that dies (kill -9 of `baton run`) loses the desktop as its connection drops; one
+/// that freezes (an API client that stops its heartbeats, a SIGSTOPped `baton run`) after its
+/// TTL; and the stale holder's input is refused afterwards, on a real X display.
+#[test]
+fn dead_and_frozen_holders_lose_the_desktop_in_time() {
+    let x = Xvfb::start();
+    let d = Daemon::on_display(&x.display, &["--no-takeover"]);
+    let rounds: usize = std::env::var("BATON_TORTURE_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20);
+    let url =
+        serde_json::from_str::<Value>(&read_trimmed(&d.dir.join("host.json"))).unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let user = read_trimmed(&d.dir.join("token"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let desktop = |title: &str, ttl_ms: u64| json!({"title": title, "client": "torture", "needs_desktop": true, "ttl_ms": ttl_ms});
+
+    // kill -9 of a `baton run --desktop` holder: the waiter's grant, from the kill.
+    let mut killed = Vec::new();
+    for round in 0..rounds {
+        let mut holder = d.spawn(&[
+            "run",
+            "-d",
+            "-t",
+            &format!("h{round}"),
+            "--",
+            "sleep",
+            "600",
+        ]);
+        d.wait_status("the holder", Duration::from_secs(10), |s| {
+            s["desktop"]["holder"]["title"] == format!("h{round}")
+        });
+        let mut waiter = rt.block_on(ApiRun::submit(&http, &url, &user, desktop("w", 15_000)));
+        let at = std::time::Instant::now();
+        signal(holder.pid(), "KILL");
+        let granted = rt.block_on(waiter.granted());
+        killed.push(granted - at);
+        holder.wait(Duration::from_secs(10));
+        rt.block_on(async {
+            http.post(format!("{url}/v1/runs/{}/finish", waiter.id))
+                .bearer_auth(&waiter.token)
+                .json(&json!({"outcome": "succeeded"}))
+                .send()
+                .await
+                .unwrap();
+        });
+        waiter.stream.abort();
+    }
+    let (_, p99) = percentiles("grant after kill -9 of the holder", killed);
+    assert!(p99 < Duration::from_millis(50), "p99 {p99:?}");
+
+    // An API holder that stops its heartbeats (its connection stays open, as a frozen process
+    // keeps its socket): the waiter's grant, from the holder's last heartbeat, is the TTL.
+    let mut frozen = Vec::new();
+    for round in 0..(rounds / 4).max(3) {
+        let holder = rt.block_on(ApiRun::submit(
+            &http,
+            &url,
+            &user,
+            desktop(&format!("f{round}"), 1000),
+        ));
+        let lease = holder.statuses.borrow()["run"]["lease_token"]
+            .as_u64()
+            .unwrap();
+        let mut waiter = rt.block_on(ApiRun::submit(&http, &url, &user, desktop("w", 15_000)));
+        let last_beat = rt.block_on(async {
+            http.post(format!("{url}/v1/runs/{}/heartbeat", holder.id))
+                .bearer_auth(&holder.token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            std::time::Instant::now()
+        });
+        let granted = rt.block_on(waiter.granted());
+        frozen.push(granted - last_beat);
+        // Thawed, the stale holder still believes it holds the desktop: its input is refused,
+        // and the pointer does not move.
+        let before = x.pointer();
+        let refused = rt.block_on(async {
+            http.post(format!("{url}/v1/runs/{}/input", holder.id))
+                .bearer_auth(&holder.token)
+                .json(&json!({"lease_token": lease, "actions": [{"kind": "move", "x": 5, "y": 5}]}))
+                .send()
+                .await
+                .unwrap()
+        });
+        assert_eq!(refused.status().as_u16(), 409);
+        assert_eq!(x.pointer(), before);
+        rt.block_on(async {
+            http.post(format!("{url}/v1/runs/{}/finish", waiter.id))
+                .bearer_auth(&waiter.token)
+                .json(&json!({"outcome": "succeeded"}))
+                .send()
+                .await
+                .unwrap();
+        });
+        holder.stream.abort();
+        waiter.stream.abort();
+    }
+    let (p50, p99) = percentiles(
+        "grant after the holder's last heartbeat (TTL 1 s)",
+        frozen.clone(),
+    );
+    for took in frozen {
+        assert!(
+            took > Duration::from_millis(900) && took < Duration::from_millis(1100),
+            "TTL 1 s, granted after {took:?} (p50 {p50:?}, p99 {p99:?})"
+        );
+    }
+}
