@@ -59,9 +59,10 @@ bench-quick:
 	$(CARGO) build --release -p baton-cli -p baton-bench
 	./target/release/baton-bench --seconds 2 --idle 10
 
-## The torture test at length: 200 rounds of kill -9 under load (make test runs 20).
+## The torture tests at length: 200 rounds of kill -9 under load and a 10-minute soak under a
+## live invariant checker (make test runs 20 rounds and 15 s).
 torture: setup
-	BATON_TORTURE_ROUNDS=200 $(CARGO) test -p baton-cli --test torture -- --nocapture
+	BATON_TORTURE_ROUNDS=200 BATON_SOAK_SECONDS=600 $(CARGO) test -p baton-cli --test torture -- --nocapture --test-threads 1
 
 ## Fuzzing (cargo-fuzz, nightly): the core's transitions and the API's request decoding,
 ## FUZZ_SECONDS each (default 300).

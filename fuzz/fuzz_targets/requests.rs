@@ -25,18 +25,35 @@ struct Api {
 fn api() -> &'static Api {
     static API: OnceLock<Api> = OnceLock::new();
     API.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let app = rt.block_on(async {
-            let opened = Store::open(&dir.path().join("baton.db"), Durability::Normal, Timestamp::now())
-                .await
-                .unwrap();
+            let opened = Store::open(
+                &dir.path().join("baton.db"),
+                Durability::Normal,
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
             let core = baton_core::spawn(opened, Arc::new(SystemClock), Config::default());
             let (stop, stopping) = tokio::sync::watch::channel(false);
             std::mem::forget(stop);
             let driver = FakeDriver::new();
-            let input = Gateway::spawn(move || Ok(Box::new(driver) as Box<dyn InputDriver>), core.watch_status());
-            baton_api::router(baton_api::ApiState::new(core, input, USER.into(), 7777, stopping))
+            let input = Gateway::spawn(
+                move || Ok(Box::new(driver) as Box<dyn InputDriver>),
+                core.watch_status(),
+            );
+            baton_api::router(baton_api::ApiState::new(
+                core,
+                input,
+                USER.into(),
+                7777,
+                stopping,
+            ))
         });
         Api { rt, app, _dir: dir }
     })
@@ -71,7 +88,10 @@ fuzz_target!(|data: &[u8]| {
     let (method, path) = ROUTES[data[0] as usize % ROUTES.len()];
     // A path from the input now and then: the id and query parsers get odd text too.
     let path = if data[0] >= 240 {
-        format!("/v1/runs/{}/finish", String::from_utf8_lossy(&data[2..data.len().min(12)]))
+        format!(
+            "/v1/runs/{}/finish",
+            String::from_utf8_lossy(&data[2..data.len().min(12)])
+        )
     } else {
         path.to_string()
     };

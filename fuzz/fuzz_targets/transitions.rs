@@ -14,7 +14,12 @@ use libfuzzer_sys::fuzz_target;
 use tokio::time::Instant;
 
 fuzz_target!(|data: &[u8]| {
-    let resume = Resume { last_token: 0, next_run_id: 1, next_seq: 1, paused: false };
+    let resume = Resume {
+        last_token: 0,
+        next_run_id: 1,
+        next_seq: 1,
+        paused: false,
+    };
     let mut m = Machine::new(Arc::new(SystemClock), Duration::from_secs(15), resume);
     let mut now = Instant::now();
     let mut runs: Vec<RunId> = Vec::new();
@@ -22,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
     let mut attachments: Vec<(RunId, u64)> = Vec::new();
     for op in data.chunks_exact(4) {
         let (kind, which, who, value) = (op[0], op[1] as usize, op[2], op[3]);
-        let run = if runs.is_empty() { RunId(1 + which as i64 % 4) } else { runs[which % runs.len()] };
+        let run = if runs.is_empty() {
+            RunId(1 + which as i64 % 4)
+        } else {
+            runs[which % runs.len()]
+        };
         let caller = match who % 3 {
             0 => Caller::user("fuzz"),
             1 => Caller::Run(run),
@@ -37,7 +46,9 @@ fuzz_target!(|data: &[u8]| {
                 m.submit(spec, now).map(|id| runs.push(id))
             }
             2 => m.heartbeat(run, &caller, u32::from(value), now),
-            3 => m.attach(run, &caller, now).map(|a| attachments.push((run, a))),
+            3 => m
+                .attach(run, &caller, now)
+                .map(|a| attachments.push((run, a))),
             4 => {
                 if let Some((id, a)) = attachments.pop() {
                     m.detach(id, a, now);
@@ -46,11 +57,17 @@ fuzz_target!(|data: &[u8]| {
             }
             5 => m.amend(run, &caller, &text).map(drop),
             6 => m.cancel(run, &caller, Some(&text), now).map(drop),
-            7 => m.stop_holder(&caller, None, (value % 2 == 0).then_some(run), now).map(drop),
+            7 => m
+                .stop_holder(&caller, None, (value % 2 == 0).then_some(run), now)
+                .map(drop),
             8 => m.set_paused(value % 2 == 0, &caller, now).map(drop),
             9 => m.front(run, &caller),
             10 => {
-                let outcome = if value % 2 == 0 { Outcome::Succeeded } else { Outcome::Failed };
+                let outcome = if value % 2 == 0 {
+                    Outcome::Succeeded
+                } else {
+                    Outcome::Failed
+                };
                 m.finish(run, &caller, outcome, None, None, now).map(drop)
             }
             11 => m.release(run, &caller, now),
@@ -70,7 +87,10 @@ fuzz_target!(|data: &[u8]| {
         };
         let snapshot = m.snapshot();
         if let Some(holder) = &snapshot.desktop.holder {
-            assert!(!snapshot.desktop.queue.iter().any(|r| r.id == holder.id), "holder also queued");
+            assert!(
+                !snapshot.desktop.queue.iter().any(|r| r.id == holder.id),
+                "holder also queued"
+            );
         }
         let (batch, ended) = m.take_batch();
         events.extend(batch.events);

@@ -72,15 +72,25 @@ impl Acked {
 
 /// One client of the mixed load: submits runs (some needing the desktop), acquires, releases,
 /// finishes, and as the user cancels and asks for status, until the host dies under it.
-async fn client(url: String, user: String, seed: u64, acked: Arc<Mutex<Acked>>) {
+/// Runs until the host dies under it or `until` passes.
+async fn client(
+    url: String,
+    user: String,
+    seed: u64,
+    acked: Arc<Mutex<Acked>>,
+    until: std::time::Instant,
+) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
     let mut rng = Rng(seed | 1);
     let mut mine: Vec<(i64, String)> = Vec::new();
-    loop {
-        let step = rng.below(10);
+    while std::time::Instant::now() < until {
+        let mut step = rng.below(10);
+        if step <= 2 && mine.len() >= 8 {
+            step = 5; // enough runs of its own: finish one instead
+        }
         let result: Result<(), reqwest::Error> = async {
             match step {
                 0..=2 => {
@@ -127,6 +137,14 @@ async fn client(url: String, user: String, seed: u64, acked: Arc<Mutex<Acked>>) 
                         .await?;
                     if res.status().is_success() {
                         acked.lock().unwrap().finished.insert(id);
+                    } else if res.status() == reqwest::StatusCode::CONFLICT {
+                        // Still queued: it gives up instead, as a client does (else it would
+                        // wait, forgotten, until its TTL).
+                        http.post(format!("{url}/v1/runs/{id}/withdraw"))
+                            .bearer_auth(&token)
+                            .json(&json!({}))
+                            .send()
+                            .await?;
                     }
                 }
                 7 if !mine.is_empty() => {
@@ -198,43 +216,33 @@ fn all_events(d: &Daemon) -> Vec<Event> {
 
 #[test]
 fn killing_the_host_at_random_moments_loses_nothing_acknowledged() {
-    let rounds: usize = std::env::var("BATON_TORTURE_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(20);
-    let seed: u64 = std::env::var("BATON_TORTURE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let rounds = env_number("BATON_TORTURE_ROUNDS", 20) as usize;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let seed = env_number("BATON_TORTURE_SEED", now.unwrap().as_nanos() as u64);
     eprintln!("torture: {rounds} rounds, BATON_TORTURE_SEED={seed}");
     let mut rng = Rng(seed | 1);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let acked = Arc::new(Mutex::new(Acked::default()));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
 
     for round in 0..rounds {
         let d = Daemon::start_in(&dir, &[]);
         if round > 0 {
             assert_eq!(inspect(&dir.join("baton.db")).0, "ok", "round {round}");
         }
-        let url =
-            serde_json::from_str::<Value>(&read_trimmed(&dir.join("host.json"))).unwrap()["url"]
-                .as_str()
-                .unwrap()
-                .to_string();
-        let user = read_trimmed(&dir.join("token"));
+        let (url, user) = host_of(&d);
         let clients: Vec<_> = (0..6)
-            .map(|_| rt.spawn(client(url.clone(), user.clone(), rng.next(), acked.clone())))
+            .map(|_| {
+                let forever = std::time::Instant::now() + Duration::from_secs(3600);
+                rt.spawn(client(
+                    url.clone(),
+                    user.clone(),
+                    rng.next(),
+                    acked.clone(),
+                    forever,
+                ))
+            })
             .collect();
         std::thread::sleep(Duration::from_millis(50 + rng.below(400)));
         d.signal("KILL");
@@ -300,6 +308,45 @@ fn killing_the_host_at_random_moments_loses_nothing_acknowledged() {
     );
 }
 
+/// The host's URL and the user token, from its data directory.
+fn host_of(d: &Daemon) -> (String, String) {
+    let host: Value = serde_json::from_str(&read_trimmed(&d.dir.join("host.json"))).unwrap();
+    let url = host["url"].as_str().unwrap().to_string();
+    (url, read_trimmed(&d.dir.join("token")))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Hands the `data:` of every message of an SSE response to `each`, until the stream ends.
+async fn sse_data(response: reqwest::Response, mut each: impl FnMut(&str)) {
+    use futures_util::StreamExt;
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .for_each(&mut each);
+        }
+    }
+}
+
 /// A run driven over HTTP by the test itself: its token and its attach stream.
 struct ApiRun {
     id: i64,
@@ -329,28 +376,24 @@ impl ApiRun {
             .await
             .unwrap();
         let (tx, statuses) = tokio::sync::watch::channel(answer);
-        let stream = tokio::spawn(async move {
-            use futures_util::StreamExt;
-            let mut body = response.bytes_stream();
-            let mut buffer = String::new();
-            while let Some(Ok(chunk)) = body.next().await {
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
-                    for line in block.lines() {
-                        if let Some(data) = line.strip_prefix("data: ") {
-                            let _ = tx.send(serde_json::from_str(data).unwrap());
-                        }
-                    }
-                }
-            }
-        });
+        let stream = tokio::spawn(sse_data(response, move |data| {
+            let _ = tx.send(serde_json::from_str(data).unwrap());
+        }));
         ApiRun {
             id,
             token,
             statuses,
             stream,
         }
+    }
+
+    async fn finish(&self, http: &reqwest::Client, url: &str) {
+        http.post(format!("{url}/v1/runs/{}/finish", self.id))
+            .bearer_auth(&self.token)
+            .json(&json!({"outcome": "succeeded"}))
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Waits until the run holds the desktop; the moment it saw that.
@@ -386,21 +429,9 @@ fn percentiles(what: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
 fn dead_and_frozen_holders_lose_the_desktop_in_time() {
     let x = Xvfb::start();
     let d = Daemon::on_display(&x.display, &["--no-takeover"]);
-    let rounds: usize = std::env::var("BATON_TORTURE_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(20);
-    let url =
-        serde_json::from_str::<Value>(&read_trimmed(&d.dir.join("host.json"))).unwrap()["url"]
-            .as_str()
-            .unwrap()
-            .to_string();
-    let user = read_trimmed(&d.dir.join("token"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rounds = env_number("BATON_TORTURE_ROUNDS", 20) as usize;
+    let (url, user) = host_of(&d);
+    let rt = runtime();
     let http = reqwest::Client::new();
     let desktop = |title: &str, ttl_ms: u64| json!({"title": title, "client": "torture", "needs_desktop": true, "ttl_ms": ttl_ms});
 
@@ -425,14 +456,7 @@ fn dead_and_frozen_holders_lose_the_desktop_in_time() {
         let granted = rt.block_on(waiter.granted());
         killed.push(granted - at);
         holder.wait(Duration::from_secs(10));
-        rt.block_on(async {
-            http.post(format!("{url}/v1/runs/{}/finish", waiter.id))
-                .bearer_auth(&waiter.token)
-                .json(&json!({"outcome": "succeeded"}))
-                .send()
-                .await
-                .unwrap();
-        });
+        rt.block_on(waiter.finish(&http, &url));
         waiter.stream.abort();
     }
     let (_, p99) = percentiles("grant after kill -9 of the holder", killed);
@@ -476,14 +500,7 @@ fn dead_and_frozen_holders_lose_the_desktop_in_time() {
         });
         assert_eq!(refused.status().as_u16(), 409);
         assert_eq!(x.pointer(), before);
-        rt.block_on(async {
-            http.post(format!("{url}/v1/runs/{}/finish", waiter.id))
-                .bearer_auth(&waiter.token)
-                .json(&json!({"outcome": "succeeded"}))
-                .send()
-                .await
-                .unwrap();
-        });
+        rt.block_on(waiter.finish(&http, &url));
         holder.stream.abort();
         waiter.stream.abort();
     }
@@ -497,4 +514,87 @@ fn dead_and_frozen_holders_lose_the_desktop_in_time() {
             "TTL 1 s, granted after {took:?} (p50 {p50:?}, p99 {p99:?})"
         );
     }
+}
+
+/// A bounded soak: random agents (HTTP clients and real `baton run --desktop` processes) for
+/// `BATON_SOAK_SECONDS` (default 15; `make torture` runs 600), with the invariant checker
+/// following the live event stream the whole time.
+#[test]
+fn a_soak_of_random_agents_under_a_live_checker() {
+    let seconds = env_number("BATON_SOAK_SECONDS", 15);
+    let d = Daemon::start();
+    let (url, user) = host_of(&d);
+    let rt = runtime();
+
+    /// What the live checker has seen: the last sequence, the first violation, the summary.
+    type Live = (u64, Option<String>, check::Summary);
+    let checked: Arc<Mutex<Live>> = Arc::default();
+    let checker = {
+        let (url, user, checked) = (url.clone(), user.clone(), checked.clone());
+        rt.spawn(async move {
+            let response = reqwest::Client::new()
+                .get(format!("{url}/v1/events/stream"))
+                .bearer_auth(&user)
+                .header("Last-Event-ID", "0")
+                .send()
+                .await
+                .unwrap();
+            let mut replay = check::Checker::default();
+            sse_data(response, move |data| {
+                let event: Event = serde_json::from_str(data).unwrap();
+                let verdict = replay.apply(&event);
+                let mut state = checked.lock().unwrap();
+                state.0 = event.seq;
+                state.2 = replay.summary().clone();
+                if let Err(violation) = verdict {
+                    state.1.get_or_insert(violation.to_string());
+                }
+            })
+            .await;
+        })
+    };
+
+    let until = std::time::Instant::now() + Duration::from_secs(seconds);
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let mut seed = Rng(0x5eed ^ u64::from(std::process::id()));
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            rt.spawn(client(
+                url.clone(),
+                user.clone(),
+                seed.next(),
+                acked.clone(),
+                until,
+            ))
+        })
+        .collect();
+    // And agents that are real processes: short desktop commands through `baton run`.
+    let mut commands = 0;
+    while std::time::Instant::now() < until {
+        let mut run = d.spawn(&["run", "-d", "-t", "process", "--", "sleep", "0.05"]);
+        run.wait(Duration::from_secs(seconds + 60));
+        commands += 1;
+    }
+    for task in clients {
+        rt.block_on(task).unwrap();
+    }
+    let last = d.status()["last_event"].as_u64().unwrap();
+    let start = std::time::Instant::now();
+    while checked.lock().unwrap().0 < last {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the live checker fell behind"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    checker.abort();
+    let (seen, violation, summary) = checked.lock().unwrap().clone();
+    assert_eq!(violation, None);
+    eprintln!(
+        "soak: {seconds} s, {seen} events checked live, {} grants ({} in order), {} runs from clients, {commands} baton run commands",
+        summary.grants,
+        summary.in_order_grants,
+        acked.lock().unwrap().submitted.len()
+    );
+    assert!(summary.grants > 10, "too little happened: {summary:?}");
 }

@@ -51,8 +51,10 @@ pub struct Summary {
     pub last_token: u64,
 }
 
+/// The replay, one event at a time: for a checker that follows a live event stream (the soak
+/// test) rather than a finished log.
 #[derive(Debug, Default)]
-struct Checker {
+pub struct Checker {
     last_seq: u64,
     holder: Option<(RunId, u64)>,
     queue: VecDeque<RunId>,
@@ -66,7 +68,13 @@ struct Checker {
 }
 
 impl Checker {
-    fn apply(&mut self, event: &Event) -> Result<(), Violation> {
+    /// What the replay has seen so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Replays the next event of the log; the first violation it shows, if any.
+    pub fn apply(&mut self, event: &Event) -> Result<(), Violation> {
         let fail = |message: String| {
             Err(Violation {
                 seq: event.seq,

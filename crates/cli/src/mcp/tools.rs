@@ -266,13 +266,9 @@ impl Baton {
         Parameters(args): Parameters<AmendArgs>,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let active = match self
-            .session
-            .open(false, None, self.client_name(&context))
-            .await
-        {
+        let active = match self.run_for(&context).await {
             Ok(active) => active,
-            Err(failure) => return refused(&failure),
+            Err(refusal) => return refusal,
         };
         let sent = active
             .me
@@ -395,13 +391,9 @@ impl Baton {
         Parameters(args): Parameters<CancelArgs>,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let active = match self
-            .session
-            .open(false, None, self.client_name(&context))
-            .await
-        {
+        let active = match self.run_for(&context).await {
             Ok(active) => active,
-            Err(failure) => return refused(&failure),
+            Err(refusal) => return refusal,
         };
         let cancelled = active
             .me
@@ -555,6 +547,18 @@ fn answer(active: Option<&Active>, text: String) -> CallToolResult {
 
 /// Baton said no: the reason, as a tool error.
 impl Baton {
+    /// The session's run for a request that needs one but not the desktop (a relay, a note),
+    /// or the refusal to answer with.
+    async fn run_for(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Active, CallToolResult> {
+        self.session
+            .open(false, None, self.client_name(context))
+            .await
+            .map_err(|failure| refused(&failure))
+    }
+
     /// The answer when the session has no live run: the host being gone is the likelier
     /// reason after a run vanished, and the one the agent must be told.
     async fn no_run(&self) -> CallToolResult {
