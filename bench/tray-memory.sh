@@ -21,7 +21,7 @@ for _ in $(seq 50); do [ -s "$WORK/display" ] && break; sleep 0.1; done
 DISPLAY=:$(cat "$WORK/display")
 export DISPLAY
 
-# Sums VmRSS and Pss (kB) over a process and all its descendants.
+# Sums VmRSS, Pss and anonymous memory (kB) over a process and all its descendants.
 tree_kb() {
     pids="$1"
     frontier="$1"
@@ -33,13 +33,15 @@ tree_kb() {
         pids="$pids $next"
         frontier=$(echo $next)
     done
-    rss=0; pss=0; count=0
+    rss=0; pss=0; anon=0; count=0
     for p in $pids; do
         r=$(awk '/^VmRSS:/{print $2}' /proc/"$p"/status 2>/dev/null || echo 0)
         s=$(awk '/^Pss:/{print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
-        rss=$((rss + ${r:-0})); pss=$((pss + ${s:-0})); count=$((count + 1))
+        a=$(awk '/^Anonymous:/{print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
+        rss=$((rss + ${r:-0})); pss=$((pss + ${s:-0})); anon=$((anon + ${a:-0}))
+        count=$((count + 1))
     done
-    echo "$rss $pss $count"
+    echo "$rss $pss $anon $count"
 }
 
 export BATON_DATA_DIR="$WORK/data" BATON_LOG=warn NO_AT_BRIDGE=1
@@ -57,9 +59,9 @@ echo $SESSION >>"$WORK/pids"
 for _ in $(seq 50); do [ -s "$WORK/tray.pid" ] && break; sleep 0.1; done
 PID=$(cat "$WORK/tray.pid")
 sleep 6
-set -- $(tree_kb "$PID"); IDLE_RSS=$1; IDLE_PSS=$2; IDLE_N=$3
+set -- $(tree_kb "$PID"); IDLE_RSS=$1; IDLE_PSS=$2; IDLE_ANON=$3; IDLE_N=$4
 sleep 8
-set -- $(tree_kb "$PID"); OPEN_RSS=$1; OPEN_PSS=$2; OPEN_N=$3
+set -- $(tree_kb "$PID"); OPEN_RSS=$1; OPEN_PSS=$2; OPEN_ANON=$3; OPEN_N=$4
 wait $SESSION 2>/dev/null || true
-printf '{"idle": {"rss_kib": %s, "pss_kib": %s, "processes": %s}, "dashboard_open": {"rss_kib": %s, "pss_kib": %s, "processes": %s}}\n' \
-    "$IDLE_RSS" "$IDLE_PSS" "$IDLE_N" "$OPEN_RSS" "$OPEN_PSS" "$OPEN_N"
+printf '{"idle": {"rss_kib": %s, "pss_kib": %s, "anonymous_kib": %s, "processes": %s}, "dashboard_open": {"rss_kib": %s, "pss_kib": %s, "anonymous_kib": %s, "processes": %s}}\n' \
+    "$IDLE_RSS" "$IDLE_PSS" "$IDLE_ANON" "$IDLE_N" "$OPEN_RSS" "$OPEN_PSS" "$OPEN_ANON" "$OPEN_N"
