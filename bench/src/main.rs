@@ -89,6 +89,8 @@ async fn main() -> Result<()> {
 
     for backend in &args.backends {
         eprintln!("bench: {backend}");
+        // The flock file's directory lives as long as the backend's measurements.
+        let mut scratch = None;
         let (peer, target) = match backend.as_str() {
             "baton-normal" | "baton-full" => {
                 let durability = backend.trim_start_matches("baton-");
@@ -109,7 +111,7 @@ async fn main() -> Result<()> {
             "flock" => {
                 let dir = tempfile::tempdir()?;
                 let path: Arc<std::path::Path> = dir.path().join("lock").into();
-                std::mem::forget(dir); // removed with the machine's /tmp; the file is empty
+                scratch = Some(dir);
                 (None, Target::Flock { path })
             }
             other => anyhow::bail!("unknown backend {other}"),
@@ -144,6 +146,7 @@ async fn main() -> Result<()> {
             rows.push(row);
         }
         drop(peer);
+        drop(scratch);
     }
 
     let idle = if args.idle > 0.0 {
