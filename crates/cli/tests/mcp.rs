@@ -802,3 +802,28 @@ async fn the_claude_code_hook_answers_within_a_second_both_ways() {
     let reason = denied(dir.path(), HOOK_INPUT);
     assert!(reason.contains("no Baton host is running"), "{reason}");
 }
+
+#[test]
+fn the_hook_refuses_in_time_when_its_input_never_ends() {
+    use std::io::Write;
+    let d = Daemon::start();
+    let started = Instant::now();
+    let mut child = baton_in(&d.dir)
+        .args(["hook", "claude-code"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Half an input, and stdin left open.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&HOOK_INPUT.as_bytes()[..40]).unwrap();
+    let status = wait_timeout(&mut child, Duration::from_secs(5)).expect("the hook hung");
+    let took = started.elapsed();
+    drop(stdin);
+    assert!(status.success());
+    assert!(took < Duration::from_millis(1500), "the hook took {took:?}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let answer: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
+}

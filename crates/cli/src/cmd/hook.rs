@@ -31,14 +31,27 @@ pub enum Decision {
 }
 
 pub async fn claude_code(data_dir: &DataDir) -> u8 {
-    let tool = match read_input() {
-        Ok(tool) => tool,
-        Err(why) => {
+    let started = std::time::Instant::now();
+    // Reading stdin counts against the budget too: an input that never ends must not hold the
+    // hook until the agent gives up on it (and runs the tool).
+    let tool = match tokio::time::timeout(BUDGET, tokio::task::spawn_blocking(read_input)).await {
+        Ok(Ok(Ok(tool))) => tool,
+        Ok(Ok(Err(why))) => {
             print_deny(&why);
             return exit::OK;
         }
+        Ok(Err(_)) | Err(_) => {
+            print_deny(
+                "Baton's hook did not get its whole input in time, so the desktop tool does not run; try again",
+            );
+            // The reading thread is still blocked on stdin: leave without waiting for it.
+            std::process::exit(i32::from(exit::OK));
+        }
     };
-    let decision = tokio::time::timeout(BUDGET, decide(data_dir, &tool))
+    let decision = tokio::time::timeout(
+        BUDGET.saturating_sub(started.elapsed()),
+        decide(data_dir, &tool),
+    )
         .await
         .unwrap_or_else(|_| {
             Decision::Deny(format!(
@@ -70,6 +83,7 @@ fn read_input() -> Result<String, String> {
 }
 
 fn print_deny(reason: &str) {
+    use std::io::Write;
     let answer = json!({
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",
@@ -78,6 +92,7 @@ fn print_deny(reason: &str) {
         }
     });
     println!("{answer}");
+    let _ = std::io::stdout().flush();
 }
 
 async fn decide(data_dir: &DataDir, tool: &str) -> Decision {
