@@ -12,25 +12,8 @@ use std::time::Duration;
 
 use baton_api::{Host, HostOptions};
 use baton_core::{Config, DataDir, Durability};
+use baton_testkit::{Rng, env_number};
 use serde_json::{Value, json};
-
-/// xorshift: reproducible randomness without a crate for it.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 const POSTS: &[&str] = &[
     "heartbeat",
@@ -58,7 +41,9 @@ fn body(rng: &mut Rng, lease: Option<u64>) -> Vec<u8> {
     };
     let value = match rng.below(12) {
         0 => json!({"title": text(rng), "client": text(rng), "needs_desktop": rng.below(2) == 0}),
-        1 => json!({"title": "ok", "client": "fuzz", "needs_desktop": true, "ttl_ms": rng.next()}),
+        1 => {
+            json!({"title": "ok", "client": "fuzz", "needs_desktop": true, "ttl_ms": rng.next_u64()})
+        }
         2 => json!({"outcome": *rng.pick(&["succeeded", "failed", "cancelled", "", "exploded"])}),
         3 => json!({"reason": text(rng)}),
         4 => json!({"text": text(rng)}),
@@ -73,7 +58,7 @@ fn body(rng: &mut Rng, lease: Option<u64>) -> Vec<u8> {
             let depth = 200 + rng.below(2000);
             return format!("{}{}", "[".repeat(depth), "]".repeat(depth)).into_bytes();
         }
-        9 => return (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
+        9 => return (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect(),
         10 => return vec![b'x'; 70 * 1024],
         _ => json!({}),
     };
@@ -82,21 +67,9 @@ fn body(rng: &mut Rng, lease: Option<u64>) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_requests_never_get_a_500_and_refusals_change_nothing() {
-    let requests: usize = std::env::var("BATON_RANDOM_HTTP")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(3000);
-    let seed: u64 = std::env::var("BATON_RANDOM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("random_http: {requests} requests, BATON_RANDOM_SEED={seed}");
-    let mut rng = Rng(seed | 1);
+    let requests = env_number("BATON_RANDOM_HTTP", 3000) as usize;
+    eprintln!("random_http: {requests} requests");
+    let mut rng = Rng::from_env("BATON_RANDOM_SEED");
 
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(HostOptions {

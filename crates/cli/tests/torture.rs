@@ -20,23 +20,6 @@ use baton_core::{Event, check};
 use common::*;
 use serde_json::{Value, json};
 
-/// A small xorshift generator: the test needs reproducible randomness, not a crate for it.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// What clients saw acknowledged, across all rounds.
 #[derive(Debug, Default)]
 struct Acked {
@@ -84,7 +67,7 @@ async fn client(
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut mine: Vec<(i64, String)> = Vec::new();
     while std::time::Instant::now() < until {
         let mut step = rng.below(10);
@@ -115,7 +98,7 @@ async fn client(
                     }
                 }
                 3 | 4 if !mine.is_empty() => {
-                    let (id, token) = &mine[rng.below(mine.len() as u64) as usize];
+                    let (id, token) = &mine[rng.below(mine.len())];
                     let what = if step == 3 { "acquire" } else { "release" };
                     let res = http
                         .post(format!("{url}/v1/runs/{id}/{what}"))
@@ -131,7 +114,7 @@ async fn client(
                     // The run ends itself: finished once it started, withdrawn while it waits.
                     // A grant may come between the two answers, so it tries again (else the
                     // run would hold the desktop, forgotten, until its TTL).
-                    let (id, token) = mine.swap_remove(rng.below(mine.len() as u64) as usize);
+                    let (id, token) = mine.swap_remove(rng.below(mine.len()));
                     for attempt in 0..6 {
                         let (what, body) = if attempt % 2 == 0 {
                             ("finish", json!({ "outcome": "succeeded" }))
@@ -156,7 +139,7 @@ async fn client(
                     }
                 }
                 7 if !mine.is_empty() => {
-                    let (id, _) = mine.swap_remove(rng.below(mine.len() as u64) as usize);
+                    let (id, _) = mine.swap_remove(rng.below(mine.len()));
                     let res = http
                         .post(format!("{url}/v1/runs/{id}/cancel"))
                         .bearer_auth(&user)
@@ -225,10 +208,8 @@ fn all_events(d: &Daemon) -> Vec<Event> {
 #[test]
 fn killing_the_host_at_random_moments_loses_nothing_acknowledged() {
     let rounds = env_number("BATON_TORTURE_ROUNDS", 20) as usize;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    let seed = env_number("BATON_TORTURE_SEED", now.unwrap().as_nanos() as u64);
-    eprintln!("torture: {rounds} rounds, BATON_TORTURE_SEED={seed}");
-    let mut rng = Rng(seed | 1);
+    eprintln!("torture: {rounds} rounds");
+    let mut rng = Rng::from_env("BATON_TORTURE_SEED");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let acked = Arc::new(Mutex::new(Acked::default()));
@@ -246,13 +227,13 @@ fn killing_the_host_at_random_moments_loses_nothing_acknowledged() {
                 rt.spawn(client(
                     url.clone(),
                     user.clone(),
-                    rng.next(),
+                    rng.next_u64(),
                     acked.clone(),
                     forever,
                 ))
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(50 + rng.below(400)));
+        std::thread::sleep(Duration::from_millis(50 + rng.below(400) as u64));
         d.signal("KILL");
         for task in clients {
             rt.block_on(task).unwrap();
@@ -329,13 +310,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Hands the `data:` of every message of an SSE response to `each`, until the stream ends.
@@ -564,13 +538,13 @@ fn a_soak_of_random_agents_under_a_live_checker() {
 
     let until = std::time::Instant::now() + Duration::from_secs(seconds);
     let acked = Arc::new(Mutex::new(Acked::default()));
-    let mut seed = Rng(0x5eed ^ u64::from(std::process::id()));
+    let mut seed = Rng::new(0x5eed ^ u64::from(std::process::id()));
     let clients: Vec<_> = (0..6)
         .map(|_| {
             rt.spawn(client(
                 url.clone(),
                 user.clone(),
-                seed.next(),
+                seed.next_u64(),
                 acked.clone(),
                 until,
             ))

@@ -1,6 +1,7 @@
 //! Helpers for Baton's end-to-end tests, shared by the CLI's and the tray app's suites: a
 //! background process with its output collected line by line, waiting for files and lines,
-//! signals, and finding the workspace's binaries.
+//! signals, finding the workspace's binaries, a private X display, and reproducible randomness
+//! for the random-sequence tests.
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
@@ -230,4 +231,53 @@ impl Drop for Xvfb {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+// ----- reproducible randomness for the random-sequence tests --------------------------------
+
+/// A small xorshift generator: the torture and random-request tests need reproducible
+/// randomness, not a crate for it.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    /// Seeded from `$var` when it is set (to replay a failed run), else from the clock. The
+    /// seed is printed, so that any run can be replayed.
+    pub fn from_env(var: &str) -> Rng {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        let seed = env_number(var, now);
+        eprintln!("{var}={seed}");
+        Rng::new(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// A number from the environment (a test's rounds, seconds or seed), or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
