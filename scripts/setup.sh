@@ -1,25 +1,39 @@
 #!/bin/sh
-# Installs what building and testing Baton needs on Debian or Ubuntu, and only what is missing:
-# system packages (below) and Rust (rustup, stable) with rustfmt and clippy.
-# Works as root or through sudo. Safe to run again.
+# Installs what building and testing Baton needs on Debian 12 or Ubuntu 24.04, and only what is
+# missing: system packages (below), Node.js for the UI tests, and Rust (rustup, stable) with
+# rustfmt and clippy. Works as root or through sudo. Safe to run again.
 set -eu
 
 MIN_RUST=1.89
+# playwright-core (ui/tests) is pinned to a release that runs on Node.js 18, the Node of both
+# distributions, so the distribution's own Node.js and Chromium are all the UI tests need.
+MIN_NODE=18
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
+version_at_least() { # MIN VERSION
+    [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]
+}
+
 # Debian/Ubuntu packages: building (C toolchain; WebKitGTK and the tray library for the tray
-# app), and the tray app's end-to-end tests (a virtual X display, a private D-Bus session, a real
-# notification daemon, xdotool to press the hotkey, python3-gi for the stand-in tray host, python3-xlib to close windows as a window manager does), and
-# the windows' tests in headless Chromium and, over WebDriver, in the real app (WebKitWebDriver).
+# app; protobuf's compiler and its well-known .proto files for the benchmark's etcd client, which
+# is part of the workspace), and the tray app's end-to-end tests (a virtual X display, a private
+# D-Bus session, a real notification daemon, xdotool to press the hotkey, python3-gi for the
+# stand-in tray host, python3-xlib to close windows as a window manager does), and the windows'
+# tests in headless Chromium and, over WebDriver, in the real app (WebKitWebDriver).
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
-# protobuf-compiler builds the benchmark's etcd client (bench/ is part of the workspace).
 PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
-    libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib chromium
-    webkit2gtk-driver protobuf-compiler"
+    libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib
+    webkit2gtk-driver protobuf-compiler libprotobuf-dev"
+# Debian packages Chromium as `chromium`; Ubuntu only as `chromium-browser` (which brings the snap).
+. /etc/os-release
+case "${ID:-}" in
+    ubuntu) PACKAGES="$PACKAGES chromium-browser" ;;
+    *) PACKAGES="$PACKAGES chromium" ;;
+esac
 # `setup.sh bench`: the servers Baton is measured against.
 if [ "${1:-}" = "bench" ]; then PACKAGES="$PACKAGES redis-server etcd-server"; fi
-# The UI tests run on Node.js (any recent one will do; Debian's if there is none).
+# The UI tests and the agents' CLIs run on Node.js: the distribution's, unless one is installed.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 missing=""
 for package in $PACKAGES; do
@@ -32,6 +46,13 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
 
+node_version=$(node --version | sed 's/^v//')
+if ! version_at_least "$MIN_NODE" "$node_version"; then
+    echo "setup: Node.js $node_version is too old for Baton's tests (they need $MIN_NODE or newer);" \
+        "remove it or put a newer one first on PATH" >&2
+    exit 1
+fi
+
 PATH="$HOME/.cargo/bin:$PATH"
 export PATH
 
@@ -39,7 +60,7 @@ export PATH
 rust_ok() {
     version=$(rustc --version 2>/dev/null | awk '{print $2}') || return 1
     [ -n "$version" ] || return 1
-    [ "$(printf '%s\n%s\n' "$MIN_RUST" "$version" | sort -V | head -n 1)" = "$MIN_RUST" ]
+    version_at_least "$MIN_RUST" "$version"
 }
 
 if ! rust_ok; then
@@ -48,9 +69,25 @@ if ! rust_ok; then
         rustup toolchain install stable --profile minimal
         rustup default stable
     else
-        echo "setup: installing Rust with rustup"
-        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
-            | sh -s -- -y --profile minimal --default-toolchain stable
+        # rustup-init straight from the Rust distribution server: the installer that the
+        # rustup.sh script would fetch from there, checked against the server's checksum.
+        target="$(uname -m)-unknown-linux-gnu"
+        url="https://static.rust-lang.org/rustup/dist/$target/rustup-init"
+        echo "setup: installing Rust with rustup ($url)"
+        dir=$(mktemp -d)
+        trap 'rm -rf "$dir"' EXIT
+        curl --proto '=https' --tlsv1.2 -sSf -o "$dir/rustup-init" "$url"
+        expected=$(curl --proto '=https' --tlsv1.2 -sSf "$url.sha256" | awk '{print $1}')
+        actual=$(sha256sum "$dir/rustup-init" | awk '{print $1}')
+        if [ "$expected" != "$actual" ]; then
+            echo "setup: the downloaded rustup-init does not match its checksum; not running it" >&2
+            exit 1
+        fi
+        chmod +x "$dir/rustup-init"
+        "$dir/rustup-init" -y --no-modify-path --profile minimal --default-toolchain stable \
+            --component rustfmt,clippy
+        rm -rf "$dir"
+        trap - EXIT
     fi
 fi
 

@@ -4,9 +4,14 @@
 import { chromium } from "playwright-core";
 import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { existsSync } from "node:fs";
 
 const UI = join(dirname(fileURLToPath(import.meta.url)), "..");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+// Debian installs Chromium as /usr/bin/chromium, Ubuntu (the snap) as chromium-browser.
+const CHROMIUM =
+  process.env.CHROMIUM ||
+  ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/snap/bin/chromium"].find(existsSync) ||
+  "/usr/bin/chromium";
 
 /** Installed in the page before its scripts run. */
 function fakeTauri(replies) {
