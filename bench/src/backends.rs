@@ -10,11 +10,10 @@
 
 use std::fs::File;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use futures_util::StreamExt;
-use serde_json::{Value, json};
+use baton_client::{Binding, Bound, BoundRun, Client};
+use baton_core::{Outcome, RunSpec, RunStatus};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -90,11 +89,7 @@ impl Target {
     /// has nothing to ask.
     pub async fn reader(&self) -> Result<Option<Reader>> {
         Ok(match self {
-            Target::Baton { url, token } => Some(Reader::Baton {
-                http: reqwest::Client::new(),
-                url: format!("{url}/v1/status"),
-                token: token.clone(),
-            }),
+            Target::Baton { url, token } => Some(Reader::Baton(Client::at(url, token.as_str())?)),
             Target::Redis { url } => Some(Reader::Redis(redis_conn(url).await?)),
             Target::Etcd { addr } => Some(Reader::Etcd(Box::new(
                 etcd_client::Client::connect([addr.as_str()], None).await?,
@@ -198,109 +193,51 @@ impl Contender {
     }
 }
 
-/// A Baton run used as a lock handle.
+/// A Baton run used as a lock handle, bound to the contender as `baton run` binds its run.
 pub struct BatonRun {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+    run: BoundRun,
     /// The run's status, as the attach stream last told it.
-    status: watch::Receiver<Value>,
+    status: watch::Receiver<RunStatus>,
     /// The lease token of this run's latest grant.
     last_grant: u64,
-    tasks: Vec<JoinHandle<()>>,
+    follower: JoinHandle<()>,
 }
 
 impl BatonRun {
     async fn start(url: &str, user_token: &str, index: usize) -> Result<BatonRun> {
-        let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
-        let submitted: Value = http
-            .post(format!("{url}/v1/runs"))
-            .bearer_auth(user_token)
-            .json(&json!({"title": format!("contender {index}"), "client": "bench", "needs_desktop": false}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let id = submitted["run"]["id"].as_i64().context("no run id")?;
-        let token = submitted["token"]
-            .as_str()
-            .context("no run token")?
-            .to_string();
-        let base = format!("{url}/v1/runs/{id}");
-        let (tx, status) = watch::channel(submitted);
-        let attach = http
-            .get(format!("{base}/attach"))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .error_for_status()?;
+        let user = Client::at(url, user_token)?;
+        let spec = RunSpec::new(format!("contender {index}"), "bench", false);
+        let submitted = user.submit(&spec).await?;
+        let id = submitted.status.run.id;
+        let me = user.as_run(id, submitted.token);
+        let (tx, status) = watch::channel(submitted.status.clone());
+        let mut binding = match Binding::bind(me, submitted.status).await? {
+            Bound::Live(binding) => binding,
+            Bound::Ended(status) => bail!("the run ended at once: {}", status.message),
+        };
+        let run = binding.run().clone();
+        // The binding (its attach stream and heartbeats) lives in the follower.
         let follower = tokio::spawn(async move {
-            let mut body = attach.bytes_stream();
-            let mut buffer = String::new();
-            while let Some(Ok(chunk)) = body.next().await {
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
-                    for line in block.lines() {
-                        if let Some(data) = line.strip_prefix("data: ")
-                            && let Ok(value) = serde_json::from_str::<Value>(data)
-                        {
-                            let _ = tx.send(value);
-                        }
-                    }
-                }
+            while let Ok(Some(status)) = binding.next().await {
+                let _ = tx.send(status);
             }
         });
-        let heartbeat = {
-            let (http, base, token) = (http.clone(), base.clone(), token.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(4)).await;
-                    let _ = http
-                        .post(format!("{base}/heartbeat"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await;
-                }
-            })
-        };
         Ok(BatonRun {
-            http,
-            base,
-            token,
+            run,
             status,
             last_grant: 0,
-            tasks: vec![follower, heartbeat],
+            follower,
         })
     }
 
-    async fn post(&self, what: &str) -> Result<Value> {
-        let res = self
-            .http
-            .post(format!("{}/{what}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await?;
-        if !res.status().is_success() {
-            bail!(
-                "{what}: {} {}",
-                res.status(),
-                res.text().await.unwrap_or_default()
-            );
-        }
-        Ok(res.json().await?)
-    }
-
     /// A grant newer than the last one this run saw.
-    fn granted(&self, status: &Value) -> Option<u64> {
-        let run = &status["run"];
-        let token = run["lease_token"].as_u64()?;
-        (run["holds_desktop"] == true && token > self.last_grant).then_some(token)
+    fn granted(&self, status: &RunStatus) -> Option<u64> {
+        let token = status.run.lease_token?;
+        (status.run.holds_desktop && token > self.last_grant).then_some(token)
     }
 
     async fn acquire(&mut self) -> Result<()> {
-        let answer = self.post("acquire").await?;
+        let answer = self.run.me().acquire(self.run.id()).await?;
         if let Some(token) = self.granted(&answer) {
             self.last_grant = token;
             return Ok(());
@@ -311,8 +248,8 @@ impl BatonRun {
                 self.last_grant = token;
                 return Ok(());
             }
-            if current["ended"] == true {
-                bail!("the run ended while waiting: {}", current["message"]);
+            if current.ended {
+                bail!("the run ended while waiting: {}", current.message);
             }
             self.status
                 .changed()
@@ -322,32 +259,21 @@ impl BatonRun {
     }
 
     async fn release(&mut self) -> Result<()> {
-        self.post("release").await.map(drop)
+        self.run.me().release(self.run.id()).await?;
+        Ok(())
     }
 
     async fn finish(self) -> Result<()> {
-        let res = self
-            .http
-            .post(format!("{}/finish", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({"outcome": "succeeded"}))
-            .send()
-            .await?;
-        for task in &self.tasks {
-            task.abort();
-        }
-        res.error_for_status()?;
+        let finished = self.run.finish(Outcome::Succeeded, None, None).await;
+        self.follower.abort();
+        finished?;
         Ok(())
     }
 }
 
 /// A client asking for the state while the contenders fight.
 pub enum Reader {
-    Baton {
-        http: reqwest::Client,
-        url: String,
-        token: String,
-    },
+    Baton(Client),
     Redis(redis::aio::MultiplexedConnection),
     Etcd(Box<etcd_client::Client>),
 }
@@ -361,14 +287,10 @@ impl std::fmt::Debug for Reader {
 impl Reader {
     pub async fn read(&mut self) -> Result<()> {
         match self {
-            Reader::Baton { http, url, token } => {
-                http.get(url.as_str())
-                    .bearer_auth(token.as_str())
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .bytes()
-                    .await?;
+            Reader::Baton(client) => {
+                // The whole answer, read and checked as JSON but not built into a snapshot:
+                // the client's own decoding is not the host's cost.
+                client.get::<serde::de::IgnoredAny>("/v1/status").await?;
             }
             Reader::Redis(conn) => {
                 let _: i64 = redis::cmd("LLEN").arg(REDIS_KEY).query_async(conn).await?;
@@ -386,31 +308,20 @@ impl Reader {
 /// one that has waited longest (or nobody was waiting). This is the server's sequence, not the
 /// clients' clocks.
 pub async fn baton_fifo(url: &str, token: &str, after: u64) -> Result<(usize, usize, u64)> {
-    let http = reqwest::Client::new();
+    let client = Client::at(url, token)?;
     let mut waiting: std::collections::VecDeque<i64> = Default::default();
     let (mut grants, mut in_order, mut last) = (0, 0, after);
     loop {
-        let page: Value = http
-            .get(format!("{url}/v1/events?after={last}&limit=1000"))
-            .bearer_auth(token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let events = page
-            .as_array()
-            .or_else(|| page["events"].as_array())
-            .context("events")?;
+        let events = client.events(last, 1000).await?;
         if events.is_empty() {
             return Ok((in_order, grants, last));
         }
         for event in events {
-            last = event["seq"].as_u64().context("seq")?;
-            let run = event["run_id"].as_i64().unwrap_or_default();
-            match event["kind"].as_str() {
-                Some("queued") => waiting.push_back(run),
-                Some("granted") => {
+            last = event.seq;
+            let run = event.run_id.map_or(0, |r| r.0);
+            match event.kind.name() {
+                "queued" => waiting.push_back(run),
+                "granted" => {
                     grants += 1;
                     match waiting.front() {
                         None => in_order += 1,
@@ -421,7 +332,7 @@ pub async fn baton_fifo(url: &str, token: &str, after: u64) -> Result<(usize, us
                         Some(_) => waiting.retain(|r| *r != run),
                     }
                 }
-                Some("released" | "withdrawn" | "finished" | "cancelled" | "expired") => {
+                "released" | "withdrawn" | "finished" | "cancelled" | "expired" => {
                     waiting.retain(|r| *r != run);
                 }
                 _ => {}

@@ -189,14 +189,8 @@ fn ratio(part: usize, whole: usize) -> f64 {
 }
 
 async fn last_event(peer: &peers::Peer) -> Result<u64> {
-    let status: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/v1/status", peer.addr))
-        .bearer_auth(&peer.token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(status["last_event"].as_u64().unwrap_or(0))
+    let client = baton_client::Client::at(&peer.addr, peer.token.as_str())?;
+    Ok(client.status().await?.last_event)
 }
 
 fn summary(row: &Row, held: &Outcome) -> String {

@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
+use baton_api::settings::{HostSettings, TakeoverConfig};
 use baton_core::{Caller, HistoryQuery, Run, RunId, RunState, RunStatus, Snapshot};
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_autostart::{AutoLaunchManager, ManagerExt};
 
 use crate::error::{Error, Result};
-use crate::settings::{NotifySettings, Settings, TakeoverConfig};
+use crate::settings::{NotifySettings, Settings};
 use crate::state::{AppState, HotkeyState};
 
 fn dashboard() -> Caller {
@@ -117,8 +118,8 @@ async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView 
     SettingsView {
         hotkey: state.hotkey.borrow().clone(),
         notifications: state.notifications.borrow().clone(),
-        default_ttl_secs: stored.default_ttl_secs,
-        api_port: stored.api_port,
+        default_ttl_secs: stored.host.default_ttl_secs,
+        api_port: stored.host.api_port,
         api_url: state
             .data_dir
             .host_info()
@@ -129,7 +130,7 @@ async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView 
         autostart: app
             .try_state::<AutoLaunchManager>()
             .is_some_and(|_| app.autolaunch().is_enabled().unwrap_or(false)),
-        takeover: stored.takeover,
+        takeover: stored.host.takeover,
         data_dir: state.data_dir.path().display().to_string(),
         token_file: state.data_dir.token_path().display().to_string(),
     }
@@ -177,25 +178,13 @@ pub async fn set_default_ttl<R: Runtime>(
 ) -> Result<SettingsView> {
     let ttl = ttl(seconds)?;
     state.core.set_default_ttl(ttl, settings_window()).await?;
-    Settings::save_default_ttl(state.core.store(), seconds).await?;
+    HostSettings::save_default_ttl(state.core.store(), seconds).await?;
     Ok(view(&app, &state).await)
 }
 
 /// A TTL in seconds, within what the scheduler accepts.
 pub fn ttl(seconds: f64) -> Result<Duration> {
-    use baton_core::lease::limits::{MAX_TTL, MIN_TTL};
-    let refuse = || {
-        Error::Setting(format!(
-            "A heartbeat TTL must be between {} seconds and {} hours; {seconds} is not.",
-            MIN_TTL.as_secs_f64(),
-            MAX_TTL.as_secs() / 3600
-        ))
-    };
-    // Compared as numbers first: a huge value does not even fit a Duration.
-    if !(MIN_TTL.as_secs_f64()..=MAX_TTL.as_secs_f64()).contains(&seconds) {
-        return Err(refuse());
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    baton_core::lease::ttl_from_secs(seconds).map_err(|e| Error::Setting(e.to_string()))
 }
 
 /// Moves the API to `port` (0: any free port); a port in use is refused and nothing changes.
@@ -206,7 +195,7 @@ pub async fn set_api_port<R: Runtime>(
     port: u16,
 ) -> Result<SettingsView> {
     state.set_port(port).await?;
-    Settings::save_api_port(state.core.store(), port).await?;
+    HostSettings::save_api_port(state.core.store(), port).await?;
     Ok(view(&app, &state).await)
 }
 
@@ -264,7 +253,7 @@ pub async fn set_takeover<R: Runtime>(
     takeover: TakeoverConfig,
 ) -> Result<SettingsView> {
     let settings = takeover.to_settings()?;
-    Settings::save_takeover(state.core.store(), &takeover).await?;
+    HostSettings::save_takeover(state.core.store(), &takeover).await?;
     state.takeover.send_replace(settings);
     Ok(view(&app, &state).await)
 }

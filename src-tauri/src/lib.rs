@@ -26,8 +26,8 @@ pub mod tray;
 pub mod view;
 pub mod windows;
 
-use baton_api::{Host, HostOptions, InputOptions};
-use baton_core::{Caller, Config, DataDir, Durability, Timestamp};
+use baton_api::{Host, HostOptions};
+use baton_core::{DataDir, Timestamp};
 use tauri::ipc::Invoke;
 use tauri::{Manager, RunEvent, Runtime};
 use tauri_plugin_log::{Target, TargetKind};
@@ -90,15 +90,12 @@ pub fn run(options: Options) -> Result<()> {
         .invoke_handler(handler())
         .setup(move |app| {
             let handle = app.handle().clone();
-            let mut host = match tauri::async_runtime::block_on(Host::start(HostOptions {
-                data_dir: data_dir.clone(),
-                port: 0,
-                kind: "tray".into(),
-                durability: Durability::Normal,
-                config: Config::default(),
-                input: InputOptions::Display,
-                takeover: Default::default(),
-            })) {
+            // The stored default TTL, API port and takeover setting are applied by the host
+            // itself, as for `baton daemon` on the same data directory.
+            let host = match tauri::async_runtime::block_on(Host::start(HostOptions::new(
+                data_dir.clone(),
+                "tray",
+            ))) {
                 Ok(host) => host,
                 Err(e) => {
                     // Another host (a `baton daemon`) serves this data directory.
@@ -108,7 +105,6 @@ pub fn run(options: Options) -> Result<()> {
             };
             let core = host.core().clone();
             let settings = tauri::async_runtime::block_on(Settings::load(core.store()));
-            tauri::async_runtime::block_on(apply_stored(&mut host, &settings));
             let (state, requests) = AppState::new(
                 core.clone(),
                 host.state().clone(),
@@ -168,35 +164,6 @@ fn instance_id(data_dir: &DataDir) -> String {
     let mut hasher = DefaultHasher::new();
     path.hash(&mut hasher);
     format!("app.baton.tray.d{:016x}", hasher.finish())
-}
-
-/// Puts the stored default TTL and API port in force (the host starts with the defaults).
-async fn apply_stored(host: &mut Host, settings: &Settings) {
-    let default = Settings::default();
-    if settings.default_ttl_secs != default.default_ttl_secs {
-        let applied = match commands::ttl(settings.default_ttl_secs) {
-            Ok(ttl) => host
-                .core()
-                .set_default_ttl(ttl, Caller::user("settings"))
-                .await
-                .map_err(Error::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = applied {
-            tracing::warn!(error = %e, "the stored default TTL was not applied");
-        }
-    }
-    if settings.api_port != default.api_port
-        && let Err(e) = host.set_port(settings.api_port).await
-    {
-        tracing::warn!(error = %e, "the stored API port was not applied; using a free port");
-    }
-    match settings.takeover.to_settings() {
-        Ok(takeover) => {
-            host.takeover().send_replace(takeover);
-        }
-        Err(e) => tracing::warn!(error = %e, "the stored takeover setting was not applied"),
-    }
 }
 
 /// The IPC commands, for the app and for tests with the mock runtime.

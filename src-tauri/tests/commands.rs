@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use baton_api::{Host, HostOptions};
-use baton_core::{Config, DataDir, Durability, Handle, RunSpec};
+use baton_core::{DataDir, Handle, RunSpec};
 use baton_tray::AppState;
 use baton_tray::settings::Settings;
 use serde_json::{Value, json};
@@ -29,13 +29,8 @@ fn fixture() -> Fixture {
     let data_dir = DataDir::at(dir.path());
     // The host lives on Tauri's runtime, where the commands run.
     let host = tauri::async_runtime::block_on(Host::start(HostOptions {
-        data_dir: data_dir.clone(),
-        port: 0,
-        kind: "test".into(),
-        durability: Durability::Normal,
-        config: Config::default(),
         input: baton_api::InputOptions::Disabled,
-        takeover: Default::default(),
+        ..HostOptions::new(data_dir.clone(), "test")
     }))
     .unwrap();
     let core = host.core().clone();

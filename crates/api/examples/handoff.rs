@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_api::{Host, HostOptions};
-use baton_core::{Config, DataDir, Durability};
-use futures_util::StreamExt;
-use serde_json::{Value, json};
+use baton_client::Client;
+use baton_client::models::FinishRequest;
+use baton_core::{DataDir, Durability, Outcome, RunSpec, RunStatus};
 
 #[derive(Default)]
 struct Log {
@@ -39,13 +39,9 @@ async fn main() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(HostOptions {
-        data_dir: DataDir::at(dir.path()),
-        port: 0,
-        kind: "bench".into(),
         durability,
-        config: Config::default(),
         input: baton_api::InputOptions::Disabled,
-        takeover: Default::default(),
+        ..HostOptions::new(DataDir::at(dir.path()), "bench")
     })
     .await
     .unwrap();
@@ -57,17 +53,13 @@ async fn main() {
     let status_task = {
         let (url, token, done) = (url.clone(), token.clone(), done.clone());
         tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let user = Client::at(&url, token).unwrap();
             let mut samples = Vec::new();
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 let start = Instant::now();
-                let res = http
-                    .get(format!("{url}/v1/status"))
-                    .bearer_auth(&token)
-                    .send()
+                user.get::<serde::de::IgnoredAny>("/v1/status")
                     .await
                     .unwrap();
-                let _ = res.bytes().await.unwrap();
                 samples.push(start.elapsed());
             }
             samples
@@ -79,45 +71,26 @@ async fn main() {
     for i in 0..waiters {
         let (url, token, log) = (url.clone(), token.clone(), log.clone());
         clients.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let user = Client::at(&url, token).unwrap();
             for round in 0..rounds {
-                let submitted: Value = http
-                    .post(format!("{url}/v1/runs"))
-                    .bearer_auth(&token)
-                    .json(&json!({"title": format!("c{i} r{round}"), "client": "bench", "needs_desktop": true}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let id = submitted["run"]["id"].as_i64().unwrap();
-                let run_token = submitted["token"].as_str().unwrap().to_string();
-                let res = http
-                    .get(format!("{url}/v1/runs/{id}/attach"))
-                    .bearer_auth(&run_token)
-                    .send()
-                    .await
-                    .unwrap();
-                let mut body = res.bytes_stream();
-                let mut buffer = String::new();
-                let granted = 'wait: loop {
-                    let chunk = body.next().await.unwrap().unwrap();
-                    buffer.push_str(&String::from_utf8_lossy(&chunk));
-                    while let Some(end) = buffer.find("\n\n") {
-                        let block: String = buffer.drain(..end + 2).collect();
-                        if block.contains("\"holds_desktop\":true") {
-                            break 'wait Instant::now();
-                        }
+                let spec = RunSpec::new(format!("c{i} r{round}"), "bench", true);
+                let submitted = user.submit(&spec).await.unwrap();
+                let id = submitted.status.run.id;
+                let me = user.as_run(id, submitted.token);
+                let mut attached = me.attach(id).await.unwrap();
+                let granted = loop {
+                    let status: RunStatus = attached.next_json().await.unwrap().unwrap();
+                    if status.run.holds_desktop {
+                        break Instant::now();
                     }
                 };
                 tokio::time::sleep(Duration::from_millis(1)).await;
-                http.post(format!("{url}/v1/runs/{id}/finish"))
-                    .bearer_auth(&run_token)
-                    .json(&json!({"outcome": "succeeded"}))
-                    .send()
-                    .await
-                    .unwrap();
+                let finish = FinishRequest {
+                    outcome: Outcome::Succeeded,
+                    exit_code: None,
+                    note: None,
+                };
+                me.finish(id, &finish).await.unwrap();
                 let released = Instant::now();
                 log.lock().unwrap().holds.push((granted, released));
             }

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
+use crate::settings::HostSettings;
 use crate::state::ApiState;
 
 /// How to host.
@@ -23,18 +24,43 @@ use crate::state::ApiState;
 pub struct HostOptions {
     /// The data directory to serve.
     pub data_dir: DataDir,
-    /// Port on 127.0.0.1; 0 picks a free one (clients find it in `host.json`).
-    pub port: u16,
     /// `daemon` or `tray`, written into `host.json`.
     pub kind: String,
     /// SQLite `synchronous` level.
     pub durability: Durability,
-    /// Scheduler settings.
-    pub config: Config,
     /// Where input goes.
     pub input: InputOptions,
-    /// Noticing the person at the computer (on a display only).
-    pub takeover: TakeoverSettings,
+    /// Settings for this start only (a daemon's flags). Each one given wins over the stored
+    /// setting (`crate::settings`) for this start, and the log says so; the others come from
+    /// the data directory, so every host of it starts the same way.
+    pub overrides: Overrides,
+}
+
+impl HostOptions {
+    /// A host of `data_dir` with the stored settings, the default durability and input on the
+    /// display.
+    pub fn new(data_dir: DataDir, kind: impl Into<String>) -> HostOptions {
+        HostOptions {
+            data_dir,
+            kind: kind.into(),
+            durability: Durability::Normal,
+            input: InputOptions::Display,
+            overrides: Overrides::default(),
+        }
+    }
+}
+
+/// Settings given for one start, over the stored ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Overrides {
+    /// Port on 127.0.0.1; 0 picks a free one (clients find it in `host.json`).
+    pub port: Option<u16>,
+    /// Heartbeat TTL for runs that do not ask for another.
+    pub default_ttl: Option<Duration>,
+    /// Whether to pause the holder while the person at the computer uses it.
+    pub takeover_enabled: Option<bool>,
+    /// How long without the person's input before the holder goes on.
+    pub takeover_quiet: Option<Duration>,
 }
 
 /// Where the input gateway sends input.
@@ -135,12 +161,10 @@ impl Host {
     pub async fn start(options: HostOptions) -> Result<Host> {
         let HostOptions {
             data_dir,
-            port,
             kind,
             durability,
-            config,
             input,
-            takeover,
+            overrides,
         } = options;
         data_dir.create()?;
         let lock = data_dir.lock()?;
@@ -153,7 +177,20 @@ impl Host {
                 "Baton stopped while these runs were active; they are now 'interrupted'"
             );
         }
-        let listener = Server::bind(port).await?;
+        let settings = Settings::resolve(&HostSettings::load(&opened.store).await, &overrides);
+        let listener = match Server::bind(settings.port).await {
+            Ok(listener) => listener,
+            // A stored port another program took since must not keep Baton from starting.
+            Err(e) if overrides.port.is_none() && settings.port != 0 => {
+                tracing::warn!(error = %e, "the stored API port is not free; using a free port");
+                Server::bind(0).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let config = Config {
+            default_ttl: settings.default_ttl,
+        };
+        let takeover = settings.takeover;
         let core = baton_core::spawn(opened, Arc::new(SystemClock), config);
         let (stopping, stop_rx) = watch::channel(false);
         let gateway = start_input(input, &core);
@@ -264,6 +301,88 @@ impl Host {
             started_at: self.started_at,
         })?;
         Ok(())
+    }
+}
+
+/// The settings one start runs with: the stored ones, under the overrides given.
+#[derive(Debug)]
+struct Settings {
+    port: u16,
+    default_ttl: Duration,
+    takeover: TakeoverSettings,
+}
+
+impl Settings {
+    /// Each override given wins, and the log says over what; a stored value that is not
+    /// acceptable (written by hand, or by another version) is replaced by the default, with a
+    /// warning, rather than keep the host from starting.
+    fn resolve(stored: &HostSettings, overrides: &Overrides) -> Settings {
+        let defaults = HostSettings::default();
+        let stored_ttl = baton_core::lease::ttl_from_secs(stored.default_ttl_secs)
+            .inspect_err(|e| tracing::warn!(error = %e, "the stored default TTL is not used"))
+            .unwrap_or(baton_core::DEFAULT_TTL);
+        let stored_takeover = stored
+            .takeover
+            .to_settings()
+            .inspect_err(|e| tracing::warn!(error = %e, "the stored takeover setting is not used"))
+            .or_else(|_| defaults.takeover.to_settings())
+            .unwrap_or_default();
+        let port = pick(
+            "API port",
+            overrides.port,
+            stored.api_port,
+            defaults.api_port,
+        );
+        let default_ttl = pick(
+            "default TTL",
+            overrides.default_ttl,
+            stored_ttl,
+            baton_core::DEFAULT_TTL,
+        );
+        let takeover = TakeoverSettings {
+            enabled: pick(
+                "takeover detection",
+                overrides.takeover_enabled,
+                stored_takeover.enabled,
+                defaults.takeover.enabled,
+            ),
+            quiet: pick(
+                "takeover quiet time",
+                overrides.takeover_quiet,
+                stored_takeover.quiet,
+                Duration::from_secs_f64(defaults.takeover.quiet_secs),
+            ),
+        };
+        Settings {
+            port,
+            default_ttl,
+            takeover,
+        }
+    }
+}
+
+/// The value given for this start if there is one (saying so when it differs from the stored
+/// one), else the stored one (saying so when it is not the default).
+fn pick<T: PartialEq + std::fmt::Debug + Copy>(
+    what: &str,
+    given: Option<T>,
+    stored: T,
+    default: T,
+) -> T {
+    match given {
+        Some(given) if given != stored => {
+            tracing::info!(
+                "{what}: {given:?}, given for this start, wins over the stored setting ({stored:?})"
+            );
+            given
+        }
+        Some(given) => given,
+        None => {
+            if stored != default {
+                tracing::info!("{what}: {stored:?}, from the settings");
+            }
+            stored
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //!
 //! Map of the crate:
 //! - [`host`]: starts and stops a whole host (lock, store, scheduler, server, `host.json`).
+//! - [`settings`]: the host's settings kept in the data directory, applied by every host.
 //! - [`routes`]: the JSON handlers.
 //! - [`input`]: the input routes: the holder's batches, pointer and screen.
 //! - [`stream`]: the SSE handlers (event log, a run's attach stream).
@@ -23,6 +24,7 @@ pub mod input;
 pub mod models;
 pub mod openapi;
 pub mod routes;
+pub mod settings;
 pub mod state;
 pub mod stream;
 
@@ -32,7 +34,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 
 pub use error::{Error, ErrorBody, Result};
-pub use host::{Host, HostOptions, InputOptions};
+pub use host::{Host, HostOptions, InputOptions, Overrides};
 pub use state::ApiState;
 
 /// Largest request body accepted.

@@ -1,5 +1,7 @@
 //! The handlers: each reads its input, asks the core, and returns the core's answer as JSON.
-//! Who may do what is decided in the core, not here.
+//! Who may do what is decided in the core, not here, except where the core is not asked: a run
+//! token reads only its own cancel targets (below) and sends input only for its own run
+//! (`input.rs`).
 
 use axum::Extension;
 use axum::Json;

@@ -12,6 +12,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, KeepAliveStream, Sse};
+use baton_core::clock::sleep_until;
 use baton_core::{Caller, Event};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -186,13 +187,6 @@ fn queue_move_only(sent: &baton_core::RunStatus, next: &baton_core::RunStatus) -
         && sent.paused == next.paused
         && sent.handoffs_paused == next.handoffs_paused
         && sent.inbox.len() == next.inbox.len()
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn status_event(status: &baton_core::RunStatus) -> SseEvent {

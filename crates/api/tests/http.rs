@@ -7,19 +7,14 @@
 use std::time::{Duration, Instant};
 
 use baton_api::{Host, HostOptions};
-use baton_core::{Config, DataDir, Durability};
+use baton_core::DataDir;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 fn options(dir: &std::path::Path) -> HostOptions {
     HostOptions {
-        data_dir: DataDir::at(dir),
-        port: 0,
-        kind: "test".into(),
-        durability: Durability::Normal,
-        config: Config::default(),
         input: baton_api::InputOptions::Disabled,
-        takeover: Default::default(),
+        ..HostOptions::new(DataDir::at(dir), "test")
     }
 }
 

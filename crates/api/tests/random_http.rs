@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use baton_api::{Host, HostOptions};
-use baton_core::{Config, DataDir, Durability};
+use baton_core::DataDir;
 use baton_testkit::{Rng, env_number};
 use serde_json::{Value, json};
 
@@ -73,16 +73,13 @@ async fn random_requests_never_get_a_500_and_refusals_change_nothing() {
 
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(HostOptions {
-        data_dir: DataDir::at(dir.path()),
-        port: 0,
-        kind: "test".into(),
-        durability: Durability::Normal,
-        // No expiries during the test: every change is a request's.
-        config: Config {
-            default_ttl: Duration::from_secs(3600),
-        },
         input: baton_api::InputOptions::Disabled,
-        takeover: Default::default(),
+        // No expiries during the test: every change is a request's.
+        overrides: baton_api::host::Overrides {
+            default_ttl: Some(Duration::from_secs(3600)),
+            ..Default::default()
+        },
+        ..HostOptions::new(DataDir::at(dir.path()), "test")
     })
     .await
     .unwrap();

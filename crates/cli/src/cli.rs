@@ -1,8 +1,11 @@
 //! The command line, as clap sees it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::exit::{self, Failure};
 
 /// Baton: share one desktop between many agents and scripts.
 ///
@@ -139,23 +142,26 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
     /// Port on 127.0.0.1 (0: any free port; clients find it through the data directory).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
+    /// Default: the one in the settings, else any free port.
+    #[arg(long)]
+    pub port: Option<u16>,
     /// SQLite durability: 'normal' survives a crash of Baton, 'full' also a power cut.
     #[arg(long, default_value = "normal", value_name = "normal|full")]
     pub durability: String,
-    /// Default heartbeat TTL for runs, in seconds.
-    #[arg(long, default_value_t = 15.0, value_name = "SECS")]
-    pub ttl: f64,
+    /// Default heartbeat TTL for runs, in seconds. Default: the one in the settings, else 15.
+    #[arg(long, value_name = "SECS")]
+    pub ttl: Option<f64>,
     /// Never send input, even with a display: `baton input` is answered with no_display.
     #[arg(long)]
     pub no_input: bool,
     /// Do not pause the holder when the person at the computer uses the mouse or keyboard.
+    /// Default: as in the settings, else on.
     #[arg(long)]
     pub no_takeover: bool,
     /// After a takeover, how long without the person's input before the holder resumes.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
-    pub takeover_quiet: f64,
+    /// Default: the one in the settings, else 10.
+    #[arg(long, value_name = "SECS")]
+    pub takeover_quiet: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -266,3 +272,30 @@ In ~/.claude/settings.json (the matcher names the desktop tools to guard):
 It answers within a second: nothing (the tool runs) when this Claude Code session holds the
 desktop through 'baton mcp', else a refusal with the honest reason (queued behind whom, or
 acquire it first).";
+
+/// A positive, finite number of seconds, from the flag `flag`.
+pub fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
+    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(Failure::new(
+            exit::USAGE,
+            format!("{flag} takes a number of seconds above 0 and at most 86400, not {value}"),
+        ))
+    }
+}
+
+/// A heartbeat TTL within the bounds the scheduler accepts.
+pub fn ttl_seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
+    use baton_core::lease::limits::{MAX_TTL, MIN_TTL};
+    baton_core::lease::ttl_from_secs(value).map_err(|_| {
+        Failure::new(
+            exit::USAGE,
+            format!(
+                "{flag} takes between {} and {} seconds, not {value}",
+                MIN_TTL.as_secs_f64(),
+                MAX_TTL.as_secs()
+            ),
+        )
+    })
+}

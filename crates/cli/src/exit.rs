@@ -20,7 +20,7 @@ pub const GAVE_UP: u8 = 75;
 pub const CANCELLED: u8 = 130;
 
 /// The sentence for [`NO_HOST`].
-pub const NO_HOST_MESSAGE: &str = "no Baton host is running: start the tray app or 'baton daemon'";
+pub use baton_client::NO_HOST_MESSAGE;
 
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
@@ -51,6 +51,18 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// The host's refusal keeps its sentence and gets the exit code its error code maps to.
+impl From<baton_client::Error> for Failure {
+    fn from(error: baton_client::Error) -> Self {
+        let code = match &error {
+            baton_client::Error::NoHost => NO_HOST,
+            baton_client::Error::Api { code, .. } => code_for(code),
+            _ => FAILED,
+        };
+        Failure::new(code, error.to_string())
+    }
+}
 
 /// The exit code for an API error code.
 pub fn code_for(api_code: &str) -> u8 {

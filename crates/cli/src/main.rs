@@ -3,17 +3,19 @@
 //! Map of the binary:
 //! - [`cli`]: the command line (clap).
 //! - [`cmd`]: one module per group of subcommands (`daemon`, `run`, control requests, reads).
-//! - [`client`]: finds the host through the data directory and speaks its API (JSON and SSE).
+//! - [`link`]: which agent an MCP session's run belongs to, for the Claude Code hook.
+//! - [`process`]: process groups, signals and the terminal, for `baton run` and the proxy.
 //! - [`exit`]: the exit codes scripts rely on.
 //! - [`format`]: how runs, events and durations read in a terminal.
 //! - [`mcp`]: `baton mcp`, the MCP server for agents (and its gating proxy).
 
 mod cli;
-mod client;
 mod cmd;
 mod exit;
 mod format;
+mod link;
 mod mcp;
+mod process;
 
 use std::process::ExitCode;
 
@@ -21,8 +23,8 @@ use baton_core::DataDir;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, HookAgent};
-use crate::client::Client;
 use crate::exit::Failure;
+use baton_client::Client;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -926,3 +926,86 @@ fn a_stale_url_finds_the_host_again_through_the_data_directory() {
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(status["desktop"].is_object());
 }
+
+/// Stores `settings` as the settings window does (its commands call these same functions), in
+/// the database of data directory `dir`, with no host running.
+fn store_settings(dir: &std::path::Path, ttl_secs: f64, port: u16) {
+    use baton_api::settings::HostSettings;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        fs::create_dir_all(dir).unwrap();
+        let opened = baton_core::Store::open(
+            &dir.join("baton.db"),
+            baton_core::Durability::Normal,
+            baton_core::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+        HostSettings::save_default_ttl(&opened.store, ttl_secs)
+            .await
+            .unwrap();
+        HostSettings::save_api_port(&opened.store, port)
+            .await
+            .unwrap();
+        opened.store.close().await;
+    });
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The TTL a run submitted without one gets.
+fn default_ttl_ms(d: &Daemon) -> u64 {
+    let out = d.run(&["run", "--title", "ttl probe", "--", "true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let history = d.history();
+    let probe = history.iter().find(|r| r["title"] == "ttl probe").unwrap();
+    probe["ttl_ms"].as_u64().unwrap()
+}
+
+#[test]
+fn the_daemon_starts_with_the_settings_stored_by_the_settings_window_and_flags_win() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let port = free_port();
+    store_settings(&dir, 42.0, port);
+
+    // The same data directory's `baton daemon` uses what the tray app's settings stored.
+    let d = Daemon::start_with(&dir, &[], &[("BATON_LOG", "info")]);
+    assert_eq!(default_ttl_ms(&d), 42_000);
+    let host: Value = serde_json::from_str(&read_trimmed(&dir.join("host.json"))).unwrap();
+    assert_eq!(host["url"], format!("http://127.0.0.1:{port}"));
+    assert!(d.stop().success());
+
+    // A flag given for one start wins over the stored setting, and the log says so.
+    let d = Daemon::start_with(&dir, &["--ttl", "7"], &[("BATON_LOG", "info")]);
+    let line = d.log.wait_for("default TTL", SHORT);
+    assert!(
+        line.contains("7s") && line.contains("wins over the stored setting (42s)"),
+        "{line}"
+    );
+    let out = d.run(&["run", "--title", "flag probe", "--", "true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let history = d.history();
+    let probe = history.iter().find(|r| r["title"] == "flag probe").unwrap();
+    assert_eq!(probe["ttl_ms"], 7_000);
+    assert!(d.stop().success());
+
+    // The stored port was taken by another program meanwhile: a free port, not a failure.
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let d = Daemon::start_in(&dir, &[]);
+    let host: Value = serde_json::from_str(&read_trimmed(&dir.join("host.json"))).unwrap();
+    assert_ne!(host["url"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(default_ttl_ms(&d), 42_000);
+    assert!(d.stop().success());
+    drop(squatter);
+}

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::auth::RunTokens;
-use crate::clock::Clock;
+use crate::clock::{Clock, sleep_until};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::lease::{Machine, ended_status};
@@ -780,12 +780,5 @@ impl Actor {
     async fn shutdown(&mut self) {
         self.machine.interrupt_all(Instant::now());
         let _ = self.commit().await;
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

@@ -47,3 +47,12 @@ impl Clock for TokioClock {
         Timestamp(self.base.0 + i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
     }
 }
+
+/// Sleeps until `deadline`, or for ever without one: the arm of a `select!` whose deadline is
+/// optional (a TTL, a wait, a quiet time). Every timer loop of Baton uses this one.
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

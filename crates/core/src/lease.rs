@@ -219,7 +219,7 @@ impl Machine {
         Ok(n)
     }
 
-    /// `cancel` (DESIGN rules 6 and 7): only the user, or a run relaying the user's stop for
+    /// `cancel` (DESIGN rule 6, and the lease's part of rule 7): only the user, or a run relaying the user's stop for
     /// *another* run with a reason. The lease is released at once and handed on.
     pub fn cancel(
         &mut self,
@@ -969,6 +969,20 @@ pub fn check_ttl(ttl: Duration) -> Result<()> {
             "a heartbeat TTL of {} ms is out of range: it must be between {} ms and {} hours",
             ttl.as_millis(),
             limits::MIN_TTL.as_millis(),
+            limits::MAX_TTL.as_secs() / 3600
+        )))
+    }
+}
+
+/// A heartbeat TTL given in seconds (a flag, a setting), within the bounds [`check_ttl`] keeps.
+/// Compared as a number first: a huge or non-finite value does not even fit a [`Duration`].
+pub fn ttl_from_secs(seconds: f64) -> Result<Duration> {
+    if (limits::MIN_TTL.as_secs_f64()..=limits::MAX_TTL.as_secs_f64()).contains(&seconds) {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(Error::Invalid(format!(
+            "A heartbeat TTL must be between {} seconds and {} hours; {seconds} is not.",
+            limits::MIN_TTL.as_secs_f64(),
             limits::MAX_TTL.as_secs() / 3600
         )))
     }

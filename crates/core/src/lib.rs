@@ -2,15 +2,22 @@
 //!
 //! Many agents and scripts share one computer: work that needs the mouse, keyboard and screen
 //! holds the *desktop lease*, one run at a time, and everyone else waits in a FIFO queue and
-//! starts automatically when the lease is handed on (see `DESIGN.md`).
+//! starts automatically when the lease is handed on. The contract, and where each of its rules
+//! is enforced, is `docs/DESIGN.md`.
 //!
 //! Map of the crate:
-//! - [`model`]: the words — runs, states, callers, the status snapshot, the honest message.
-//! - [`lease`]: the lease as a synchronous state machine; every rule of DESIGN section 2 lives here.
+//! - [`model`]: the words — runs, states, callers, the status snapshot, the honest message
+//!   (rule 11).
+//! - [`lease`]: the lease as a synchronous state machine: who holds, the queue, tokens, who may
+//!   do what (DESIGN rules 1–4, 6, 9, and the lease's part of 7).
 //! - [`actor`]: the scheduler task that owns the machine and the store; [`Handle`] is its door.
-//! - [`store`]: SQLite through sqlx (migrations in `migrations/`), one transaction per request.
+//!   Status is read from the published snapshot (rule 5); every change is committed before it
+//!   is answered, requests that arrive together sharing one transaction (rule 10).
+//! - [`store`]: SQLite through sqlx (migrations in `migrations/`); marks what a crash left
+//!   active as interrupted.
 //! - [`event`]: the append-only event log's entries.
-//! - [`input`]: the input gateway: one thread sends input, for the holder only.
+//! - [`input`]: the input gateway: one thread sends input, for the holder only (rule 8, and the
+//!   input's part of 7); the vocabulary, the gateway and the platform drivers apart.
 //! - [`takeover`]: notices the person at the computer and pauses the holder meanwhile.
 //! - [`check`]: an invariant checker that replays an event log (tests, torture, soak).
 //! - [`auth`]: the user token and per-run tokens.

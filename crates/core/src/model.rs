@@ -159,8 +159,9 @@ pub enum Outcome {
     Failed,
 }
 
-/// Who is asking. The core enforces who may do what (DESIGN section 4), so that no adapter can
-/// forget a rule.
+/// Who is asking. The core's state machine enforces who may do what (DESIGN section 4), so that
+/// no adapter can forget a rule; the two requests that never reach it (cancel targets and
+/// input) are checked by the API (see docs/DESIGN.md, rules 6 and 8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     /// The person at the computer, through one of their surfaces (`cli`, `tray`, `hotkey`,

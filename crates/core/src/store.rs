@@ -1,11 +1,15 @@
 //! SQLite through sqlx: runs, the append-only event log, the durable counters and settings.
 //!
-//! The schema comes only from `migrations/` (`sqlx::migrate!`). Only the scheduler actor writes,
-//! one transaction per request, before the request is answered (DESIGN rule 10); readers
+//! The schema comes only from `migrations/` (`sqlx::migrate!`). The scheduler actor writes the
+//! runs and the event log, one transaction for each group of requests that arrived together,
+//! before any of them is answered (DESIGN rule 10); settings are written by whoever changes
+//! them, and a start marks what a crash left active as interrupted. Readers
 //! (history, event backlog) use the same pool concurrently, which WAL allows.
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -75,6 +79,9 @@ pub struct Opened {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Batches committed since the store was opened: set against the requests answered, it
+    /// tells how many of them shared a transaction (tests and benchmarks read it).
+    commits: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -96,7 +103,10 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("../../migrations").run(&pool).await?;
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            commits: Arc::new(AtomicU64::new(0)),
+        };
         let interrupted = store.interrupt_leftovers(now).await?;
         let resume = store.resume().await?;
         Ok(Opened {
@@ -160,7 +170,13 @@ impl Store {
             update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// How many batches [`Store::commit`] has committed since the store was opened.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// One run, from the history.

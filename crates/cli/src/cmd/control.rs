@@ -1,20 +1,15 @@
 //! `cancel`, `stop`, `pause`, `resume`, `front`, `amend`: requests that change something, each
 //! answered with one sentence.
 
-use baton_core::{Run, RunStatus};
-use serde_json::json;
+use baton_client::Client;
+use baton_client::models::StopRequest;
+use baton_core::RunId;
 
-use crate::client::Client;
 use crate::exit::{self, Failure};
 use crate::format;
 
 pub async fn cancel(client: &Client, id: i64, reason: Option<String>) -> Result<u8, Failure> {
-    let run: Run = client
-        .post(
-            &format!("/v1/runs/{id}/cancel"),
-            &json!({ "reason": reason }),
-        )
-        .await?;
+    let run = client.cancel(RunId(id), reason).await?;
     match client.run() {
         Some(me) => println!(
             "cancelled {} (relayed for the user by run #{me})",
@@ -26,8 +21,11 @@ pub async fn cancel(client: &Client, id: i64, reason: Option<String>) -> Result<
 }
 
 pub async fn stop(client: &Client, reason: Option<String>) -> Result<u8, Failure> {
-    let answer: baton_api::models::Stopped = client
-        .post("/v1/desktop/stop", &json!({ "reason": reason }))
+    let answer = client
+        .stop(&StopRequest {
+            reason,
+            run_id: None,
+        })
         .await?;
     match answer.stopped {
         Some(run) => println!("stopped {}, which held the desktop", format::run(&run)),
@@ -37,12 +35,7 @@ pub async fn stop(client: &Client, reason: Option<String>) -> Result<u8, Failure
 }
 
 pub async fn pause(client: &Client, paused: bool) -> Result<u8, Failure> {
-    let path = if paused {
-        "/v1/desktop/pause"
-    } else {
-        "/v1/desktop/resume"
-    };
-    let answer: baton_api::models::Paused = client.post(path, &json!({})).await?;
+    let answer = client.set_paused(paused).await?;
     let sentence = match (paused, answer.changed) {
         (true, true) => "hand-offs paused: the holder goes on, nobody new gets the desktop",
         (true, false) => "hand-offs were already paused",
@@ -54,17 +47,13 @@ pub async fn pause(client: &Client, paused: bool) -> Result<u8, Failure> {
 }
 
 pub async fn front(client: &Client, id: i64) -> Result<u8, Failure> {
-    let status: RunStatus = client
-        .post(&format!("/v1/runs/{id}/front"), &json!({}))
-        .await?;
+    let status = client.front(RunId(id)).await?;
     println!("{} is now first in the queue", format::run(&status.run));
     Ok(exit::OK)
 }
 
 pub async fn amend(client: &Client, id: i64, text: String) -> Result<u8, Failure> {
-    let status: RunStatus = client
-        .post(&format!("/v1/runs/{id}/amend"), &json!({ "text": text }))
-        .await?;
+    let status = client.amend(RunId(id), text).await?;
     println!(
         "sent to {} (note {} in its inbox); nothing was cancelled or requeued",
         format::run(&status.run),

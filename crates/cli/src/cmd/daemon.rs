@@ -1,13 +1,10 @@
 //! `baton daemon`: the headless host, in the foreground.
 
-use std::time::Duration;
-
-use baton_api::{Host, HostOptions, InputOptions};
-use baton_core::takeover::TakeoverSettings;
-use baton_core::{Config, DataDir, Durability};
+use baton_api::{Host, HostOptions, InputOptions, Overrides};
+use baton_core::{DataDir, Durability};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::DaemonArgs;
+use crate::cli::{DaemonArgs, seconds, ttl_seconds};
 use crate::exit::{self, Failure};
 
 pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> {
@@ -15,25 +12,29 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
         .durability
         .parse()
         .map_err(|e: String| Failure::new(exit::USAGE, e))?;
-    let ttl = ttl_seconds(args.ttl, "--ttl")?;
+    // A flag given wins over the stored setting for this start (the host's log says so); the
+    // rest comes from the data directory's settings, as for the tray app.
+    let overrides = Overrides {
+        port: args.port,
+        default_ttl: args.ttl.map(|s| ttl_seconds(s, "--ttl")).transpose()?,
+        takeover_enabled: args.no_takeover.then_some(false),
+        takeover_quiet: args
+            .takeover_quiet
+            .map(|s| seconds(s, "--takeover-quiet"))
+            .transpose()?,
+    };
     // Listen before starting, so a stop that comes during start-up is still a clean one.
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_failure)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_failure)?;
     let host = Host::start(HostOptions {
-        data_dir,
-        port: args.port,
-        kind: "daemon".into(),
         durability,
-        config: Config { default_ttl: ttl },
         input: if args.no_input {
             InputOptions::Disabled
         } else {
             InputOptions::Display
         },
-        takeover: TakeoverSettings {
-            enabled: !args.no_takeover,
-            quiet: seconds(args.takeover_quiet, "--takeover-quiet")?,
-        },
+        overrides,
+        ..HostOptions::new(data_dir, "daemon")
     })
     .await
     .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
@@ -63,36 +64,6 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
     }
     eprintln!("baton: stopped");
     Ok(exit::OK)
-}
-
-/// A positive, finite number of seconds.
-pub fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
-    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(Failure::new(
-            exit::USAGE,
-            format!("{flag} takes a number of seconds above 0 and at most 86400, not {value}"),
-        ))
-    }
-}
-
-/// A heartbeat TTL within the bounds the scheduler accepts.
-pub fn ttl_seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
-    use baton_core::lease::limits::{MAX_TTL, MIN_TTL};
-    let ttl = seconds(value, flag)?;
-    if (MIN_TTL..=MAX_TTL).contains(&ttl) {
-        Ok(ttl)
-    } else {
-        Err(Failure::new(
-            exit::USAGE,
-            format!(
-                "{flag} takes between {} and {} seconds, not {value}",
-                MIN_TTL.as_secs_f64(),
-                MAX_TTL.as_secs()
-            ),
-        ))
-    }
 }
 
 fn signal_failure(e: std::io::Error) -> Failure {

@@ -14,9 +14,10 @@ use baton_core::lease::TAKEOVER_MESSAGE;
 use baton_core::{DataDir, RunId, Snapshot, queued_message};
 use serde_json::json;
 
-use crate::client::Client;
+use baton_client::Client;
+
 use crate::exit;
-use crate::mcp::link;
+use crate::{link, process};
 
 /// The whole decision, from reading stdin to the answer, fits in this.
 const BUDGET: Duration = Duration::from_millis(800);
@@ -100,12 +101,11 @@ async fn decide(data_dir: &DataDir, tool: &str) -> Decision {
         Ok(user) => user,
         Err(failure) => {
             return Decision::Deny(format!(
-                "'{tool}' needs the desktop, which agents share through Baton, but {}",
-                failure.message
+                "'{tool}' needs the desktop, which agents share through Baton, but {failure}"
             ));
         }
     };
-    let mine: Vec<RunId> = link::sessions_of(data_dir, &link::ancestors())
+    let mine: Vec<RunId> = link::sessions_of(data_dir, &process::ancestors())
         .into_iter()
         .map(|record| record.run)
         .collect();
@@ -115,12 +115,11 @@ async fn decide(data_dir: &DataDir, tool: &str) -> Decision {
     if mine.is_empty() {
         return Decision::Deny(acquire_first);
     }
-    let snapshot: Snapshot = match user.get("/v1/status").await {
+    let snapshot = match user.status().await {
         Ok(snapshot) => snapshot,
         Err(failure) => {
             return Decision::Deny(format!(
-                "'{tool}' needs the desktop, and Baton could not say who holds it: {}",
-                failure.message
+                "'{tool}' needs the desktop, and Baton could not say who holds it: {failure}"
             ));
         }
     };

@@ -6,10 +6,10 @@
 //! baton input pointer | baton input screen                 read-only
 //! ```
 
+use baton_client::models::InputRequest;
+use baton_client::{Client, env};
 use baton_core::input::{Action, Button};
-use serde_json::json;
 
-use crate::client::{self, Client};
 use crate::exit::{self, Failure};
 
 /// What the words ask for.
@@ -30,11 +30,11 @@ pub async fn input(
 ) -> Result<u8, Failure> {
     match parse(&words).map_err(|e| Failure::new(exit::USAGE, e))? {
         Request::Pointer => {
-            let point: baton_api::models::Point = client.get("/v1/input/pointer").await?;
+            let point = client.pointer().await?;
             println!("{} {}", point.x, point.y);
         }
         Request::Screen => {
-            let size: baton_api::models::ScreenSize = client.get("/v1/input/screen").await?;
+            let size = client.screen().await?;
             println!("{} {}", size.width, size.height);
         }
         Request::Batch(actions) => {
@@ -46,7 +46,7 @@ pub async fn input(
             };
             let lease_token = match lease_token {
                 Some(token) => token,
-                None => std::env::var(client::LEASE_TOKEN_ENV)
+                None => std::env::var(env::LEASE_TOKEN)
                     .ok()
                     .and_then(|t| t.parse().ok())
                     .ok_or_else(|| {
@@ -54,15 +54,18 @@ pub async fn input(
                             exit::REFUSED,
                             format!(
                                 "run #{run} has no lease token ({} is not set): only a run that holds the desktop sends input",
-                                client::LEASE_TOKEN_ENV
+                                env::LEASE_TOKEN
                             ),
                         )
                     })?,
             };
-            let _: baton_api::models::InputReport = client
-                .post(
-                    &format!("/v1/runs/{run}/input"),
-                    &json!({"lease_token": lease_token, "actions": actions}),
+            client
+                .input(
+                    run,
+                    &InputRequest {
+                        lease_token,
+                        actions,
+                    },
                 )
                 .await?;
         }

@@ -1,13 +1,14 @@
 //! `status`, `history`, `events`: reading, never changing.
 
-use baton_core::{Event, Run, Snapshot};
+use baton_client::Client;
+use baton_client::models::HistoryParams;
+use baton_core::Event;
 
-use crate::client::Client;
 use crate::exit::{self, Failure};
 use crate::format;
 
 pub async fn status(client: &Client, json: bool) -> Result<u8, Failure> {
-    let snapshot: Snapshot = client.get("/v1/status").await?;
+    let snapshot = client.status().await?;
     if json {
         print_json(&snapshot)?;
         return Ok(exit::OK);
@@ -60,10 +61,13 @@ pub async fn history(
     run_client: Option<String>,
     json: bool,
 ) -> Result<u8, Failure> {
-    let mut query = vec![("limit", limit.to_string())];
-    query.extend(state.map(|s| ("state", s.as_str().to_string())));
-    query.extend(run_client.map(|c| ("client", c)));
-    let runs: Vec<Run> = client.get_with("/v1/history", &query).await?;
+    let query = HistoryParams {
+        limit: Some(limit),
+        state: state.map(|s| s.as_str().to_string()),
+        client: run_client,
+        before: None,
+    };
+    let runs = client.history(&query).await?;
     if json {
         print_json(&runs)?;
         return Ok(exit::OK);
@@ -129,9 +133,7 @@ pub async fn events(
     if !follow {
         let mut after = since.unwrap_or(0);
         loop {
-            let page: Vec<Event> = client
-                .get(&format!("/v1/events?after={after}&limit=1000"))
-                .await?;
+            let page = client.events(after, 1000).await?;
             let Some(last) = page.last() else {
                 return Ok(exit::OK);
             };
@@ -141,14 +143,8 @@ pub async fn events(
             }
         }
     }
-    let path = match since {
-        Some(seq) => format!("/v1/events/stream?after={seq}"),
-        None => "/v1/events/stream".into(),
-    };
-    let mut stream = client.stream(&path).await?;
-    while let Some(message) = stream.next().await? {
-        let event: Event = serde_json::from_str(&message.data)
-            .map_err(|e| Failure::new(exit::FAILED, format!("unreadable event: {e}")))?;
+    let mut stream = client.event_stream(since).await?;
+    while let Some(event) = stream.next_json::<Event>().await? {
         print(&event)?;
     }
     Err(Failure::new(exit::NO_HOST, "the Baton host stopped"))

@@ -7,9 +7,7 @@
 //! - [`session`]: the actor that owns the session's run and binds it to this process.
 //! - [`wait`]: waiting for the desktop inside a call, with progress notifications.
 //! - [`proxy`]: `--proxy`: another desktop MCP server's tools, the input ones gated.
-//! - [`link`]: which agent a session serves, for the Claude Code hook.
 
-pub mod link;
 mod proxy;
 mod session;
 mod tools;
@@ -30,8 +28,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::McpArgs;
-use crate::client::Client;
 use crate::exit::{self, Failure};
+use baton_client::Client;
 use proxy::{Downstream, Gates};
 use session::{Session, Settings};
 
@@ -160,7 +158,7 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
             add: args.gate.clone(),
             remove: args.no_gate.clone(),
         };
-        let timeout = crate::cmd::daemon::seconds(args.call_timeout, "--call-timeout")?;
+        let timeout = crate::cli::seconds(args.call_timeout, "--call-timeout")?;
         Some(Arc::new(Downstream::start(&args.command, gates, timeout)))
     } else {
         if !args.command.is_empty() {
@@ -172,7 +170,7 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
         None
     };
     let idle_release = match &downstream {
-        Some(_) if args.idle > 0.0 => Some(crate::cmd::daemon::seconds(args.idle, "--idle")?),
+        Some(_) if args.idle > 0.0 => Some(crate::cli::seconds(args.idle, "--idle")?),
         _ => None,
     };
     if let Err(failure) = Client::connect_as_user(&data_dir) {

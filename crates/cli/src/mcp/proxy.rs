@@ -244,7 +244,7 @@ async fn connect(command: &[String]) -> Result<(Service, Vec<Tool>), String> {
     cmd.args(args);
     // Its own process group, and SIGTERM when this process dies (kill -9 included), so a
     // desktop server never outlives the session that gates it.
-    crate::cmd::run::own_process_group(&mut cmd, false);
+    crate::process::own_process_group(&mut cmd, false);
     let transport = TokioChildProcess::new(cmd).map_err(|e| format!("cannot start: {e}"))?;
     let info = ClientConfig::new(
         ClientCapabilities::default(),

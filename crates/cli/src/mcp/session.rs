@@ -9,19 +9,17 @@
 //! work may go on.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use baton_core::{DataDir, RunId, RunState, RunStatus, Submitted};
-use serde_json::json;
+use baton_client::{Binding, Bound, BoundRun, Client};
+use baton_core::clock::sleep_until;
+use baton_core::{DataDir, Outcome, RunId, RunSpec, RunState, RunStatus};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::client::{Client, EventStream};
-use crate::cmd::run::sleep_until;
 use crate::exit::{self, Failure};
-use crate::mcp::link::Link;
+use crate::link::Link;
 
 /// What the session last heard about its run.
 #[derive(Debug, Clone)]
@@ -51,8 +49,8 @@ pub struct Active {
     pub me: Client,
     /// Its status as it changes.
     pub seen: watch::Receiver<Seen>,
-    /// The newest inbox note already shown to the agent (heartbeats acknowledge it).
-    pub inbox_read: Arc<AtomicU32>,
+    /// The run as bound to this process (which inbox notes were shown; how to end it).
+    pub run: BoundRun,
 }
 
 impl Active {
@@ -66,12 +64,8 @@ impl Active {
         let Some(status) = self.status() else {
             return Vec::new();
         };
-        let read = self.inbox_read.load(Ordering::Relaxed);
-        let notes: Vec<_> = status.inbox.iter().filter(|n| n.n > read).collect();
-        if let Some(last) = notes.last() {
-            self.inbox_read.fetch_max(last.n, Ordering::Relaxed);
-        }
-        notes
+        self.run
+            .take_unread(&status)
             .iter()
             .map(|n| format!("Note for run #{} from {}: {}", self.id, n.by, n.text))
             .collect()
@@ -189,7 +183,7 @@ fn closed() -> Failure {
 
 enum Slot {
     Empty,
-    Live(Live),
+    Live(Box<Live>),
     /// The user cancelled the session's run: why, as the agent is told.
     Stopped(String),
 }
@@ -339,7 +333,7 @@ impl Actor {
         }
         if let Slot::Empty = self.slot {
             let live = self.submit(desktop, title, client).await?;
-            self.slot = Slot::Live(live);
+            self.slot = Slot::Live(Box::new(live));
         } else if let Slot::Live(live) = &self.slot
             && desktop
         {
@@ -348,8 +342,7 @@ impl Actor {
                 .as_ref()
                 .is_some_and(|s| s.run.holds_desktop || s.run.state == RunState::Queued);
             if !has_or_waits {
-                let path = format!("/v1/runs/{}/acquire", live.active.id);
-                let status: RunStatus = live.active.me.post(&path, &json!({})).await?;
+                let status = live.active.me.acquire(live.active.id).await?;
                 publish(&live.seen, status);
             }
         }
@@ -373,41 +366,23 @@ impl Actor {
         let title = title
             .filter(|t| !t.trim().is_empty())
             .unwrap_or_else(|| self.settings.title.clone());
-        let spec = json!({
-            "title": title,
-            "client": client,
-            "needs_desktop": desktop,
-            "queue": true,
-        });
-        let submitted: Submitted = user.post("/v1/runs", &spec).await?;
+        let submitted = user.submit(&RunSpec::new(title, client, desktop)).await?;
         let id = submitted.status.run.id;
         let me = user.as_run(id, submitted.token);
-        let stream = match me.stream(&format!("/v1/runs/{id}/attach")).await {
-            Ok(stream) => stream,
-            Err(failure) => {
-                // Do not leave the run to its TTL.
-                let _ = me
-                    .post::<serde_json::Value>(
-                        &format!("/v1/runs/{id}/withdraw"),
-                        &json!({ "reason": "its MCP session could not attach" }),
-                    )
-                    .await;
-                return Err(failure);
+        let (run, first, tasks) = match Binding::bind(me.clone(), submitted.status.clone()).await? {
+            Bound::Live(binding) => {
+                let run = binding.run().clone();
+                (run, submitted.status, Some(binding))
             }
+            // Cancelled before it could attach: the session learns it as from the stream.
+            Bound::Ended(status) => (BoundRun::detached(id, me.clone()), status, None),
         };
-        let ttl = Duration::from_millis(submitted.status.run.ttl_ms);
-        let (seen, receiver) = watch::channel(Seen::Status(Box::new(submitted.status)));
+        let (seen, receiver) = watch::channel(Seen::Status(Box::new(first)));
         let seen = Arc::new(seen);
-        let inbox_read = Arc::new(AtomicU32::new(0));
-        let tasks = vec![
-            tokio::spawn(follow(stream, seen.clone())),
-            tokio::spawn(crate::cmd::run::heartbeat(
-                me.clone(),
-                id,
-                ttl,
-                inbox_read.clone(),
-            )),
-        ];
+        let tasks = tasks
+            .map(|binding| tokio::spawn(follow(binding, seen.clone())))
+            .into_iter()
+            .collect();
         let link = match Link::write(&self.data_dir, id) {
             Ok(link) => Some(link),
             Err(e) => {
@@ -420,7 +395,7 @@ impl Actor {
                 id,
                 me,
                 seen: receiver,
-                inbox_read,
+                run,
             },
             seen,
             tasks,
@@ -440,8 +415,7 @@ impl Actor {
         if !holds_or_waits {
             return Ok(None);
         }
-        let path = format!("/v1/runs/{}/release", live.active.id);
-        let status: RunStatus = live.active.me.post(&path, &json!({})).await?;
+        let status = live.active.me.release(live.active.id).await?;
         publish(&live.seen, status.clone());
         Ok(Some(status))
     }
@@ -453,22 +427,13 @@ impl Actor {
             return;
         };
         let id = live.active.id;
-        let never_started = live
+        // Withdrawn if it never started, else finished; a grant in between is no race.
+        if let Err(failure) = live
             .active
-            .status()
-            .is_some_and(|s| s.run.started_at.is_none());
-        let (path, body) = if never_started {
-            (
-                format!("/v1/runs/{id}/withdraw"),
-                json!({ "reason": "its MCP session ended" }),
-            )
-        } else {
-            (
-                format!("/v1/runs/{id}/finish"),
-                json!({ "outcome": "succeeded", "note": "its MCP session ended" }),
-            )
-        };
-        if let Err(failure) = live.active.me.post::<serde_json::Value>(&path, &body).await {
+            .run
+            .leave(Outcome::Succeeded, "its MCP session ended")
+            .await
+        {
             tracing::debug!(%failure, "ending run #{id}");
         }
     }
@@ -513,20 +478,20 @@ fn publish(seen: &watch::Sender<Seen>, status: RunStatus) {
 }
 
 /// Reads the run's attach stream into the watch until the run ends or the host goes away.
-async fn follow(mut stream: EventStream, seen: Arc<watch::Sender<Seen>>) {
+/// The binding lives here: when this task ends or is aborted, its heartbeats stop.
+async fn follow(mut binding: Binding, seen: Arc<watch::Sender<Seen>>) {
     loop {
-        match stream.next().await {
-            Ok(Some(message)) => {
-                let Ok(status) = serde_json::from_str::<RunStatus>(&message.data) else {
-                    continue;
-                };
+        match binding.next().await {
+            Ok(Some(status)) => {
                 let ended = status.ended;
                 publish(&seen, status);
                 if ended {
                     return;
                 }
             }
-            Ok(None) | Err(_) => {
+            // A status this version cannot read: the next one may be readable.
+            Err(_) => continue,
+            Ok(None) => {
                 seen.send_replace(Seen::HostGone);
                 return;
             }

@@ -6,17 +6,17 @@
 
 use std::time::Duration;
 
+use baton_client::Client;
+use baton_client::models::{FinishRequest, InputRequest};
 use baton_core::input::Action;
-use baton_core::{Run, RunState, RunStatus, Snapshot};
+use baton_core::{Outcome, Run, RunId, RunState, RunStatus, Snapshot};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, schemars, tool, tool_router};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::time::Instant;
 
-use crate::client::Client;
 use crate::exit::Failure;
 use crate::mcp::Baton;
 use crate::mcp::session::{Active, stopped_message};
@@ -103,7 +103,7 @@ impl Baton {
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn desktop_status(&self) -> CallToolResult {
         let snapshot: Snapshot = match self.user() {
-            Ok(user) => match user.get("/v1/status").await {
+            Ok(user) => match user.status().await {
                 Ok(snapshot) => snapshot,
                 Err(failure) => return refused(&failure),
             },
@@ -233,14 +233,14 @@ impl Baton {
             }
         };
         let count = args.actions.len();
-        let body = json!({ "lease_token": token, "actions": args.actions });
+        let body = InputRequest {
+            lease_token: token,
+            actions: args.actions,
+        };
         // Input is use of the desktop: no idle release while it runs, and the idle time starts
         // again after it.
         self.session.gate(true).await;
-        let ran = active
-            .me
-            .post::<serde_json::Value>(&format!("/v1/runs/{}/input", active.id), &body)
-            .await;
+        let ran = active.me.input(active.id, &body).await;
         self.session.gate(false).await;
         match ran {
             Ok(_) => answer(
@@ -270,13 +270,7 @@ impl Baton {
             Ok(active) => active,
             Err(refusal) => return refusal,
         };
-        let sent = active
-            .me
-            .post::<RunStatus>(
-                &format!("/v1/runs/{}/amend", args.run_id),
-                &json!({ "text": args.text }),
-            )
-            .await;
+        let sent = active.me.amend(RunId(args.run_id), args.text).await;
         match sent {
             Ok(status) => answer(
                 Some(&active),
@@ -304,27 +298,23 @@ impl Baton {
             .status()
             .is_some_and(|status| status.run.started_at.is_some());
         let outcome = match args.outcome {
-            FinishOutcome::Succeeded => "succeeded",
-            FinishOutcome::Failed => "failed",
+            FinishOutcome::Succeeded => Outcome::Succeeded,
+            FinishOutcome::Failed => Outcome::Failed,
         };
         let id = active.id;
         let done = if started {
-            active
-                .me
-                .post::<Run>(
-                    &format!("/v1/runs/{id}/finish"),
-                    &json!({ "outcome": outcome, "note": args.note }),
-                )
-                .await
+            let finish = FinishRequest {
+                outcome,
+                exit_code: None,
+                note: args.note,
+            };
+            active.me.finish(id, &finish).await
         } else {
             // It never got the desktop: it stops waiting instead.
-            active
-                .me
-                .post::<Run>(
-                    &format!("/v1/runs/{id}/withdraw"),
-                    &json!({ "reason": args.note.unwrap_or_else(|| "its agent finished before it started".into()) }),
-                )
-                .await
+            let reason = args
+                .note
+                .unwrap_or_else(|| "its agent finished before it started".into());
+            active.me.withdraw(id, Some(reason)).await
         };
         match done {
             Ok(run) => answer(
@@ -344,15 +334,10 @@ impl Baton {
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn cancel_targets(&self) -> CallToolResult {
         let current = self.session.current().await;
-        let runs: Result<Vec<Run>, Failure> = match &current {
-            Some(active) => {
-                active
-                    .me
-                    .get(&format!("/v1/runs/{}/cancel-targets", active.id))
-                    .await
-            }
+        let runs: Result<Vec<Run>, baton_client::Error> = match &current {
+            Some(active) => active.me.cancel_targets(active.id).await,
             None => match self.user() {
-                Ok(user) => user.get::<Snapshot>("/v1/status").await.map(|s| {
+                Ok(user) => user.status().await.map(|s| {
                     s.desktop
                         .holder
                         .into_iter()
@@ -397,10 +382,7 @@ impl Baton {
         };
         let cancelled = active
             .me
-            .post::<Run>(
-                &format!("/v1/runs/{}/cancel", args.run_id),
-                &json!({ "reason": args.reason }),
-            )
+            .cancel(RunId(args.run_id), Some(args.reason))
             .await;
         match cancelled {
             Ok(run) => answer(
@@ -413,7 +395,7 @@ impl Baton {
 }
 
 impl Baton {
-    fn user(&self) -> Result<Client, Failure> {
+    fn user(&self) -> Result<Client, baton_client::Error> {
         Client::connect_as_user(&self.data_dir)
     }
 
@@ -563,7 +545,7 @@ impl Baton {
     /// reason after a run vanished, and the one the agent must be told.
     async fn no_run(&self) -> CallToolResult {
         let reachable = match Client::connect_as_user(&self.data_dir) {
-            Ok(user) => user.get::<serde_json::Value>("/v1/health").await,
+            Ok(user) => user.health().await,
             Err(failure) => Err(failure),
         };
         match reachable {
@@ -573,12 +555,13 @@ impl Baton {
     }
 }
 
-fn refused(failure: &Failure) -> CallToolResult {
-    error(failure.message.clone())
+/// A refusal: the host's sentence, or the session's own ([`Failure`]).
+fn refused(failure: &dyn std::fmt::Display) -> CallToolResult {
+    error(failure.to_string())
 }
 
-fn refused_with(active: &Active, failure: &Failure) -> CallToolResult {
-    CallToolResult::error(with_notes(Some(active), failure.message.clone()))
+fn refused_with(active: &Active, failure: &dyn std::fmt::Display) -> CallToolResult {
+    CallToolResult::error(with_notes(Some(active), failure.to_string()))
 }
 
 pub(crate) fn error(message: String) -> CallToolResult {

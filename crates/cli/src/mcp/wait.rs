@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::run::sleep_until;
 use crate::mcp::session::Seen;
+use baton_core::clock::sleep_until;
 
 /// A waiting agent hears again this often even when nothing changed, so that it (and a client
 /// that resets its timeout on progress) knows the call is alive.

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use baton_core::{DataDir, RunId};
 use serde::{Deserialize, Serialize};
 
+use crate::process;
+
 /// One session's record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Record {
@@ -38,7 +40,7 @@ impl Link {
         let pid = std::process::id();
         let record = Record {
             pid,
-            agent: std::os::unix::process::parent_id(),
+            agent: process::parent_id(),
             run,
         };
         let path = dir.join(format!("{pid}.json"));
@@ -79,7 +81,7 @@ pub fn sessions_of(data_dir: &DataDir, ancestors: &[u32]) -> Vec<Record> {
         else {
             continue;
         };
-        if !alive(record.pid) {
+        if !process::alive(record.pid) {
             let _ = fs::remove_file(&path);
             continue;
         }
@@ -98,36 +100,6 @@ pub fn sessions_of(data_dir: &DataDir, ancestors: &[u32]) -> Vec<Record> {
     mine
 }
 
-/// This process's ancestors, nearest first, from `/proc` (Linux). Elsewhere only the parent.
-pub fn ancestors() -> Vec<u32> {
-    let mut chain = Vec::new();
-    let mut pid = std::os::unix::process::parent_id();
-    while pid > 1 && chain.len() < 64 {
-        chain.push(pid);
-        match parent_of(pid) {
-            Some(parent) => pid = parent,
-            None => break,
-        }
-    }
-    chain
-}
-
-/// The parent of `pid` from `/proc/<pid>/stat`: the field after the command name, which is in
-/// parentheses and may itself contain spaces and parentheses.
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // Signal 0: is there such a process (that we may signal)?
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,7 +110,7 @@ mod tests {
         let data = DataDir::at(dir.path());
         let link = Link::write(&data, RunId(7)).expect("write");
         let me = std::process::id();
-        let parent = std::os::unix::process::parent_id();
+        let parent = process::parent_id();
         // The hook of the same agent: the session's parent is among its ancestors.
         let found = sessions_of(&data, &[me, parent]);
         assert_eq!(
@@ -183,15 +155,5 @@ mod tests {
         fs::write(&stale, r#"{"pid":999999999,"agent":1,"run":3}"#).expect("write");
         assert!(sessions_of(&data, &[1]).is_empty());
         assert!(!stale.exists());
-    }
-
-    #[test]
-    fn reads_parents_from_proc() {
-        let chain = ancestors();
-        assert_eq!(chain.first(), Some(&std::os::unix::process::parent_id()));
-        assert_eq!(
-            parent_of(std::process::id()),
-            Some(std::os::unix::process::parent_id())
-        );
     }
 }

@@ -4,8 +4,15 @@
 //!
 //! Input the person makes is told from Baton's own by time: the display reports when the last
 //! input happened (any device, X screensaver extension); if that is later than the input
-//! gateway's own last event, a person did it. The pointer standing somewhere Baton did not put
-//! it counts too. Sampling runs only while someone holds the desktop.
+//! gateway's own last event, a person did it. A pointer that moved between two samples while
+//! Baton sent nothing counts too. Sampling runs only while someone holds the desktop.
+//!
+//! The rules (the [`Detector`] and the [`watch`] loop) know no display: they read an
+//! [`ActivityProbe`]. The X11 probe is in [`x11`]; another platform is another file beside it.
+
+pub mod x11;
+
+pub use x11::X11Probe;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,67 +184,6 @@ pub async fn watch(
             Err(e) => tracing::debug!(error = %e, "cannot sample the display"),
         }
         tokio::time::sleep(SAMPLE_EVERY).await;
-    }
-}
-
-/// The X11 probe: pointer position and the screensaver extension's idle time.
-pub struct X11Probe {
-    connection: x11rb::rust_connection::RustConnection,
-    root: u32,
-    screensaver: bool,
-}
-
-impl std::fmt::Debug for X11Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("X11Probe")
-            .field("screensaver", &self.screensaver)
-            .finish()
-    }
-}
-
-impl X11Probe {
-    /// Connects to `display`.
-    pub fn connect(display: &str) -> Result<Self, String> {
-        use x11rb::connection::{Connection, RequestConnection};
-        let (connection, screen) = x11rb::connect(Some(display))
-            .map_err(|e| format!("cannot watch the display for the person's input: {e}"))?;
-        let root = connection.setup().roots[screen].root;
-        let screensaver = connection
-            .extension_information(x11rb::protocol::screensaver::X11_EXTENSION_NAME)
-            .ok()
-            .flatten()
-            .is_some();
-        Ok(X11Probe {
-            connection,
-            root,
-            screensaver,
-        })
-    }
-}
-
-impl ActivityProbe for X11Probe {
-    fn sample(&mut self) -> Result<Sample, String> {
-        use x11rb::protocol::screensaver::ConnectionExt as _;
-        use x11rb::protocol::xproto::ConnectionExt as _;
-        let pointer = self
-            .connection
-            .query_pointer(self.root)
-            .map_err(|e| e.to_string())?
-            .reply()
-            .map_err(|e| e.to_string())?;
-        let idle = if self.screensaver {
-            self.connection
-                .screensaver_query_info(self.root)
-                .ok()
-                .and_then(|cookie| cookie.reply().ok())
-                .map(|info| Duration::from_millis(u64::from(info.ms_since_user_input)))
-        } else {
-            None
-        };
-        Ok(Sample {
-            pointer: (i32::from(pointer.root_x), i32::from(pointer.root_y)),
-            idle,
-        })
     }
 }
 

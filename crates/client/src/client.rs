@@ -1,0 +1,439 @@
+//! [`Client`]: one host, acting as the user or as one run. It finds the host through the data
+//! directory (or `BATON_URL`), follows it when it moves to another port, and speaks the API's
+//! requests as types.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_core::{DataDir, Event, Run, RunId, RunSpec, RunStatus, Snapshot, Submitted};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::models::{
+    AmendRequest, EventsParams, FinishRequest, HeartbeatRequest, HistoryParams, InputReport,
+    InputRequest, Paused, Point, ReasonRequest, ScreenSize, StopRequest, Stopped,
+};
+use crate::sse::EventStream;
+
+/// The environment a run's command gets from `baton run`.
+pub mod env {
+    /// The host's base URL.
+    pub const URL: &str = "BATON_URL";
+    /// The run's id.
+    pub const RUN_ID: &str = "BATON_RUN_ID";
+    /// The run's token: inside a run, clients act as that run.
+    pub const RUN_TOKEN: &str = "BATON_RUN_TOKEN";
+    /// The lease token, while the run holds the desktop.
+    pub const LEASE_TOKEN: &str = "BATON_LEASE_TOKEN";
+}
+
+/// How long a connection may take to open: the host is on this machine.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a plain request may take (a `wait` takes at most 60 s).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A client of one host, acting as the user or as one run. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// Where the host listens. Shared by the clones of this client: when the host moves to
+    /// another port, one of them finds out and all follow.
+    base: Arc<Mutex<String>>,
+    /// Where to look again when the host seems gone (it may have moved); none for a client
+    /// given a URL.
+    data_dir: Option<DataDir>,
+    token: String,
+    run: Option<RunId>,
+    /// Sent as `x-baton-via`: which of the user's surfaces asks (recorded as `user:<via>`).
+    via: &'static str,
+}
+
+impl Client {
+    /// Finds the host and picks the identity: inside a run (`BATON_RUN_TOKEN` set) the client
+    /// acts as that run, so a run's command can never use the user's powers by accident;
+    /// otherwise it acts as the user with the token from the data directory.
+    pub fn connect(data_dir: &DataDir) -> Result<Client> {
+        Self::connect_with(data_dir, true)
+    }
+
+    /// Finds the host and acts as the user, even inside a run: for `baton mcp` and its hook,
+    /// which submit runs of their own.
+    pub fn connect_as_user(data_dir: &DataDir) -> Result<Client> {
+        Self::connect_with(data_dir, false)
+    }
+
+    fn connect_with(data_dir: &DataDir, run_env: bool) -> Result<Client> {
+        let base = match std::env::var(env::URL).ok().filter(|u| !u.is_empty()) {
+            Some(url) => url,
+            None => {
+                data_dir
+                    .host_info()
+                    .map_err(|e| Error::DataDir(e.to_string()))?
+                    .ok_or(Error::NoHost)?
+                    .url
+            }
+        };
+        let run_token = std::env::var(env::RUN_TOKEN)
+            .ok()
+            .filter(|t| run_env && !t.is_empty());
+        let (token, run) = match run_token {
+            Some(token) => {
+                let run = run_of_token(&token);
+                (token, run)
+            }
+            None => (
+                data_dir
+                    .user_token()
+                    .map_err(|e| Error::DataDir(e.to_string()))?,
+                None,
+            ),
+        };
+        Self::new(&base, Some(data_dir.clone()), token, run)
+    }
+
+    /// A client of the host at `url`, with `token` (the user's, or run `run`'s).
+    pub fn at(url: &str, token: impl Into<String>) -> Result<Client> {
+        let token = token.into();
+        let run = run_of_token(&token);
+        Self::new(url, None, token, run)
+    }
+
+    fn new(
+        url: &str,
+        data_dir: Option<DataDir>,
+        token: String,
+        run: Option<RunId>,
+    ) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            // Requests and answers are small and must go out at once.
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::Transport(format!("cannot make an HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base: Arc::new(Mutex::new(url.trim_end_matches('/').to_string())),
+            data_dir,
+            token,
+            run,
+            via: "cli",
+        })
+    }
+
+    /// The same host, acting as run `id` with its token.
+    pub fn as_run(&self, id: RunId, token: String) -> Client {
+        Client {
+            token,
+            run: Some(id),
+            ..self.clone()
+        }
+    }
+
+    /// The same client, naming another of the user's surfaces in `x-baton-via`.
+    pub fn via(mut self, via: &'static str) -> Client {
+        self.via = via;
+        self
+    }
+
+    /// The run this client acts as, if any.
+    pub fn run(&self) -> Option<RunId> {
+        self.run
+    }
+
+    /// The host's base URL.
+    pub fn base(&self) -> String {
+        self.base.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    /// The bearer token in use.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    // The requests, as types.
+
+    /// `GET /v1/status`: who holds the desktop, who waits. Changes nothing.
+    pub async fn status(&self) -> Result<Snapshot> {
+        self.get("/v1/status").await
+    }
+
+    /// `GET /v1/health`, which needs no token.
+    pub async fn health(&self) -> Result<serde_json::Value> {
+        self.get("/v1/health").await
+    }
+
+    /// `GET /v1/runs/{id}`.
+    pub async fn get_run(&self, id: RunId) -> Result<Run> {
+        self.get(&format!("/v1/runs/{id}")).await
+    }
+
+    /// `POST /v1/runs`: a new run.
+    pub async fn submit(&self, spec: &RunSpec) -> Result<Submitted> {
+        self.post("/v1/runs", spec).await
+    }
+
+    /// `POST /v1/runs/{id}/replace`: the user cancels `id` and puts `spec` in its place.
+    pub async fn replace(&self, id: RunId, spec: &RunSpec) -> Result<Submitted> {
+        self.post(&format!("/v1/runs/{id}/replace"), spec).await
+    }
+
+    /// `POST /v1/runs/{id}/heartbeat`: keeps the run alive; notes up to `inbox_after` are
+    /// read.
+    pub async fn heartbeat(&self, id: RunId, inbox_after: u32) -> Result<RunStatus> {
+        self.post(
+            &format!("/v1/runs/{id}/heartbeat"),
+            &HeartbeatRequest { inbox_after },
+        )
+        .await
+    }
+
+    /// `GET /v1/runs/{id}/attach`: the run's statuses, its life bound to this connection.
+    pub async fn attach(&self, id: RunId) -> Result<EventStream> {
+        self.stream(&format!("/v1/runs/{id}/attach")).await
+    }
+
+    /// `POST /v1/runs/{id}/finish`.
+    pub async fn finish(&self, id: RunId, finish: &FinishRequest) -> Result<Run> {
+        self.post(&format!("/v1/runs/{id}/finish"), finish).await
+    }
+
+    /// `POST /v1/runs/{id}/withdraw`: gives up before starting.
+    pub async fn withdraw(&self, id: RunId, reason: Option<String>) -> Result<Run> {
+        self.post(
+            &format!("/v1/runs/{id}/withdraw"),
+            &ReasonRequest { reason },
+        )
+        .await
+    }
+
+    /// `POST /v1/runs/{id}/release`: gives the desktop back and goes on in parallel.
+    pub async fn release(&self, id: RunId) -> Result<RunStatus> {
+        self.post(&format!("/v1/runs/{id}/release"), &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /v1/runs/{id}/acquire`: asks for the desktop again (back of the queue).
+    pub async fn acquire(&self, id: RunId) -> Result<RunStatus> {
+        self.post(&format!("/v1/runs/{id}/acquire"), &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /v1/runs/{id}/cancel`: the user's cancel, or another run relaying it.
+    pub async fn cancel(&self, id: RunId, reason: Option<String>) -> Result<Run> {
+        self.post(&format!("/v1/runs/{id}/cancel"), &ReasonRequest { reason })
+            .await
+    }
+
+    /// `GET /v1/runs/{id}/cancel-targets`: the runs `id` may relay the user's stop for.
+    pub async fn cancel_targets(&self, id: RunId) -> Result<Vec<Run>> {
+        self.get(&format!("/v1/runs/{id}/cancel-targets")).await
+    }
+
+    /// `POST /v1/runs/{id}/front`.
+    pub async fn front(&self, id: RunId) -> Result<RunStatus> {
+        self.post(&format!("/v1/runs/{id}/front"), &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /v1/runs/{id}/amend`.
+    pub async fn amend(&self, id: RunId, text: String) -> Result<RunStatus> {
+        self.post(&format!("/v1/runs/{id}/amend"), &AmendRequest { text })
+            .await
+    }
+
+    /// `POST /v1/desktop/stop`.
+    pub async fn stop(&self, stop: &StopRequest) -> Result<Stopped> {
+        self.post("/v1/desktop/stop", stop).await
+    }
+
+    /// `POST /v1/desktop/pause` or `/resume`: hand-offs.
+    pub async fn set_paused(&self, paused: bool) -> Result<Paused> {
+        let path = if paused {
+            "/v1/desktop/pause"
+        } else {
+            "/v1/desktop/resume"
+        };
+        self.post(path, &serde_json::json!({})).await
+    }
+
+    /// `GET /v1/history`.
+    pub async fn history(&self, query: &HistoryParams) -> Result<Vec<Run>> {
+        self.get_with("/v1/history", query).await
+    }
+
+    /// `GET /v1/events`: the log after `after`, at most `limit` events.
+    pub async fn events(&self, after: u64, limit: u32) -> Result<Vec<Event>> {
+        let query = EventsParams {
+            after: Some(after),
+            limit: Some(limit),
+        };
+        self.get_with("/v1/events", &query).await
+    }
+
+    /// `GET /v1/events/stream`: new events as they happen (after `after`, if given).
+    pub async fn event_stream(&self, after: Option<u64>) -> Result<EventStream> {
+        match after {
+            Some(after) => {
+                self.stream(&format!("/v1/events/stream?after={after}"))
+                    .await
+            }
+            None => self.stream("/v1/events/stream").await,
+        }
+    }
+
+    /// `POST /v1/runs/{id}/input`: a batch, for the holder.
+    pub async fn input(&self, id: RunId, input: &InputRequest) -> Result<InputReport> {
+        self.post(&format!("/v1/runs/{id}/input"), input).await
+    }
+
+    /// `GET /v1/input/pointer`.
+    pub async fn pointer(&self) -> Result<Point> {
+        self.get("/v1/input/pointer").await
+    }
+
+    /// `GET /v1/input/screen`.
+    pub async fn screen(&self) -> Result<ScreenSize> {
+        self.get("/v1/input/screen").await
+    }
+
+    // The transport.
+
+    /// GET, answered as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(|http, url| http.get(url), path).await
+    }
+
+    /// GET with query parameters.
+    pub async fn get_with<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &impl Serialize,
+    ) -> Result<T> {
+        self.send(|http, url| http.get(url).query(query), path)
+            .await
+    }
+
+    /// POST a JSON body.
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+        self.send(|http, url| http.post(url).json(body), path).await
+    }
+
+    /// Opens an SSE stream.
+    pub async fn stream(&self, path: &str) -> Result<EventStream> {
+        let response = self.respond(|http, url| http.get(url), path).await?;
+        Ok(EventStream::new(response))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    /// Sends a request. If the host does not answer where this client thinks it is, it may
+    /// have moved to another port: look in the data directory once more, and try there.
+    async fn respond(
+        &self,
+        build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
+        path: &str,
+    ) -> Result<reqwest::Response> {
+        let attempt = |client: &Client| {
+            client
+                .authorized(build(&client.http, client.url(path)))
+                .send()
+        };
+        let response = match attempt(self).await {
+            Ok(response) => response,
+            Err(e) if e.is_connect() && self.rediscover() => {
+                attempt(self).await.map_err(transport)?
+            }
+            Err(e) => return Err(transport(e)),
+        };
+        check(response).await
+    }
+
+    /// Re-reads where the host listens; true if it moved.
+    fn rediscover(&self) -> bool {
+        let Some(Ok(Some(info))) = self.data_dir.as_ref().map(DataDir::host_info) else {
+            return false;
+        };
+        let url = info.url.trim_end_matches('/').to_string();
+        match self.base.lock() {
+            Ok(mut base) if *base != url => {
+                *base = url;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request
+            .bearer_auth(&self.token)
+            .header("x-baton-via", self.via)
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
+        path: &str,
+    ) -> Result<T> {
+        let build = |http: &reqwest::Client, url: String| build(http, url).timeout(REQUEST_TIMEOUT);
+        let response = self.respond(build, path).await?;
+        response
+            .json()
+            .await
+            .map_err(|e| Error::Decode(e.to_string()))
+    }
+}
+
+/// The run id inside a run token (`run_<id>_<mac>`).
+pub fn run_of_token(token: &str) -> Option<RunId> {
+    token
+        .strip_prefix("run_")?
+        .split('_')
+        .next()?
+        .parse()
+        .ok()
+        .map(RunId)
+}
+
+/// A connection that fails or is refused means the host is not there (any more).
+fn transport(error: reqwest::Error) -> Error {
+    if error.is_connect() || error.is_request() || error.is_body() {
+        Error::NoHost
+    } else if error.is_timeout() {
+        Error::Timeout
+    } else {
+        Error::Transport(error.to_string())
+    }
+}
+
+/// A refusal becomes [`Error::Api`] with the host's code and sentence.
+async fn check(response: reqwest::Response) -> Result<reqwest::Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let code = body["error"]["code"].as_str().unwrap_or("").to_string();
+    let message = body["error"]["message"].as_str().map_or_else(
+        || format!("the Baton host answered {status}"),
+        str::to_string,
+    );
+    Err(Error::Api {
+        status: status.as_u16(),
+        code,
+        message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_tokens_name_their_run() {
+        assert_eq!(run_of_token("run_42_abcdef"), Some(RunId(42)));
+        assert_eq!(run_of_token("0123abcd"), None);
+    }
+}

@@ -1,0 +1,178 @@
+//! The request and answer bodies of the local API that are not the core's own types (runs,
+//! statuses, snapshots and events travel as the core serializes them). The server reads them,
+//! this crate's client writes them: one definition for both sides.
+
+use baton_core::{Outcome, Run};
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// Always `ok` when the host answers.
+    pub status: String,
+    /// The host's version.
+    pub version: String,
+}
+
+/// `POST /v1/runs/{id}/heartbeat`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    /// Inbox notes numbered this or lower have been read: they are dropped and left out.
+    #[serde(default)]
+    pub inbox_after: u32,
+}
+
+/// `GET /v1/runs/{id}/wait`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct WaitParams {
+    /// Return as soon as the run's status `version` is above this (0: at once).
+    #[serde(default)]
+    pub after_version: u64,
+    /// Longest wait in milliseconds (capped at half the run's TTL, and 60 s).
+    #[serde(default = "default_wait_ms")]
+    pub timeout_ms: u64,
+    /// Inbox notes numbered this or lower have been read: they are dropped and left out.
+    #[serde(default)]
+    pub inbox_after: u32,
+}
+
+fn default_wait_ms() -> u64 {
+    30_000
+}
+
+/// `POST /v1/runs/{id}/amend`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AmendRequest {
+    /// The correction.
+    pub text: String,
+}
+
+/// `POST /v1/runs/{id}/cancel`, `POST /v1/runs/{id}/withdraw`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    /// Why. Required when a run relays the user's stop for another run.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/desktop/stop`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StopRequest {
+    /// Why (recorded in the history).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Stop only if this run still holds the desktop: the holder the user saw. If it changed
+    /// hands meanwhile, nothing is stopped (409).
+    #[serde(default)]
+    pub run_id: Option<i64>,
+}
+
+/// `POST /v1/runs/{id}/finish`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FinishRequest {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// Its command's exit code.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// A few words on how it went.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/desktop/stop`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Stopped {
+    /// The run that was stopped; `null` when the desktop was free.
+    pub stopped: Option<Run>,
+}
+
+/// `POST /v1/desktop/pause` and `/resume`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Paused {
+    /// Whether hand-offs are paused now.
+    pub paused: bool,
+    /// Whether this request changed it.
+    pub changed: bool,
+}
+
+/// `GET /v1/history`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// At most this many runs (default 50, at most 1000).
+    pub limit: Option<u32>,
+    /// Only runs in this state.
+    pub state: Option<String>,
+    /// Only runs of this client.
+    pub client: Option<String>,
+    /// Only runs with an id below this (the next page).
+    pub before: Option<i64>,
+}
+
+/// `GET /v1/events` and `/v1/events/stream`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct EventsParams {
+    /// Events after this sequence number. For the stream, `Last-Event-ID` wins; without
+    /// either the stream starts with the next new event.
+    pub after: Option<u64>,
+    /// At most this many (default 1000, at most 10000; not for the stream).
+    pub limit: Option<u32>,
+}
+
+/// `POST /v1/runs/{id}/input`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InputRequest {
+    /// The lease token the run was granted (`BATON_LEASE_TOKEN`).
+    pub lease_token: u64,
+    /// What to do, in order.
+    pub actions: Vec<baton_core::input::Action>,
+}
+
+/// The answer to input: what ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InputReport {
+    /// The actions that ran, in order (all of them).
+    pub ran: Vec<baton_core::input::Action>,
+}
+
+/// `GET /v1/input/pointer`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Point {
+    /// Column.
+    pub x: i32,
+    /// Row.
+    pub y: i32,
+}
+
+/// `GET /v1/input/screen`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScreenSize {
+    /// Pixels across.
+    pub width: i32,
+    /// Pixels down.
+    pub height: i32,
+}

@@ -1,0 +1,300 @@
+//! The input thread: one at a time, in order, for the holder only.
+
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{Error, Result};
+use crate::input::action::{Button, Step};
+use crate::input::driver::InputDriver;
+use crate::model::{RunId, Snapshot};
+
+/// Why the gateway stopped before an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The run holds the lease, but under a newer token than it presented.
+    StaleToken {
+        /// The token in force.
+        current: u64,
+    },
+    /// The person at the computer took over: the holder is paused.
+    UserActive,
+    /// The run does not hold the desktop (any more): the caller finds out why.
+    NotHolder,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// How many actions ran, from the first.
+    pub ran: usize,
+    /// Why it stopped early, if it did.
+    pub stopped: Option<Stop>,
+}
+
+enum Job {
+    Batch {
+        run: RunId,
+        lease_token: u64,
+        steps: Vec<Step>,
+        reply: oneshot::Sender<Result<Outcome>>,
+    },
+    Screen(oneshot::Sender<Result<(i32, i32)>>),
+    Pointer(oneshot::Sender<Result<(i32, i32)>>),
+}
+
+/// The door to the input thread. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    jobs: Option<std_mpsc::Sender<Job>>,
+    /// Why there is no input thread (no display), when there is none.
+    unavailable: Option<String>,
+    /// When the gateway last sent input, for telling Baton's input from a person's.
+    last_input: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Gateway {
+    /// Starts the input thread with the driver `connect` makes there (input libraries tie
+    /// themselves to the thread that opened the display). If it fails, every request is
+    /// answered with [`Error::NoDisplay`] and the reason.
+    pub fn spawn<F>(connect: F, status: watch::Receiver<Arc<Snapshot>>) -> Gateway
+    where
+        F: FnOnce() -> std::result::Result<Box<dyn InputDriver>, String> + Send + 'static,
+    {
+        let (jobs, incoming) = std_mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = std_mpsc::channel();
+        let last_input = Arc::new(Mutex::new(None));
+        let last = last_input.clone();
+        let spawned = std::thread::Builder::new()
+            .name("baton-input".into())
+            .spawn(move || match connect() {
+                Ok(driver) => {
+                    let _ = ready_tx.send(Ok(()));
+                    serve(driver, &incoming, &status, &last);
+                }
+                Err(why) => {
+                    let _ = ready_tx.send(Err(why));
+                }
+            });
+        let outcome = match spawned {
+            Ok(_) => ready_rx
+                .recv()
+                .unwrap_or_else(|_| Err("the input thread ended at start".into())),
+            Err(e) => Err(format!("cannot start the input thread: {e}")),
+        };
+        match outcome {
+            Ok(()) => Gateway {
+                jobs: Some(jobs),
+                unavailable: None,
+                last_input,
+            },
+            Err(why) => {
+                tracing::info!(reason = %why, "no input gateway: input requests are answered with no_display");
+                Gateway::unavailable(why)
+            }
+        }
+    }
+
+    /// A gateway that answers every request with [`Error::NoDisplay`].
+    pub fn unavailable(why: impl Into<String>) -> Gateway {
+        Gateway {
+            jobs: None,
+            unavailable: Some(why.into()),
+            last_input: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Whether input can be sent at all.
+    pub fn available(&self) -> bool {
+        self.jobs.is_some()
+    }
+
+    /// When the gateway last sent input.
+    pub fn last_input(&self) -> Option<Instant> {
+        self.last_input.lock().ok().and_then(|t| *t)
+    }
+
+    /// Runs a validated batch for `run` with `lease_token`.
+    pub async fn run(&self, run: RunId, lease_token: u64, steps: Vec<Step>) -> Result<Outcome> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Batch {
+            run,
+            lease_token,
+            steps,
+            reply,
+        })?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    /// The main screen's size.
+    pub async fn screen(&self) -> Result<(i32, i32)> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Screen(reply))?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Where the pointer is.
+    pub async fn pointer(&self) -> Result<(i32, i32)> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Pointer(reply))?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| Error::NoDisplay(self.unavailable.clone().unwrap_or_default()))?;
+        jobs.send(job).map_err(|_| Error::Closed)
+    }
+}
+
+/// How often buttons a holder left pressed are checked while it may have lost the desktop.
+const HELD_CHECK: Duration = Duration::from_millis(250);
+
+/// Buttons pressed by a `down` and not yet let go, and whose they are.
+#[derive(Debug, Default)]
+struct Held {
+    owner: Option<(RunId, u64)>,
+    buttons: Vec<Button>,
+}
+
+impl Held {
+    /// Lets every held button go: their holder lost the desktop, and a stuck button would be
+    /// the next holder's (or the person's) problem.
+    fn release(&mut self, driver: &mut dyn InputDriver) {
+        for button in self.buttons.drain(..) {
+            if let Err(e) = driver.perform(&Step::Up(button)) {
+                tracing::warn!(error = %e, "cannot let go of a held button");
+            }
+        }
+        self.owner = None;
+    }
+
+    /// Lets go unless `owner` still may act.
+    fn release_unless_allowed(&mut self, driver: &mut dyn InputDriver, snapshot: &Snapshot) {
+        if let Some((run, token)) = self.owner
+            && may_act(snapshot, run, token).is_some()
+        {
+            self.release(driver);
+        }
+    }
+}
+
+/// The input thread: one job at a time, in order.
+fn serve(
+    mut driver: Box<dyn InputDriver>,
+    jobs: &std_mpsc::Receiver<Job>,
+    status: &watch::Receiver<Arc<Snapshot>>,
+    last_input: &Mutex<Option<Instant>>,
+) {
+    let failed = |e: String| Error::InputFailed(e);
+    let mut held = Held::default();
+    loop {
+        let job = if held.buttons.is_empty() {
+            match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        } else {
+            match jobs.recv_timeout(HELD_CHECK) {
+                Ok(job) => job,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    held.release_unless_allowed(driver.as_mut(), &status.borrow());
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        };
+        match job {
+            Job::Screen(reply) => {
+                let _ = reply.send(driver.screen().map_err(failed));
+            }
+            Job::Pointer(reply) => {
+                let _ = reply.send(driver.pointer().map_err(failed));
+            }
+            Job::Batch {
+                run,
+                lease_token,
+                steps,
+                reply,
+            } => {
+                if held.owner.is_some_and(|owner| owner != (run, lease_token)) {
+                    held.release_unless_allowed(driver.as_mut(), &status.borrow());
+                }
+                let outcome = run_batch(
+                    driver.as_mut(),
+                    run,
+                    lease_token,
+                    &steps,
+                    status,
+                    last_input,
+                    &mut held,
+                );
+                if !matches!(outcome, Ok(Outcome { stopped: None, .. })) {
+                    held.release_unless_allowed(driver.as_mut(), &status.borrow());
+                }
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+}
+
+fn run_batch(
+    driver: &mut dyn InputDriver,
+    run: RunId,
+    lease_token: u64,
+    steps: &[Step],
+    status: &watch::Receiver<Arc<Snapshot>>,
+    last_input: &Mutex<Option<Instant>>,
+    held: &mut Held,
+) -> Result<Outcome> {
+    for (index, step) in steps.iter().enumerate() {
+        // DESIGN rule 8: checked again before every action, against the newest status.
+        if let Some(stop) = may_act(&status.borrow(), run, lease_token) {
+            return Ok(Outcome {
+                ran: index,
+                stopped: Some(stop),
+            });
+        }
+        match step {
+            Step::Wait(wait) => std::thread::sleep(*wait),
+            step => {
+                driver.perform(step).map_err(Error::InputFailed)?;
+                match step {
+                    Step::Down(button) => {
+                        held.owner = Some((run, lease_token));
+                        held.buttons.push(*button);
+                    }
+                    Step::Up(button) => held.buttons.retain(|b| b != button),
+                    _ => {}
+                }
+                if let Ok(mut last) = last_input.lock() {
+                    *last = Some(Instant::now());
+                }
+            }
+        }
+    }
+    Ok(Outcome {
+        ran: steps.len(),
+        stopped: None,
+    })
+}
+
+/// Whether `run` may send input with `lease_token` now.
+pub fn may_act(snapshot: &Snapshot, run: RunId, lease_token: u64) -> Option<Stop> {
+    let desktop = &snapshot.desktop;
+    match (&desktop.holder, desktop.lease_token) {
+        (Some(holder), Some(current)) if holder.id == run => {
+            if current != lease_token {
+                Some(Stop::StaleToken { current })
+            } else if desktop.holder_paused {
+                Some(Stop::UserActive)
+            } else {
+                None
+            }
+        }
+        _ => Some(Stop::NotHolder),
+    }
+}

@@ -1,0 +1,22 @@
+//! The input gateway: Baton drives the mouse and keyboard itself, for the desktop holder only
+//! (DESIGN rule 8).
+//!
+//! - [`action`]: what clients may ask for (the vocabulary) and its validation, pure: a batch is
+//!   checked as a whole before anything runs, so bad input changes nothing.
+//! - [`gateway`]: the one OS thread that sends input. Before *every* action it checks the
+//!   published status: the run must still hold the lease, with the token it presented, and must
+//!   not be paused by the person at the computer. A cancel acknowledged in the middle of a batch
+//!   therefore stops it before its next action.
+//! - [`driver`]: the seam to the platform ([`InputDriver`]), and a recording fake for tests.
+//! - [`x11`]: the driver for an X11 display (enigo over x11rb). Another platform is another
+//!   file beside it, not an edit of the rules.
+
+pub mod action;
+pub mod driver;
+pub mod gateway;
+pub mod x11;
+
+pub use action::{Action, Button, Combo, Key, NamedKey, Step, limits, parse_combo, validate};
+pub use driver::{FakeDriver, InputDriver};
+pub use gateway::{Gateway, Outcome, Stop, may_act};
+pub use x11::EnigoDriver;

@@ -1,0 +1,153 @@
+//! The driver for an X11 display: enigo, over its pure-Rust x11rb backend.
+
+use crate::input::action::{Button, Key, NamedKey, Step};
+use crate::input::driver::InputDriver;
+
+/// The real driver: enigo on an X11 display.
+pub struct EnigoDriver {
+    enigo: enigo::Enigo,
+}
+
+impl std::fmt::Debug for EnigoDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnigoDriver")
+    }
+}
+
+impl EnigoDriver {
+    /// Connects to `display` (`$DISPLAY` when `None`).
+    pub fn connect(display: Option<&str>) -> std::result::Result<Self, String> {
+        let settings = enigo::Settings {
+            x11_display: display.map(str::to_string),
+            ..enigo::Settings::default()
+        };
+        enigo::Enigo::new(&settings)
+            .map(|enigo| EnigoDriver { enigo })
+            .map_err(|e| format!("cannot send input to the display: {e}"))
+    }
+}
+
+impl InputDriver for EnigoDriver {
+    fn screen(&mut self) -> std::result::Result<(i32, i32), String> {
+        use enigo::Mouse;
+        self.enigo.main_display().map_err(|e| e.to_string())
+    }
+
+    fn pointer(&mut self) -> std::result::Result<(i32, i32), String> {
+        use enigo::Mouse;
+        self.enigo.location().map_err(|e| e.to_string())
+    }
+
+    fn perform(&mut self, step: &Step) -> std::result::Result<(), String> {
+        use enigo::{Axis, Coordinate, Direction, Keyboard, Mouse};
+        let button = |b: &Button| match b {
+            Button::Left => enigo::Button::Left,
+            Button::Right => enigo::Button::Right,
+            Button::Middle => enigo::Button::Middle,
+        };
+        let e = &mut self.enigo;
+        let done = match step {
+            Step::MoveTo(x, y) => e.move_mouse(*x, *y, Coordinate::Abs),
+            Step::MoveBy(dx, dy) => e.move_mouse(*dx, *dy, Coordinate::Rel),
+            Step::Click(b, count) => {
+                (0..*count).try_for_each(|_| e.button(button(b), Direction::Click))
+            }
+            Step::Down(b) => e.button(button(b), Direction::Press),
+            Step::Up(b) => e.button(button(b), Direction::Release),
+            Step::Type(text) => e.text(text),
+            Step::Key(combo) => {
+                let press = combo
+                    .modifiers
+                    .iter()
+                    .try_for_each(|m| e.key(enigo_key(Key::Named(*m)), Direction::Press));
+                let key = press.and_then(|()| e.key(enigo_key(combo.key), Direction::Click));
+                // Modifiers go up whatever happened, or they would stay stuck for the person.
+                let release = combo
+                    .modifiers
+                    .iter()
+                    .rev()
+                    .try_for_each(|m| e.key(enigo_key(Key::Named(*m)), Direction::Release));
+                key.and(release)
+            }
+            Step::Scroll(dx, dy) => {
+                let vertical = if *dy != 0 {
+                    e.scroll(*dy, Axis::Vertical)
+                } else {
+                    Ok(())
+                };
+                vertical.and_then(|()| {
+                    if *dx != 0 {
+                        e.scroll(*dx, Axis::Horizontal)
+                    } else {
+                        Ok(())
+                    }
+                })
+            }
+            Step::Wait(wait) => {
+                std::thread::sleep(*wait);
+                Ok(())
+            }
+        };
+        done.map_err(|e| e.to_string())
+    }
+}
+
+fn enigo_key(key: Key) -> enigo::Key {
+    use enigo::Key as K;
+    match key {
+        Key::Char(c) => K::Unicode(c),
+        Key::Named(named) => match named {
+            NamedKey::Control => K::Control,
+            NamedKey::Alt => K::Alt,
+            NamedKey::Shift => K::Shift,
+            NamedKey::Super => K::Meta,
+            NamedKey::Return => K::Return,
+            NamedKey::Tab => K::Tab,
+            NamedKey::Escape => K::Escape,
+            NamedKey::Space => K::Space,
+            NamedKey::Backspace => K::Backspace,
+            NamedKey::Delete => K::Delete,
+            NamedKey::Home => K::Home,
+            NamedKey::End => K::End,
+            NamedKey::PageUp => K::PageUp,
+            NamedKey::PageDown => K::PageDown,
+            NamedKey::Up => K::UpArrow,
+            NamedKey::Down => K::DownArrow,
+            NamedKey::Left => K::LeftArrow,
+            NamedKey::Right => K::RightArrow,
+            NamedKey::CapsLock => K::CapsLock,
+            NamedKey::F(n) => function_key(n),
+        },
+    }
+}
+
+fn function_key(n: u8) -> enigo::Key {
+    use enigo::Key as K;
+    const KEYS: [enigo::Key; 24] = [
+        K::F1,
+        K::F2,
+        K::F3,
+        K::F4,
+        K::F5,
+        K::F6,
+        K::F7,
+        K::F8,
+        K::F9,
+        K::F10,
+        K::F11,
+        K::F12,
+        K::F13,
+        K::F14,
+        K::F15,
+        K::F16,
+        K::F17,
+        K::F18,
+        K::F19,
+        K::F20,
+        K::F21,
+        K::F22,
+        K::F23,
+        K::F24,
+    ];
+    KEYS[usize::from(n.clamp(1, 24) - 1)]
+}
