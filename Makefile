@@ -64,7 +64,8 @@ bench-quick:
 torture: setup
 	BATON_TORTURE_ROUNDS=200 BATON_SOAK_SECONDS=600 $(CARGO) test -p baton-cli --test torture -- --nocapture --test-threads 1
 
-## Fuzzing (cargo-fuzz, nightly): the core's transitions and the API's request decoding,
+## Fuzzing (cargo-fuzz, nightly): the core's transitions, the API's request decoding and input
+## validation,
 ## FUZZ_SECONDS each (default 300).
 FUZZ_SECONDS ?= 300
 fuzz: setup
@@ -72,3 +73,4 @@ fuzz: setup
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && $(CARGO) +nightly fuzz run transitions -O -- -max_total_time=$(FUZZ_SECONDS)
 	cd fuzz && $(CARGO) +nightly fuzz run requests -O -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && $(CARGO) +nightly fuzz run input -O -- -max_total_time=$(FUZZ_SECONDS)

@@ -131,12 +131,14 @@ impl AppState {
     }
 }
 
-/// Owns the host: serves requests until a quit, SIGINT/SIGTERM, or a failed scheduler, then
-/// stops it cleanly. Returns whether the scheduler failed.
+/// Owns the host: serves requests until a quit, SIGINT/SIGTERM/SIGHUP (the terminal it was
+/// started from closed), or a failed scheduler, then stops it cleanly. Returns whether the
+/// scheduler failed.
 pub async fn own_host(mut host: Host, mut requests: mpsc::UnboundedReceiver<HostRequest>) -> bool {
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
+    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot listen for signals");
         host.shutdown().await;
@@ -152,6 +154,7 @@ pub async fn own_host(mut host: Host, mut requests: mpsc::UnboundedReceiver<Host
             },
             _ = interrupt.recv() => break false,
             _ = terminate.recv() => break false,
+            _ = hangup.recv() => break false,
             () = host.failed() => break true,
         }
     };

@@ -286,14 +286,15 @@ fn the_user_token_is_shown_and_regenerated_and_the_old_one_stops_working() {
     let status = |token: &str| {
         let (url, token) = (url.clone(), token.to_string());
         tauri::async_runtime::block_on(async move {
-            reqwest::Client::new()
-                .get(format!("{url}/v1/status"))
-                .bearer_auth(token)
-                .send()
-                .await
+            match baton_client::Client::at(&url, token)
                 .unwrap()
                 .status()
-                .as_u16()
+                .await
+            {
+                Ok(_) => 200,
+                Err(baton_client::Error::Api { status, .. }) => status,
+                Err(e) => panic!("{e}"),
+            }
         })
     };
     assert_eq!(status(old.as_str().unwrap()), 401);

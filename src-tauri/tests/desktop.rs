@@ -422,3 +422,19 @@ fn a_takeover_is_announced_and_the_tray_gives_the_desktop_back() {
     std::fs::write(t.join("a.go"), "").unwrap();
     assert_eq!(exit_of(&mut a).code(), Some(0));
 }
+
+#[test]
+fn closing_the_terminal_it_was_started_from_stops_it_cleanly() {
+    let desk = Desktop::start();
+    let mut app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.hold("a", "a", &[]);
+    wait_file(&t.join("a.id"), WAIT);
+    // The terminal's hang-up: the same clean stop as SIGTERM, not a crash.
+    signal(app.pid(), "HUP");
+    assert_eq!(exit_of(&mut app).code(), Some(0));
+    assert_eq!(exit_of(&mut a).code(), Some(69));
+    assert!(!desk.path("baton/host.json").exists());
+    let _app = desk.start_app();
+    assert_eq!(desk.history()[0]["state"], "interrupted");
+}

@@ -90,6 +90,8 @@ pub struct Host {
     server: Server,
     /// Servers of earlier ports, still finishing the connections they had.
     retired: Vec<Server>,
+    /// The server on the data directory's socket, for this user's own clients.
+    local: Option<Local>,
     interrupted: usize,
     _lock: HostLock,
 }
@@ -154,6 +156,67 @@ impl Server {
     }
 }
 
+/// The API on a Unix socket inside the data directory (0700): only its owner can connect,
+/// and nobody else can put a socket there, so a client that sends its token there sends it to
+/// the host. A TCP port, by contrast, is anyone's to take once the host is gone.
+#[derive(Debug)]
+struct Local {
+    path: std::path::PathBuf,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Local {
+    /// Serves `state`'s API on the data directory's socket until the host stops. `None` (and a
+    /// warning) where there is none to be had: clients then use TCP, as before sockets.
+    #[cfg(unix)]
+    fn start(
+        data_dir: &DataDir,
+        state: &ApiState,
+        stopping: &watch::Sender<bool>,
+    ) -> Option<Local> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = data_dir.socket_path();
+        // A socket a crash left behind: this process holds the data directory's lock, so the
+        // path is its to take.
+        let _ = std::fs::remove_file(&path);
+        let listener = match tokio::net::UnixListener::bind(&path) {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "no API socket; clients use TCP");
+                return None;
+            }
+        };
+        if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(error = %e, "cannot make the API socket owner-only");
+        }
+        // Over the socket the Host header carries no port (`localhost`).
+        let app = crate::router(state.for_port(0));
+        let mut stopping = stopping.subscribe();
+        let task = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                })
+                .into_future(),
+        );
+        Some(Local { path, task })
+    }
+
+    #[cfg(not(unix))]
+    fn start(_: &DataDir, _: &ApiState, _: &watch::Sender<bool>) -> Option<Local> {
+        None
+    }
+
+    async fn finish(self) {
+        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the socket server stopped with an error"),
+            Err(_) => tracing::warn!("socket connections still open after 5 s; closing anyway"),
+            _ => {}
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 impl Host {
     /// Takes the data directory (refusing if another host serves it), opens the store
     /// (interrupting runs a crash left active), starts the scheduler and the server, and writes
@@ -167,6 +230,7 @@ impl Host {
             overrides,
         } = options;
         data_dir.create()?;
+        data_dir.check_private()?;
         let lock = data_dir.lock()?;
         let token = data_dir.ensure_user_token()?;
         let opened = Store::open(&data_dir.db_path(), durability, Timestamp::now()).await?;
@@ -200,6 +264,7 @@ impl Host {
         }
         let state = ApiState::new(core.clone(), gateway, token, 0, stop_rx);
         let server = Server::start(listener, &state, &stopping)?;
+        let local = Local::start(&data_dir, &state, &stopping);
         let host = Host {
             core,
             state,
@@ -210,6 +275,7 @@ impl Host {
             takeover,
             server,
             retired: Vec::new(),
+            local,
             interrupted,
             _lock: lock,
         };
@@ -246,6 +312,11 @@ impl Host {
         self.retired.push(old);
         tracing::info!(url = %self.url(), "Baton moved to another port");
         Ok(self.url())
+    }
+
+    /// The API's socket in the data directory, if it has one.
+    pub fn socket(&self) -> Option<&std::path::Path> {
+        self.local.as_ref().map(|l| l.path.as_path())
     }
 
     /// The scheduler.
@@ -287,6 +358,9 @@ impl Host {
         for server in self.retired {
             server.finish().await;
         }
+        if let Some(local) = self.local {
+            local.finish().await;
+        }
         self.data_dir.remove_host_info();
         self.core.store().close().await;
     }
@@ -295,6 +369,7 @@ impl Host {
     fn announce(&self) -> Result<()> {
         self.data_dir.write_host_info(&HostInfo {
             url: self.url(),
+            socket: self.local.as_ref().map(|l| l.path.clone()),
             pid: std::process::id(),
             kind: self.kind.clone(),
             version: env!("CARGO_PKG_VERSION").into(),

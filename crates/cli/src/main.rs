@@ -37,12 +37,31 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(cli, is_daemon) {
-        Ok(code) => ExitCode::from(code),
-        Err(failure) => {
+    // Claude Code blocks a tool only on a deny (or exit 2): for its hook, every failure, a panic
+    // included, is a deny, never an exit code that lets the tool run.
+    let is_hook = matches!(cli.command, Command::Hook { .. });
+    if is_hook {
+        std::panic::set_hook(Box::new(|info| {
+            cmd::hook::print_deny(&format!(
+                "Baton's hook failed ({info}), so the desktop tool does not run"
+            ));
+        }));
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli, is_daemon))) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(failure)) if is_hook => {
+            cmd::hook::print_deny(&format!(
+                "Baton's hook could not check the desktop ({failure}), so the desktop tool does not run"
+            ));
+            ExitCode::from(exit::OK)
+        }
+        Ok(Err(failure)) => {
             eprintln!("baton: {failure}");
             ExitCode::from(failure.code)
         }
+        // The panic hook has said so.
+        Err(_) if is_hook => ExitCode::from(exit::OK),
+        Err(_) => ExitCode::from(101),
     }
 }
 

@@ -734,20 +734,30 @@ fn kill_9_of_the_daemon_loses_nothing_and_tokens_keep_rising() {
 
 #[test]
 fn a_clean_daemon_stop_ends_commands_and_says_why() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = Daemon::start_in(&tmp.path().join("data"), &[]);
-    let mut a = hold(&d, tmp.path(), "a", &["-d", "-t", "holder"]);
-    wait_file(&tmp.path().join("a.pid"), SHORT);
-    assert!(d.stop().success());
-    assert_eq!(a.wait(SHORT).code(), Some(69));
-    assert!(
-        a.stderr
-            .joined()
-            .contains("the Baton host stopped under run #1; the command was ended"),
-        "{:?}",
-        a.stderr.all()
-    );
-    assert!(!tmp.path().join("data/host.json").exists());
+    // SIGTERM, and SIGHUP: closing the terminal the daemon was started from is a stop too.
+    for sig in ["TERM", "HUP"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let mut d = Daemon::start_in(&dir, &[]);
+        let mut a = hold(&d, tmp.path(), "a", &["-d", "-t", "holder"]);
+        wait_file(&tmp.path().join("a.pid"), SHORT);
+        d.signal(sig);
+        let stopped = common::wait_timeout(&mut d.child, SHORT).expect("the daemon did not stop");
+        assert!(stopped.success(), "SIG{sig}: {stopped:?}");
+        assert_eq!(a.wait(SHORT).code(), Some(69), "SIG{sig}");
+        assert!(
+            a.stderr
+                .joined()
+                .contains("the Baton host stopped under run #1; the command was ended"),
+            "SIG{sig}: {:?}",
+            a.stderr.all()
+        );
+        assert!(!dir.join("host.json").exists(), "SIG{sig}");
+        assert!(!dir.join("baton.sock").exists(), "SIG{sig}");
+        drop(d);
+        let d = Daemon::start_in(&dir, &[]);
+        assert_eq!(d.run_record(1)["state"], "interrupted", "SIG{sig}");
+    }
 }
 
 #[test]
@@ -1008,4 +1018,153 @@ fn the_daemon_starts_with_the_settings_stored_by_the_settings_window_and_flags_w
     assert_eq!(default_ttl_ms(&d), 42_000);
     assert!(d.stop().success());
     drop(squatter);
+}
+
+/// Takes every connection to `listener` for `seconds`, keeps what each sends, and closes it
+/// without answering: a process that took the port of a host that died.
+fn squat(listener: std::net::TcpListener, seconds: u64) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        listener.set_nonblocking(true).unwrap();
+        let mut received = Vec::new();
+        let until = Instant::now() + Duration::from_secs(seconds);
+        while Instant::now() < until {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    stream.set_nonblocking(false).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_millis(300)))
+                        .unwrap();
+                    let mut buffer = [0u8; 65536];
+                    while let Ok(n) = stream.read(&mut buffer) {
+                        if n == 0 {
+                            break;
+                        }
+                        received.extend_from_slice(&buffer[..n]);
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        received
+    })
+}
+
+#[test]
+fn credentials_never_go_to_a_listener_that_took_a_dead_hosts_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let d = Daemon::start_in(&dir, &[]);
+    let host: Value = serde_json::from_str(&read_trimmed(&dir.join("host.json"))).unwrap();
+    let url = host["url"].as_str().unwrap().to_string();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(host["socket"].is_string(), "{host}");
+    let user_token = read_trimmed(&dir.join("token"));
+    // Works while the host lives (over its socket).
+    assert!(d.run(&["status"]).status.success());
+
+    // The host dies; its note stays behind, and another process takes its port.
+    let mut d = d;
+    d.signal("KILL");
+    common::wait_timeout(&mut d.child, SHORT).expect("the daemon did not die");
+    assert!(dir.join("host.json").exists());
+    let squatter = squat(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap(), 3);
+
+    // The user's CLI, and a run's command that still has the old BATON_URL and its run token.
+    let user = baton_in(&dir).arg("status").output().unwrap();
+    assert_eq!(user.status.code(), Some(69), "{}", text(&user.stderr));
+    let run = baton_in(&dir)
+        .env("BATON_URL", &url)
+        .env("BATON_RUN_TOKEN", "run_7_0123456789abcdef")
+        .env("BATON_LEASE_TOKEN", "3")
+        .args(["input", "move", "1", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(69), "{}", text(&run.stderr));
+    let received = String::from_utf8_lossy(&squatter.join().unwrap()).to_lowercase();
+    assert!(
+        !received.contains("authorization")
+            && !received.contains(&user_token.to_lowercase())
+            && !received.contains("run_7_"),
+        "the squatter received credentials: {received}"
+    );
+}
+
+/// Runs `baton hook claude-code` with a PreToolUse input and `env`; its exit code and stdout.
+fn hook(dir: &std::path::Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    use std::io::Write;
+    let mut command = baton_in(dir);
+    command
+        .args(["hook", "claude-code"])
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"tool_name": "mcp__desktop__click", "tool_input": {}}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), text(&out.stdout))
+}
+
+#[test]
+fn the_claude_code_hook_denies_on_every_error_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let denied = |(code, stdout): (Option<i32>, String)| {
+        // Claude Code blocks the tool on exit 2 or a JSON deny; anything else lets it run.
+        let answer: Value = serde_json::from_str(stdout.trim()).unwrap_or_default();
+        code == Some(2)
+            || (code == Some(0) && answer["hookSpecificOutput"]["permissionDecision"] == "deny")
+    };
+    // A panic inside the hook.
+    let panicked = hook(tmp.path(), &[("BATON_TEST_HOOK_PANIC", "1")]);
+    assert!(denied(panicked.clone()), "{panicked:?}");
+    assert!(panicked.1.contains("Baton's hook failed"), "{panicked:?}");
+    // No host at all.
+    let no_host = hook(tmp.path(), &[]);
+    assert!(denied(no_host.clone()), "{no_host:?}");
+}
+
+#[test]
+fn a_data_directory_others_can_write_is_refused_and_every_file_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = baton_in(&dir).arg("daemon").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("can be written by other users (mode 777)")
+            && said.contains(&format!("chmod 700 {}", dir.display())),
+        "{said}"
+    );
+    assert!(
+        !dir.join("baton.db").exists(),
+        "a refused start writes nothing"
+    );
+
+    // Mended as the sentence says, it starts, and every file it keeps is its owner's alone.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let d = Daemon::start_in(&dir, &[]);
+    let out = d.run(&["run", "--", "true"]);
+    assert!(out.status.success());
+    for name in [
+        "baton.db",
+        "baton.db-wal",
+        "baton.db-shm",
+        "token",
+        "host.json",
+        "host.lock",
+        "baton.sock",
+    ] {
+        let mode = fs::metadata(dir.join(name)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{name} is {:o}", mode & 0o777);
+    }
+    assert!(d.stop().success());
 }

@@ -1,6 +1,11 @@
 //! [`Client`]: one host, acting as the user or as one run. It finds the host through the data
 //! directory (or `BATON_URL`), follows it when it moves to another port, and speaks the API's
 //! requests as types.
+//!
+//! Credentials go only where the host has shown it listens: where the host note names a socket
+//! in the data directory (Unix), the client talks over that socket and nothing else. Only the
+//! directory's owner can reach it or put one there, whereas a TCP port left behind by a host
+//! that died is anyone's to take, and with it the token of the next client.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,7 +52,12 @@ pub struct Client {
     run: Option<RunId>,
     /// Sent as `x-baton-via`: which of the user's surfaces asks (recorded as `user:<via>`).
     via: &'static str,
+    /// Whether it talks over the data directory's socket (then it never looks for a port).
+    socket: bool,
 }
+
+/// The base URL of requests over the socket: its Host header is `localhost`.
+const SOCKET_BASE: &str = "http://localhost";
 
 impl Client {
     /// Finds the host and picks the identity: inside a run (`BATON_RUN_TOKEN` set) the client
@@ -64,12 +74,17 @@ impl Client {
     }
 
     fn connect_with(data_dir: &DataDir, run_env: bool) -> Result<Client> {
-        let base = match std::env::var(env::URL).ok().filter(|u| !u.is_empty()) {
-            Some(url) => url,
-            None => {
-                data_dir
-                    .host_info()
-                    .map_err(|e| Error::DataDir(e.to_string()))?
+        let env_url = std::env::var(env::URL).ok().filter(|u| !u.is_empty());
+        let info = data_dir.host_info();
+        let socket = match &info {
+            Ok(Some(info)) => info.socket.clone(),
+            _ => None,
+        };
+        let base = match (&socket, env_url) {
+            (Some(_), _) => SOCKET_BASE.to_string(),
+            (None, Some(url)) => url,
+            (None, None) => {
+                info.map_err(|e| Error::DataDir(e.to_string()))?
                     .ok_or(Error::NoHost)?
                     .url
             }
@@ -89,26 +104,35 @@ impl Client {
                 None,
             ),
         };
-        Self::new(&base, Some(data_dir.clone()), token, run)
+        Self::new_with(&base, Some(data_dir.clone()), token, run, socket)
     }
 
     /// A client of the host at `url`, with `token` (the user's, or run `run`'s).
     pub fn at(url: &str, token: impl Into<String>) -> Result<Client> {
         let token = token.into();
         let run = run_of_token(&token);
-        Self::new(url, None, token, run)
+        Self::new_with(url, None, token, run, None)
     }
 
-    fn new(
+    fn new_with(
         url: &str,
         data_dir: Option<DataDir>,
         token: String,
         run: Option<RunId>,
+        socket: Option<std::path::PathBuf>,
     ) -> Result<Client> {
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             // Requests and answers are small and must go out at once.
-            .tcp_nodelay(true)
+            .tcp_nodelay(true);
+        let builder = match &socket {
+            #[cfg(unix)]
+            Some(path) => builder.unix_socket(path.as_path()),
+            #[cfg(not(unix))]
+            Some(_) => builder,
+            None => builder,
+        };
+        let http = builder
             .build()
             .map_err(|e| Error::Transport(format!("cannot make an HTTP client: {e}")))?;
         Ok(Client {
@@ -118,6 +142,7 @@ impl Client {
             token,
             run,
             via: "cli",
+            socket: socket.is_some(),
         })
     }
 
@@ -141,7 +166,22 @@ impl Client {
         self.run
     }
 
-    /// The host's base URL.
+    /// The data directory this client found the host through, if it did.
+    pub fn data_dir(&self) -> Option<&DataDir> {
+        self.data_dir.as_ref()
+    }
+
+    /// The host's TCP address, for programs that need one (a run's command gets it as
+    /// `BATON_URL`); this client itself may talk over the data directory's socket.
+    pub fn tcp_url(&self) -> Option<String> {
+        if !self.socket {
+            return Some(self.base());
+        }
+        let info = self.data_dir.as_ref()?.host_info().ok()??;
+        Some(info.url)
+    }
+
+    /// The host's base URL, as this client reaches it.
     pub fn base(&self) -> String {
         self.base.lock().map(|b| b.clone()).unwrap_or_default()
     }
@@ -351,8 +391,11 @@ impl Client {
         check(response).await
     }
 
-    /// Re-reads where the host listens; true if it moved.
+    /// Re-reads where the host listens; true if it moved. Over the socket it cannot have.
     fn rediscover(&self) -> bool {
+        if self.socket {
+            return false;
+        }
         let Some(Ok(Some(info))) = self.data_dir.as_ref().map(DataDir::host_info) else {
             return false;
         };

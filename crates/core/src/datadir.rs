@@ -7,7 +7,10 @@
 //!   baton.db             SQLite history (+ -wal, -shm)
 //!   token                the user token (0600)
 //!   host.lock            locked by the one host serving this directory
-//!   host.json            {"url": "http://127.0.0.1:PORT", "pid": N, ...} while a host runs
+//!   host.json            {"url": "http://127.0.0.1:PORT", "socket": ..., "pid": N, ...}
+//!                        while a host runs
+//!   baton.sock           the API for this user's own clients (Unix): only the owner of the
+//!                        directory can reach it, so credentials sent there reach the host
 //! ```
 
 use std::fs::{self, File, OpenOptions};
@@ -28,6 +31,11 @@ pub const DATA_DIR_ENV: &str = "BATON_DATA_DIR";
 pub struct HostInfo {
     /// Base URL of the local API, `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The API's socket inside the data directory, where this user's clients send their
+    /// credentials: a TCP port can be taken by anyone once the host is gone, this path only by
+    /// the directory's owner. Absent where the host has none (older hosts, other platforms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
     /// The host's process id.
     pub pid: u32,
     /// `daemon` or `tray`.
@@ -84,6 +92,42 @@ impl DataDir {
         self.path.join("token")
     }
 
+    /// Refuses a directory that is not this user's alone: one another user owns, or can write
+    /// to, could have its token read or its files (the database, the socket, the host note)
+    /// replaced. The sentence says how to fix it.
+    #[cfg(unix)]
+    pub fn check_private(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let shown = self.path.display();
+        let meta = fs::metadata(&self.path)
+            .map_err(|e| Error::io(format!("cannot look at the data directory {shown}"), e))?;
+        let me = nix::unistd::geteuid().as_raw();
+        if meta.uid() != me {
+            return Err(Error::Invalid(format!(
+                "Baton's data directory {shown} belongs to another user (uid {}), who could read its token or replace its files; use a directory of your own (--data-dir or {DATA_DIR_ENV}), or take it over with: chown {me} {shown}",
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(Error::Invalid(format!(
+                "Baton's data directory {shown} can be written by other users (mode {:o}), who could replace its files; make it yours alone with: chmod 700 {shown}",
+                meta.mode() & 0o777
+            )));
+        }
+        Ok(())
+    }
+
+    /// Elsewhere the directory's access is the platform's default for the user's data.
+    #[cfg(not(unix))]
+    pub fn check_private(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The API's socket for this user's clients.
+    pub fn socket_path(&self) -> PathBuf {
+        self.path.join("baton.sock")
+    }
+
     /// The host note.
     pub fn host_path(&self) -> PathBuf {
         self.path.join("host.json")
@@ -106,10 +150,11 @@ impl DataDir {
     /// Takes the host lock, or says which host already holds it.
     pub fn lock(&self) -> Result<HostLock> {
         let path = self.path.join("host.lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(&path)
             .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
         match file.try_lock() {
@@ -242,6 +287,7 @@ mod tests {
         let _lock = dir.lock().expect("first lock");
         dir.write_host_info(&HostInfo {
             url: "http://127.0.0.1:4242".into(),
+            socket: None,
             pid: 1,
             kind: "daemon".into(),
             version: "0".into(),

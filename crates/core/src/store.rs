@@ -75,6 +75,32 @@ pub struct Opened {
     pub interrupted: Vec<RunId>,
 }
 
+/// Makes the database file readable by its owner only, creating it so if it is missing. SQLite
+/// gives its `-wal` and `-shm` files the database's mode; those a crash left are mended too.
+fn owner_only(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |e| Error::io(format!("cannot make {} owner-only", path.display()), e);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// The history database. Cheap to clone (a pool handle).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -88,6 +114,7 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, migrates it, and marks runs left
     /// active by a crash as `interrupted`, with an event each.
     pub async fn open(path: &Path, durability: Durability, now: Timestamp) -> Result<Opened> {
+        owner_only(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

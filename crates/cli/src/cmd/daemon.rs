@@ -2,10 +2,10 @@
 
 use baton_api::{Host, HostOptions, InputOptions, Overrides};
 use baton_core::{DataDir, Durability};
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{DaemonArgs, seconds, ttl_seconds};
 use crate::exit::{self, Failure};
+use crate::process::Signals;
 
 pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> {
     let durability: Durability = args
@@ -24,8 +24,9 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
             .transpose()?,
     };
     // Listen before starting, so a stop that comes during start-up is still a clean one.
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_failure)?;
-    let mut terminate = signal(SignalKind::terminate()).map_err(signal_failure)?;
+    // Ctrl+C, SIGTERM, and SIGHUP (the terminal it was started from closed) all stop it cleanly.
+    let mut signals = Signals::new()
+        .map_err(|e| Failure::new(exit::FAILED, format!("cannot listen for signals: {e}")))?;
     let host = Host::start(HostOptions {
         durability,
         input: if args.no_input {
@@ -50,8 +51,7 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
         );
     }
     let failed = tokio::select! {
-        _ = interrupt.recv() => false,
-        _ = terminate.recv() => false,
+        _ = signals.recv() => false,
         () = host.failed() => true,
     };
     eprintln!("baton: stopping; active runs end as 'interrupted'");
@@ -64,8 +64,4 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
     }
     eprintln!("baton: stopped");
     Ok(exit::OK)
-}
-
-fn signal_failure(e: std::io::Error) -> Failure {
-    Failure::new(exit::FAILED, format!("cannot listen for signals: {e}"))
 }

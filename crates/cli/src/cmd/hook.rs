@@ -33,6 +33,11 @@ pub enum Decision {
 
 pub async fn claude_code(data_dir: &DataDir) -> u8 {
     let started = std::time::Instant::now();
+    // A failpoint for the test that a panic still denies (debug builds only).
+    #[cfg(debug_assertions)]
+    if std::env::var_os("BATON_TEST_HOOK_PANIC").is_some() {
+        panic!("the test asked the hook to panic");
+    }
     // Reading stdin counts against the budget too: an input that never ends must not hold the
     // hook until the agent gives up on it (and runs the tool).
     let tool = match tokio::time::timeout(BUDGET, tokio::task::spawn_blocking(read_input)).await {
@@ -83,7 +88,8 @@ fn read_input() -> Result<String, String> {
         .to_string())
 }
 
-fn print_deny(reason: &str) {
+/// Prints Claude Code's deny answer with `reason`.
+pub fn print_deny(reason: &str) {
     use std::io::Write;
     let answer = json!({
         "hookSpecificOutput": {

@@ -185,9 +185,16 @@ impl Wrapper {
             .ok_or_else(|| Failure::new(exit::USAGE, "the command to run is empty"))?;
         let me = self.run.me();
         let mut command = Command::new(program);
+        command.args(args).env_remove(env::URL);
+        // The command's own `baton` finds the host through the same data directory (and its
+        // socket); BATON_URL is for programs that speak HTTP over TCP.
+        if let Some(url) = me.tcp_url() {
+            command.env(env::URL, url);
+        }
+        if let Some(dir) = me.data_dir() {
+            command.env(baton_core::datadir::DATA_DIR_ENV, dir.path());
+        }
         command
-            .args(args)
-            .env(env::URL, me.base())
             .env(env::RUN_ID, self.run.id().to_string())
             .env(env::RUN_TOKEN, me.token())
             .env_remove(env::LEASE_TOKEN);

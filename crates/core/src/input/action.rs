@@ -218,7 +218,10 @@ pub fn validate(actions: &[Action], screen: (i32, i32)) -> Result<Vec<Step>> {
                 y,
                 relative: true,
             } => {
-                if x.abs() >= width || y.abs() >= height {
+                // unsigned_abs: i32::MIN has no i32 absolute value (abs() would panic or wrap).
+                if x.unsigned_abs() >= width.unsigned_abs()
+                    || y.unsigned_abs() >= height.unsigned_abs()
+                {
                     return Err(invalid(
                         index,
                         format!("a move by ({x}, {y}) leaves the {width}x{height} screen"),
@@ -257,7 +260,9 @@ pub fn validate(actions: &[Action], screen: (i32, i32)) -> Result<Vec<Step>> {
                 if (*dx, *dy) == (0, 0) {
                     return Err(invalid(index, "a scroll needs dx or dy".into()));
                 }
-                if dx.abs() > limits::SCROLL || dy.abs() > limits::SCROLL {
+                if dx.unsigned_abs() > limits::SCROLL.unsigned_abs()
+                    || dy.unsigned_abs() > limits::SCROLL.unsigned_abs()
+                {
                     return Err(invalid(
                         index,
                         format!("a scroll is at most {} steps each way", limits::SCROLL),
@@ -422,6 +427,31 @@ mod tests {
             ),
             (vec![Action::Wait { ms: 9000 }], "at most 5000"),
             (vec![Action::Scroll { dx: 0, dy: 0 }], "needs dx or dy"),
+            // The extremes of the number types: refused, never a panic or a wrap-around.
+            (
+                vec![Action::Move {
+                    x: i32::MIN,
+                    y: 0,
+                    relative: true,
+                }],
+                "leaves the",
+            ),
+            (
+                vec![Action::Move {
+                    x: 0,
+                    y: i32::MIN,
+                    relative: false,
+                }],
+                "off the screen",
+            ),
+            (
+                vec![Action::Scroll {
+                    dx: i32::MIN,
+                    dy: i32::MAX,
+                }],
+                "at most 50 steps",
+            ),
+            (vec![Action::Wait { ms: u64::MAX }], "at most 5000"),
         ];
         for (actions, expected) in cases {
             let err = validate(&actions, (1280, 800))
