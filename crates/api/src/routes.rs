@@ -43,12 +43,13 @@ pub async fn status(State(state): State<ApiState>) -> Json<Snapshot> {
 /// carries the run token.
 #[utoipa::path(post, path = "/v1/runs", tag = "runs", request_body = RunSpec,
     responses((status = 201, body = Submitted), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn submit(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Body(spec): Body<RunSpec>,
 ) -> Result<(StatusCode, Json<Submitted>)> {
-    let submitted = state.core.submit(spec).await?;
+    let submitted = state.core.submit_by(spec, caller).await?;
     Ok((StatusCode::CREATED, Json(submitted)))
 }
 

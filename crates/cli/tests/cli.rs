@@ -1168,3 +1168,67 @@ fn a_data_directory_others_can_write_is_refused_and_every_file_is_owner_only() {
     }
     assert!(d.stop().success());
 }
+
+#[test]
+fn escape_sequences_from_an_agent_never_reach_the_users_terminal() {
+    let d = Daemon::start();
+    // A title that would clear the screen and a client that would set the clipboard (OSC 52).
+    for args in [
+        vec!["run", "--title", "\u{1b}[2Jall clear", "--", "true"],
+        vec![
+            "run",
+            "--client",
+            "x\u{1b}]52;c;ZXZpbA==\u{7}",
+            "--",
+            "true",
+        ],
+        vec!["run", "--title", "looks \u{202e}desrever", "--", "true"],
+    ] {
+        let out = d.run(&args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("contains the control character U+"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(d.history().is_empty(), "a refused submit changes nothing");
+    // A command line with a line break still makes a (one-line) title.
+    let out = d.run(&["run", "--", "sh", "-c", "true\ntrue"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(d.history()[0]["title"], "sh -c true true");
+    // Notes and corrections may span lines, but carry no escapes either.
+    let out = d.run(&["amend", "1", "line one\nline two \u{1b}[31m"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the correction contains the control character U+001B"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_token_of_a_run_that_ended_submits_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::start_in(&tmp.path().join("data"), &[]);
+    let kept = tmp.path().join("token");
+    // A command keeps its run's token, as a stray child of an agent might.
+    let script = format!("echo $BATON_RUN_TOKEN > {}", kept.display());
+    let out = d.run(&["run", "--title", "agent", "--", "sh", "-c", &script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = read_trimmed(&kept);
+    // While its run lives, a run may submit; once it ended, its token takes the desktop no more.
+    let out = d
+        .baton()
+        .env("BATON_RUN_TOKEN", &token)
+        .args(["run", "--desktop", "--title", "stray", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("has ended, so its token can no longer submit runs"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(d.history().len(), 1, "nothing was submitted");
+}

@@ -139,6 +139,19 @@ impl Machine {
     /// `submit`: a new run. Desktop runs get the lease or a queue place (or, with
     /// `queue: false`, are withdrawn at once when the desktop is busy).
     pub fn submit(&mut self, spec: RunSpec, now: Instant) -> Result<RunId> {
+        self.submit_by(spec, &Caller::user("api"), now)
+    }
+
+    /// `submit` by `caller`: a run's token submits only while its run is active, so a stray
+    /// child of a stopped agent cannot take the desktop back.
+    pub fn submit_by(&mut self, spec: RunSpec, caller: &Caller, now: Instant) -> Result<RunId> {
+        if let Caller::Run(by) = caller
+            && !self.is_active(*by)
+        {
+            return Err(Error::Forbidden(format!(
+                "run #{by} has ended, so its token can no longer submit runs; only a live run, or the user, can"
+            )));
+        }
         let ttl = self.validate_spec(&spec)?;
         let may_queue = spec.queue;
         let id = self.create(spec, ttl, None, now);
@@ -650,8 +663,8 @@ impl Machine {
     // ----- internals -----------------------------------------------------------------------
 
     fn validate_spec(&self, spec: &RunSpec) -> Result<Duration> {
-        required(&spec.title, "the title", limits::TITLE_CHARS)?;
-        required(&spec.client, "the client", limits::CLIENT_CHARS)?;
+        one_line(&spec.title, "the title", limits::TITLE_CHARS)?;
+        one_line(&spec.client, "the client", limits::CLIENT_CHARS)?;
         let ttl = spec.ttl_ms.map_or(self.default_ttl, Duration::from_millis);
         check_ttl(ttl)?;
         Ok(ttl)
@@ -1009,12 +1022,40 @@ fn required(text: &str, what: &str, max_chars: usize) -> Result<String> {
     if trimmed.is_empty() {
         return Err(Error::Invalid(format!("{what} must not be empty")));
     }
+    if let Some(c) = trimmed
+        .chars()
+        .find(|c| !matches!(c, '\n' | '\t') && rewrites_terminals(*c))
+    {
+        return Err(refused_character(what, c));
+    }
     if trimmed.chars().count() > max_chars {
         return Err(Error::Invalid(format!(
             "{what} is too long: at most {max_chars} characters"
         )));
     }
     Ok(trimmed.to_string())
+}
+
+/// Control characters (escape sequences among them) and the bidirectional overrides: text with
+/// them, shown in a terminal or a notification, can rewrite what is around it.
+fn rewrites_terminals(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn refused_character(what: &str, c: char) -> Error {
+    Error::Invalid(format!(
+        "{what} contains the control character U+{:04X}, which could rewrite the terminal or notification that shows it: send plain text",
+        u32::from(c)
+    ))
+}
+
+/// A one-line text: also no line breaks or tabs.
+fn one_line(text: &str, what: &str, max_chars: usize) -> Result<String> {
+    let text = required(text, what, max_chars)?;
+    match text.chars().find(|c| rewrites_terminals(*c)) {
+        Some(c) => Err(refused_character(what, c)),
+        None => Ok(text),
+    }
 }
 
 /// Like [`required`], but absent or blank text is simply `None`.

@@ -356,9 +356,15 @@ fn report_end(status: &RunStatus, stopped: bool) -> u8 {
     code
 }
 
-/// The command line, as a title.
+/// The command line, as a title: on one line, without the control characters Baton refuses
+/// in titles.
 fn title_of(command: &[String]) -> String {
-    crate::format::truncate(&command.join(" "), 200)
+    let line: String = command
+        .join(" ")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    crate::format::truncate(line.trim(), 200)
 }
 
 async fn wait_job(job: &mut Option<Job>) -> std::io::Result<std::process::ExitStatus> {

@@ -186,8 +186,10 @@ fn terminal_foreground() -> Option<Pid> {
 /// desktop after its lease went with its wrapper.
 #[allow(unsafe_code)]
 pub fn own_process_group(command: &mut Command, take_terminal: bool) {
+    let parent = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec and makes only
-    // async-signal-safe calls (setpgid, sigprocmask, tcsetpgrp, prctl), allocating nothing.
+    // async-signal-safe calls (setpgid, sigprocmask, tcsetpgrp, prctl, getppid), allocating
+    // nothing.
     unsafe {
         command.pre_exec(move || {
             setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
@@ -199,6 +201,11 @@ pub fn own_process_group(command: &mut Command, take_terminal: bool) {
                 ttou.thread_unblock()?;
             }
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+            // The wrapper may have died between the fork and the line above, and then the
+            // signal never comes: the command must not start orphaned.
+            if nix::unistd::getppid() != parent {
+                return Err(nix::errno::Errno::ESRCH.into());
+            }
             Ok(())
         });
     }
