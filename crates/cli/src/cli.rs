@@ -173,9 +173,15 @@ pub struct McpArgs {
     /// With --proxy: gate this tool too (an exact tool name, or a word of tool names).
     #[arg(long, value_name = "NAME", requires = "proxy")]
     pub gate: Vec<String>,
-    /// With --proxy: let this tool through ungated (an exact tool name, or a default word).
+    /// With --proxy: let this tool through ungated (an exact tool name, or a word of tool names).
     #[arg(long, value_name = "NAME", requires = "proxy")]
     pub no_gate: Vec<String>,
+    /// With --proxy: let tools the server itself marks read-only through ungated.
+    #[arg(long, requires = "proxy")]
+    pub trust_read_only_hints: bool,
+    /// With --proxy: list the server's tools, which are gated and why, and exit.
+    #[arg(long, requires = "proxy")]
+    pub explain: bool,
     /// With --proxy: give the desktop back after this many seconds without a gated call
     /// (0: keep it until the session ends).
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]

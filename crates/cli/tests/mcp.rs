@@ -827,3 +827,40 @@ fn the_hook_refuses_in_time_when_its_input_never_ends() {
     let answer: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
 }
+
+#[test]
+fn explain_lists_what_the_proxy_gates_and_a_server_that_claims_read_only_is_not_believed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("calls.jsonl");
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["mcp".to_string(), "--explain".to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(proxy(&log, &[]));
+        let out = common::baton_in(tmp.path()).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", common::text(&out.stderr));
+        common::text(&out.stdout)
+    };
+    let line = |text: &str, tool: &str| -> String {
+        text.lines()
+            .find(|l| l.contains(&format!(" {tool}: ")))
+            .unwrap_or_else(|| panic!("{tool} not listed: {text}"))
+            .to_string()
+    };
+    let text = explain(&[]);
+    assert!(
+        line(&text, "click").contains("GATED")
+            && line(&text, "click").contains("'click' drives input")
+    );
+    assert!(line(&text, "screenshot").contains("passes"));
+    // An unknown tool that says it only reads waits for the desktop anyway.
+    let computer = line(&text, "computer");
+    assert!(
+        computer.contains("GATED") && computer.contains("no word of its name says it only reads"),
+        "{computer}"
+    );
+    // Unless the user trusts the server's hints, or names it.
+    assert!(line(&explain(&["--trust-read-only-hints"]), "computer").contains("passes"));
+    assert!(line(&explain(&["--no-gate", "computer"]), "computer").contains("passes"));
+    // Nothing was called.
+    assert!(calls(&log).is_empty());
+}

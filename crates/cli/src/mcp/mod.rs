@@ -146,6 +146,30 @@ impl ServerHandler for Baton {
 
 /// `baton mcp`: serves one MCP session on stdin/stdout until the client closes it (or a
 /// SIGINT/SIGTERM), then ends the session's run.
+/// `--explain`: the downstream server's tools, gated or not, and why.
+async fn explain(downstream: &Downstream) -> Result<u8, Failure> {
+    let tools = downstream
+        .tools()
+        .await
+        .map_err(|e| Failure::new(exit::FAILED, e))?;
+    downstream.shut_down();
+    println!("Tools of '{}' behind Baton:", downstream.label);
+    for tool in tools {
+        let read_only = tool
+            .annotations
+            .as_ref()
+            .and_then(|a| a.read_only_hint)
+            .unwrap_or(false);
+        let (gated, why) = downstream.gates.decide(&tool.name, read_only);
+        println!(
+            "  {:<7} {}: {why}",
+            if gated { "GATED" } else { "passes" },
+            tool.name
+        );
+    }
+    Ok(exit::OK)
+}
+
 pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
     let downstream = if args.proxy {
         if args.command.is_empty() {
@@ -157,9 +181,14 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
         let gates = Gates {
             add: args.gate.clone(),
             remove: args.no_gate.clone(),
+            trust_read_only: args.trust_read_only_hints,
         };
         let timeout = crate::cli::seconds(args.call_timeout, "--call-timeout")?;
-        Some(Arc::new(Downstream::start(&args.command, gates, timeout)))
+        let downstream = Downstream::start(&args.command, gates, timeout);
+        if args.explain {
+            return explain(&downstream).await;
+        }
+        Some(Arc::new(downstream))
     } else {
         if !args.command.is_empty() {
             return Err(Failure::new(

@@ -33,6 +33,31 @@ pub const DEFAULT_GATED: &[&str] = &[
     "navigate", "paste", "upload", "focus",
 ];
 
+/// Words in a tool's name that mark it as only reading (`browser_take_screenshot`,
+/// `list_windows`, `get_screen_size`). A tool passes ungated only with one of these and none of
+/// [`DEFAULT_GATED`]: any other tool (`computer`, `run_code`, `browser_evaluate`) might drive the
+/// desktop, so it waits for it, unless the user lets it through with `--no-gate`.
+pub const READ_WORDS: &[&str] = &[
+    "screenshot",
+    "snapshot",
+    "list",
+    "get",
+    "read",
+    "find",
+    "search",
+    "query",
+    "status",
+    "info",
+    "describe",
+    "show",
+    "view",
+    "inspect",
+    "capture",
+    "console",
+    "log",
+    "wait",
+];
+
 /// How long the downstream server may take to start and answer the handshake.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,32 +68,59 @@ pub struct Gates {
     pub add: Vec<String>,
     /// Tool names or name words that pass straight through after all.
     pub remove: Vec<String>,
+    /// Whether a tool the server marks read-only passes (`--trust-read-only-hints`): a server's
+    /// own word is not evidence unless the user says so.
+    pub trust_read_only: bool,
 }
 
 impl Gates {
-    /// Whether calling `tool` needs the desktop. An exact name in `remove` or `add` decides
-    /// first; then a tool that says it is read-only passes; then its name's words decide.
+    /// Whether calling `tool` needs the desktop.
     pub fn gated(&self, tool: &str, read_only: bool) -> bool {
+        self.decide(tool, read_only).0
+    }
+
+    /// Whether calling `tool` needs the desktop, and why, in the order the rules apply: the
+    /// user's exact names, the user's words, a trusted read-only hint, an input word, a read
+    /// word; a tool none of them speaks for is gated.
+    pub fn decide(&self, tool: &str, read_only: bool) -> (bool, String) {
         if self.remove.iter().any(|n| n == tool) {
-            return false;
+            return (false, "--no-gate names it".into());
         }
         if self.add.iter().any(|n| n == tool) {
-            return true;
+            return (true, "--gate names it".into());
         }
         let marks = |word: &str, pattern: &str| word.starts_with(&pattern.to_lowercase());
         let words = words(tool);
-        if words.iter().any(|w| self.add.iter().any(|p| marks(w, p))) {
-            return true;
-        }
-        if read_only {
-            return false;
-        }
-        words.iter().any(|w| {
-            DEFAULT_GATED
+        let find = |patterns: &mut dyn Iterator<Item = &str>| {
+            let patterns: Vec<&str> = patterns.collect();
+            words
                 .iter()
-                .filter(|p| !self.remove.iter().any(|r| r.eq_ignore_ascii_case(p)))
-                .any(|p| marks(w, p))
-        })
+                .find(|w| patterns.iter().any(|p| marks(w, p)))
+                .cloned()
+        };
+        if let Some(word) = find(&mut self.add.iter().map(String::as_str)) {
+            return (true, format!("--gate {word}: the word '{word}'"));
+        }
+        if let Some(word) = find(&mut self.remove.iter().map(String::as_str)) {
+            return (false, format!("--no-gate: the word '{word}'"));
+        }
+        if read_only && self.trust_read_only {
+            return (
+                false,
+                "the server marks it read-only (--trust-read-only-hints)".into(),
+            );
+        }
+        if let Some(word) = find(&mut DEFAULT_GATED.iter().copied()) {
+            return (true, format!("the word '{word}' drives input"));
+        }
+        if let Some(word) = find(&mut READ_WORDS.iter().copied()) {
+            return (false, format!("the word '{word}' only reads"));
+        }
+        (
+            true,
+            "no word of its name says it only reads, so it waits for the desktop to be safe (--no-gate lets it through)"
+                .into(),
+        )
     }
 }
 
@@ -418,6 +470,10 @@ mod tests {
     #[test]
     fn input_tools_are_gated_and_reads_pass() {
         let gates = Gates::default();
+        // Unknown tools are gated: they might drive the desktop.
+        for name in ["computer", "browser_evaluate", "run_code", "do_it"] {
+            assert!(gates.gated(name, false), "{name} should be gated");
+        }
         for name in [
             "click",
             "browser_click",
@@ -433,14 +489,22 @@ mod tests {
         }
         for name in [
             "screenshot",
+            "browser_take_screenshot",
             "list_windows",
             "get_screen_size",
             "read_clipboard",
         ] {
             assert!(!gates.gated(name, false), "{name} should pass");
         }
-        // A tool that says it only reads passes, whatever its name.
-        assert!(!gates.gated("get_key_state", true));
+        // A server's own read-only hint is trusted only when the user says so.
+        assert!(gates.gated("computer", true));
+        assert!(gates.gated("get_key_state", true), "'key' drives input");
+        let trusting = Gates {
+            trust_read_only: true,
+            ..Gates::default()
+        };
+        assert!(!trusting.gated("get_key_state", true));
+        assert!(trusting.gated("computer", false));
     }
 
     #[test]
@@ -448,6 +512,7 @@ mod tests {
         let gates = Gates {
             add: vec!["computer".into(), "run_script".into()],
             remove: vec!["browser_hover".into(), "select".into()],
+            trust_read_only: true,
         };
         assert!(gates.gated("computer", false));
         assert!(
