@@ -145,10 +145,19 @@ impl IntoResponse for Error {
                 message: self.to_string(),
             },
         };
+        let early = matches!(
+            self,
+            Error::Unauthorized
+                | Error::HostNotAllowed(_)
+                | Error::OriginNotAllowed(_)
+                | Error::NoRoute(_)
+                | Error::MethodNotAllowed(_)
+        );
         let mut response = (status, Json(body)).into_response();
-        if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            // The rest of the body was never read: the connection cannot carry another
-            // request, and a client must not try (it would get a broken connection).
+        if early || status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            // The body was never read (a refusal before it: nothing from a stranger is
+            // buffered), or not all of it: the connection cannot carry another request, and a
+            // client must not try (it would get a broken connection).
             response.headers_mut().insert(
                 axum::http::header::CONNECTION,
                 axum::http::HeaderValue::from_static("close"),

@@ -121,10 +121,12 @@ where
     }
 }
 
-/// Reads every request's whole body (up to [`crate::BODY_LIMIT`]) before anything else looks
-/// at the request. A request refused early (no token, no route, a bad host) then still leaves
-/// its connection clean for the client's next request: hyper closes a keep-alive connection
-/// whose body was left unread, and the client's next request on it would fail.
+/// Reads an authorized request's whole body (up to [`crate::BODY_LIMIT`]) before its handler
+/// looks at it, so a handler that refuses without reading it (a bad path, a wrong state) still
+/// leaves the connection clean for the client's next request: hyper closes a keep-alive
+/// connection whose body was left unread, and the client's next request on it would fail.
+/// Requests refused before it (no token, no route, a bad host) are answered with
+/// `Connection: close` instead, their body never read.
 pub async fn read_whole_body(
     request: axum::extract::Request,
     next: axum::middleware::Next,

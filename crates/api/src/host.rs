@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
+use crate::serve::Limits;
 use crate::settings::HostSettings;
 use crate::state::ApiState;
 
@@ -102,7 +103,7 @@ struct Server {
     addr: SocketAddr,
     /// Stops this server accepting; its open connections finish.
     retire: watch::Sender<bool>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 impl Server {
@@ -134,24 +135,26 @@ impl Server {
         let app = crate::router(state.for_port(addr.port()));
         let (retire, mut retired) = watch::channel(false);
         let mut stopping = stopping.subscribe();
-        let task = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    tokio::select! {
-                        _ = retired.wait_for(|r| *r) => {}
-                        _ = stopping.wait_for(|s| *s) => {}
-                    }
-                })
-                .into_future(),
-        );
+        let task = tokio::spawn(crate::serve::serve(
+            listener,
+            app,
+            Limits::default(),
+            async move {
+                tokio::select! {
+                    _ = retired.wait_for(|r| *r) => {}
+                    _ = stopping.wait_for(|s| *s) => {}
+                }
+            },
+        ));
         Ok(Server { addr, retire, task })
     }
 
     async fn finish(self) {
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the server stopped with an error"),
-            Err(_) => tracing::warn!("connections still open after 5 s; closing anyway"),
-            _ => {}
+        if tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 5 s; closing anyway");
         }
     }
 }
@@ -162,7 +165,7 @@ impl Server {
 #[derive(Debug)]
 struct Local {
     path: std::path::PathBuf,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 impl Local {
@@ -192,13 +195,14 @@ impl Local {
         // Over the socket the Host header carries no port (`localhost`).
         let app = crate::router(state.for_port(0));
         let mut stopping = stopping.subscribe();
-        let task = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopping.wait_for(|s| *s).await;
-                })
-                .into_future(),
-        );
+        let task = tokio::spawn(crate::serve::serve(
+            listener,
+            app,
+            Limits::default(),
+            async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            },
+        ));
         Some(Local { path, task })
     }
 
@@ -208,10 +212,11 @@ impl Local {
     }
 
     async fn finish(self) {
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the socket server stopped with an error"),
-            Err(_) => tracing::warn!("socket connections still open after 5 s; closing anyway"),
-            _ => {}
+        if tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("socket connections still open after 5 s; closing anyway");
         }
         let _ = std::fs::remove_file(&self.path);
     }

@@ -6,6 +6,7 @@
 //! Map of the crate:
 //! - [`host`]: starts and stops a whole host (lock, store, scheduler, server, `host.json`).
 //! - [`settings`]: the host's settings kept in the data directory, applied by every host.
+//! - [`serve`]: serving a listener within limits (connections, header and idle time).
 //! - [`routes`]: the JSON handlers.
 //! - [`input`]: the input routes: the holder's batches, pointer and screen.
 //! - [`stream`]: the SSE handlers (event log, a run's attach stream).
@@ -24,6 +25,7 @@ pub mod input;
 pub mod models;
 pub mod openapi;
 pub mod routes;
+pub mod serve;
 pub mod settings;
 pub mod state;
 pub mod stream;
@@ -70,6 +72,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/events", get(routes::events))
         .route("/v1/events/stream", get(stream::events))
         .route("/v1/openapi.json", get(openapi::serve))
+        // A body is read only once the token is good: nothing a stranger sends is buffered.
+        .route_layer(axum::middleware::from_fn(extract::read_whole_body))
         .route_layer(from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .route("/v1/health", get(routes::health))
@@ -78,6 +82,5 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(routes::wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn_with_state(state.clone(), auth::guard_host))
-        .layer(axum::middleware::from_fn(extract::read_whole_body))
         .with_state(state)
 }

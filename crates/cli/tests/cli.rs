@@ -1232,3 +1232,70 @@ fn the_token_of_a_run_that_ended_submits_nothing() {
     );
     assert_eq!(d.history().len(), 1, "nothing was submitted");
 }
+
+#[test]
+fn a_flood_of_half_open_connections_locks_nobody_out_and_is_closed_in_time() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    let host: Value = serde_json::from_str(&read_trimmed(&d.dir.join("host.json"))).unwrap();
+    let addr = host["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_string();
+    // A neighbour without any token opens far more connections than the host takes, each with
+    // half a request, and holds them.
+    let mut flood = Vec::new();
+    for _ in 0..400 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
+            let _ = stream.write_all(b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+            flood.push(stream);
+        }
+    }
+    assert!(flood.len() > 300, "only {} connections opened", flood.len());
+    std::thread::sleep(Duration::from_millis(500));
+    // The host keeps a bounded number of them open.
+    let fds = fs::read_dir(format!("/proc/{}/fd", d.child.id()))
+        .unwrap()
+        .count();
+    assert!(fds < 256 + 64, "the host holds {fds} file descriptors");
+    // The user's own CLI gets through at once.
+    let started = Instant::now();
+    let out = d.run(&["status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Within the header timeout (10 s) every one of them is closed by the host.
+    std::thread::sleep(Duration::from_secs(11));
+    let mut buffer = [0u8; 64];
+    let mut still_open = 0;
+    for stream in &mut flood {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        if let Err(e) = stream.read(&mut buffer)
+            && matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            still_open += 1;
+        }
+    }
+    assert_eq!(
+        still_open, 0,
+        "{still_open} of the flood's connections are still open"
+    );
+    drop(flood);
+    // And TCP clients are served again.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
