@@ -113,7 +113,12 @@ pub async fn amend(
     RunPath(id): RunPath,
     Body(body): Body<AmendRequest>,
 ) -> Result<Json<RunStatus>> {
-    Ok(Json(state.core.amend(id, caller, body.text).await?))
+    Ok(Json(
+        state
+            .core
+            .amend_with(id, caller, body.text, body.reason)
+            .await?,
+    ))
 }
 
 /// User only: cancels the run and puts a new one in its place (its queue slot, or the lease

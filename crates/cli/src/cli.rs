@@ -72,6 +72,10 @@ pub enum Command {
         run_id: i64,
         /// The correction.
         text: String,
+        /// The user's words: needed inside a run, to relay the user's correction for another
+        /// run (recorded with it).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Cancel a run and put a new one in its place (its queue slot, or the desktop directly if
     /// it held it), then run the new command like `baton run`.

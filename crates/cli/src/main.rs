@@ -108,7 +108,11 @@ async fn dispatch(command: Command, data_dir: DataDir) -> Result<u8, Failure> {
         Command::Pause => cmd::control::pause(&client, true).await,
         Command::Resume => cmd::control::pause(&client, false).await,
         Command::Front { run_id } => cmd::control::front(&client, run_id).await,
-        Command::Amend { run_id, text } => cmd::control::amend(&client, run_id, text).await,
+        Command::Amend {
+            run_id,
+            text,
+            reason,
+        } => cmd::control::amend(&client, run_id, text, reason).await,
         Command::History {
             limit,
             state,

@@ -35,6 +35,8 @@ pub mod env {
 
 /// How long a connection may take to open: the host is on this machine.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an idle connection is kept for the next request (the host's limit is 10 s).
+const POOL_IDLE: Duration = Duration::from_secs(5);
 /// How long a plain request may take (a `wait` takes at most 60 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -124,7 +126,10 @@ impl Client {
         let builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             // Requests and answers are small and must go out at once.
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // The host closes a connection that waits 10 s for a request: let one go before
+            // that, rather than send a request on a connection the host is closing.
+            .pool_idle_timeout(POOL_IDLE);
         let builder = match &socket {
             #[cfg(unix)]
             Some(path) => builder.unix_socket(path.as_path()),
@@ -276,10 +281,19 @@ impl Client {
             .await
     }
 
-    /// `POST /v1/runs/{id}/amend`.
-    pub async fn amend(&self, id: RunId, text: String) -> Result<RunStatus> {
-        self.post(&format!("/v1/runs/{id}/amend"), &AmendRequest { text })
-            .await
+    /// `POST /v1/runs/{id}/amend`; a run relaying the user's correction for another run gives
+    /// the user's words as `reason`.
+    pub async fn amend(
+        &self,
+        id: RunId,
+        text: String,
+        reason: Option<String>,
+    ) -> Result<RunStatus> {
+        self.post(
+            &format!("/v1/runs/{id}/amend"),
+            &AmendRequest { text, reason },
+        )
+        .await
     }
 
     /// `POST /v1/desktop/stop`.

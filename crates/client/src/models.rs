@@ -52,6 +52,10 @@ fn default_wait_ms() -> u64 {
 pub struct AmendRequest {
     /// The correction.
     pub text: String,
+    /// The user's words. Required when a run writes to another run's inbox (it relays the
+    /// user's correction); recorded with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST /v1/runs/{id}/cancel`, `POST /v1/runs/{id}/withdraw`.

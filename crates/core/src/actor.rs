@@ -349,8 +349,22 @@ impl Handle {
 
     /// `amend`: appends a correction to the run's inbox.
     pub async fn amend(&self, id: RunId, caller: Caller, text: String) -> Result<RunStatus> {
+        self.amend_with(id, caller, text, None).await
+    }
+
+    /// `amend`, with the user's words when a run relays a correction for another run.
+    pub async fn amend_with(
+        &self,
+        id: RunId,
+        caller: Caller,
+        text: String,
+        reason: Option<String>,
+    ) -> Result<RunStatus> {
         let result = self
-            .status_op(move |m, _| m.amend(id, &caller, &text).map(|_| id))
+            .status_op(move |m, _| {
+                m.amend_with(id, &caller, &text, reason.as_deref())
+                    .map(|_| id)
+            })
             .await;
         self.or_explained(result, id).await
     }

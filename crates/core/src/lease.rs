@@ -210,7 +210,37 @@ impl Machine {
 
     /// `amend`: appends a correction to the run's inbox. Nothing is cancelled or requeued.
     pub fn amend(&mut self, id: RunId, caller: &Caller, text: &str) -> Result<u32> {
+        self.amend_with(id, caller, text, None)
+    }
+
+    /// `amend` with a reason: the user corrects any run; a run corrects its own inbox, and
+    /// another run's only to relay the user's correction, saying so (`reason`: the user's
+    /// words), and only while it is active itself. The relay is recorded with the reason.
+    pub fn amend_with(
+        &mut self,
+        id: RunId,
+        caller: &Caller,
+        text: &str,
+        reason: Option<&str>,
+    ) -> Result<u32> {
         let text = required(text, "the correction", limits::AMEND_CHARS)?;
+        let reason = optional(reason, "the reason", limits::REASON_CHARS)?;
+        let by = match (caller, reason) {
+            (Caller::Run(by), reason) if *by != id => {
+                let Some(reason) = reason else {
+                    return Err(Error::Forbidden(format!(
+                        "run #{by} may write to run #{id}'s inbox only to relay the user's correction: give the user's words as the reason"
+                    )));
+                };
+                if !self.is_active(*by) {
+                    return Err(Error::Forbidden(format!(
+                        "run #{by} has ended, so it can no longer relay corrections"
+                    )));
+                }
+                format!("{} relaying the user: {reason}", caller.label())
+            }
+            _ => caller.label(),
+        };
         let at = self.clock.now();
         let active = self.active_mut(id)?;
         if active.inbox.len() >= limits::INBOX_LEN {
@@ -221,7 +251,6 @@ impl Machine {
         }
         active.notes_sent += 1;
         let n = active.notes_sent;
-        let by = caller.label();
         active.inbox.push(Amendment {
             n,
             at,

@@ -377,7 +377,22 @@ async fn amendments_reach_the_inbox_and_change_nothing_else() {
     h.amend(a, user(), "use the staging account".into())
         .await
         .unwrap();
-    h.amend(a, Caller::Run(b), "and log out after".into())
+    // Another run writes to a's inbox only to relay the user, with the user's words.
+    let err = h
+        .amend(a, Caller::Run(b), "and log out after".into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "forbidden", "{err}");
+    h.amend_with(
+        a,
+        Caller::Run(b),
+        "and log out after".into(),
+        Some("the user said so".into()),
+    )
+    .await
+    .unwrap();
+    // Its own inbox, a run may write to freely.
+    h.amend(b, Caller::Run(b), "remember the login".into())
         .await
         .unwrap();
     let after = h.status();
@@ -392,7 +407,7 @@ async fn amendments_reach_the_inbox_and_change_nothing_else() {
         .iter()
         .map(|m| (m.n, m.by.as_str(), m.text.as_str()))
         .collect();
-    let by_b = format!("run:{b}");
+    let by_b = format!("run:{b} relaying the user: the user said so");
     assert_eq!(
         texts,
         vec![

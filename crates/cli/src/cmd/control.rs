@@ -52,8 +52,13 @@ pub async fn front(client: &Client, id: i64) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-pub async fn amend(client: &Client, id: i64, text: String) -> Result<u8, Failure> {
-    let status = client.amend(RunId(id), text).await?;
+pub async fn amend(
+    client: &Client,
+    id: i64,
+    text: String,
+    reason: Option<String>,
+) -> Result<u8, Failure> {
+    let status = client.amend(RunId(id), text, reason).await?;
     println!(
         "sent to {} (note {} in its inbox); nothing was cancelled or requeued",
         format::run(&status.run),

@@ -68,6 +68,10 @@ pub struct AmendArgs {
     pub run_id: i64,
     /// The correction, as its agent should read it.
     pub text: String,
+    /// Required for another run than this session's own: what the user said, in their words
+    /// (a session writes to another run's inbox only to relay the user's correction).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
@@ -254,8 +258,9 @@ impl Baton {
         }
     }
 
-    /// Send a correction to a run's inbox (another agent's, or your own): nothing is cancelled
-    /// or requeued; its agent reads it with its next answer from Baton.
+    /// Send a correction to a run's inbox: your own, or another agent's to relay what the user
+    /// said (give their words as the reason). Nothing is cancelled or requeued; its agent reads
+    /// it with its next answer from Baton.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = false,
@@ -270,7 +275,10 @@ impl Baton {
             Ok(active) => active,
             Err(refusal) => return refusal,
         };
-        let sent = active.me.amend(RunId(args.run_id), args.text).await;
+        let sent = active
+            .me
+            .amend(RunId(args.run_id), args.text, args.reason)
+            .await;
         match sent {
             Ok(status) => answer(
                 Some(&active),
