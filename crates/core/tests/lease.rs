@@ -1,5 +1,7 @@
-//! The rules of DESIGN section 2 and the requests of section 4, scenario by scenario, against
-//! the real actor and a real SQLite file.
+//! The lease's rules of docs/DESIGN.md section 2 (1 to 6, 9, 11 and the lease's part of 7) and
+//! the requests of section 4, scenario by scenario, against the real actor and a real SQLite
+//! file. Input (rule 8), durability across crashes (rule 10) and commands (the rest of rule 7)
+//! have tests of their own: see the table in docs/DESIGN.md.
 
 #![allow(clippy::unwrap_used)]
 
