@@ -43,10 +43,14 @@ done
 if [ -n "$missing" ]; then
     echo "setup: installing$missing"
     $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
 fi
 
-node_version=$(node --version | sed 's/^v//')
+node_version=$(node --version 2>/dev/null | sed 's/^v//')
+if [ -z "$node_version" ]; then
+    echo "setup: 'node --version' did not answer: Baton's tests need a working Node.js $MIN_NODE or newer" >&2
+    exit 1
+fi
 if ! version_at_least "$MIN_NODE" "$node_version"; then
     echo "setup: Node.js $node_version is too old for Baton's tests (they need $MIN_NODE or newer);" \
         "remove it or put a newer one first on PATH" >&2
@@ -75,7 +79,7 @@ if ! rust_ok; then
         url="https://static.rust-lang.org/rustup/dist/$target/rustup-init"
         echo "setup: installing Rust with rustup ($url)"
         dir=$(mktemp -d)
-        trap 'rm -rf "$dir"' EXIT
+        trap 'rm -rf "$dir"' EXIT INT TERM
         curl --proto '=https' --tlsv1.2 -sSf -o "$dir/rustup-init" "$url"
         expected=$(curl --proto '=https' --tlsv1.2 -sSf "$url.sha256" | awk '{print $1}')
         actual=$(sha256sum "$dir/rustup-init" | awk '{print $1}')
@@ -87,7 +91,7 @@ if ! rust_ok; then
         "$dir/rustup-init" -y --no-modify-path --profile minimal --default-toolchain stable \
             --component rustfmt,clippy
         rm -rf "$dir"
-        trap - EXIT
+        trap - EXIT INT TERM
     fi
 fi
 

@@ -49,7 +49,18 @@ pub async fn require_token(
     mut req: Request,
     next: Next,
 ) -> Result<Response> {
-    let caller = caller(&state, req.headers())?;
+    let caller = match caller(&state, req.headers()) {
+        Ok(caller) => caller,
+        // Refused before its body was read: the connection cannot carry another request.
+        Err(e) => {
+            let mut response = axum::response::IntoResponse::into_response(e);
+            response.headers_mut().insert(
+                header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            return Ok(response);
+        }
+    };
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
 }

@@ -149,12 +149,13 @@ impl Server {
         Ok(Server { addr, retire, task })
     }
 
-    async fn finish(self) {
-        if tokio::time::timeout(Duration::from_secs(5), self.task)
+    async fn finish(mut self) {
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.task)
             .await
             .is_err()
         {
             tracing::warn!("connections still open after 5 s; closing anyway");
+            self.task.abort();
         }
     }
 }
@@ -211,12 +212,13 @@ impl Local {
         None
     }
 
-    async fn finish(self) {
-        if tokio::time::timeout(Duration::from_secs(5), self.task)
+    async fn finish(mut self) {
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.task)
             .await
             .is_err()
         {
             tracing::warn!("socket connections still open after 5 s; closing anyway");
+            self.task.abort();
         }
         let _ = std::fs::remove_file(&self.path);
     }

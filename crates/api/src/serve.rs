@@ -90,6 +90,9 @@ pub async fn serve<L>(
             drop(permit);
         });
     }
+    // No new connection may queue on a listener nobody accepts from any more (a retired port's
+    // clients must find it closed and look for the host again).
+    drop(listener);
     drain.send_replace(true);
     while connections.join_next().await.is_some() {}
 }

@@ -1081,6 +1081,15 @@ fn credentials_never_go_to_a_listener_that_took_a_dead_hosts_port() {
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(69), "{}", text(&run.stderr));
+    // After a clean stop the note is gone too: a BATON_URL alone proves nothing either.
+    fs::remove_file(dir.join("host.json")).unwrap();
+    let stale = baton_in(&dir)
+        .env("BATON_URL", &url)
+        .env("BATON_RUN_TOKEN", "run_7_0123456789abcdef")
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(stale.status.code(), Some(69), "{}", text(&stale.stderr));
     let received = String::from_utf8_lossy(&squatter.join().unwrap()).to_lowercase();
     assert!(
         !received.contains("authorization")

@@ -101,6 +101,7 @@ impl BoundRun {
         match self.me.withdraw(self.id, Some(reason.to_string())).await {
             Ok(_) => Withdrawal::Withdrawn,
             Err(Error::NoHost) => Withdrawal::HostGone,
+            Err(e) if e.code() == Some("shutting_down") => Withdrawal::HostGone,
             Err(_) => Withdrawal::Started,
         }
     }

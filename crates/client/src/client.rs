@@ -77,19 +77,22 @@ impl Client {
 
     fn connect_with(data_dir: &DataDir, run_env: bool) -> Result<Client> {
         let env_url = std::env::var(env::URL).ok().filter(|u| !u.is_empty());
-        let info = data_dir.host_info();
-        let socket = match &info {
-            Ok(Some(info)) => info.socket.clone(),
-            _ => None,
+        // No host note, no host: a URL alone (a stale BATON_URL) is no proof of who listens.
+        let info = data_dir
+            .host_info()
+            .map_err(|e| Error::DataDir(e.to_string()))?
+            .ok_or(Error::NoHost)?;
+        // The socket is the one in this client's own view of the data directory (which may be
+        // mounted elsewhere than where the host sees it).
+        let socket = if cfg!(unix) && info.socket.is_some() {
+            Some(data_dir.socket_path())
+        } else {
+            None
         };
         let base = match (&socket, env_url) {
             (Some(_), _) => SOCKET_BASE.to_string(),
             (None, Some(url)) => url,
-            (None, None) => {
-                info.map_err(|e| Error::DataDir(e.to_string()))?
-                    .ok_or(Error::NoHost)?
-                    .url
-            }
+            (None, None) => info.url,
         };
         let run_token = std::env::var(env::RUN_TOKEN)
             .ok()
@@ -127,6 +130,9 @@ impl Client {
             .connect_timeout(CONNECT_TIMEOUT)
             // Requests and answers are small and must go out at once.
             .tcp_nodelay(true)
+            // Loopback only: never through a proxy from the environment, which would see the
+            // token.
+            .no_proxy()
             // The host closes a connection that waits 10 s for a request: let one go before
             // that, rather than send a request on a connection the host is closing.
             .pool_idle_timeout(POOL_IDLE);
@@ -413,6 +419,10 @@ impl Client {
         let Some(Ok(Some(info))) = self.data_dir.as_ref().map(DataDir::host_info) else {
             return false;
         };
+        // A host that now has a socket is reached through it by a new client, not here.
+        if info.socket.is_some() && cfg!(unix) {
+            return false;
+        }
         let url = info.url.trim_end_matches('/').to_string();
         match self.base.lock() {
             Ok(mut base) if *base != url => {

@@ -1067,7 +1067,7 @@ fn required(text: &str, what: &str, max_chars: usize) -> Result<String> {
 
 /// Control characters (escape sequences among them) and the bidirectional overrides: text with
 /// them, shown in a terminal or a notification, can rewrite what is around it.
-fn rewrites_terminals(c: char) -> bool {
+pub fn rewrites_terminals(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

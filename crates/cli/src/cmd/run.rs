@@ -362,7 +362,13 @@ fn title_of(command: &[String]) -> String {
     let line: String = command
         .join(" ")
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if baton_core::lease::rewrites_terminals(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     crate::format::truncate(line.trim(), 200)
 }
