@@ -169,7 +169,11 @@ impl Binding {
                 {
                     return Ok(Bound::Ended(now));
                 }
-                run.withdraw("its client could not attach").await;
+                // Withdrawn if it waits; ended if it was granted at submit, so that it does not
+                // hold the desktop until its TTL.
+                let _ = run
+                    .leave(Outcome::Failed, "its client could not attach")
+                    .await;
                 return Err(e);
             }
         };

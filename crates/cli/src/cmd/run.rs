@@ -100,10 +100,16 @@ impl Wrapper {
         loop {
             tokio::select! {
                 status = binding.next() => {
-                    let status = match status? {
-                        Some(status) => status,
+                    let status = match status {
+                        Ok(Some(status)) => status,
                         // The stream ended without a final status, or broke: the host is gone.
-                        None => return self.host_gone().await,
+                        Ok(None) => return self.host_gone().await,
+                        // A status this version cannot read: its command must not go on
+                        // driving the desktop unwatched.
+                        Err(e) => {
+                            self.end_job().await;
+                            return Err(e.into());
+                        }
                     };
                     if let Some(code) = self.on_status(status).await? {
                         return Ok(code);
