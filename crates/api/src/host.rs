@@ -149,14 +149,19 @@ impl Server {
         Ok(Server { addr, retire, task })
     }
 
-    async fn finish(mut self) {
-        if tokio::time::timeout(Duration::from_secs(5), &mut self.task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("connections still open after 5 s; closing anyway");
-            self.task.abort();
-        }
+    async fn finish(self) {
+        drain(self.task, "TCP").await;
+    }
+}
+
+/// Waits up to 5 s for a server's open connections to finish, then ends the server anyway.
+async fn drain(mut task: JoinHandle<()>, what: &str) {
+    if tokio::time::timeout(Duration::from_secs(5), &mut task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("{what} connections still open after 5 s; closing anyway");
+        task.abort();
     }
 }
 
@@ -212,14 +217,8 @@ impl Local {
         None
     }
 
-    async fn finish(mut self) {
-        if tokio::time::timeout(Duration::from_secs(5), &mut self.task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("socket connections still open after 5 s; closing anyway");
-            self.task.abort();
-        }
+    async fn finish(self) {
+        drain(self.task, "socket").await;
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -319,11 +318,6 @@ impl Host {
         self.retired.push(old);
         tracing::info!(url = %self.url(), "Baton moved to another port");
         Ok(self.url())
-    }
-
-    /// The API's socket in the data directory, if it has one.
-    pub fn socket(&self) -> Option<&std::path::Path> {
-        self.local.as_ref().map(|l| l.path.as_path())
     }
 
     /// The scheduler.

@@ -52,8 +52,6 @@ pub struct Client {
     data_dir: Option<DataDir>,
     token: String,
     run: Option<RunId>,
-    /// Sent as `x-baton-via`: which of the user's surfaces asks (recorded as `user:<via>`).
-    via: &'static str,
     /// Whether it talks over the data directory's socket (then it never looks for a port).
     socket: bool,
 }
@@ -152,7 +150,6 @@ impl Client {
             data_dir,
             token,
             run,
-            via: "cli",
             socket: socket.is_some(),
         })
     }
@@ -164,12 +161,6 @@ impl Client {
             run: Some(id),
             ..self.clone()
         }
-    }
-
-    /// The same client, naming another of the user's surfaces in `x-baton-via`.
-    pub fn via(mut self, via: &'static str) -> Client {
-        self.via = via;
-        self
     }
 
     /// The run this client acts as, if any.
@@ -436,7 +427,8 @@ impl Client {
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request
             .bearer_auth(&self.token)
-            .header("x-baton-via", self.via)
+            // The user's surface, recorded as `user:cli` in what it changes.
+            .header("x-baton-via", "cli")
     }
 
     async fn send<T: DeserializeOwned>(
