@@ -19,6 +19,7 @@ fn main() {
             "set_autostart",
             "resume_holder",
             "set_takeover",
+            "set_limits",
         ]),
     ))
     .expect("tauri-build failed");

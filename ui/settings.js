@@ -38,6 +38,13 @@ function render(view) {
     box.disabled = box.dataset.notify !== "do_not_disturb" && view.notifications.do_not_disturb;
   }
   if (document.activeElement !== $("ttl")) $("ttl").value = String(view.default_ttl_secs);
+  for (const [id, value] of [
+    ["max-active", view.limits.max_active_runs],
+    ["max-per-client", view.limits.max_runs_per_client],
+    ["retention-days", view.limits.retention_days],
+  ]) {
+    if (document.activeElement !== $(id)) $(id).value = String(value);
+  }
   if (document.activeElement !== $("port")) $("port").value = String(view.api_port);
   $("takeover-enabled").checked = view.takeover.enabled;
   if (document.activeElement !== $("takeover-quiet")) $("takeover-quiet").value = String(view.takeover.quiet_secs);
@@ -132,6 +139,21 @@ async function start() {
       return fieldError("ttl", "A heartbeat TTL is a number of seconds above 0.");
     }
     apply("ttl", "set_default_ttl", { seconds });
+  });
+  $("limits-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const [active, perClient, days] = ["max-active", "max-per-client", "retention-days"].map((id) =>
+      Number($(id).value),
+    );
+    if (![active, perClient].every((n) => Number.isInteger(n) && n >= 1)) {
+      return fieldError("limits", "A cap on active runs is a whole number, at least 1.");
+    }
+    if (!Number.isInteger(days) || days < 1 || days > 36500) {
+      return fieldError("limits", "History is kept for 1 to 36500 days.");
+    }
+    apply("limits", "set_limits", {
+      limits: { max_active_runs: active, max_runs_per_client: perClient, retention_days: days },
+    });
   });
   const sendTakeover = () => {
     const quiet = Number($("takeover-quiet").value);

@@ -4,6 +4,7 @@
 //! - `peers`: starting the servers with throw-away data on loopback;
 //! - `backends`: one contender per backend, written as a user of that backend would;
 //! - `workload`: the contenders' loop and the figures computed from their timestamps;
+//! - `queue`: what one request costs as the queue grows;
 //! - `idle`: the idle daemon's memory, CPU and wake-ups, from /proc.
 //!
 //! Prints Markdown tables (pasted into BENCHMARKS.md) and writes every figure as JSON.
@@ -11,6 +12,7 @@
 mod backends;
 mod idle;
 mod peers;
+mod queue;
 mod workload;
 
 use std::path::PathBuf;
@@ -44,6 +46,12 @@ struct Args {
         default_value = "baton-normal,baton-full,redis,etcd,flock"
     )]
     backends: Vec<String>,
+    /// Queue lengths to measure a request's cost at (empty: skip).
+    #[arg(long, value_delimiter = ',', default_value = "10,1000,5000,10000")]
+    queued: Vec<usize>,
+    /// Rounds of submit + cancel (and of status) at each queue length.
+    #[arg(long, default_value_t = 300)]
+    queue_samples: usize,
     /// The `baton` binary (default: next to this one).
     #[arg(long)]
     baton: Option<PathBuf>,
@@ -87,7 +95,7 @@ async fn main() -> Result<()> {
     let largest = args.contenders.iter().copied().max().unwrap_or(1);
     let mut rows = Vec::new();
 
-    for backend in &args.backends {
+    for backend in args.backends.iter().filter(|b| !b.is_empty()) {
         eprintln!("bench: {backend}");
         // The flock file's directory lives as long as the backend's measurements.
         let mut scratch = None;
@@ -149,6 +157,12 @@ async fn main() -> Result<()> {
         drop(scratch);
     }
 
+    let queue_rows = if args.queued.is_empty() {
+        Vec::new()
+    } else {
+        queue::measure(&baton, &args.queued, args.queue_samples).await?
+    };
+
     let idle = if args.idle > 0.0 {
         eprintln!("bench: idle baton daemon for {} s", args.idle);
         Some(idle::watch(&baton, Duration::from_secs_f64(args.idle)).await?)
@@ -157,6 +171,13 @@ async fn main() -> Result<()> {
     };
 
     print_tables(&rows, idle.as_ref(), &args);
+    queue::print(&queue_rows);
+    if let Some((ratio, ok)) = queue::target(&queue_rows, 5000) {
+        println!(
+            "- {} submit + cancel with 5 000 queued within 2× of the shortest queue's (ratio {ratio:.2})",
+            if ok { "met:" } else { "MISSED:" }
+        );
+    }
     let out = match &args.out {
         Some(out) => out.clone(),
         None => {
@@ -173,6 +194,7 @@ async fn main() -> Result<()> {
         "seconds_per_measurement": args.seconds,
         "machine": machine(),
         "rows": rows,
+        "queue": queue_rows,
         "idle": idle,
     });
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
@@ -230,6 +252,9 @@ fn machine() -> serde_json::Value {
 }
 
 fn print_tables(rows: &[Row], idle: Option<&idle::Idle>, args: &Args) {
+    if rows.is_empty() && idle.is_none() {
+        return;
+    }
     for &n in &args.contenders {
         println!("\n### {n} contender{}\n", if n == 1 { "" } else { "s" });
         println!(

@@ -53,9 +53,15 @@ where
 
 /// `baton daemon` with SQLite at the given durability (`normal` or `full`).
 pub async fn baton(bin: &Path, durability: &str) -> Result<Peer> {
+    baton_with(bin, durability, &[]).await
+}
+
+/// `baton daemon` with more flags.
+pub async fn baton_with(bin: &Path, durability: &str, flags: &[&str]) -> Result<Peer> {
     let dir = tempfile::tempdir()?;
     let mut child = Command::new(bin)
         .args(["daemon", "--durability", durability])
+        .args(flags)
         .env("BATON_DATA_DIR", dir.path())
         .env("BATON_LOG", "warn")
         .env_remove("DISPLAY")

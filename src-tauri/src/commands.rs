@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use baton_api::settings::{HostSettings, TakeoverConfig};
 use baton_core::{Caller, HistoryQuery, Run, RunId, RunState, RunStatus, Snapshot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_autostart::{AutoLaunchManager, ManagerExt};
 
@@ -21,7 +21,7 @@ fn dashboard() -> Caller {
 /// The status snapshot. Changes nothing.
 #[tauri::command]
 pub fn status(state: State<'_, AppState>) -> Snapshot {
-    Snapshot::clone(&state.core.status())
+    state.core.status()
 }
 
 /// A page of the history, newest first.
@@ -107,6 +107,8 @@ pub struct SettingsView {
     pub autostart: bool,
     /// Noticing the person at the computer.
     pub takeover: TakeoverConfig,
+    /// Caps on active runs and how long the history is kept.
+    pub limits: Limits,
     /// The data directory.
     pub data_dir: String,
     /// The user token's file.
@@ -131,6 +133,11 @@ async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView 
             .try_state::<AutoLaunchManager>()
             .is_some_and(|_| app.autolaunch().is_enabled().unwrap_or(false)),
         takeover: stored.host.takeover,
+        limits: Limits {
+            max_active_runs: stored.host.max_active_runs,
+            max_runs_per_client: stored.host.max_runs_per_client,
+            retention_days: stored.host.retention_days,
+        },
         data_dir: state.data_dir.path().display().to_string(),
         token_file: state.data_dir.token_path().display().to_string(),
     }
@@ -242,6 +249,41 @@ fn ensure_autostart_dir() -> Result<()> {
             .map_err(|e| Error::Setting(format!("Cannot create {}: {e}", dir.display())))?;
     }
     Ok(())
+}
+
+/// Caps on active runs, and how long the history is kept.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The most active runs in all.
+    pub max_active_runs: usize,
+    /// The most active runs of one client.
+    pub max_runs_per_client: usize,
+    /// Days of history kept.
+    pub retention_days: u32,
+}
+
+/// New caps and retention, in force at once: submits beyond a cap are refused from now on (the
+/// runs already active stay), and the history older than the retention is pruned now.
+#[tauri::command]
+pub async fn set_limits<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    limits: Limits,
+) -> Result<SettingsView> {
+    let store = state.core.store();
+    let days = baton_api::settings::check_retention(limits.retention_days)?;
+    HostSettings::save_caps(store, limits.max_active_runs, limits.max_runs_per_client).await?;
+    HostSettings::save_retention(store, days).await?;
+    let caps = baton_core::Caps {
+        max_active: limits.max_active_runs,
+        max_per_client: limits.max_runs_per_client,
+    };
+    state.core.set_caps(caps, settings_window()).await?;
+    state
+        .retention
+        .send_replace(Duration::from_secs(u64::from(days) * 24 * 3600));
+    Ok(view(&app, &state).await)
 }
 
 /// Whether to pause the holder while the person at the computer uses it, and how long to wait

@@ -110,6 +110,7 @@ pub fn run(options: Options) -> Result<()> {
                 host.state().clone(),
                 data_dir,
                 host.takeover().clone(),
+                host.retention().clone(),
                 &settings,
             );
             app.manage(state);
@@ -185,5 +186,6 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         commands::set_autostart,
         commands::resume_holder,
         commands::set_takeover,
+        commands::set_limits,
     ]
 }

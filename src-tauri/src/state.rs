@@ -51,6 +51,8 @@ pub struct AppState {
     pub hotkey: watch::Sender<HotkeyState>,
     /// How the host notices the person at the computer; changed live.
     pub takeover: watch::Sender<baton_core::takeover::TakeoverSettings>,
+    /// How long the history is kept; changed live.
+    pub retention: watch::Sender<std::time::Duration>,
     /// Held while the hotkey is being replaced, so two changes cannot interleave.
     pub hotkey_change: Mutex<()>,
     /// What the tray menu shows now, so its items act on what the user saw.
@@ -93,6 +95,7 @@ impl AppState {
         api: ApiState,
         data_dir: DataDir,
         takeover: watch::Sender<baton_core::takeover::TakeoverSettings>,
+        retention: watch::Sender<std::time::Duration>,
         settings: &Settings,
     ) -> (Self, mpsc::UnboundedReceiver<HostRequest>) {
         let (host, requests) = mpsc::unbounded_channel();
@@ -108,6 +111,7 @@ impl AppState {
             }),
             hotkey_change: Mutex::new(()),
             takeover,
+            retention,
             tray_shown: TrayShown::default(),
             host,
         };

@@ -157,7 +157,8 @@ pub async fn follow(
         if let Err(e) = tray.set_hotkey(&current_hotkey) {
             tracing::warn!(error = %e, "cannot update the tray");
         }
-        let snapshot = updates.borrow_and_update().clone();
+        let published = updates.borrow_and_update().clone();
+        let snapshot = published.snapshot();
         if let Err(e) = tray.show(&tray_view(&snapshot, Timestamp::now())) {
             tracing::warn!(error = %e, "cannot update the tray");
         }

@@ -87,8 +87,9 @@ pub async fn follow<R: Runtime>(app: AppHandle<R>, core: Handle) {
                 if changed.is_err() {
                     return;
                 }
-                let snapshot = status.borrow_and_update().clone();
-                if let Err(e) = app.emit(STATUS_EVENT, &*snapshot) {
+                let published = status.borrow_and_update().clone();
+                let snapshot = published.snapshot();
+                if let Err(e) = app.emit(STATUS_EVENT, &snapshot) {
                     tracing::warn!(error = %e, "cannot send the status to the windows");
                 }
             }

@@ -39,6 +39,7 @@ fn fixture() -> Fixture {
         host.state().clone(),
         data_dir.clone(),
         host.takeover().clone(),
+        host.retention().clone(),
         &Settings::default(),
     );
     tauri::async_runtime::spawn(baton_tray::state::own_host(host, requests));
@@ -396,4 +397,85 @@ fn takeover_settings_are_checked_and_the_holder_is_given_back() {
     assert_eq!(f.invoke("resume_holder", json!({})).unwrap(), true);
     assert!(!f.core.status().desktop.holder_paused);
     assert_eq!(f.core.status().desktop.holder.as_ref().unwrap().id.0, a);
+}
+
+#[test]
+fn caps_and_retention_are_checked_and_in_force_at_once() {
+    let f = fixture();
+    // A run that ended 40 days ago, under an id below the ones this host hands out (the newest
+    // run is never pruned, so ids are never reused).
+    let day = 24 * 3600 * 1000;
+    let ended = baton_core::Timestamp(baton_core::Timestamp::now().0 - 40 * day);
+    let old = baton_core::Run {
+        id: baton_core::RunId(0),
+        title: "old".into(),
+        client: "cron".into(),
+        needs_desktop: false,
+        state: baton_core::RunState::Succeeded,
+        holds_desktop: false,
+        lease_token: None,
+        position: None,
+        ttl_ms: 15_000,
+        created_at: ended,
+        started_at: Some(ended),
+        finished_at: Some(ended),
+        outcome: None,
+        exit_code: None,
+        cancelled_by: None,
+        reason: None,
+    };
+    let store = f.core.store().clone();
+    tauri::async_runtime::block_on(async move {
+        let batch = baton_core::lease::Batch {
+            runs: vec![old],
+            ..Default::default()
+        };
+        store.commit(&batch).await
+    })
+    .unwrap();
+    let newer = f.submit("newer");
+    let err = f
+        .invoke(
+            "set_limits",
+            json!({"limits": {"max_active_runs": 0, "max_runs_per_client": 5, "retention_days": 30}}),
+        )
+        .unwrap_err();
+    assert!(err.as_str().unwrap().contains("at least 1"), "{err}");
+    let view = f
+        .invoke(
+            "set_limits",
+            json!({"limits": {"max_active_runs": 10, "max_runs_per_client": 2, "retention_days": 30}}),
+        )
+        .unwrap();
+    assert_eq!(
+        view["limits"],
+        json!({"max_active_runs": 10, "max_runs_per_client": 2, "retention_days": 30})
+    );
+    // The cap holds for the next submit: "test" has one active run and may have two.
+    f.submit("second");
+    let core = f.core.clone();
+    let refused = tauri::async_runtime::block_on(async move {
+        core.submit(RunSpec::new("third", "test", true)).await
+    })
+    .unwrap_err();
+    assert_eq!(refused.code(), "too_many_runs", "{refused}");
+    // The old run is pruned at once; the newer one stays.
+    let store = f.core.store().clone();
+    let ids = tauri::async_runtime::block_on(async move {
+        for _ in 0..100 {
+            let runs = store
+                .history(&baton_core::HistoryQuery {
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            if runs.iter().all(|r| r.id.0 != 0) {
+                return runs.iter().map(|r| r.id.0).collect::<Vec<_>>();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the old run was not pruned");
+    });
+    assert!(ids.contains(&newer), "{ids:?}");
 }

@@ -9,6 +9,7 @@ const view = (changes = {}) => ({
   notifications: { queued: true, handoff: true, stopped: true, expired: true, takeover: true, do_not_disturb: false },
   takeover: { enabled: true, quiet_secs: 10 },
   default_ttl_secs: 15,
+  limits: { max_active_runs: 10000, max_runs_per_client: 1000, retention_days: 90 },
   api_port: 0,
   api_url: "http://127.0.0.1:41233",
   autostart: false,
@@ -28,6 +29,7 @@ function changingReplies() {
   r.set_api_port ??= (a) => with_({ api_port: a.port, api_url: `http://127.0.0.1:${a.port}` });
   r.set_autostart ??= (a) => with_({ autostart: a.enabled });
   r.set_takeover ??= (a) => with_({ takeover: a.takeover });
+  r.set_limits ??= (a) => with_({ limits: a.limits });
 }
 
 async function settings(t, replies = {}) {
@@ -51,6 +53,9 @@ test("shows the settings in force", async (t) => {
   assert.equal(await page.isChecked('[data-notify="queued"]'), true);
   assert.equal(await page.isChecked('[data-notify="do_not_disturb"]'), false);
   assert.equal(await page.inputValue("#ttl"), "15");
+  assert.equal(await page.inputValue("#max-active"), "10000");
+  assert.equal(await page.inputValue("#max-per-client"), "1000");
+  assert.equal(await page.inputValue("#retention-days"), "90");
   assert.equal(await page.inputValue("#port"), "0");
   assert.equal(await page.textContent("#api-url"), "http://127.0.0.1:41233");
   assert.equal(await page.textContent("#token-file"), "/home/me/.local/share/baton/token");
@@ -128,6 +133,26 @@ test("TTL and port are checked, sent, and refusals shown where they belong", asy
   assert.match(await page.textContent("#port-error"), /Address in use/);
   assert.equal(await page.textContent("#api-url"), "http://127.0.0.1:41233", "still where it was");
   assert.equal(await page.isHidden("#ttl-error"), true, "errors stay with their own field");
+});
+
+test("caps and retention are checked, sent, and a refusal is shown beside them", async (t) => {
+  const ui = await settings(t);
+  const { page } = ui;
+  await page.fill("#max-per-client", "0");
+  await page.click('#limits-form button[type="submit"]');
+  assert.match(await page.textContent("#limits-error"), /at least 1/);
+  await page.fill("#max-per-client", "50");
+  await page.fill("#retention-days", "40000");
+  await page.click('#limits-form button[type="submit"]');
+  assert.match(await page.textContent("#limits-error"), /1 to 36500 days/);
+  assert.deepEqual(await sent(ui, "set_limits"), [], "nothing is sent while the form is wrong");
+  await page.fill("#retention-days", "30");
+  await page.click('#limits-form button[type="submit"]');
+  await page.waitForFunction(() => document.getElementById("limits-error").hidden);
+  assert.deepEqual(await sent(ui, "set_limits"), [
+    { limits: { max_active_runs: 10000, max_runs_per_client: 50, retention_days: 30 } },
+  ]);
+  assert.equal(await page.inputValue("#max-per-client"), "50");
 });
 
 test("the token is shown on request and regenerated only after a second click", async (t) => {

@@ -88,6 +88,7 @@ impl Error {
                 }
                 Core::InputRefused { .. } => StatusCode::CONFLICT,
                 Core::NoDisplay(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Core::TooManyRuns(_) => StatusCode::TOO_MANY_REQUESTS,
             },
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) | Error::HostNotAllowed(_) | Error::OriginNotAllowed(_) => {

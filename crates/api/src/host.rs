@@ -62,6 +62,12 @@ pub struct Overrides {
     pub takeover_enabled: Option<bool>,
     /// How long without the person's input before the holder goes on.
     pub takeover_quiet: Option<Duration>,
+    /// The most active runs in all.
+    pub max_active: Option<usize>,
+    /// The most active runs of one client.
+    pub max_per_client: Option<usize>,
+    /// Days of history kept.
+    pub retention_days: Option<u32>,
 }
 
 /// Where the input gateway sends input.
@@ -87,6 +93,7 @@ pub struct Host {
     stopping: watch::Sender<bool>,
     /// How the person at the computer is noticed; changed live.
     takeover: watch::Sender<TakeoverSettings>,
+    retention: watch::Sender<Duration>,
     /// The server new clients are sent to.
     server: Server,
     /// Servers of earlier ports, still finishing the connections they had.
@@ -259,10 +266,18 @@ impl Host {
         };
         let config = Config {
             default_ttl: settings.default_ttl,
+            caps: settings.caps,
         };
         let takeover = settings.takeover;
+        let store = opened.store.clone();
         let core = baton_core::spawn(opened, Arc::new(SystemClock), config);
         let (stopping, stop_rx) = watch::channel(false);
+        let retention = watch::Sender::new(settings.retention);
+        tokio::spawn(prune_history(
+            store,
+            retention.subscribe(),
+            stopping.subscribe(),
+        ));
         let gateway = start_input(input, &core);
         let takeover = watch::Sender::new(takeover);
         if gateway.available() {
@@ -279,6 +294,7 @@ impl Host {
             started_at: Timestamp::now(),
             stopping,
             takeover,
+            retention,
             server,
             retired: Vec::new(),
             local,
@@ -323,6 +339,11 @@ impl Host {
     /// The scheduler.
     pub fn core(&self) -> &Handle {
         &self.core
+    }
+
+    /// How long the history is kept; a change prunes at once.
+    pub fn retention(&self) -> &watch::Sender<Duration> {
+        &self.retention
     }
 
     /// Changes how the person at the computer is noticed, at once.
@@ -386,6 +407,8 @@ struct Settings {
     port: u16,
     default_ttl: Duration,
     takeover: TakeoverSettings,
+    caps: baton_core::Caps,
+    retention: Duration,
 }
 
 impl Settings {
@@ -429,10 +452,81 @@ impl Settings {
                 Duration::from_secs_f64(defaults.takeover.quiet_secs),
             ),
         };
+        let valid_cap = |value: usize, what: &str, default: usize| {
+            crate::settings::check_cap(value, what)
+                .inspect_err(|e| tracing::warn!(error = %e, "the stored cap is not used"))
+                .unwrap_or(default)
+        };
+        let caps = baton_core::Caps {
+            max_active: pick(
+                "most active runs",
+                overrides.max_active,
+                valid_cap(
+                    stored.max_active_runs,
+                    "The most active runs",
+                    defaults.max_active_runs,
+                ),
+                defaults.max_active_runs,
+            ),
+            max_per_client: pick(
+                "most active runs of one client",
+                overrides.max_per_client,
+                valid_cap(
+                    stored.max_runs_per_client,
+                    "The most active runs of one client",
+                    defaults.max_runs_per_client,
+                ),
+                defaults.max_runs_per_client,
+            ),
+        };
+        let stored_retention = crate::settings::check_retention(stored.retention_days)
+            .inspect_err(|e| tracing::warn!(error = %e, "the stored retention is not used"))
+            .unwrap_or(defaults.retention_days);
+        let retention_days = pick(
+            "days of history kept",
+            overrides.retention_days,
+            stored_retention,
+            defaults.retention_days,
+        );
         Settings {
             port,
             default_ttl,
             takeover,
+            caps,
+            retention: Duration::from_secs(u64::from(retention_days) * 24 * 3600),
+        }
+    }
+}
+
+/// How often the history is pruned while the host runs (and once at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+/// Prunes the history older than the retention at start, then every [`PRUNE_EVERY`] and
+/// whenever the retention changes, until the host stops. A failure is logged and tried again
+/// next time: it loses nothing.
+async fn prune_history(
+    store: Store,
+    mut retention: watch::Receiver<Duration>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    loop {
+        let retention_now = *retention.borrow_and_update();
+        let retention_ms = i64::try_from(retention_now.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = Timestamp(Timestamp::now().0.saturating_sub(retention_ms));
+        match store.prune(cutoff).await {
+            Ok(pruned) if pruned.runs + pruned.events > 0 => tracing::info!(
+                runs = pruned.runs,
+                events = pruned.events,
+                days = retention_now.as_secs() / 86_400,
+                "pruned the history older than the retention period"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot prune the history; trying again later"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+            changed = retention.changed() => if changed.is_err() { return; },
+            _ = stopping.wait_for(|s| *s) => return,
         }
     }
 }

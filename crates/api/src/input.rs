@@ -77,8 +77,8 @@ async fn refusal(
         Stop::UserActive => ("user_active", TAKEOVER_MESSAGE.to_string()),
         Stop::NotHolder => {
             let run = state.core.run(id).await?;
-            let snapshot = state.core.status();
-            let holder = snapshot.desktop.holder.as_ref().map(|h| h.brief());
+            let published = state.core.published();
+            let holder = published.holder.as_ref().map(|h| h.brief());
             match run.state {
                 RunState::Cancelled => (
                     "cancelled",
@@ -92,7 +92,7 @@ async fn refusal(
                     queued_message(
                         holder.as_ref(),
                         run.position.unwrap_or_default(),
-                        snapshot.desktop.paused,
+                        published.paused,
                     ),
                 ),
                 RunState::Running => (

@@ -35,7 +35,7 @@ pub async fn health() -> Json<Health> {
 #[utoipa::path(get, path = "/v1/status", tag = "desktop",
     responses((status = 200, body = Snapshot), (status = 401, body = ErrorBody)))]
 pub async fn status(State(state): State<ApiState>) -> Json<Snapshot> {
-    Json(Snapshot::clone(&state.core.status()))
+    Json(state.core.status())
 }
 
 /// Submits a run. A desktop run gets the lease or a queue position with the honest message;

@@ -20,7 +20,16 @@ pub mod keys {
     pub const API_PORT: &str = "host.api_port";
     /// Noticing the person at the computer.
     pub const TAKEOVER: &str = "host.takeover";
+    /// The most active runs in all.
+    pub const MAX_ACTIVE_RUNS: &str = "host.max_active_runs";
+    /// The most active runs of one client.
+    pub const MAX_RUNS_PER_CLIENT: &str = "host.max_runs_per_client";
+    /// How many days of history are kept.
+    pub const RETENTION_DAYS: &str = "host.retention_days";
 }
+
+/// The longest retention the settings take (about a hundred years: keep everything).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// What a host keeps between starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,15 +40,46 @@ pub struct HostSettings {
     pub api_port: u16,
     /// Noticing the person at the computer.
     pub takeover: TakeoverConfig,
+    /// The most active runs in all; a submit beyond it is refused (429).
+    pub max_active_runs: usize,
+    /// The most active runs with one client name.
+    pub max_runs_per_client: usize,
+    /// Runs that ended, and events, older than this many days are pruned.
+    pub retention_days: u32,
 }
 
 impl Default for HostSettings {
     fn default() -> Self {
+        let caps = baton_core::Caps::default();
         HostSettings {
             default_ttl_secs: baton_core::DEFAULT_TTL.as_secs_f64(),
             api_port: 0,
             takeover: TakeoverConfig::default(),
+            max_active_runs: caps.max_active,
+            max_runs_per_client: caps.max_per_client,
+            retention_days: 90,
         }
+    }
+}
+
+/// A cap on active runs: at least 1.
+pub fn check_cap(value: usize, what: &str) -> Result<usize> {
+    if value >= 1 {
+        Ok(value)
+    } else {
+        Err(baton_core::Error::Invalid(format!("{what} must be at least 1.")).into())
+    }
+}
+
+/// A retention period: 1 day to [`MAX_RETENTION_DAYS`].
+pub fn check_retention(days: u32) -> Result<u32> {
+    if (1..=MAX_RETENTION_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(baton_core::Error::Invalid(format!(
+            "History is kept between 1 and {MAX_RETENTION_DAYS} days; {days} is not."
+        ))
+        .into())
     }
 }
 
@@ -57,7 +97,29 @@ impl HostSettings {
             takeover: load_value(store, keys::TAKEOVER)
                 .await
                 .unwrap_or(defaults.takeover),
+            max_active_runs: load_value(store, keys::MAX_ACTIVE_RUNS)
+                .await
+                .unwrap_or(defaults.max_active_runs),
+            max_runs_per_client: load_value(store, keys::MAX_RUNS_PER_CLIENT)
+                .await
+                .unwrap_or(defaults.max_runs_per_client),
+            retention_days: load_value(store, keys::RETENTION_DAYS)
+                .await
+                .unwrap_or(defaults.retention_days),
         }
+    }
+
+    /// Stores the caps on active runs (in all, per client); both at least 1.
+    pub async fn save_caps(store: &Store, max_active: usize, per_client: usize) -> Result<()> {
+        check_cap(max_active, "The most active runs")?;
+        check_cap(per_client, "The most active runs of one client")?;
+        store_value(store, keys::MAX_ACTIVE_RUNS, &max_active).await?;
+        store_value(store, keys::MAX_RUNS_PER_CLIENT, &per_client).await
+    }
+
+    /// Stores how many days of history are kept.
+    pub async fn save_retention(store: &Store, days: u32) -> Result<()> {
+        store_value(store, keys::RETENTION_DAYS, &check_retention(days)?).await
     }
 
     /// Stores the default heartbeat TTL.

@@ -42,7 +42,7 @@ pub async fn events(
     let (tx, rx) = mpsc::channel(256);
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = state.core.subscribe_events();
-    let after = resume.unwrap_or_else(|| state.core.status().last_event);
+    let after = resume.unwrap_or_else(|| state.core.published().last_event);
     tokio::spawn(follow_events(state, live, after, tx));
     Ok(sse(rx))
 }

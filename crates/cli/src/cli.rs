@@ -166,6 +166,17 @@ pub struct DaemonArgs {
     /// Default: the one in the settings, else 10.
     #[arg(long, value_name = "SECS")]
     pub takeover_quiet: Option<f64>,
+    /// The most active runs in all; submits beyond it are refused. Default: the one in the
+    /// settings, else 10000.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_active: Option<u32>,
+    /// The most active runs with one client name. Default: the one in the settings, else 1000.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_per_client: Option<u32>,
+    /// Days of history to keep; older ended runs and events are pruned. Default: the one in
+    /// the settings, else 90.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -1342,3 +1342,217 @@ fn a_run_writes_to_another_runs_inbox_only_to_relay_the_user() {
         "{notes}"
     );
 }
+
+/// `n` desktop runs of `client`, submitted over the API with the user token: the host's
+/// answers, in order.
+fn submit_many(
+    dir: &std::path::Path,
+    client: &str,
+    n: usize,
+) -> Vec<Result<u16, (u16, String, String)>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let user = baton_client::Client::connect_as_user(&baton_core::DataDir::at(dir)).unwrap();
+        let mut answers = Vec::new();
+        for i in 0..n {
+            let spec = baton_core::RunSpec {
+                ttl_ms: Some(600_000),
+                ..baton_core::RunSpec::new(format!("{client} {i}"), client, true)
+            };
+            answers.push(match user.submit(&spec).await {
+                Ok(submitted) => Ok(u16::try_from(submitted.status.run.id.0).unwrap()),
+                Err(baton_client::Error::Api {
+                    status,
+                    code,
+                    message,
+                }) => Err((status, code, message)),
+                Err(e) => panic!("{e}"),
+            });
+        }
+        answers
+    })
+}
+
+#[test]
+fn a_flood_of_runs_is_capped_with_a_clear_429_and_a_cap_frees_as_runs_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::start_in(
+        &tmp.path().join("data"),
+        &["--max-active", "30", "--max-per-client", "20"],
+    );
+    // One client floods: it gets its 20 and not one more.
+    let flood = submit_many(&d.dir, "flood", 23);
+    assert!(flood[..20].iter().all(Result::is_ok), "{flood:?}");
+    for refused in &flood[20..] {
+        let (status, code, message) = refused.as_ref().unwrap_err();
+        assert_eq!((*status, code.as_str()), (429, "too_many_runs"));
+        assert!(
+            message.contains("the client 'flood' already has 20 active runs"),
+            "{message}"
+        );
+    }
+    // Others still get through, up to the cap in all.
+    let other = submit_many(&d.dir, "other", 11);
+    assert!(other[..10].iter().all(Result::is_ok), "{other:?}");
+    let (status, code, message) = other[10].as_ref().unwrap_err();
+    assert_eq!((*status, code.as_str()), (429, "too_many_runs"));
+    assert!(message.contains("already has 30 active runs"), "{message}");
+    // The CLI says so in a sentence, exits 4, and nothing is recorded.
+    let out = d.run(&["run", "--desktop", "--client", "third", "--", "true"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the most it takes"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(d.history().len(), 30, "refused submits are not recorded");
+    // A run that ends frees its place.
+    let first = flood[0].as_ref().unwrap().to_string();
+    let out = d.run(&["cancel", &first]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = submit_many(&d.dir, "flood", 1);
+    assert!(again[0].is_ok(), "{again:?}");
+}
+
+/// A run of the history, as the store keeps it, that ended at `finished` (ms since the epoch).
+fn old_run(id: i64, finished: i64) -> baton_core::Run {
+    baton_core::Run {
+        id: baton_core::RunId(id),
+        title: format!("run {id}"),
+        client: "cron".into(),
+        needs_desktop: false,
+        state: baton_core::RunState::Succeeded,
+        holds_desktop: false,
+        lease_token: None,
+        position: None,
+        ttl_ms: 15_000,
+        created_at: baton_core::Timestamp(finished - 1000),
+        started_at: Some(baton_core::Timestamp(finished - 1000)),
+        finished_at: Some(baton_core::Timestamp(finished)),
+        outcome: Some("succeeded".into()),
+        exit_code: Some(0),
+        cancelled_by: None,
+        reason: None,
+    }
+}
+
+#[test]
+fn history_older_than_the_retention_is_pruned_and_what_is_kept_stays_append_only() {
+    use baton_core::{Event, EventKind, Outcome, Timestamp};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    fs::create_dir_all(&dir).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let day = 24 * 3600 * 1000;
+    let now = Timestamp::now().0;
+    // Runs 1 and 2 ended 100 and 40 days ago, run 3 an hour ago; an event each, at its end.
+    let runs = vec![
+        old_run(1, now - 100 * day),
+        old_run(2, now - 40 * day),
+        old_run(3, now - 3600 * 1000),
+    ];
+    let events = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| Event {
+            seq: i as u64 + 1,
+            at: run.finished_at.unwrap(),
+            run_id: Some(run.id),
+            kind: EventKind::Finished {
+                outcome: Outcome::Succeeded,
+                exit_code: Some(0),
+            },
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let opened = baton_core::Store::open(
+            &dir.join("baton.db"),
+            baton_core::Durability::Normal,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+        let batch = baton_core::lease::Batch {
+            runs,
+            events,
+            ..Default::default()
+        };
+        opened.store.commit(&batch).await.unwrap();
+        opened.store.close().await;
+    });
+    // The default keeps 90 days: run 1 goes at start.
+    let mut d = Daemon::start_in(&dir, &[]);
+    assert_eq!(history_ids_once_pruned(&d, 2), [3, 2]);
+    stop_daemon(&mut d);
+    // Keeping 30 days, run 2 goes too; ids go on from the newest, never reused.
+    let mut d = Daemon::start_in(&dir, &["--retention-days", "30"]);
+    assert_eq!(history_ids_once_pruned(&d, 1), [3]);
+    let out = d.run(&["run", "--title", "after", "--", "true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ids: Vec<i64> = d
+        .history()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [4, 3]);
+    let out = d.run(&["events", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["seq"], 3, "the log starts at the oldest event kept");
+    stop_daemon(&mut d);
+    // What is kept is still append-only: SQLite itself refuses to delete or change it.
+    rt.block_on(async {
+        use sqlx::ConnectOptions;
+        let mut db = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("baton.db"))
+            .connect()
+            .await
+            .unwrap();
+        for sql in [
+            "DELETE FROM events WHERE seq = 3",
+            "UPDATE events SET data = '{}' WHERE seq = 3",
+            "UPDATE counters SET value = 0 WHERE name = 'pruned_through'",
+        ] {
+            let refused = sqlx::query(sql).execute(&mut db).await.unwrap_err();
+            assert!(
+                refused.to_string().contains("append-only")
+                    || refused.to_string().contains("cannot come back"),
+                "{sql}: {refused}"
+            );
+        }
+    });
+}
+
+/// The history's run ids, newest first, once it is down to `len` runs (the host prunes at start,
+/// beside serving).
+fn history_ids_once_pruned(d: &Daemon, len: usize) -> Vec<i64> {
+    let started = Instant::now();
+    loop {
+        let ids: Vec<i64> = d
+            .history()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        if ids.len() <= len || started.elapsed() > Duration::from_secs(10) {
+            return ids;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop_daemon(d: &mut Daemon) {
+    signal(d.child.id(), "TERM");
+    let status = common::wait_timeout(&mut d.child, Duration::from_secs(10)).expect("stopped");
+    assert!(status.success(), "{status}");
+}

@@ -8,10 +8,15 @@
 //! the work saved, and each answer still waits for the commit that holds its change. A failed commit stops the actor: memory and disk must never disagree, and a
 //! restart recovers from disk (DESIGN rule 10).
 //!
-//! Status is answered from the published snapshot (a `watch` channel): it never waits for the
-//! actor or the database, and it changes nothing (DESIGN rule 5).
+//! Status is answered from the published state (a `watch` channel of [`Published`]): it never
+//! waits for the actor or the database, and it changes nothing (DESIGN rule 5).
+//!
+//! A commit costs what it changed, not what is queued: the published state shares the queue and
+//! rows with the machine, and a run's own status (its `watch` channel) is recomputed after a
+//! commit only when the run changed or someone is waiting on the channel; a channel nobody
+//! watches is brought up to date when it is next read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +27,9 @@ use crate::auth::RunTokens;
 use crate::clock::{Clock, sleep_until};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::lease::{Machine, ended_status};
+use crate::lease::{Caps, Machine, ended_status};
 use crate::model::{Caller, Outcome, Run, RunId, RunSpec, RunStatus, Snapshot};
+use crate::published::Published;
 use crate::store::{HistoryQuery, Opened, Store};
 
 /// The default heartbeat TTL (DESIGN: 15 s unless a run asks otherwise).
@@ -37,12 +43,15 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 pub struct Config {
     /// Heartbeat TTL for runs that do not ask for another.
     pub default_ttl: Duration,
+    /// How many runs may be active at once.
+    pub caps: Caps,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             default_ttl: DEFAULT_TTL,
+            caps: Caps::default(),
         }
     }
 }
@@ -126,7 +135,7 @@ enum Command {
 pub struct Handle {
     tx: mpsc::Sender<Command>,
     detach_tx: mpsc::UnboundedSender<(RunId, u64)>,
-    snapshot: watch::Receiver<Arc<Snapshot>>,
+    published: watch::Receiver<Arc<Published>>,
     events: broadcast::Sender<Arc<Event>>,
     store: Store,
     tokens: Arc<RunTokens>,
@@ -141,19 +150,20 @@ impl std::fmt::Debug for Handle {
 /// Starts the scheduler actor on the current tokio runtime.
 pub fn spawn(opened: Opened, clock: Arc<dyn Clock>, config: Config) -> Handle {
     let Opened { store, resume, .. } = opened;
-    let machine = Machine::new(clock, config.default_ttl, resume);
+    let machine = Machine::new(clock, config.default_ttl, config.caps, resume);
     let (tx, rx) = mpsc::channel(256);
     let (detach_tx, detach_rx) = mpsc::unbounded_channel();
-    let (snapshot_tx, snapshot) = watch::channel(Arc::new(machine.snapshot()));
+    let (published_tx, published) = watch::channel(Arc::new(machine.published()));
     let (events, _) = broadcast::channel(1024);
     let actor = Actor {
         machine,
         store: store.clone(),
         rx,
         detach_rx,
-        snapshot_tx,
+        published_tx,
         events: events.clone(),
         statuses: HashMap::new(),
+        watched: BTreeSet::new(),
         ended_cache: HashMap::new(),
         deferred: None,
         failed: false,
@@ -162,7 +172,7 @@ pub fn spawn(opened: Opened, clock: Arc<dyn Clock>, config: Config) -> Handle {
     Handle {
         tx,
         detach_tx,
-        snapshot,
+        published,
         events,
         store,
         tokens: Arc::new(RunTokens::generate()),
@@ -173,13 +183,18 @@ impl Handle {
     // ----- reads: from memory or the store, never through the actor -----------------------
 
     /// The status snapshot. Changes nothing (DESIGN rule 5).
-    pub fn status(&self) -> Arc<Snapshot> {
-        self.snapshot.borrow().clone()
+    pub fn status(&self) -> Snapshot {
+        self.published().snapshot()
     }
 
-    /// A receiver that sees every new snapshot (tray, dashboard, SSE).
-    pub fn watch_status(&self) -> watch::Receiver<Arc<Snapshot>> {
-        self.snapshot.clone()
+    /// The published state: the desktop's head at once, the full snapshot on demand.
+    pub fn published(&self) -> Arc<Published> {
+        self.published.borrow().clone()
+    }
+
+    /// A receiver that sees every publication (tray, dashboard, SSE, the input gateway).
+    pub fn watch_status(&self) -> watch::Receiver<Arc<Published>> {
+        self.published.clone()
     }
 
     /// Events as they are committed. A receiver that lags should re-read from
@@ -438,6 +453,13 @@ impl Handle {
             .map(|_| ())
     }
 
+    /// The user changes the caps on active runs, for submits from now on.
+    pub async fn set_caps(&self, caps: Caps, caller: Caller) -> Result<()> {
+        self.apply(move |m, _| m.set_caps(caps, &caller).map(|()| Answer::Flag(true)))
+            .await
+            .map(|_| ())
+    }
+
     /// `front`: the user moves a queued run to the head of the queue.
     pub async fn front(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
         let result = self
@@ -597,10 +619,13 @@ struct Actor {
     store: Store,
     rx: mpsc::Receiver<Command>,
     detach_rx: mpsc::UnboundedReceiver<(RunId, u64)>,
-    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    published_tx: watch::Sender<Arc<Published>>,
     events: broadcast::Sender<Arc<Event>>,
-    /// One status channel per active run (heartbeat answers, wait, attach).
+    /// One status channel per active run (heartbeat answers, wait, attach); up to date for the
+    /// runs that changed in the last commit and the watched ones, refreshed when read.
     statuses: HashMap<RunId, watch::Sender<RunStatus>>,
+    /// Runs whose channel had a receiver at the last publication (a `wait` or an attachment).
+    watched: BTreeSet<RunId>,
     /// Final statuses of the runs that ended in the last commit, to answer their request.
     ended_cache: HashMap<RunId, RunStatus>,
     /// A command taken from the channel while gathering a group commit, to handle next.
@@ -707,6 +732,8 @@ impl Actor {
                     self.machine.heartbeat(id, &caller, 0, now).map(|()| None)
                 };
                 let result = result.and_then(|attach_id| {
+                    self.refresh(id);
+                    self.watched.insert(id);
                     self.statuses
                         .get(&id)
                         .map(|tx| (tx.subscribe(), attach_id))
@@ -723,7 +750,7 @@ impl Actor {
         }
     }
 
-    fn resolve(&self, answer: Answer) -> Result<Resolved> {
+    fn resolve(&mut self, answer: Answer) -> Result<Resolved> {
         Ok(match answer {
             Answer::Run(run) => Resolved::Run(run),
             Answer::MaybeRun(run) => Resolved::MaybeRun(run),
@@ -733,7 +760,8 @@ impl Actor {
     }
 
     /// The status just published for `id` (also for a run that ended in this request).
-    fn last_status(&self, id: RunId) -> Result<RunStatus> {
+    fn last_status(&mut self, id: RunId) -> Result<RunStatus> {
+        self.refresh(id);
         match self.statuses.get(&id) {
             Some(tx) => Ok(tx.borrow().clone()),
             None => self
@@ -750,52 +778,66 @@ impl Actor {
         if batch.is_empty() {
             return Ok(());
         }
+        let changed: Vec<RunId> = batch.runs.iter().map(|run| run.id).collect();
         if let Err(e) = self.store.commit(&batch).await {
             tracing::error!(error = %e, "commit failed");
             self.failed = true;
             return Err(e);
         }
-        self.publish(&ended);
+        self.publish(&changed, &ended);
         for event in batch.events {
             let _ = self.events.send(Arc::new(event));
         }
         Ok(())
     }
 
-    fn publish(&mut self, ended: &[RunId]) {
-        for id in self.machine.run_ids() {
-            let Some(mut status) = self.machine.status(id) else {
-                continue;
-            };
-            match self.statuses.get(&id) {
-                Some(tx) => {
-                    tx.send_if_modified(|current| {
-                        status.version = current.version;
-                        if *current == status {
-                            return false;
-                        }
-                        status.version += 1;
-                        *current = status;
-                        true
-                    });
-                }
-                None => {
-                    status.version = 1;
-                    self.statuses.insert(id, watch::channel(status).0);
-                }
-            }
+    fn publish(&mut self, changed: &[RunId], ended: &[RunId]) {
+        self.watched.retain(|id| {
+            self.statuses
+                .get(id)
+                .is_some_and(|tx| tx.receiver_count() > 0)
+        });
+        let watched: Vec<RunId> = self.watched.iter().copied().collect();
+        for id in changed.iter().chain(&watched) {
+            self.refresh(*id);
         }
         // Dropping the sender after its final value closes the channel: waiters wake and see
         // that the run ended.
         self.ended_cache.clear();
         for id in ended {
+            self.watched.remove(id);
             if let Some(tx) = self.statuses.remove(id) {
                 self.ended_cache.insert(*id, tx.borrow().clone());
             }
         }
         self.machine.forget(ended);
-        self.snapshot_tx
-            .send_replace(Arc::new(self.machine.snapshot()));
+        self.published_tx
+            .send_replace(Arc::new(self.machine.published()));
+    }
+
+    /// Brings run `id`'s channel up to date with the machine (creating it for a new run); its
+    /// version goes up only when the status changed.
+    fn refresh(&mut self, id: RunId) {
+        let Some(mut status) = self.machine.status(id) else {
+            return;
+        };
+        match self.statuses.get(&id) {
+            Some(tx) => {
+                tx.send_if_modified(|current| {
+                    status.version = current.version;
+                    if *current == status {
+                        return false;
+                    }
+                    status.version += 1;
+                    *current = status;
+                    true
+                });
+            }
+            None => {
+                status.version = 1;
+                self.statuses.insert(id, watch::channel(status).0);
+            }
+        }
     }
 
     async fn shutdown(&mut self) {

@@ -80,6 +80,11 @@ pub enum Error {
     /// The display refused the input.
     #[error("the display refused the input: {0}")]
     InputFailed(String),
+
+    /// A cap on active runs is reached (all of them, or one client's): the run is not
+    /// recorded. Flooding the queue must not make every request slower or the host run out.
+    #[error("{0}")]
+    TooManyRuns(String),
 }
 
 impl Error {
@@ -98,6 +103,7 @@ impl Error {
             Error::NoDisplay(_) => "no_display",
             Error::InputRefused { code, .. } => code,
             Error::InputFailed(_) => "input_failed",
+            Error::TooManyRuns(_) => "too_many_runs",
         }
     }
 

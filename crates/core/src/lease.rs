@@ -5,10 +5,11 @@
 //! Each request validates everything before it changes anything, so a refused request leaves
 //! both memory and the batch untouched (DESIGN: bad input changes nothing).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use imbl::{OrdMap, Vector};
 use tokio::time::Instant;
 
 use crate::clock::Clock;
@@ -18,6 +19,7 @@ use crate::model::{
     Amendment, Caller, Desktop, Outcome, Run, RunId, RunSpec, RunState, RunStatus, Snapshot,
     Timestamp, busy_message, queued_message,
 };
+use crate::published::Published;
 
 /// Bounds on what a client may send; beyond them a request is refused, not truncated.
 pub mod limits {
@@ -37,6 +39,25 @@ pub mod limits {
     pub const MIN_TTL: Duration = Duration::from_millis(100);
     /// Longest heartbeat TTL.
     pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+}
+
+/// How many runs may be active at once: a flood of submits (from any token, a run's too) is
+/// refused before it makes the host slow or runs it out of memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Active runs in all.
+    pub max_active: usize,
+    /// Active runs with the same client name.
+    pub max_per_client: usize,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            max_active: 10_000,
+            max_per_client: 1_000,
+        }
+    }
 }
 
 /// Counters the machine resumes from, read from the store at start-up.
@@ -99,12 +120,24 @@ struct Holder {
 }
 
 /// The lease state machine. See the module docs.
+///
+/// No request costs more as the queue grows, apart from finding one run's place in it (a scan
+/// of ids): deadlines are kept in order, active runs are counted as they come and go, and the
+/// queue and rows are the persistent collections [`Published`] shares.
 #[derive(Debug)]
 pub struct Machine {
     clock: Arc<dyn Clock>,
     default_ttl: Duration,
+    caps: Caps,
     runs: BTreeMap<RunId, Active>,
-    queue: VecDeque<RunId>,
+    queue: Vector<RunId>,
+    /// The stored rows of the active runs, updated as batches are taken.
+    rows: OrdMap<RunId, Arc<Run>>,
+    /// Heartbeat deadlines of the active runs, earliest first.
+    deadlines: BTreeSet<(Instant, RunId)>,
+    /// Active runs in all, and by client name.
+    active_count: usize,
+    per_client: HashMap<String, usize>,
     holder: Option<Holder>,
     paused: bool,
     last_token: u64,
@@ -117,12 +150,17 @@ pub struct Machine {
 
 impl Machine {
     /// A machine with no active runs, continuing the persisted counters.
-    pub fn new(clock: Arc<dyn Clock>, default_ttl: Duration, resume: Resume) -> Self {
+    pub fn new(clock: Arc<dyn Clock>, default_ttl: Duration, caps: Caps, resume: Resume) -> Self {
         Machine {
             clock,
             default_ttl,
+            caps,
             runs: BTreeMap::new(),
-            queue: VecDeque::new(),
+            queue: Vector::new(),
+            rows: OrdMap::new(),
+            deadlines: BTreeSet::new(),
+            active_count: 0,
+            per_client: HashMap::new(),
             holder: None,
             paused: resume.paused,
             last_token: resume.last_token,
@@ -153,6 +191,7 @@ impl Machine {
             )));
         }
         let ttl = self.validate_spec(&spec)?;
+        self.check_caps(spec.client.trim())?;
         let may_queue = spec.queue;
         let id = self.create(spec, ttl, None, now);
         self.place(id, may_queue, now);
@@ -170,8 +209,8 @@ impl Machine {
     ) -> Result<()> {
         self.only_self(id, caller, "send heartbeats for")?;
         let active = self.active_mut(id)?;
-        active.deadline = now + ttl_of(&active.run);
         active.inbox.retain(|note| note.n > read_up_to);
+        self.renew(id, now);
         Ok(())
     }
 
@@ -180,9 +219,8 @@ impl Machine {
     pub fn attach(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<u64> {
         self.only_self(id, caller, "attach to")?;
         let attach_id = self.next_attach;
-        let active = self.active_mut(id)?;
-        active.deadline = now + ttl_of(&active.run);
-        active.attachments.insert(attach_id);
+        self.active_mut(id)?.attachments.insert(attach_id);
+        self.renew(id, now);
         self.next_attach += 1;
         Ok(attach_id)
     }
@@ -347,7 +385,7 @@ impl Machine {
     pub fn front(&mut self, id: RunId, caller: &Caller) -> Result<()> {
         user_only(caller, "reorder the queue")?;
         let state = self.active(id)?.run.state;
-        let Some(index) = self.queue.iter().position(|q| *q == id) else {
+        let Some(index) = self.queue.index_of(&id) else {
             return Err(Error::InvalidState(format!(
                 "run #{id} is not waiting for the desktop (it is {state}); only queued runs can move"
             )));
@@ -408,7 +446,7 @@ impl Machine {
             return Ok(());
         }
         if run.state == RunState::Queued && run.started_at.is_some() {
-            self.queue.retain(|q| *q != id);
+            self.unqueue(id);
             self.set_state(id, RunState::Running);
             self.event(
                 Some(id),
@@ -477,7 +515,7 @@ impl Machine {
         let ttl = self.validate_spec(&spec)?;
         self.active(old)?;
         let needs_desktop = spec.needs_desktop;
-        let slot = self.queue.iter().position(|q| *q == old);
+        let slot = self.queue.index_of(&old);
         let held = self.holder.filter(|h| h.id == old);
         let new = self.create(spec, ttl, Some(old), now);
         let reason = Some(format!("replaced by run #{new}"));
@@ -512,12 +550,10 @@ impl Machine {
     /// Expires every run whose heartbeat deadline has passed (DESIGN rule 9).
     pub fn expire_due(&mut self, now: Instant) {
         let due: Vec<(Instant, RunId)> = self
-            .runs
+            .deadlines
             .iter()
-            .filter(|(_, a)| a.run.state.is_active() && a.deadline <= now)
-            .map(|(id, a)| (a.deadline, *id))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
+            .take_while(|(deadline, _)| *deadline <= now)
+            .copied()
             .collect();
         for (_, id) in due {
             let ttl = ttl_of(&self.runs[&id].run);
@@ -534,11 +570,7 @@ impl Machine {
 
     /// The earliest heartbeat deadline among active runs.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.runs
-            .values()
-            .filter(|a| a.run.state.is_active())
-            .map(|a| a.deadline)
-            .min()
+        self.deadlines.first().map(|(deadline, _)| *deadline)
     }
 
     /// Baton is stopping: every active run ends `interrupted`, nobody is granted.
@@ -591,6 +623,18 @@ impl Machine {
         Ok(true)
     }
 
+    /// Changes the caps on active runs, for submits from now on; runs already active stay.
+    pub fn set_caps(&mut self, caps: Caps, caller: &Caller) -> Result<()> {
+        user_only(caller, "change the caps on active runs")?;
+        if caps.max_active == 0 || caps.max_per_client == 0 {
+            return Err(Error::Invalid(
+                "a cap on active runs must be at least 1".into(),
+            ));
+        }
+        self.caps = caps;
+        Ok(())
+    }
+
     /// Changes the TTL for runs submitted from now on that do not ask for their own.
     pub fn set_default_ttl(&mut self, ttl: Duration, caller: &Caller) -> Result<()> {
         user_only(caller, "change the default heartbeat TTL")?;
@@ -611,28 +655,28 @@ impl Machine {
         self.runs.keys().copied().collect()
     }
 
-    /// The status snapshot.
+    /// What the scheduler publishes after a commit: O(log n) to make, see [`Published`]. It
+    /// reflects the rows as of the last [`Machine::take_batch`].
+    pub fn published(&self) -> Published {
+        let desktop = Desktop {
+            holder: self.holder.map(|h| self.view(h.id)),
+            lease_token: self.holder.map(|h| h.token),
+            since: self.holder.map(|h| h.since),
+            paused: self.paused,
+            holder_paused: self.holder.is_some_and(|h| h.paused),
+            queue: Vec::new(),
+        };
+        Published::new(
+            desktop,
+            self.next_seq - 1,
+            self.queue.clone(),
+            self.rows.clone(),
+        )
+    }
+
+    /// The full status snapshot (tests; the scheduler publishes [`Machine::published`]).
     pub fn snapshot(&self) -> Snapshot {
-        let holder = self.holder.map(|h| self.view(h.id));
-        Snapshot {
-            desktop: Desktop {
-                lease_token: self.holder.map(|h| h.token),
-                since: self.holder.map(|h| h.since),
-                holder,
-                paused: self.paused,
-                holder_paused: self.holder.is_some_and(|h| h.paused),
-                queue: self.queue.iter().map(|id| self.view(*id)).collect(),
-            },
-            running: self
-                .runs
-                .values()
-                .filter(|a| {
-                    a.run.state == RunState::Running && self.holder.is_none_or(|h| h.id != a.run.id)
-                })
-                .map(|a| self.view(a.run.id))
-                .collect(),
-            last_event: self.next_seq - 1,
-        }
+        self.published().snapshot()
     }
 
     /// What run `id` learns about itself. `None` if the machine does not know it.
@@ -674,10 +718,13 @@ impl Machine {
             let mut run = active.run.clone();
             run.position = None;
             run.holds_desktop = false;
-            batch.runs.push(run);
-            if !active.run.state.is_active() {
+            if active.run.state.is_active() {
+                self.rows.insert(id, Arc::new(run.clone()));
+            } else {
+                self.rows.remove(&id);
                 ended.push(id);
             }
+            batch.runs.push(run);
         }
         (batch, ended)
     }
@@ -735,6 +782,9 @@ impl Machine {
                 replaces,
             },
         );
+        self.active_count += 1;
+        *self.per_client.entry(run.client.clone()).or_default() += 1;
+        self.deadlines.insert((now + ttl, id));
         self.runs.insert(
             id,
             Active {
@@ -806,7 +856,7 @@ impl Machine {
         active.run.lease_token = Some(token);
         active.run.started_at.get_or_insert(since);
         // A grant is a sign of life for the waiter, and it gets a whole TTL to notice.
-        active.deadline = now + ttl_of(&active.run);
+        self.renew(id, now);
         self.set_state(id, RunState::Running);
         self.event(
             Some(id),
@@ -884,7 +934,7 @@ impl Machine {
         let run = &mut self.active_mut_unchecked(id).run;
         run.cancelled_by = Some(by.clone());
         run.reason.clone_from(&reason);
-        self.queue.retain(|q| *q != id);
+        self.unqueue(id);
         let token = self.holder.filter(|h| h.id == id).map(|h| h.token);
         self.close(
             id,
@@ -910,7 +960,7 @@ impl Machine {
     /// Moves an active run to a final state: out of the queue, and if it held the lease, the
     /// lease is released at once and handed to the next in line (DESIGN rule 7).
     fn end(&mut self, id: RunId, state: RunState, kind: EventKind, now: Instant) -> Run {
-        self.queue.retain(|q| *q != id);
+        self.unqueue(id);
         self.close(id, state, kind);
         self.release_lease(id, now);
         self.view(id)
@@ -918,8 +968,20 @@ impl Machine {
 
     fn close(&mut self, id: RunId, state: RunState, kind: EventKind) {
         let at = self.clock.now();
-        let run = &mut self.active_mut_unchecked(id).run;
+        let active = self.active_mut_unchecked(id);
+        let deadline = active.deadline;
+        let run = &mut active.run;
         run.finished_at = Some(at);
+        let client = run.client.clone();
+        self.deadlines.remove(&(deadline, id));
+        self.active_count -= 1;
+        if let Some(count) = self.per_client.get_mut(&client) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_client.remove(&client);
+            }
+        }
+        let run = &mut self.active_mut_unchecked(id).run;
         if let EventKind::Expired { reason } | EventKind::Withdrawn { reason } = &kind {
             run.reason.get_or_insert_with(|| reason.clone());
         }
@@ -960,12 +1022,51 @@ impl Machine {
     fn view(&self, id: RunId) -> Run {
         let mut run = self.runs[&id].run.clone();
         run.holds_desktop = self.holder.is_some_and(|h| h.id == id);
-        run.position = self
-            .queue
-            .iter()
-            .position(|q| *q == id)
-            .map(|index| index + 1);
+        run.position = if run.state == RunState::Queued {
+            self.queue.index_of(&id).map(|index| index + 1)
+        } else {
+            None
+        };
         run
+    }
+
+    /// Takes `id` out of the queue, if it is in it (only queued runs are).
+    fn unqueue(&mut self, id: RunId) {
+        if self
+            .runs
+            .get(&id)
+            .is_some_and(|a| a.run.state == RunState::Queued)
+            && let Some(index) = self.queue.index_of(&id)
+        {
+            self.queue.remove(index);
+        }
+    }
+
+    /// The run showed a sign of life: its TTL starts again.
+    fn renew(&mut self, id: RunId, now: Instant) {
+        let active = self.active_mut_unchecked(id);
+        let old = active.deadline;
+        active.deadline = now + ttl_of(&active.run);
+        let new = active.deadline;
+        self.deadlines.remove(&(old, id));
+        self.deadlines.insert((new, id));
+    }
+
+    /// Refuses a new run when a cap on active runs is reached.
+    fn check_caps(&self, client: &str) -> Result<()> {
+        if self.active_count >= self.caps.max_active {
+            return Err(Error::TooManyRuns(format!(
+                "Baton already has {} active runs, the most it takes; wait for some to end, or raise the cap in the settings",
+                self.active_count
+            )));
+        }
+        let of_client = self.per_client.get(client).copied().unwrap_or(0);
+        if of_client >= self.caps.max_per_client {
+            return Err(Error::TooManyRuns(format!(
+                "the client '{client}' already has {of_client} active runs, the most one client may have; wait for some to end, or raise the cap in the settings"
+            )));
+        }
+        Ok(())
     }
 
     fn active(&self, id: RunId) -> Result<&Active> {

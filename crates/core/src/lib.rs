@@ -13,6 +13,7 @@
 //! - [`actor`]: the scheduler task that owns the machine and the store; [`Handle`] is its door.
 //!   Status is read from the published snapshot (rule 5); every change is committed before it
 //!   is answered, requests that arrive together sharing one transaction (rule 10).
+//! - [`published`]: what a commit publishes, in O(log n); the full snapshot built on demand.
 //! - [`store`]: SQLite through sqlx (migrations in `migrations/`); marks what a crash left
 //!   active as interrupted.
 //! - [`event`]: the append-only event log's entries.
@@ -35,6 +36,7 @@ pub mod event;
 pub mod input;
 pub mod lease;
 pub mod model;
+pub mod published;
 pub mod store;
 pub mod takeover;
 
@@ -42,8 +44,10 @@ pub use actor::{Attachment, Config, DEFAULT_TTL, Handle, Submitted, spawn};
 pub use datadir::{DataDir, HostInfo, HostLock};
 pub use error::{Error, Result};
 pub use event::{Event, EventKind};
+pub use lease::Caps;
 pub use model::{
     Amendment, Caller, Desktop, Outcome, Run, RunBrief, RunId, RunSpec, RunState, RunStatus,
     Snapshot, Timestamp, busy_message, queued_message,
 };
-pub use store::{Durability, HistoryQuery, Opened, Store};
+pub use published::Published;
+pub use store::{Durability, HistoryQuery, Opened, Pruned, Store};

@@ -64,6 +64,15 @@ pub struct HistoryQuery {
     pub limit: u32,
 }
 
+/// What [`Store::prune`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Runs that had ended before the cutoff.
+    pub runs: u64,
+    /// Events recorded before it.
+    pub events: u64,
+}
+
 /// What opening the store found.
 #[derive(Debug)]
 pub struct Opened {
@@ -199,6 +208,43 @@ impl Store {
         tx.commit().await?;
         self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Prunes the history from before `cutoff`: runs that ended before it and events recorded
+    /// before it. Active runs are kept whatever their age, and so are the newest run and the
+    /// newest event, from which ids and sequence numbers continue (they are never reused).
+    /// Returns how many runs and events went.
+    pub async fn prune(&self, cutoff: Timestamp) -> Result<Pruned> {
+        let mut tx = self.pool.begin().await?;
+        let runs = sqlx::query(
+            "DELETE FROM runs
+             WHERE finished_at IS NOT NULL AND finished_at < ?1
+               AND state NOT IN ('queued', 'running')
+               AND id < (SELECT MAX(id) FROM runs)",
+        )
+        .bind(cutoff.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // The mark first: the log's trigger lets only events at or below it go.
+        sqlx::query(
+            "UPDATE counters SET value = MAX(value, COALESCE(
+                 (SELECT MAX(seq) FROM events
+                  WHERE at < ?1 AND seq < (SELECT MAX(seq) FROM events)), 0))
+             WHERE name = 'pruned_through'",
+        )
+        .bind(cutoff.0)
+        .execute(&mut *tx)
+        .await?;
+        let events = sqlx::query(
+            "DELETE FROM events
+             WHERE seq <= (SELECT value FROM counters WHERE name = 'pruned_through')",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Pruned { runs, events })
     }
 
     /// How many batches [`Store::commit`] has committed since the store was opened.

@@ -101,7 +101,7 @@ async fn status_changes_nothing() {
         let _ = h.history(&Default::default()).await.unwrap();
         let _ = h.cancel_targets(RunId(2));
     }
-    assert_eq!(*h.status(), *before);
+    assert_eq!(h.status(), before);
     assert_eq!(all_events(h).await, events_before);
 }
 
@@ -123,7 +123,7 @@ async fn a_run_never_cancels_itself_but_may_relay_the_user() {
         assert!(matches!(err, Error::SelfCancel(id) if id == a), "{err}");
         assert!(err.to_string().contains("cannot cancel itself"));
     }
-    assert_eq!(*h.status(), *before);
+    assert_eq!(h.status(), before);
 
     // Relaying needs a reason.
     let err = h.cancel(b, Caller::Run(a), None).await.unwrap_err();
@@ -183,7 +183,7 @@ async fn only_the_user_reorders_replaces_pauses_and_stops() {
         "forbidden"
     );
     assert_eq!(h.release(b, agent).await.unwrap_err().code(), "forbidden");
-    assert_eq!(*h.status(), *before);
+    assert_eq!(h.status(), before);
 }
 
 #[tokio::test(start_paused = true)]
@@ -519,8 +519,8 @@ async fn bad_requests_are_refused_and_change_nothing() {
         err.to_string().contains("already ended (succeeded)"),
         "{err}"
     );
-    assert_eq!(*h.status(), *after_finish);
-    assert_ne!(*before, *after_finish);
+    assert_eq!(h.status(), after_finish);
+    assert_ne!(before, after_finish);
     // Only the finish (and the release it implies) reached the log.
     assert_eq!(all_events(h).await.len(), events.len() + 2);
 }
@@ -560,7 +560,7 @@ async fn nobody_acts_as_a_run_but_the_run_itself() {
             assert!(err.to_string().contains("itself can"), "{err}");
         }
     }
-    assert_eq!(*h.status(), *before);
+    assert_eq!(h.status(), before);
 }
 
 #[tokio::test(start_paused = true)]
@@ -689,4 +689,72 @@ async fn a_stop_aimed_at_a_holder_that_is_gone_stops_nobody() {
         err.to_string().contains("no longer holds the desktop"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn caps_refuse_runs_beyond_them_and_free_as_runs_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(baton_core::clock::TokioClock::starting_at(common::EPOCH));
+    let opened = baton_core::Store::open(
+        &dir.path().join("baton.db"),
+        baton_core::Durability::Normal,
+        baton_core::clock::Clock::now(&*clock),
+    )
+    .await
+    .unwrap();
+    let caps = baton_core::Caps {
+        max_active: 3,
+        max_per_client: 2,
+    };
+    let h = baton_core::spawn(
+        opened,
+        clock,
+        baton_core::Config {
+            caps,
+            ..Default::default()
+        },
+    );
+    let spec = |client: &str| baton_core::RunSpec::new("t", client, true);
+    let a = h.submit(spec("a")).await.unwrap().status.run.id;
+    h.submit(spec("a")).await.unwrap();
+    let refused = h.submit(spec("a")).await.unwrap_err();
+    assert!(matches!(refused, Error::TooManyRuns(_)), "{refused}");
+    assert_eq!(refused.code(), "too_many_runs");
+    h.submit(spec("b")).await.unwrap();
+    let refused = h.submit(spec("c")).await.unwrap_err();
+    assert!(refused.to_string().contains("3 active runs"), "{refused}");
+    // A refused submit is not recorded, and the queue is as it was.
+    assert_eq!(h.status().desktop.queue.len(), 2);
+    h.cancel(a, Caller::user("test"), None).await.unwrap();
+    h.submit(spec("c")).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_hears_its_new_place_whether_or_not_it_was_watching() {
+    let c = core().await;
+    let h = &c.handle;
+    let holder = h.submit(desktop("holder")).await.unwrap().status.run.id;
+    let first = h.submit(desktop("first")).await.unwrap().status.run.id;
+    let unwatched = h.submit(desktop("unwatched")).await.unwrap();
+    let watched = h.submit(desktop("watched")).await.unwrap().status.run.id;
+    let mut attached = h.attach(watched, Caller::Run(watched)).await.unwrap();
+    assert_eq!(attached.updates.borrow().run.position, Some(3));
+    // Someone ahead leaves: the watcher is told at once, without asking.
+    h.cancel(first, user(), None).await.unwrap();
+    attached.updates.changed().await.unwrap();
+    assert_eq!(attached.updates.borrow().run.position, Some(2));
+    // The run nobody watched learns its place when it asks, with a newer version.
+    let id = unwatched.status.run.id;
+    let now = h.heartbeat(id, Caller::Run(id), 0).await.unwrap();
+    assert_eq!(now.run.position, Some(1));
+    assert!(now.version > unwatched.status.version, "{now:?}");
+    assert_eq!(h.status().desktop.queue[0].position, Some(1));
+    // The holder hands on: both hear it.
+    h.finish(holder, Caller::Run(holder), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    attached.updates.changed().await.unwrap();
+    assert_eq!(attached.updates.borrow().run.position, Some(1));
+    let now = h.heartbeat(id, Caller::Run(id), 0).await.unwrap();
+    assert!(now.run.holds_desktop, "{now:?}");
 }

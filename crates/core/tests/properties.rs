@@ -353,7 +353,7 @@ async fn perform(h: &baton_core::Handle, model: &Model, op: &Op) -> Expect {
                 }
                 let _ = h.history(&Default::default()).await.unwrap();
             }
-            assert_eq!(*h.status(), *before, "status changed something");
+            assert_eq!(h.status(), before, "status changed something");
             assert_eq!(h.events_after(0, 100_000).await.unwrap().len(), events);
             Expect::Ok
         }

@@ -99,3 +99,53 @@ fn a_clean_stop_interrupts_and_tells_attached_clients() {
         check(&h.events_after(0, 1000).await.unwrap()).unwrap();
     });
 }
+
+#[test]
+fn pruning_keeps_active_runs_and_the_newest_so_ids_and_sequence_numbers_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.db");
+    let first = runtime();
+    let (p, b, last_seq) = first.block_on(async {
+        let h = open_at(&path).await;
+        let user = Caller::user("test");
+        let run = |s: baton_core::Submitted| (s.status.run.id, s.token);
+        let (a, _) = run(h.submit(parallel("a")).await.unwrap());
+        h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
+            .await
+            .unwrap();
+        let (p, _) = run(h.submit(parallel("p")).await.unwrap());
+        let (b, _) = run(h.submit(parallel("b")).await.unwrap());
+        h.cancel(b, user, None).await.unwrap();
+        // Everything is older than a cutoff in the future.
+        let pruned = h
+            .store()
+            .prune(baton_core::Timestamp(i64::MAX))
+            .await
+            .unwrap();
+        assert_eq!(
+            pruned.runs, 1,
+            "only the ended run that is not the newest goes"
+        );
+        let kept = h.events_after(0, 1000).await.unwrap();
+        assert_eq!(kept.len(), 1, "the newest event stays: {kept:?}");
+        assert!(h.store().run(a).await.unwrap().is_none());
+        assert!(
+            h.store().run(b).await.unwrap().is_some(),
+            "the newest run stays"
+        );
+        (p, b, kept[0].seq)
+    });
+    drop(first);
+    let second = runtime();
+    second.block_on(async {
+        let h = open_at(&path).await;
+        let next = h.submit(parallel("next")).await.unwrap().status.run.id;
+        assert_eq!(next, RunId(b.0 + 1), "ids are never reused");
+        let events = h.events_after(0, 1000).await.unwrap();
+        assert!(events.iter().all(|e| e.seq >= last_seq), "{events:?}");
+        assert!(events.iter().any(|e| e.seq > last_seq));
+        // The run a crash left active was kept, and is interrupted now.
+        let run = h.store().run(p).await.unwrap().unwrap();
+        assert_eq!(run.state, RunState::Interrupted);
+    });
+}

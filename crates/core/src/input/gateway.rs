@@ -8,7 +8,8 @@ use tokio::sync::{oneshot, watch};
 use crate::error::{Error, Result};
 use crate::input::action::{Button, Step};
 use crate::input::driver::InputDriver;
-use crate::model::{RunId, Snapshot};
+use crate::model::RunId;
+use crate::published::Published;
 
 /// Why the gateway stopped before an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +59,7 @@ impl Gateway {
     /// Starts the input thread with the driver `connect` makes there (input libraries tie
     /// themselves to the thread that opened the display). If it fails, every request is
     /// answered with [`Error::NoDisplay`] and the reason.
-    pub fn spawn<F>(connect: F, status: watch::Receiver<Arc<Snapshot>>) -> Gateway
+    pub fn spawn<F>(connect: F, status: watch::Receiver<Arc<Published>>) -> Gateway
     where
         F: FnOnce() -> std::result::Result<Box<dyn InputDriver>, String> + Send + 'static,
     {
@@ -173,9 +174,9 @@ impl Held {
     }
 
     /// Lets go unless `owner` still may act.
-    fn release_unless_allowed(&mut self, driver: &mut dyn InputDriver, snapshot: &Snapshot) {
+    fn release_unless_allowed(&mut self, driver: &mut dyn InputDriver, published: &Published) {
         if let Some((run, token)) = self.owner
-            && may_act(snapshot, run, token).is_some()
+            && may_act(published, run, token).is_some()
         {
             self.release(driver);
         }
@@ -186,7 +187,7 @@ impl Held {
 fn serve(
     mut driver: Box<dyn InputDriver>,
     jobs: &std_mpsc::Receiver<Job>,
-    status: &watch::Receiver<Arc<Snapshot>>,
+    status: &watch::Receiver<Arc<Published>>,
     last_input: &Mutex<Option<Instant>>,
 ) {
     let failed = |e: String| Error::InputFailed(e);
@@ -246,7 +247,7 @@ fn run_batch(
     run: RunId,
     lease_token: u64,
     steps: &[Step],
-    status: &watch::Receiver<Arc<Snapshot>>,
+    status: &watch::Receiver<Arc<Published>>,
     last_input: &Mutex<Option<Instant>>,
     held: &mut Held,
 ) -> Result<Outcome> {
@@ -283,8 +284,7 @@ fn run_batch(
 }
 
 /// Whether `run` may send input with `lease_token` now.
-pub fn may_act(snapshot: &Snapshot, run: RunId, lease_token: u64) -> Option<Stop> {
-    let desktop = &snapshot.desktop;
+pub fn may_act(desktop: &Published, run: RunId, lease_token: u64) -> Option<Stop> {
     match (&desktop.holder, desktop.lease_token) {
         (Some(holder), Some(current)) if holder.id == run => {
             if current != lease_token {

@@ -22,7 +22,8 @@ use tokio::time::Instant;
 
 use crate::actor::Handle;
 use crate::input::Gateway;
-use crate::model::{Caller, RunId, Snapshot};
+use crate::model::{Caller, RunId};
+use crate::published::Published;
 
 /// How often activity is sampled while someone holds the desktop.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -119,8 +120,8 @@ pub async fn watch(
     // The holder being watched, and since when.
     let mut watching: Option<(RunId, Instant)> = None;
     loop {
-        let snapshot: Arc<Snapshot> = status.borrow_and_update().clone();
-        let holder = snapshot.desktop.holder.as_ref().map(|h| h.id);
+        let published: Arc<Published> = status.borrow_and_update().clone();
+        let holder = published.holder_id();
         let current = *settings.borrow_and_update();
         if holder.is_none() || !current.enabled {
             // Nothing to watch: sleep until the desktop or the settings change.
@@ -133,7 +134,7 @@ pub async fn watch(
             continue;
         }
         let now = Instant::now();
-        if paused_by_us.is_some() && paused_by_us == holder && !snapshot.desktop.holder_paused {
+        if paused_by_us.is_some() && paused_by_us == holder && !published.holder_paused {
             // Someone gave the desktop back before the quiet time (tray, dashboard): the input
             // so far is done with; only new input takes it over again.
             paused_by_us = None;
@@ -161,7 +162,7 @@ pub async fn watch(
                 let active =
                     person.is_some_and(|at| now.saturating_duration_since(at) < current.quiet);
                 if active {
-                    if !snapshot.desktop.holder_paused {
+                    if !published.holder_paused {
                         match core.pause_holder(who.clone()).await {
                             Ok(true) => {
                                 tracing::info!(holder = ?holder, "the person at the computer took over");
@@ -172,7 +173,7 @@ pub async fn watch(
                         }
                     }
                 } else if paused_by_us.is_some()
-                    && snapshot.desktop.holder_paused
+                    && published.holder_paused
                     && last_human.is_none_or(|t| now.duration_since(t) >= current.quiet)
                 {
                     if let Err(e) = core.resume_holder(who.clone()).await {
