@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use baton_core::check::check;
 use baton_core::clock::SystemClock;
-use baton_core::lease::{Machine, Resume};
+use baton_core::lease::{Caps, Machine, Resume};
 use baton_core::{Caller, Outcome, RunId, RunSpec};
 use libfuzzer_sys::fuzz_target;
 use tokio::time::Instant;
@@ -20,7 +20,12 @@ fuzz_target!(|data: &[u8]| {
         next_seq: 1,
         paused: false,
     };
-    let mut m = Machine::new(Arc::new(SystemClock), Duration::from_secs(15), resume);
+    let mut m = Machine::new(
+        Arc::new(SystemClock),
+        Duration::from_secs(15),
+        Caps::default(),
+        resume,
+    );
     let mut now = Instant::now();
     let mut runs: Vec<RunId> = Vec::new();
     let mut events = Vec::new();
@@ -95,6 +100,8 @@ fuzz_target!(|data: &[u8]| {
         let (batch, ended) = m.take_batch();
         events.extend(batch.events);
         m.forget(&ended);
+        // What the scheduler publishes (shared, built on demand) is the machine's own view.
+        assert_eq!(m.published().snapshot(), m.snapshot(), "published state drifted");
     }
     if let Err(violation) = check(&events) {
         panic!("the events break a rule: {violation:?}");

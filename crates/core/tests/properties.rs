@@ -538,3 +538,46 @@ proptest! {
         run_sequence(ops);
     }
 }
+
+/// Characters where the text rules have edges: spaces that trim removes and spaces it keeps,
+/// line breaks and tabs, other controls (some of them spaces to other languages), a
+/// bidirectional override, and plain letters.
+const EDGES: [char; 14] = [
+    'a', 'é', ' ', '\t', '\n', '\r', '\u{b}', '\u{85}', '\u{a0}', '\u{3000}', '\u{1c}', '\u{0}',
+    '\u{202e}', '\u{200b}',
+];
+
+fn edge_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(&EDGES[..]), 0..7)
+        .prop_map(|chars| chars.into_iter().collect())
+}
+
+proptest! {
+    /// The patterns the API's document states accept exactly the texts the lease accepts.
+    #[test]
+    fn the_documented_text_patterns_are_the_rules(text in edge_text()) {
+        use baton_core::lease::{Caps, Machine, Resume, text_pattern};
+        let full = |p: String| regex::Regex::new(&p).unwrap();
+        let resume = Resume { last_token: 0, next_run_id: 1, next_seq: 1, paused: false };
+        let mut m = Machine::new(
+            std::sync::Arc::new(baton_core::clock::SystemClock),
+            Duration::from_secs(15),
+            Caps::default(),
+            resume,
+        );
+        let now = tokio::time::Instant::now();
+        let user = Caller::user("test");
+        let title_ok = m.submit(RunSpec::new(text.clone(), "c", false), now).is_ok();
+        prop_assert_eq!(title_ok, full(text_pattern::one_line()).is_match(&text), "title {:?}", text);
+        let run = m.submit(RunSpec::new("t", "c", true), now).unwrap();
+        let amend_ok = m.amend(run, &user, &text).is_ok();
+        prop_assert_eq!(amend_ok, full(text_pattern::multi_line()).is_match(&text), "correction {:?}", text);
+        let cancel_ok = m.cancel(run, &user, Some(&text), now).is_ok();
+        prop_assert_eq!(
+            cancel_ok,
+            full(text_pattern::optional_multi_line()).is_match(&text),
+            "reason {:?}",
+            text
+        );
+    }
+}
