@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint suites agents ui-test interference bench bench-quick torture fuzz
+.PHONY: run test setup build lint suites agents ui-test contract interference bench bench-quick torture fuzz
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 run: setup
@@ -17,7 +17,7 @@ run: setup
 
 ## Install what the tests need, then run every suite (style, lints, unit, property,
 ## HTTP, and end-to-end tests with real processes).
-test: setup lint suites ui-test
+test: setup lint suites ui-test contract
 
 setup:
 	@./scripts/setup.sh
@@ -40,6 +40,12 @@ agents:
 ## The windows (ui/) in headless Chromium with a fake IPC.
 ui-test:
 	cd ui/tests && npm ci --no-audit --no-fund && npm test
+
+## The API's contract: schemathesis (PyPI) against a real host, every check on, from the host's
+## own /v1/openapi.json; any finding fails (scripts/contract.sh).
+contract:
+	$(CARGO) build -p baton-cli
+	./scripts/contract.sh target/debug/baton
 
 ## The interference test at length: 8 agents typing at once, 1000 rounds (about 35 minutes).
 interference: setup

@@ -21,10 +21,11 @@ version_at_least() { # MIN VERSION
 # D-Bus session, a real notification daemon, xdotool to press the hotkey, python3-gi for the
 # stand-in tray host, python3-xlib to close windows as a window manager does), and the windows'
 # tests in headless Chromium and, over WebDriver, in the real app (WebKitWebDriver).
+# python3-venv: the API's contract test runs schemathesis, from PyPI, in a venv of its own.
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
 PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
     libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib
-    webkit2gtk-driver protobuf-compiler libprotobuf-dev"
+    webkit2gtk-driver protobuf-compiler libprotobuf-dev python3 python3-venv"
 # Debian packages Chromium as `chromium`; Ubuntu only as `chromium-browser` (which brings the snap).
 . /etc/os-release
 case "${ID:-}" in

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
-/// A JSON body. An empty body reads as `{}`, so requests whose fields are all optional can be
-/// sent without one; any content type is accepted (bearer auth, not content type, is what keeps
+/// A JSON body. A missing (empty) body reads as `{}`, so requests whose fields are all optional
+/// can be sent without one; any content type is accepted (bearer auth, not content type, is what keeps
 /// browsers out).
 #[derive(Debug)]
 pub struct Body<T>(pub T);
@@ -26,12 +26,10 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(from_bytes_rejection)?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(text).map(Body).map_err(|e| {
+        // No body at all is no fields (the document marks such bodies optional); anything else
+        // must be JSON, and whitespace alone is not.
+        let text: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        let refused = |e: serde_json::Error| {
             let code = if e.is_syntax() || e.is_eof() {
                 "invalid_json"
             } else {
@@ -41,7 +39,52 @@ where
                 code,
                 format!("the request body is not what this route takes: {e}"),
             )
-        })
+        };
+        let mut value: serde_json::Value = serde_json::from_slice(text).map_err(refused)?;
+        // Every body is an object: serde would also take a struct's fields as an array.
+        if !value.is_object() {
+            return Err(Error::bad_request(
+                "invalid_request",
+                "the request body is not what this route takes: send a JSON object",
+            ));
+        }
+        whole_numbers(&mut value);
+        serde_json::from_value(value).map(Body).map_err(refused)
+    }
+}
+
+/// JSON has one kind of number: `3.0` is the integer 3 to JSON Schema, and so to every client
+/// generated from the API's document. Such numbers are read as the integers they are.
+fn whole_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Below 2^63 in size every whole f64 is exactly an i64.
+            if f.fract() == 0.0 && f.abs() < 2f64.powi(63) {
+                #[allow(clippy::cast_possible_truncation)]
+                let whole = f as i64;
+                *value = Value::from(whole);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
+}
+
+/// A number the API's document bounds at [`crate::openapi::MAX_NUMBER`].
+pub fn bounded(value: u64, name: &str) -> Result<u64, Error> {
+    if value <= crate::openapi::MAX_NUMBER {
+        Ok(value)
+    } else {
+        Err(Error::bad_request(
+            "invalid_query",
+            format!(
+                "{name} is at most {}, not {value}",
+                crate::openapi::MAX_NUMBER
+            ),
+        ))
     }
 }
 

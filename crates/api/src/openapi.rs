@@ -1,6 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations and the models' types, so it
 //! cannot drift from the code. Served at `/v1/openapi.json`.
 
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -47,7 +50,249 @@ impl Modify for BearerAuth {
     }
 }
 
-/// `GET /v1/openapi.json`.
-pub async fn serve() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+/// `GET /v1/openapi.json`: [`document`], made once.
+pub async fn serve() -> axum::Json<&'static Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    axum::Json(DOCUMENT.get_or_init(document))
+}
+
+/// The document as served: utoipa's, with what the annotations cannot say. Every bound is
+/// taken from the constant the server enforces, so the two cannot drift; `make test` runs a
+/// contract tester against a real host to hold the server to it.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    constrain_schemas(&mut doc);
+    constrain_parameters(&mut doc);
+    list_statuses(&mut doc);
+    link_runs(&mut doc);
+    doc
+}
+
+/// OpenAPI links: the run a submit (or replace) answers is the `{id}` of every run route, so a
+/// client (or a contract tester) can follow a run through its life.
+fn link_runs(doc: &mut Value) {
+    let mut targets = Vec::new();
+    for (path, _, operation) in operations_named(doc) {
+        if path.contains("{id}")
+            && let Some(id) = operation["operationId"].as_str()
+        {
+            targets.push(id.to_string());
+        }
+    }
+    let links: serde_json::Map<String, Value> = targets
+        .iter()
+        .map(|id| {
+            (
+                id.clone(),
+                json!({"operationId": id, "parameters": {"id": "$response.body#/run/id"}}),
+            )
+        })
+        .collect();
+    for pointer in [
+        "/paths/~1v1~1runs/post/responses/201",
+        "/paths/~1v1~1runs~1{id}~1replace/post/responses/201",
+    ] {
+        if let Some(response) = doc.pointer_mut(pointer) {
+            response["links"] = Value::Object(links.clone());
+        }
+    }
+}
+
+/// The largest unsigned number the API takes: sequence numbers, versions, tokens and times fit
+/// a signed 64-bit integer, which is what clients generated from the document send.
+pub const MAX_NUMBER: u64 = i64::MAX as u64;
+
+fn text(max: usize, pattern: String, required: bool) -> Value {
+    let mut rules = json!({"maxLength": max, "pattern": pattern});
+    if required {
+        rules["minLength"] = json!(1);
+    }
+    rules
+}
+
+fn constrain_schemas(doc: &mut Value) {
+    use baton_core::lease::{limits, text_pattern};
+    let reason = || {
+        text(
+            limits::REASON_CHARS,
+            text_pattern::optional_multi_line(),
+            false,
+        )
+    };
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let rules = [
+        (
+            "RunSpec",
+            "title",
+            text(limits::TITLE_CHARS, text_pattern::one_line(), true),
+        ),
+        (
+            "RunSpec",
+            "client",
+            text(limits::CLIENT_CHARS, text_pattern::one_line(), true),
+        ),
+        (
+            "RunSpec",
+            "ttl_ms",
+            json!({"minimum": ms(limits::MIN_TTL), "maximum": ms(limits::MAX_TTL)}),
+        ),
+        (
+            "AmendRequest",
+            "text",
+            text(limits::AMEND_CHARS, text_pattern::multi_line(), true),
+        ),
+        ("AmendRequest", "reason", reason()),
+        ("ReasonRequest", "reason", reason()),
+        ("StopRequest", "reason", reason()),
+        ("FinishRequest", "note", reason()),
+        (
+            "HeartbeatRequest",
+            "inbox_after",
+            json!({"format": "int64", "maximum": u32::MAX}),
+        ),
+        (
+            "InputRequest",
+            "lease_token",
+            json!({"maximum": MAX_NUMBER}),
+        ),
+    ];
+    for (schema, property, extra) in rules {
+        if let Some(target) = doc.pointer_mut(&format!(
+            "/components/schemas/{schema}/properties/{property}"
+        )) {
+            merge(target, extra);
+        }
+    }
+    // The input actions, one schema per kind: a click's count is a byte, a wait's milliseconds
+    // an unsigned number.
+    let kinds = doc
+        .pointer_mut("/components/schemas/Action/oneOf")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten();
+    for kind in kinds {
+        // Each kind takes its own fields only (serde's deny_unknown_fields).
+        merge(kind, json!({"additionalProperties": false}));
+        if let Some(count) = kind.pointer_mut("/properties/count") {
+            merge(count, json!({"maximum": u8::MAX}));
+        }
+        if let Some(ms) = kind.pointer_mut("/properties/ms") {
+            merge(ms, json!({"maximum": MAX_NUMBER}));
+        }
+    }
+}
+
+fn constrain_parameters(doc: &mut Value) {
+    let states: Vec<&str> = baton_core::RunState::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    for operation in operations(doc) {
+        for parameter in operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let name = parameter["name"].as_str().unwrap_or_default().to_string();
+            let extra = match name.as_str() {
+                "id" => json!({"minimum": 1, "maximum": MAX_NUMBER}),
+                "after" | "after_version" | "timeout_ms" => json!({"maximum": MAX_NUMBER}),
+                "inbox_after" | "limit" => json!({"format": "int64", "maximum": u32::MAX}),
+                "state" => json!({"enum": states}),
+                _ => continue,
+            };
+            merge(&mut parameter["schema"], extra);
+        }
+    }
+}
+
+/// Every status a route can answer, beside the ones its annotation names: what the shared
+/// layers and extractors answer (Host and token checks, path, query and body decoding) and what
+/// the scheduler answers when it stops.
+fn list_statuses(doc: &mut Value) {
+    let error = json!({
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    });
+    for (path, method, operation) in operations_named(doc) {
+        let has = |what: &str| operation.get(what).is_some();
+        let mut statuses = vec![(
+            "403",
+            "forbidden: a run token for another run, or a Host or Origin that is not this host's",
+        )];
+        if path != "/v1/health" {
+            statuses.push(("401", "unauthorized: no token, or not a token of this host"));
+        }
+        if path.contains("{id}") {
+            statuses.push((
+                "400",
+                "invalid_run_id, or a request this route does not take",
+            ));
+            statuses.push(("404", "unknown_run"));
+        }
+        if has("parameters") || has("requestBody") {
+            statuses.push(("400", "a request this route does not take"));
+        }
+        if has("requestBody") {
+            statuses.push(("413", "payload_too_large"));
+        }
+        if !matches!(path.as_str(), "/v1/health" | "/v1/status") {
+            statuses.push(("500", "store_failed, or input_failed"));
+            statuses.push(("503", "shutting_down, or no_display"));
+        }
+        if matches!(path.as_str(), "/v1/runs" | "/v1/runs/{id}/replace") {
+            statuses.push(("429", "too_many_runs: a cap on active runs is reached"));
+        }
+        if method == "post" && path != "/v1/runs" && path.starts_with("/v1/runs/")
+            || path.starts_with("/v1/desktop/holder")
+            || path == "/v1/desktop/stop"
+        {
+            statuses.push(("409", "invalid_state: not in a state for this request"));
+        }
+        let responses = &mut operation["responses"];
+        for (status, description) in statuses {
+            if responses.get(status).is_none() {
+                let mut response = error.clone();
+                response["description"] = json!(description);
+                responses[status] = response;
+            }
+        }
+    }
+    // Bodies whose fields are all optional may be left out.
+    for path in [
+        "/v1/runs/{id}/heartbeat",
+        "/v1/runs/{id}/cancel",
+        "/v1/runs/{id}/withdraw",
+        "/v1/desktop/stop",
+    ] {
+        if let Some(body) = doc.pointer_mut(&format!(
+            "/paths/{}/post/requestBody",
+            path.replace('~', "~0").replace('/', "~1")
+        )) {
+            body["required"] = json!(false);
+        }
+    }
+}
+
+fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+    operations_named(doc).map(|(_, _, operation)| operation)
+}
+
+fn operations_named(doc: &mut Value) -> impl Iterator<Item = (String, String, &mut Value)> {
+    doc.get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.iter_mut())
+        .flat_map(|(path, item)| {
+            item.as_object_mut()
+                .into_iter()
+                .flat_map(|methods| methods.iter_mut())
+                .map(move |(method, operation)| (path.clone(), method.clone(), operation))
+        })
+}
+
+fn merge(target: &mut Value, extra: Value) {
+    if let (Some(target), Value::Object(extra)) = (target.as_object_mut(), extra) {
+        target.extend(extra);
+    }
 }

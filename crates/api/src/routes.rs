@@ -13,7 +13,7 @@ use baton_core::{
 use std::time::Duration;
 
 use crate::error::{Error, ErrorBody, Result};
-use crate::extract::{Body, Query, RunPath};
+use crate::extract::{Body, Query, RunPath, bounded};
 use crate::models::{
     AmendRequest, EventsParams, FinishRequest, Health, HeartbeatRequest, HistoryParams, Paused,
     ReasonRequest, StopRequest, Stopped, WaitParams,
@@ -89,6 +89,8 @@ pub async fn wait(
     RunPath(id): RunPath,
     Query(params): Query<WaitParams>,
 ) -> Result<Json<RunStatus>> {
+    bounded(params.after_version, "after_version")?;
+    bounded(params.timeout_ms, "timeout_ms")?;
     let status = state
         .core
         .wait(
@@ -340,6 +342,7 @@ pub async fn events(
     State(state): State<ApiState>,
     Query(params): Query<EventsParams>,
 ) -> Result<Json<Vec<Event>>> {
+    params.after.map(|a| bounded(a, "after")).transpose()?;
     let events = state
         .core
         .events_after(params.after.unwrap_or(0), params.limit.unwrap_or(1000))

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::Result;
-use crate::extract::{Query, RunPath};
+use crate::extract::{Query, RunPath, bounded};
 use crate::models::EventsParams;
 use crate::state::ApiState;
 
@@ -27,7 +27,8 @@ type SseStream = Sse<KeepAliveStream<ReceiverStream<Result<SseEvent, Infallible>
 
 /// Events as they are committed, as SSE (`id` = sequence number, `event` = kind). Resumes
 /// after `Last-Event-ID` (or `?after=`) from the stored log, then follows live.
-#[utoipa::path(get, path = "/v1/events/stream", tag = "history", params(EventsParams),
+#[utoipa::path(get, path = "/v1/events/stream", tag = "history", operation_id = "events_stream",
+    params(EventsParams),
     responses((status = 200, description = "text/event-stream of Event", content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<ApiState>,
@@ -39,6 +40,7 @@ pub async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .or(params.after);
+    resume.map(|a| bounded(a, "after")).transpose()?;
     let (tx, rx) = mpsc::channel(256);
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = state.core.subscribe_events();

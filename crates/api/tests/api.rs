@@ -997,3 +997,66 @@ async fn without_a_display_input_says_so_and_everything_else_works() {
         StatusCode::OK
     );
 }
+
+impl Api {
+    async fn raw(&self, method: &str, path: &str, token: &str, body: &'static [u8]) -> Reply {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "127.0.0.1:7777")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+/// What the document states, the server does: the cases a contract tester found where the two
+/// parted (schemathesis, `make contract`, runs the whole document against a real host).
+#[tokio::test]
+async fn requests_the_document_allows_are_taken_and_what_it_forbids_is_refused() {
+    let api = api().await;
+    let (id, token) = api.submit("a", false).await;
+    let doc = api
+        .call("GET", "/v1/openapi.json", Some(USER), None)
+        .await
+        .body;
+    let title = &doc["components"]["schemas"]["RunSpec"]["properties"]["title"];
+    assert_eq!(title["minLength"], 1);
+    assert_eq!(title["maxLength"], 200);
+    assert!(title["pattern"].as_str().unwrap().starts_with('^'));
+    assert_eq!(
+        doc["paths"]["/v1/runs"]["post"]["responses"]["429"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+    // 3.0 is the integer 3 to JSON Schema, so to clients generated from the document.
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{id}/finish"),
+            Some(&token),
+            Some(json!({"outcome": "failed", "exit_code": 3.0})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["exit_code"], 3);
+    // A body is a JSON object: not a struct's fields as an array, not a form feed.
+    for body in [&b"[null, null]"[..], b"\x0c", b" "] {
+        let r = api.raw("POST", "/v1/desktop/stop", USER, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body:?}: {}", r.body);
+    }
+    // No body at all is no fields, for a route whose fields are all optional.
+    let r = api.raw("POST", "/v1/desktop/stop", USER, b"").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Numbers beyond what the document states are refused, not wrapped or taken.
+    let r = api
+        .call(
+            "GET",
+            "/v1/events?after=9241296180532678656",
+            Some(USER),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
