@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use baton_core::clock::SystemClock;
 use baton_core::input::{EnigoDriver, Gateway, InputDriver};
-use baton_core::takeover::{TakeoverSettings, X11Probe};
+use baton_core::takeover::{TakeoverSettings, X11Probe, X11Recorder};
 use baton_core::{Config, DataDir, Durability, Handle, HostInfo, HostLock, Store, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -582,10 +582,16 @@ fn watch_for_the_person(
     };
     match X11Probe::connect(&display) {
         Ok(probe) => {
+            let events = X11Recorder::start(&display)
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "the person's input is noticed by sampling only");
+                })
+                .ok();
             tokio::spawn(baton_core::takeover::watch(
                 core.clone(),
                 gateway.clone(),
                 Box::new(probe),
+                events,
                 settings.subscribe(),
             ));
         }

@@ -52,7 +52,15 @@ pub struct Gateway {
     /// Why there is no input thread (no display), when there is none.
     unavailable: Option<String>,
     /// When the gateway last sent input, for telling Baton's input from a person's.
-    last_input: Arc<Mutex<Option<Instant>>>,
+    last_input: Arc<Mutex<Sent>>,
+}
+
+/// Baton's own input as the takeover watcher's backstop sees it: when the last action ended,
+/// and whether one is being sent now (a long `type` takes seconds, all of them Baton's).
+#[derive(Debug, Default, Clone, Copy)]
+struct Sent {
+    last: Option<Instant>,
+    sending: bool,
 }
 
 impl Gateway {
@@ -65,7 +73,7 @@ impl Gateway {
     {
         let (jobs, incoming) = std_mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = std_mpsc::channel();
-        let last_input = Arc::new(Mutex::new(None));
+        let last_input = Arc::new(Mutex::new(Sent::default()));
         let last = last_input.clone();
         let spawned = std::thread::Builder::new()
             .name("baton-input".into())
@@ -102,7 +110,7 @@ impl Gateway {
         Gateway {
             jobs: None,
             unavailable: Some(why.into()),
-            last_input: Arc::new(Mutex::new(None)),
+            last_input: Arc::new(Mutex::new(Sent::default())),
         }
     }
 
@@ -111,9 +119,14 @@ impl Gateway {
         self.jobs.is_some()
     }
 
-    /// When the gateway last sent input.
+    /// When the gateway last sent input: now, while it is sending.
     pub fn last_input(&self) -> Option<Instant> {
-        self.last_input.lock().ok().and_then(|t| *t)
+        let sent = self.last_input.lock().map(|s| *s).unwrap_or_default();
+        if sent.sending {
+            Some(Instant::now())
+        } else {
+            sent.last
+        }
     }
 
     /// Runs a validated batch for `run` with `lease_token`.
@@ -188,7 +201,7 @@ fn serve(
     mut driver: Box<dyn InputDriver>,
     jobs: &std_mpsc::Receiver<Job>,
     status: &watch::Receiver<Arc<Published>>,
-    last_input: &Mutex<Option<Instant>>,
+    last_input: &Mutex<Sent>,
 ) {
     let failed = |e: String| Error::InputFailed(e);
     let mut held = Held::default();
@@ -248,7 +261,7 @@ fn run_batch(
     lease_token: u64,
     steps: &[Step],
     status: &watch::Receiver<Arc<Published>>,
-    last_input: &Mutex<Option<Instant>>,
+    last_input: &Mutex<Sent>,
     held: &mut Held,
 ) -> Result<Outcome> {
     for (index, step) in steps.iter().enumerate() {
@@ -262,7 +275,18 @@ fn run_batch(
         match step {
             Step::Wait(wait) => std::thread::sleep(*wait),
             step => {
-                driver.perform(step).map_err(Error::InputFailed)?;
+                let mark = |sending: bool| {
+                    if let Ok(mut sent) = last_input.lock() {
+                        *sent = Sent {
+                            last: Some(Instant::now()),
+                            sending,
+                        };
+                    }
+                };
+                mark(true);
+                let performed = driver.perform(step).map_err(Error::InputFailed);
+                mark(false);
+                performed?;
                 match step {
                     Step::Down(button) => {
                         held.owner = Some((run, lease_token));
@@ -270,9 +294,6 @@ fn run_batch(
                     }
                     Step::Up(button) => held.buttons.retain(|b| b != button),
                     _ => {}
-                }
-                if let Ok(mut last) = last_input.lock() {
-                    *last = Some(Instant::now());
                 }
             }
         }

@@ -2,21 +2,27 @@
 //! the desktop, the holder is paused (its input is refused with `user_active`; it keeps its
 //! place) instead of fighting them, and resumes after a quiet time.
 //!
-//! Input the person makes is told from Baton's own by time: the display reports when the last
-//! input happened (any device, X screensaver extension); if that is later than the input
-//! gateway's own last event, a person did it. A pointer that moved between two samples while
-//! Baton sent nothing counts too. Sampling runs only while someone holds the desktop.
+//! The person's input is told from Baton's by what sent it, not by when: a display driver
+//! reports the display's input events as they happen, with the synthetic ones Baton's input
+//! gateway asked for marked as such, and [`attribution`] takes every other event for the
+//! person's, also one in the middle of a batch of Baton's own. The holder is paused as soon as
+//! the first such event arrives. Sampling the display (the idle time, and a pointer that moved
+//! while Baton sent nothing: the [`Detector`]) stays on as a backstop, and is all there is on a
+//! display without the events.
 //!
-//! The rules (the [`Detector`] and the [`watch`] loop) know no display: they read an
-//! [`ActivityProbe`]. The X11 probe is in [`x11`]; another platform is another file beside it.
+//! The rules know no display: [`attribution`] and the [`Detector`] are pure, and the [`watch`]
+//! loop reads a stream of [`attribution::Observed`] and an [`ActivityProbe`]. The X11 drivers
+//! are in [`x11`]; another platform is another file beside it.
 
+pub mod attribution;
 pub mod x11;
 
-pub use x11::X11Probe;
+pub use x11::{X11Probe, X11Recorder};
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -24,6 +30,7 @@ use crate::actor::Handle;
 use crate::input::Gateway;
 use crate::model::{Caller, RunId};
 use crate::published::Published;
+use attribution::{Attribution, Observed};
 
 /// How often activity is sampled while someone holds the desktop.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -103,88 +110,125 @@ impl Detector {
     }
 }
 
+/// What the watcher knows about the current holding.
+struct Holding {
+    id: RunId,
+    since: Instant,
+    attribution: Attribution,
+    detector: Detector,
+    /// Whether this watcher paused the holder (and so may resume it).
+    paused_by_us: bool,
+    /// When the person last did something.
+    last_human: Option<Instant>,
+}
+
+impl Holding {
+    fn new(id: RunId, now: Instant) -> Self {
+        Holding {
+            id,
+            since: now,
+            attribution: Attribution::new(),
+            detector: Detector::default(),
+            paused_by_us: false,
+            last_human: None,
+        }
+    }
+}
+
 /// Watches for the person while someone holds the desktop; pauses and resumes the holder.
-/// Runs until the scheduler stops.
+/// `events` is the display's input as it happens (none where the platform has no such
+/// stream); `probe` is sampled beside it. Runs until the scheduler stops.
 pub async fn watch(
     core: Handle,
     gateway: Gateway,
     mut probe: Box<dyn ActivityProbe>,
+    mut events: Option<UnboundedReceiver<(Observed, std::time::Instant)>>,
     mut settings: watch::Receiver<TakeoverSettings>,
 ) {
     let mut status = core.watch_status();
-    let mut detector = Detector::default();
     let who = Caller::user("takeover");
-    // The holder this watcher paused, and when the person last did something.
-    let mut paused_by_us: Option<RunId> = None;
-    let mut last_human: Option<Instant> = None;
-    // The holder being watched, and since when.
-    let mut watching: Option<(RunId, Instant)> = None;
+    let mut holding: Option<Holding> = None;
+    let mut next_sample = Instant::now();
     loop {
         let published: Arc<Published> = status.borrow_and_update().clone();
-        let holder = published.holder_id();
         let current = *settings.borrow_and_update();
-        if holder.is_none() || !current.enabled {
-            // Nothing to watch: sleep until the desktop or the settings change.
-            paused_by_us = None;
-            watching = None;
-            tokio::select! {
-                changed = status.changed() => if changed.is_err() { return; },
-                changed = settings.changed() => if changed.is_err() { return; },
-            }
-            continue;
-        }
         let now = Instant::now();
-        if paused_by_us.is_some() && paused_by_us == holder && !published.holder_paused {
-            // Someone gave the desktop back before the quiet time (tray, dashboard): the input
-            // so far is done with; only new input takes it over again.
-            paused_by_us = None;
-            last_human = None;
-            watching = None;
+        let holder = published.holder_id().filter(|_| current.enabled);
+        match (&mut holding, holder) {
+            (_, None) => holding = None,
+            (Some(h), Some(id)) if h.id == id => {
+                if h.paused_by_us && !published.holder_paused {
+                    // Given back before the quiet time (tray, dashboard): the input so far is
+                    // done with; only new input takes it over again.
+                    h.paused_by_us = false;
+                    h.last_human = None;
+                }
+            }
+            (_, Some(id)) => holding = Some(Holding::new(id, now)),
         }
-        let since = match watching {
-            Some((id, since)) if Some(id) == holder => since,
-            _ => {
-                // A new holder: start afresh.
-                detector = Detector::default();
-                paused_by_us = None;
-                let id = holder.unwrap_or(RunId(0));
-                watching = Some((id, now));
-                now
+        // What this turn saw of the person, if anything.
+        let mut person: Option<Instant> = None;
+        let recv = async {
+            match events.as_mut() {
+                Some(events) => events.recv().await,
+                None => std::future::pending().await,
             }
         };
-        match probe.sample() {
-            Ok(sample) => {
-                let own = gateway.last_input().map(Instant::from_std);
-                let person = detector.person_input(sample, now, own, since);
-                if let Some(at) = person {
-                    last_human = Some(last_human.map_or(at, |last| last.max(at)));
+        tokio::select! {
+            changed = status.changed() => if changed.is_err() { return; },
+            changed = settings.changed() => if changed.is_err() { return; },
+            received = recv => match received {
+                Some((observed, at)) => {
+                    let at = Instant::from_std(at);
+                    if let Some(h) = holding.as_mut()
+                        && h.attribution.observe(observed, at)
+                        && at >= h.since
+                    {
+                        person = Some(at);
+                    }
                 }
-                let active =
-                    person.is_some_and(|at| now.saturating_duration_since(at) < current.quiet);
-                if active {
-                    if !published.holder_paused {
-                        match core.pause_holder(who.clone()).await {
-                            Ok(true) => {
-                                tracing::info!(holder = ?holder, "the person at the computer took over");
-                                paused_by_us = holder;
-                            }
-                            Ok(false) => {}
-                            Err(e) => tracing::debug!(error = %e, "cannot pause the holder"),
+                None => {
+                    tracing::warn!("the display's input events stopped; sampling goes on");
+                    events = None;
+                }
+            },
+            () = tokio::time::sleep_until(next_sample), if holding.is_some() => {
+                next_sample = Instant::now() + SAMPLE_EVERY;
+                if let Some(h) = holding.as_mut() {
+                    match probe.sample() {
+                        Ok(sample) => {
+                            let own = gateway.last_input().map(Instant::from_std);
+                            person = h.detector.person_input(sample, Instant::now(), own, h.since);
                         }
+                        Err(e) => tracing::debug!(error = %e, "cannot sample the display"),
                     }
-                } else if paused_by_us.is_some()
-                    && published.holder_paused
-                    && last_human.is_none_or(|t| now.duration_since(t) >= current.quiet)
-                {
-                    if let Err(e) = core.resume_holder(who.clone()).await {
-                        tracing::debug!(error = %e, "cannot resume the holder");
-                    }
-                    paused_by_us = None;
                 }
-            }
-            Err(e) => tracing::debug!(error = %e, "cannot sample the display"),
+            },
         }
-        tokio::time::sleep(SAMPLE_EVERY).await;
+        let Some(h) = holding.as_mut() else { continue };
+        let now = Instant::now();
+        if let Some(at) = person {
+            h.last_human = Some(h.last_human.map_or(at, |last| last.max(at)));
+        }
+        let active = h
+            .last_human
+            .is_some_and(|at| now.saturating_duration_since(at) < current.quiet);
+        let paused = status.borrow().holder_paused;
+        if person.is_some() && active && !paused {
+            match core.pause_holder(who.clone()).await {
+                Ok(true) => {
+                    tracing::info!(holder = ?h.id, "the person at the computer took over");
+                    h.paused_by_us = true;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot pause the holder"),
+            }
+        } else if !active && h.paused_by_us && paused {
+            if let Err(e) = core.resume_holder(who.clone()).await {
+                tracing::debug!(error = %e, "cannot resume the holder");
+            }
+            h.paused_by_us = false;
+        }
     }
 }
 

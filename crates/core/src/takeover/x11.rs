@@ -1,8 +1,13 @@
-//! The activity probe for an X11 display: the pointer, and the screensaver extension's idle
-//! time.
+//! The X11 drivers of takeover detection: [`X11Recorder`], the display's input events as they
+//! happen (RECORD), and [`X11Probe`], the pointer and the screensaver extension's idle time,
+//! sampled as a backstop.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+use crate::takeover::attribution::{Kind, Observed};
 use crate::takeover::{ActivityProbe, Sample};
 
 /// The X11 probe: pointer position and the screensaver extension's idle time.
@@ -64,4 +69,181 @@ impl ActivityProbe for X11Probe {
             idle,
         })
     }
+}
+
+/// The display's input as it happens, through the RECORD extension: every client's XTEST
+/// `FakeInput` requests, each marked Baton's or not by the process of the client that sent it
+/// (X-Resource), and the device events, in the order the server handled them. Read on a thread
+/// of its own; see [`crate::takeover::attribution`] for what is made of them.
+#[derive(Debug)]
+pub struct X11Recorder;
+
+/// What a recorder sends: the observation, and when it was read.
+pub type Recorded = (Observed, std::time::Instant);
+
+/// X11's RECORD categories.
+const FROM_SERVER: u8 = 0;
+const FROM_CLIENT: u8 = 1;
+/// XTEST's `FakeInput` request.
+const FAKE_INPUT: u8 = 2;
+
+impl X11Recorder {
+    /// Starts recording `display`. `Err` when the display lacks RECORD or XTEST (then the
+    /// sampling [`X11Probe`] is all there is).
+    pub fn start(display: &str) -> Result<UnboundedReceiver<Recorded>, String> {
+        use x11rb::connection::{Connection, RequestConnection};
+        use x11rb::protocol::record::{self, ConnectionExt as _};
+        let failed = |e: &dyn std::fmt::Display| format!("cannot record the display's input: {e}");
+        // One connection carries the enabled context (it answers nothing else), one asks who
+        // sent what.
+        let (data, _) = x11rb::connect(Some(display)).map_err(|e| failed(&e))?;
+        let (lookup, _) = x11rb::connect(Some(display)).map_err(|e| failed(&e))?;
+        let xtest = data
+            .extension_information("XTEST")
+            .map_err(|e| failed(&e))?
+            .ok_or("the display has no XTEST extension")?
+            .major_opcode;
+        data.extension_information(record::X11_EXTENSION_NAME)
+            .map_err(|e| failed(&e))?
+            .ok_or("the display has no RECORD extension")?;
+        let can_ask = lookup
+            .extension_information(x11rb::protocol::res::X11_EXTENSION_NAME)
+            .ok()
+            .flatten()
+            .is_some();
+        let none = record::Range8 { first: 0, last: 0 };
+        let no_ext = record::ExtRange {
+            major: none,
+            minor: record::Range16 { first: 0, last: 0 },
+        };
+        let range = record::Range {
+            core_requests: none,
+            core_replies: none,
+            ext_requests: record::ExtRange {
+                major: record::Range8 {
+                    first: xtest,
+                    last: xtest,
+                },
+                minor: record::Range16 {
+                    first: FAKE_INPUT.into(),
+                    last: FAKE_INPUT.into(),
+                },
+            },
+            ext_replies: no_ext,
+            delivered_events: none,
+            // KeyPress to MotionNotify.
+            device_events: record::Range8 { first: 2, last: 6 },
+            errors: none,
+            client_started: false,
+            client_died: false,
+        };
+        let context = data.generate_id().map_err(|e| failed(&e))?;
+        data.record_create_context(context, 0, &[record::CS::ALL_CLIENTS.into()], &[range])
+            .map_err(|e| failed(&e))?
+            .check()
+            .map_err(|e| failed(&e))?;
+        let (tx, rx) = unbounded_channel();
+        std::thread::Builder::new()
+            .name("baton-takeover".into())
+            .spawn(move || {
+                let mut owners = Owners {
+                    lookup,
+                    can_ask,
+                    known: HashMap::new(),
+                };
+                let replies = match data.record_enable_context(context) {
+                    Ok(replies) => replies,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot record the display's input");
+                        return;
+                    }
+                };
+                for reply in replies {
+                    let Ok(reply) = reply else { break };
+                    let at = std::time::Instant::now();
+                    for observed in parse(&reply, xtest, &mut owners) {
+                        if tx.send((observed, at)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                tracing::warn!("recording the display's input ended");
+            })
+            .map_err(|e| failed(&e))?;
+        Ok(rx)
+    }
+}
+
+/// Which clients are Baton's own: those of this process.
+struct Owners {
+    lookup: x11rb::rust_connection::RustConnection,
+    can_ask: bool,
+    known: HashMap<u32, bool>,
+}
+
+impl Owners {
+    fn is_own(&mut self, xid_base: u32) -> bool {
+        use x11rb::protocol::res::{ClientIdMask, ClientIdSpec, ConnectionExt as _};
+        if !self.can_ask {
+            // Without X-Resource nobody can be told apart: every synthetic event is taken for
+            // Baton's, and only devices count as the person.
+            return true;
+        }
+        let lookup = &self.lookup;
+        *self.known.entry(xid_base).or_insert_with(|| {
+            let spec = ClientIdSpec {
+                client: xid_base,
+                mask: ClientIdMask::LOCAL_CLIENT_PID,
+            };
+            lookup
+                .res_query_client_ids(&[spec])
+                .ok()
+                .and_then(|cookie| cookie.reply().ok())
+                .and_then(|reply| reply.ids.first().and_then(|id| id.value.first().copied()))
+                .is_some_and(|pid| pid == std::process::id())
+        })
+    }
+}
+
+fn parse(
+    reply: &x11rb::protocol::record::EnableContextReply,
+    xtest: u8,
+    owners: &mut Owners,
+) -> Vec<Observed> {
+    let mut out = Vec::new();
+    match reply.category {
+        FROM_SERVER => {
+            for event in reply.data.chunks_exact(32) {
+                if let Some(kind) = Kind::from_x11(event[0] & 0x7f) {
+                    let detail = if kind == Kind::Motion { 0 } else { event[1] };
+                    out.push(Observed::Happened { kind, detail });
+                }
+            }
+        }
+        FROM_CLIENT => {
+            let mut rest = &reply.data[..];
+            while rest.len() >= 8 {
+                let units = if reply.client_swapped {
+                    u16::from_be_bytes([rest[2], rest[3]])
+                } else {
+                    u16::from_le_bytes([rest[2], rest[3]])
+                };
+                let length = usize::from(units) * 4;
+                if rest[0] == xtest
+                    && rest[1] == FAKE_INPUT
+                    && let Some(kind) = Kind::from_x11(rest[4])
+                {
+                    let detail = if kind == Kind::Motion { 0 } else { rest[5] };
+                    let own = owners.is_own(reply.xid_base);
+                    out.push(Observed::Asked { own, kind, detail });
+                }
+                if length == 0 || length > rest.len() {
+                    break;
+                }
+                rest = &rest[length..];
+            }
+        }
+        _ => {}
+    }
+    out
 }
