@@ -44,7 +44,7 @@ ui-test:
 ## The API's contract: schemathesis (PyPI) against a real host, every check on, from the host's
 ## own /v1/openapi.json; any finding fails (scripts/contract.sh).
 contract:
-	$(CARGO) build -p baton-cli
+	$(CARGO) build --workspace --bins
 	./scripts/contract.sh target/debug/baton
 
 ## The interference test at length: 8 agents typing at once, 1000 rounds (about 35 minutes).
