@@ -24,6 +24,60 @@ pub enum NoticeKind {
     Takeover,
 }
 
+/// What the person can answer from a notification. Each is a user request recorded as
+/// `user:notification`, on the run the notification named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Answer {
+    /// Move the queued run to the front.
+    LetItGoFirst,
+    /// Cancel the run.
+    CancelIt,
+    /// Stop the run that holds the desktop, only if it still does.
+    StopIt,
+    /// End a takeover: the paused holder may act again.
+    GiveItBack,
+    /// Open the dashboard (also a click on the notification itself).
+    OpenDashboard,
+}
+
+impl Answer {
+    /// Every answer.
+    pub const ALL: [Answer; 5] = [
+        Answer::LetItGoFirst,
+        Answer::CancelIt,
+        Answer::StopIt,
+        Answer::GiveItBack,
+        Answer::OpenDashboard,
+    ];
+
+    /// The action's key on the notification server. A click on the body is `default`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Answer::LetItGoFirst => "front",
+            Answer::CancelIt => "cancel",
+            Answer::StopIt => "stop",
+            Answer::GiveItBack => "give-back",
+            Answer::OpenDashboard => "default",
+        }
+    }
+
+    /// The button's words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Answer::LetItGoFirst => "Let it go first",
+            Answer::CancelIt => "Cancel it",
+            Answer::StopIt => "Stop it",
+            Answer::GiveItBack => "Give it back",
+            Answer::OpenDashboard => "Open dashboard",
+        }
+    }
+
+    /// The answer a server's action key stands for.
+    pub fn from_key(key: &str) -> Option<Answer> {
+        Answer::ALL.into_iter().find(|a| a.key() == key)
+    }
+}
+
 /// One notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
@@ -31,11 +85,37 @@ pub struct Notice {
     pub kind: NoticeKind,
     /// The sentence.
     pub text: String,
+    /// The run it is about; none for a summary of several.
+    pub run: Option<RunId>,
+    /// What the person can answer from it, first the most likely.
+    pub answers: Vec<Answer>,
 }
 
 impl Notice {
     fn new(kind: NoticeKind, text: String) -> Self {
-        Notice { kind, text }
+        Notice {
+            kind,
+            text,
+            run: None,
+            answers: vec![Answer::OpenDashboard],
+        }
+    }
+
+    /// A notice about `run`, with the answers its kind offers (the dashboard always).
+    fn about(kind: NoticeKind, run: RunId, text: String) -> Self {
+        let mut answers = match kind {
+            NoticeKind::Queued => vec![Answer::LetItGoFirst, Answer::CancelIt],
+            NoticeKind::Handoff => vec![Answer::StopIt],
+            NoticeKind::Takeover => vec![Answer::GiveItBack, Answer::StopIt],
+            NoticeKind::Stopped | NoticeKind::Expired => Vec::new(),
+        };
+        answers.push(Answer::OpenDashboard);
+        Notice {
+            kind,
+            text,
+            run: Some(run),
+            answers,
+        }
     }
 }
 
@@ -101,7 +181,7 @@ impl Noticer {
                         self.name(id)
                     ),
                 };
-                notices.push(Notice::new(NoticeKind::Queued, text));
+                notices.push(Notice::about(NoticeKind::Queued, id, text));
             }
             EventKind::Granted { handed_from, .. } => {
                 self.queued.remove(&id);
@@ -117,8 +197,9 @@ impl Noticer {
                             ),
                         ));
                     } else {
-                        notices.push(Notice::new(
+                        notices.push(Notice::about(
                             NoticeKind::Handoff,
+                            id,
                             format!(
                                 "Desktop handed from {} to {}",
                                 self.title(*from),
@@ -177,8 +258,9 @@ impl Noticer {
                 self.ended(id);
             }
             EventKind::HolderPaused { by } if by == "user:takeover" => {
-                notices.push(Notice::new(
+                notices.push(Notice::about(
                     NoticeKind::Takeover,
+                    id,
                     format!(
                         "{} is paused while you use the computer; it goes on by itself once you stop",
                         self.title(id)
@@ -229,7 +311,7 @@ pub struct Coalescer {
     /// When a notice of each kind was last shown.
     last: HashMap<NoticeKind, Instant>,
     /// Notices waiting, with when the first of them arrived.
-    pending: BTreeMap<NoticeKind, (Instant, Vec<String>)>,
+    pending: BTreeMap<NoticeKind, (Instant, Vec<Notice>)>,
 }
 
 impl Coalescer {
@@ -250,7 +332,7 @@ impl Coalescer {
             .entry(notice.kind)
             .or_insert_with(|| (now, Vec::new()))
             .1
-            .push(notice.text);
+            .push(notice);
     }
 
     /// When the next notice is due.
@@ -271,9 +353,9 @@ impl Coalescer {
             .collect();
         due.into_iter()
             .filter_map(|kind| {
-                let (_, texts) = self.pending.remove(&kind)?;
+                let (_, notices) = self.pending.remove(&kind)?;
                 self.last.insert(kind, now);
-                Some(summary(kind, texts))
+                Some(summary(kind, notices))
             })
             .collect()
     }
@@ -287,11 +369,13 @@ impl Coalescer {
     }
 }
 
-/// Several notices of one kind as one.
-fn summary(kind: NoticeKind, mut texts: Vec<String>) -> Notice {
-    if texts.len() == 1 {
-        return Notice::new(kind, texts.remove(0));
+/// Several notices of one kind as one, which answers only with the dashboard: it names no
+/// single run to act on.
+fn summary(kind: NoticeKind, mut notices: Vec<Notice>) -> Notice {
+    if notices.len() == 1 {
+        return notices.remove(0);
     }
+    let texts: Vec<String> = notices.into_iter().map(|n| n.text).collect();
     let n = texts.len();
     let head = match kind {
         NoticeKind::Queued => format!("{n} runs were queued:"),
@@ -338,6 +422,69 @@ mod tests {
             .flat_map(|e| noticer.on_event(e))
             .map(|n| n.text)
             .collect()
+    }
+
+    #[test]
+    fn each_notice_about_one_run_carries_its_answers_and_a_summary_only_the_dashboard() {
+        let mut n = Noticer::default();
+        let granted = |from: Option<i64>| EventKind::Granted {
+            lease_token: 1,
+            handed_from: from.map(RunId),
+        };
+        let queued = EventKind::Queued {
+            position: 1,
+            behind: Some(RunId(1)),
+        };
+        let paused = EventKind::HolderPaused {
+            by: "user:takeover".into(),
+        };
+        let mut notices = Vec::new();
+        for event in [
+            ev(1, 1, submitted("a", "x")),
+            ev(2, 1, granted(None)),
+            ev(3, 2, submitted("b", "y")),
+            ev(4, 2, queued),
+            ev(5, 1, paused),
+            ev(6, 2, granted(Some(1))),
+        ] {
+            notices.extend(n.on_event(&event));
+        }
+        let answers: Vec<(NoticeKind, Option<RunId>, Vec<Answer>)> = notices
+            .iter()
+            .map(|n| (n.kind, n.run, n.answers.clone()))
+            .collect();
+        use Answer::*;
+        assert_eq!(
+            answers,
+            [
+                (
+                    NoticeKind::Queued,
+                    Some(RunId(2)),
+                    vec![LetItGoFirst, CancelIt, OpenDashboard]
+                ),
+                (
+                    NoticeKind::Takeover,
+                    Some(RunId(1)),
+                    vec![GiveItBack, StopIt, OpenDashboard]
+                ),
+                (
+                    NoticeKind::Handoff,
+                    Some(RunId(2)),
+                    vec![StopIt, OpenDashboard]
+                ),
+            ]
+        );
+        // A burst of two queued notices becomes one that names no run.
+        let mut c = Coalescer::new(Duration::from_secs(1), Duration::from_millis(150));
+        let t0 = Instant::now();
+        c.offer(notices[0].clone(), t0);
+        c.offer(notices[0].clone(), t0);
+        let shown = c.flush(t0 + Duration::from_secs(1));
+        assert_eq!(shown[0].run, None);
+        assert_eq!(shown[0].answers, vec![OpenDashboard]);
+        for answer in Answer::ALL {
+            assert_eq!(Answer::from_key(answer.key()), Some(answer));
+        }
     }
 
     #[test]

@@ -1,0 +1,269 @@
+//! Shows the notices the event log calls for as OS notifications, gathered into summaries, as
+//! the user's notification settings allow, and carries out what the person answers from them.
+//!
+//! Two notifiers: tauri-plugin-notification for plain notifications (everywhere, and the
+//! fallback), and, where the notification server takes actions, one with buttons: [`xdg`]
+//! (D-Bus, through notify-rust) on Linux and the BSDs. A platform without one shows the plain
+//! text, and the settings window says so.
+
+#[cfg(all(unix, not(target_os = "macos")))]
+mod xdg;
+
+use std::time::Duration;
+
+use baton_core::clock::sleep_until;
+use baton_core::{Caller, Handle, RunId};
+use tauri::{AppHandle, Runtime};
+use tauri_plugin_notification::NotificationExt;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
+
+use crate::notice::{Answer, Coalescer, Notice, Noticer};
+use crate::settings::NotifySettings;
+
+/// What the person answered, and to which notice.
+pub type Answered = (Notice, Answer);
+
+/// Whether this desktop's notification server shows buttons (asked once, at start).
+pub fn actions_supported() -> bool {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        xdg::actions_supported()
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    {
+        false
+    }
+}
+
+/// At most one notification of a kind per this long.
+const WINDOW: Duration = Duration::from_secs(1);
+/// How long a notice waits for others of its kind, so that a burst becomes one summary.
+const GATHER: Duration = Duration::from_millis(150);
+
+/// Runs until the scheduler's event stream closes.
+pub async fn run<R: Runtime>(
+    app: AppHandle<R>,
+    core: Handle,
+    settings: watch::Receiver<NotifySettings>,
+) {
+    let mut events = core.subscribe_events();
+    let mut noticer = Noticer::default();
+    noticer.learn(&core.status());
+    let mut coalescer = Coalescer::new(WINDOW, GATHER);
+    let with_actions = actions_supported();
+    tracing::info!(
+        with_actions,
+        "notifications {}",
+        if with_actions {
+            "carry answers"
+        } else {
+            "are plain: the notification server takes no actions"
+        }
+    );
+    let (answered_tx, mut answered) = mpsc::unbounded_channel::<Answered>();
+    loop {
+        let due = coalescer.next_due();
+        tokio::select! {
+            Some((notice, answer)) = answered.recv() => {
+                respond(&app, &core, &notice, answer).await;
+            }
+            received = events.recv() => match received {
+                Ok(event) => {
+                    for notice in noticer.on_event(&event) {
+                        coalescer.offer(notice, Instant::now());
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "notifications skipped: too many events at once");
+                    noticer.learn(&core.status());
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            () = sleep_until(due) => {
+                for notice in coalescer.flush(Instant::now()) {
+                    // Checked when shown: switching a kind off (or Do Not Disturb on) also
+                    // silences what was already waiting.
+                    if settings.borrow().allows(notice.kind) {
+                        show(&app, &notice, with_actions.then_some(&answered_tx));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Shows `notice`: with its answers where the server takes them (sent to `answers` when
+/// clicked), else as plain text.
+fn show<R: Runtime>(
+    app: &AppHandle<R>,
+    notice: &Notice,
+    answers: Option<&mpsc::UnboundedSender<Answered>>,
+) {
+    tracing::info!(kind = ?notice.kind, text = %notice.text, "notification");
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if let Some(answers) = answers {
+        match xdg::show(notice, &escape_markup(&notice.text), answers.clone()) {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "cannot show a notification with answers"),
+        }
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    let _ = answers;
+    plain(app, &notice.text);
+}
+
+fn plain<R: Runtime>(app: &AppHandle<R>, text: &str) {
+    if let Err(e) = app
+        .notification()
+        .builder()
+        .title("Baton")
+        .body(escape_markup(text))
+        .show()
+    {
+        tracing::warn!(error = %e, "cannot show a notification");
+    }
+}
+
+/// Carries out what the person answered; a refusal is told in a notification of its own.
+async fn respond<R: Runtime>(app: &AppHandle<R>, core: &Handle, notice: &Notice, answer: Answer) {
+    tracing::info!(?answer, run = ?notice.run, "answered from a notification");
+    if answer == Answer::OpenDashboard {
+        if let Err(e) = crate::windows::open_dashboard(app) {
+            tracing::warn!(error = %e, "cannot open the dashboard");
+        }
+        return;
+    }
+    if let Err(why) = carry_out(core, notice.run, answer).await {
+        plain(app, &why);
+    }
+}
+
+/// Carries out `answer` on the run the notification named, as the user's request from the
+/// notification, never on whoever else holds the desktop by now. `Err`: why it no longer
+/// applies; then nothing changed.
+pub async fn carry_out(core: &Handle, run: Option<RunId>, answer: Answer) -> Result<(), String> {
+    let who = Caller::user("notification");
+    let Some(run) = run else {
+        return Err(
+            "That notification is about several runs; open the dashboard to choose.".into(),
+        );
+    };
+    let refused = |e: baton_core::Error| format!("Nothing changed: {e}.");
+    match answer {
+        Answer::OpenDashboard => Ok(()),
+        Answer::LetItGoFirst => core.front(run, who).await.map(drop).map_err(refused),
+        Answer::CancelIt => core.cancel(run, who, None).await.map(drop).map_err(refused),
+        Answer::StopIt => core
+            .stop_holder(who, None, Some(run))
+            .await
+            .map(drop)
+            .map_err(refused),
+        Answer::GiveItBack => {
+            let published = core.published();
+            if published.holder_id() == Some(run) && published.holder_paused {
+                core.resume_holder(who).await.map(drop).map_err(refused)
+            } else {
+                Err(format!(
+                    "Nothing changed: run #{run} is not paused for you any more."
+                ))
+            }
+        }
+    }
+}
+
+/// Notification servers render a little markup in bodies (links, images, bold). Titles come
+/// from agents, so they are shown as text.
+fn escape_markup(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn core() -> (Handle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = baton_core::Store::open(
+            &dir.path().join("baton.db"),
+            baton_core::Durability::Normal,
+            baton_core::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+        let core = baton_core::spawn(
+            opened,
+            std::sync::Arc::new(baton_core::clock::SystemClock),
+            baton_core::Config::default(),
+        );
+        (core, dir)
+    }
+
+    async fn submit(core: &Handle, title: &str) -> RunId {
+        let spec = baton_core::RunSpec::new(title, "test", true);
+        core.submit(spec).await.unwrap().status.run.id
+    }
+
+    #[tokio::test]
+    async fn each_answer_acts_on_the_run_named_as_the_user_s_request() {
+        let (core, _dir) = core().await;
+        let a = submit(&core, "a").await;
+        let b = submit(&core, "b").await;
+        let c = submit(&core, "c").await;
+        carry_out(&core, Some(c), Answer::LetItGoFirst)
+            .await
+            .unwrap();
+        assert_eq!(core.status().desktop.queue[0].id, c);
+        carry_out(&core, Some(b), Answer::CancelIt).await.unwrap();
+        let cancelled = core.run(b).await.unwrap();
+        assert_eq!(cancelled.cancelled_by.as_deref(), Some("user:notification"));
+        core.pause_holder(Caller::user("takeover")).await.unwrap();
+        carry_out(&core, Some(a), Answer::GiveItBack).await.unwrap();
+        assert!(!core.status().desktop.holder_paused);
+        carry_out(&core, Some(a), Answer::StopIt).await.unwrap();
+        let stopped = core.run(a).await.unwrap();
+        assert_eq!(stopped.cancelled_by.as_deref(), Some("user:notification"));
+        assert_eq!(
+            core.status().desktop.holder.unwrap().id,
+            c,
+            "c got the desktop"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_answer_says_so_and_changes_nothing() {
+        let (core, _dir) = core().await;
+        let a = submit(&core, "a").await;
+        let b = submit(&core, "b").await;
+        core.cancel(a, Caller::user("cli"), None).await.unwrap();
+        let before = core.status();
+        // "Stop it" for a run that no longer holds the desktop stops nobody, b included.
+        let why = carry_out(&core, Some(a), Answer::StopIt).await.unwrap_err();
+        assert!(why.contains("changed hands"), "{why}");
+        let why = carry_out(&core, Some(b), Answer::LetItGoFirst)
+            .await
+            .unwrap_err();
+        assert!(why.contains("not waiting"), "{why}");
+        let why = carry_out(&core, Some(a), Answer::CancelIt)
+            .await
+            .unwrap_err();
+        assert!(why.contains("already ended"), "{why}");
+        let why = carry_out(&core, Some(b), Answer::GiveItBack)
+            .await
+            .unwrap_err();
+        assert!(why.contains("not paused"), "{why}");
+        let why = carry_out(&core, None, Answer::StopIt).await.unwrap_err();
+        assert!(why.contains("several runs"), "{why}");
+        assert_eq!(core.status(), before);
+    }
+
+    #[test]
+    fn titles_cannot_smuggle_markup_into_notifications() {
+        assert_eq!(
+            escape_markup("'<a href=\"x\">pay</a> & go' (evil)"),
+            "'&lt;a href=\"x\"&gt;pay&lt;/a&gt; &amp; go' (evil)"
+        );
+    }
+}
