@@ -37,6 +37,12 @@ function render(view) {
     box.checked = Boolean(view.notifications[box.dataset.notify]);
     box.disabled = box.dataset.notify !== "do_not_disturb" && view.notifications.do_not_disturb;
   }
+  $("notify-answers").textContent =
+    view.notification_answers === false
+      ? "This desktop's notification server shows no buttons: notifications are plain text. Answer from the tray menu or the dashboard."
+      : view.notification_answers
+        ? "Notifications about one run carry answers: Let it go first, Cancel it, Stop it, Give it back."
+        : "";
   if (document.activeElement !== $("ttl")) $("ttl").value = String(view.default_ttl_secs);
   for (const [id, value] of [
     ["max-active", view.limits.max_active_runs],

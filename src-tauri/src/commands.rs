@@ -97,6 +97,9 @@ pub struct SettingsView {
     pub hotkey: HotkeyState,
     /// Which notifications are shown.
     pub notifications: NotifySettings,
+    /// Whether they carry answers (buttons): `false` where the notification server shows
+    /// none, `null` before the app has asked it.
+    pub notification_answers: Option<bool>,
     /// Heartbeat TTL for runs that do not ask for their own, in seconds.
     pub default_ttl_secs: f64,
     /// The configured API port (0: any free port).
@@ -120,6 +123,7 @@ async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView 
     SettingsView {
         hotkey: state.hotkey.borrow().clone(),
         notifications: state.notifications.borrow().clone(),
+        notification_answers: crate::notifier::with_actions(),
         default_ttl_secs: stored.host.default_ttl_secs,
         api_port: stored.host.api_port,
         api_url: state

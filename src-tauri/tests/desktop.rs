@@ -438,3 +438,103 @@ fn closing_the_terminal_it_was_started_from_stops_it_cleanly() {
     let _app = desk.start_app();
     assert_eq!(desk.history()[0]["state"], "interrupted");
 }
+
+#[test]
+fn a_person_answers_from_the_notifications_alone() {
+    let desk = Desktop::with_answers();
+    let _app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.hold("a", "log in", &[]);
+    wait_file(&t.join("a.id"), WAIT);
+    let mut b = desk.hold("b", "fill form", &[]);
+    let queued_b = desk.wait_received("'fill form'");
+    assert!(
+        queued_b.body.contains("is queued behind 'log in'"),
+        "{queued_b:?}"
+    );
+    assert_eq!(queued_b.actions, ["front", "cancel", "default"]);
+    let mut c = desk.hold("c", "pay bills", &[]);
+    let queued_c = desk.wait_received("'pay bills'");
+    wait_until("two runs waiting", || {
+        desk.status()["desktop"]["queue"].as_array().map(Vec::len) == Some(2)
+    });
+
+    // Let it go first: c moves ahead of b, as the user's request from the notification.
+    desk.press(queued_c.id, "front");
+    wait_until("c at the front", || {
+        desk.status()["desktop"]["queue"][0]["title"] == "pay bills"
+    });
+    let events =
+        String::from_utf8_lossy(&desk.baton_output(&["events", "--json"]).stdout).to_string();
+    assert!(events.contains("\"by\":\"user:notification\""), "{events}");
+
+    // Cancel it: b leaves the queue, its command exits 130.
+    desk.press(queued_b.id, "cancel");
+    assert_eq!(exit_of(&mut b).code(), Some(130));
+    let history = desk.history();
+    let b_run = history.iter().find(|r| r["title"] == "fill form").unwrap();
+    assert_eq!(b_run["cancelled_by"], "user:notification");
+
+    // The holder finishes; the hand-off's Stop it stops the new holder, c.
+    std::fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(exit_of(&mut a).code(), Some(0));
+    let handoff = desk.wait_received("Desktop handed from 'log in' to 'pay bills'");
+    assert_eq!(handoff.actions, ["stop", "default"]);
+    desk.press(handoff.id, "stop");
+    assert_eq!(exit_of(&mut c).code(), Some(130));
+
+    // A stale answer: a hand-off to f, then f is cancelled elsewhere and g holds the desktop.
+    // Stop it on that notification stops nobody, and a notification says so.
+    let mut e = desk.hold("e", "first", &[]);
+    wait_file(&t.join("e.id"), WAIT);
+    let mut f = desk.hold("f", "second", &[]);
+    desk.wait_received("'second'");
+    std::fs::write(t.join("e.go"), "").unwrap();
+    assert_eq!(exit_of(&mut e).code(), Some(0));
+    let stale = desk.wait_received("Desktop handed from 'first' to 'second'");
+    let f_id = read_trimmed(&t.join("f.id"));
+    let out = desk.baton_output(&["cancel", &f_id]);
+    assert!(out.status.success());
+    assert_eq!(exit_of(&mut f).code(), Some(130));
+    let mut g = desk.hold("g", "third", &[]);
+    wait_file(&t.join("g.id"), WAIT);
+    desk.press(stale.id, "stop");
+    let refusal = desk.wait_notification("Nothing changed");
+    assert!(refusal.contains("changed hands"), "{refusal}");
+    assert_eq!(desk.status()["desktop"]["holder"]["title"], "third");
+    std::fs::write(t.join("g.go"), "").unwrap();
+    assert_eq!(exit_of(&mut g).code(), Some(0));
+}
+
+#[test]
+fn a_takeover_is_given_back_from_its_notification() {
+    let desk = Desktop::with_answers();
+    let _app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.hold("a", "log in", &[]);
+    wait_file(&t.join("a.id"), WAIT);
+    let moved = desk
+        .env(&mut Command::new("xdotool"))
+        .args(["mousemove", "600", "400"])
+        .status()
+        .unwrap();
+    assert!(moved.success());
+    let takeover = desk.wait_received("paused while you use the computer");
+    assert_eq!(takeover.actions, ["give-back", "stop", "default"]);
+    wait_until("the takeover in the status", || {
+        desk.status()["desktop"]["holder_paused"] == true
+    });
+    desk.press(takeover.id, "give-back");
+    wait_until("the holder to resume", || {
+        desk.status()["desktop"]["holder_paused"] == false
+    });
+    let events =
+        String::from_utf8_lossy(&desk.baton_output(&["events", "--json"]).stdout).to_string();
+    assert!(
+        events.contains("\"kind\":\"holder_resumed\"")
+            && events.contains("\"by\":\"user:notification\""),
+        "{events}"
+    );
+    std::fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(exit_of(&mut a).code(), Some(0));
+}

@@ -8,6 +8,7 @@ const view = (changes = {}) => ({
   hotkey: { accelerator: "CmdOrCtrl+Alt+Shift+S", active: true, error: null },
   notifications: { queued: true, handoff: true, stopped: true, expired: true, takeover: true, do_not_disturb: false },
   takeover: { enabled: true, quiet_secs: 10 },
+  notification_answers: false,
   default_ttl_secs: 15,
   limits: { max_active_runs: 10000, max_runs_per_client: 1000, retention_days: 90 },
   api_port: 0,
@@ -53,6 +54,7 @@ test("shows the settings in force", async (t) => {
   assert.equal(await page.isChecked('[data-notify="queued"]'), true);
   assert.equal(await page.isChecked('[data-notify="do_not_disturb"]'), false);
   assert.equal(await page.inputValue("#ttl"), "15");
+  assert.match(await page.textContent("#notify-answers"), /shows no buttons/);
   assert.equal(await page.inputValue("#max-active"), "10000");
   assert.equal(await page.inputValue("#max-per-client"), "1000");
   assert.equal(await page.inputValue("#retention-days"), "90");

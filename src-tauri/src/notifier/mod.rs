@@ -24,6 +24,14 @@ use crate::settings::NotifySettings;
 /// What the person answered, and to which notice.
 pub type Answered = (Notice, Answer);
 
+/// What the notifier found at start: whether the notification server shows buttons.
+static WITH_ACTIONS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Whether notifications carry answers on this desktop; `None` until the notifier has asked.
+pub fn with_actions() -> Option<bool> {
+    WITH_ACTIONS.get().copied()
+}
+
 /// Whether this desktop's notification server shows buttons (asked once, at start).
 pub fn actions_supported() -> bool {
     #[cfg(all(unix, not(target_os = "macos")))]
@@ -52,6 +60,7 @@ pub async fn run<R: Runtime>(
     noticer.learn(&core.status());
     let mut coalescer = Coalescer::new(WINDOW, GATHER);
     let with_actions = actions_supported();
+    let _ = WITH_ACTIONS.set(with_actions);
     tracing::info!(
         with_actions,
         "notifications {}",
@@ -181,6 +190,7 @@ fn escape_markup(text: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -15,6 +15,10 @@ use serde_json::Value;
 
 const TRAY_HOST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/tray_host.py");
 const CLOSE_WINDOW: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/close_window.py");
+const NOTIFICATIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/harness/notifications.py"
+);
 /// Debian's interpreter, which has python3-gi (a pyenv `python3` on PATH may not).
 const PYTHON: &str = "/usr/bin/python3";
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -26,23 +30,41 @@ pub struct Desktop {
     /// The X server, when this desktop started it (not when it shares another's display).
     _xvfb: Option<Xvfb>,
     dbus: Child,
+    /// dunst, or the stand-in server that presses buttons (`harness/notifications.py`).
     dunst: Proc,
+    stand_in: bool,
+    /// The stand-in's stdin: "press ID KEY".
+    presses: Option<std::sync::Mutex<std::process::ChildStdin>>,
     tray_host: Child,
+}
+
+/// A notification as the stand-in server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub id: u64,
+    pub body: String,
+    pub actions: Vec<String>,
 }
 
 impl Desktop {
     /// A desktop with an X display of its own.
     pub fn start() -> Desktop {
-        Desktop::on_display(None)
+        Desktop::on_display(None, false)
+    }
+
+    /// A desktop whose notification server is the stand-in that presses buttons as a person
+    /// clicks them ([`Desktop::press`]).
+    pub fn with_answers() -> Desktop {
+        Desktop::on_display(None, true)
     }
 
     /// A second session (its own bus, notification daemon, tray host and data directory) on
     /// `other`'s X display: another user session's applications, as far as X is concerned.
     pub fn sharing_display(other: &Desktop) -> Desktop {
-        Desktop::on_display(Some(other.display.clone()))
+        Desktop::on_display(Some(other.display.clone()), false)
     }
 
-    fn on_display(shared: Option<String>) -> Desktop {
+    fn on_display(shared: Option<String>, stand_in: bool) -> Desktop {
         for tool in ["Xvfb", "dbus-daemon", "dunst", "xdotool", PYTHON] {
             let found = Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
@@ -84,9 +106,18 @@ impl Desktop {
         let env = |command: &mut Command| {
             desktop_env(command, &display, &bus, scratch.path());
         };
-        let mut dunst = Command::new("dunst");
-        env(&mut dunst);
-        let dunst = Proc::spawn(dunst.arg("-print"));
+        let mut presses = None;
+        let dunst = if stand_in {
+            let mut server = Command::new(PYTHON);
+            env(&mut server);
+            let mut proc = Proc::spawn(server.arg(NOTIFICATIONS).stdin(Stdio::piped()));
+            presses = proc.child.stdin.take().map(std::sync::Mutex::new);
+            proc
+        } else {
+            let mut dunst = Command::new("dunst");
+            env(&mut dunst);
+            Proc::spawn(dunst.arg("-print"))
+        };
         let mut tray_host = {
             let mut command = Command::new(PYTHON);
             env(&mut command);
@@ -117,6 +148,8 @@ impl Desktop {
             _xvfb: xvfb,
             dbus,
             dunst,
+            stand_in,
+            presses,
             tray_host,
         };
         desktop.wait_for_bus_name("org.freedesktop.Notifications");
@@ -308,7 +341,54 @@ impl Desktop {
 
     /// Bodies of the notifications the notification daemon received.
     pub fn notifications(&self) -> Vec<String> {
+        if self.stand_in {
+            return self.received().into_iter().map(|r| r.body).collect();
+        }
         notification_bodies(&self.dunst.stdout.all())
+    }
+
+    /// What the stand-in server received, in order.
+    pub fn received(&self) -> Vec<Received> {
+        self.dunst
+            .stdout
+            .all()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|v| v.get("id").is_some())
+            .map(|v| Received {
+                id: v["id"].as_u64().unwrap(),
+                body: v["body"].as_str().unwrap().to_string(),
+                actions: v["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Waits for a notification with `needle` in its body, as the stand-in server got it.
+    pub fn wait_received(&self, needle: &str) -> Received {
+        self.wait_notification(needle);
+        self.received()
+            .into_iter()
+            .rev()
+            .find(|r| r.body.contains(needle))
+            .unwrap()
+    }
+
+    /// Presses the action `key` of notification `id`, as a person's click does.
+    pub fn press(&self, id: u64, key: &str) {
+        use std::io::Write;
+        let mut stdin = self
+            .presses
+            .as_ref()
+            .expect("the stand-in server")
+            .lock()
+            .unwrap();
+        writeln!(stdin, "press {id} {key}").unwrap();
+        stdin.flush().unwrap();
     }
 
     /// Waits for a notification whose body contains `needle`; returns the body.
