@@ -96,6 +96,13 @@ if ! rust_ok; then
     fi
 fi
 
+# The repository pins its toolchain (rust-toolchain.toml): install it, with rustfmt and clippy,
+# if this machine lacks it.
+pinned=$(sed -n 's/^channel = "\(.*\)"/\1/p' "$(dirname "$0")/../rust-toolchain.toml")
+if [ -n "$pinned" ] && ! rustup run "$pinned" cargo clippy --version >/dev/null 2>&1; then
+    echo "setup: installing Rust $pinned (the toolchain rust-toolchain.toml pins)"
+    rustup toolchain install "$pinned" --profile minimal --component rustfmt,clippy
+fi
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
 fi

@@ -237,6 +237,66 @@ fn a_key_of_the_person_s_stops_the_holder_s_typing_in_a_real_field() {
 }
 
 #[test]
+fn one_long_type_of_the_holder_s_stops_soon_after_the_person_s_key() {
+    let x = Xvfb::start();
+    let d = Daemon::on_display(&x.display, &["--takeover-quiet", "5"]);
+    let mut fields = Fields::open(&x.display, 1);
+    let (cx, cy) = fields.centres[0];
+    runtime().block_on(async {
+        let h = Arc::new(Holder::start(&d).await);
+        let text: String = "abcdefghijklmnopqrstuvwxy"
+            .chars()
+            .cycle()
+            .take(2000)
+            .collect();
+        let typing = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.act(vec![
+                    to(cx, cy),
+                    Action::Click {
+                        button: Default::default(),
+                        count: 1,
+                    },
+                    Action::Type { text },
+                ])
+                .await
+            })
+        };
+        // Once the text is on its way.
+        let started = Instant::now();
+        while fields.texts()[0].len() < 20 {
+            assert!(started.elapsed() < SHORT, "the holder never typed");
+        }
+        let at = person(&x.display, &["key", "Z"]);
+        let delay = h.wait_paused(at).await;
+        assert!(!typing.await.unwrap(), "the type was stopped");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let typed = fields.texts().remove(0);
+        let (before, after) = typed
+            .split_once('Z')
+            .expect("the person's key is in the field");
+        eprintln!(
+            "paused {delay:?} after the person's key; {} characters before it, {} after",
+            before.len(),
+            after.len()
+        );
+        assert!(
+            before.len() < 2000,
+            "the whole text ran before the key: {}",
+            before.len()
+        );
+        // What the holder typed between the person's key and the refusal (a few parts of 8
+        // characters, in the milliseconds that takes) lands; the rest of the 2 000 does not.
+        assert!(
+            before.len() + after.len() < 1000 && after.len() < 200,
+            "{} characters after the person's key",
+            after.len()
+        );
+    });
+}
+
+#[test]
 fn the_person_is_noticed_in_every_round_at_a_random_moment() {
     let rounds = env_number("BATON_TAKEOVER_ROUNDS", 200) as usize;
     let mut rng = Rng::from_env("BATON_TAKEOVER_SEED");

@@ -435,6 +435,26 @@ impl Handle {
         }
     }
 
+    /// Pauses (`true`) or resumes the holder only if it is still run `only` (see
+    /// [`Machine::set_holder_paused_if`]). Returns whether anything changed.
+    pub async fn set_holder_paused_if(
+        &self,
+        only: RunId,
+        paused: bool,
+        caller: Caller,
+    ) -> Result<bool> {
+        match self
+            .apply(move |m, _| {
+                m.set_holder_paused_if(only, paused, &caller)
+                    .map(Answer::Flag)
+            })
+            .await?
+        {
+            Resolved::Flag(changed) => Ok(changed),
+            _ => Err(Error::Closed),
+        }
+    }
+
     /// The holder may send input again. Returns whether anything changed.
     pub async fn resume_holder(&self, caller: Caller) -> Result<bool> {
         match self

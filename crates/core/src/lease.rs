@@ -513,7 +513,11 @@ impl Machine {
     ) -> Result<RunId> {
         user_only(caller, "replace a run")?;
         let ttl = self.validate_spec(&spec)?;
-        self.active(old)?;
+        let old_client = &self.active(old)?.run.client;
+        // The old run's place is freed, but a new client name takes a place of its own.
+        if old_client != spec.client.trim() {
+            self.check_caps_of_client(spec.client.trim())?;
+        }
         let needs_desktop = spec.needs_desktop;
         let slot = self.queue.index_of(&old);
         let held = self.holder.filter(|h| h.id == old);
@@ -587,15 +591,32 @@ impl Machine {
     /// The person at the computer takes over: the holder keeps the lease and its place, but its
     /// input is refused until [`Machine::resume_holder`]. Returns whether anything changed.
     pub fn pause_holder(&mut self, caller: &Caller) -> Result<bool> {
-        self.set_holder_paused(caller, true)
+        self.set_holder_paused(caller, true, None)
     }
 
     /// The holder may send input again.
     pub fn resume_holder(&mut self, caller: &Caller) -> Result<bool> {
-        self.set_holder_paused(caller, false)
+        self.set_holder_paused(caller, false, None)
     }
 
-    fn set_holder_paused(&mut self, caller: &Caller, paused: bool) -> Result<bool> {
+    /// Pauses (`true`) or resumes the holder only if it is still run `only`: what was seen of
+    /// one holder (the person's input, a notification about it) never acts on the next one.
+    /// `Ok(false)`, changing nothing, when someone else holds the desktop by now.
+    pub fn set_holder_paused_if(
+        &mut self,
+        only: RunId,
+        paused: bool,
+        caller: &Caller,
+    ) -> Result<bool> {
+        self.set_holder_paused(caller, paused, Some(only))
+    }
+
+    fn set_holder_paused(
+        &mut self,
+        caller: &Caller,
+        paused: bool,
+        only: Option<RunId>,
+    ) -> Result<bool> {
         user_only(
             caller,
             if paused {
@@ -609,6 +630,9 @@ impl Machine {
                 "nobody holds the desktop, so there is no holder to pause or resume".into(),
             ));
         };
+        if only.is_some_and(|only| only != holder.id) {
+            return Ok(false);
+        }
         if holder.paused == paused {
             return Ok(false);
         }
@@ -1088,6 +1112,10 @@ impl Machine {
                 self.active_count
             )));
         }
+        self.check_caps_of_client(client)
+    }
+
+    fn check_caps_of_client(&self, client: &str) -> Result<()> {
         let of_client = self.per_client.get(client).copied().unwrap_or(0);
         if of_client >= self.caps.max_per_client {
             return Err(Error::TooManyRuns(format!(
@@ -1209,6 +1237,12 @@ pub fn rewrites_terminals(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// What a one-line text refuses: also the Unicode line and paragraph separators, which
+/// notification servers show as line breaks (a title could fake a second line).
+pub fn breaks_one_line(c: char) -> bool {
+    rewrites_terminals(c) || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
 /// In texts that may span lines, line breaks and tabs are allowed.
 fn refused_in_multi_line(c: char) -> bool {
     !matches!(c, '\n' | '\t') && rewrites_terminals(c)
@@ -1223,7 +1257,7 @@ fn refused_character(what: &str, c: char) -> Error {
 
 /// A one-line text: also no line breaks or tabs.
 fn one_line(text: &str, what: &str, max_chars: usize) -> Result<String> {
-    checked(text, what, max_chars, rewrites_terminals)?
+    checked(text, what, max_chars, breaks_one_line)?
         .ok_or_else(|| Error::Invalid(format!("{what} must not be empty")))
 }
 
@@ -1243,7 +1277,8 @@ pub mod text_pattern {
     const SPACE: &str =
         r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
     /// Refused in one-line texts: control characters and bidirectional overrides.
-    const ONE_LINE_REFUSED: &str = r"\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069";
+    const ONE_LINE_REFUSED: &str =
+        r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069";
     /// Refused in texts that may span lines: the same, but for line breaks and tabs.
     const MULTI_LINE_REFUSED: &str =
         r"\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069";

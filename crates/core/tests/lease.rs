@@ -758,3 +758,32 @@ async fn a_run_hears_its_new_place_whether_or_not_it_was_watching() {
     let now = h.heartbeat(id, Caller::Run(id), 0).await.unwrap();
     assert!(now.run.holds_desktop, "{now:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn what_was_seen_of_one_holder_never_pauses_or_resumes_the_next() {
+    let c = core().await;
+    let h = &c.handle;
+    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    // The person's input seen under a, weighed after the hand-off to b: nothing happens.
+    let takeover = Caller::user("takeover");
+    assert!(
+        !h.set_holder_paused_if(a, true, takeover.clone())
+            .await
+            .unwrap()
+    );
+    assert!(!h.status().desktop.holder_paused);
+    assert!(
+        h.set_holder_paused_if(b, true, takeover.clone())
+            .await
+            .unwrap()
+    );
+    assert!(!h.set_holder_paused_if(a, false, takeover).await.unwrap());
+    assert!(
+        h.status().desktop.holder_paused,
+        "b stays paused until its own resume"
+    );
+}

@@ -542,9 +542,9 @@ proptest! {
 /// Characters where the text rules have edges: spaces that trim removes and spaces it keeps,
 /// line breaks and tabs, other controls (some of them spaces to other languages), a
 /// bidirectional override, and plain letters.
-const EDGES: [char; 14] = [
+const EDGES: [char; 15] = [
     'a', 'é', ' ', '\t', '\n', '\r', '\u{b}', '\u{85}', '\u{a0}', '\u{3000}', '\u{1c}', '\u{0}',
-    '\u{202e}', '\u{200b}',
+    '\u{202e}', '\u{200b}', '\u{2028}',
 ];
 
 fn edge_text() -> impl Strategy<Value = String> {

@@ -59,7 +59,10 @@ pub async fn run<R: Runtime>(
     let mut noticer = Noticer::default();
     noticer.learn(&core.status());
     let mut coalescer = Coalescer::new(WINDOW, GATHER);
-    let with_actions = actions_supported();
+    // A D-Bus round trip (up to the bus's activation timeout with no server): not here.
+    let with_actions = tokio::task::spawn_blocking(actions_supported)
+        .await
+        .unwrap_or(false);
     let _ = WITH_ACTIONS.set(with_actions);
     tracing::info!(
         with_actions,
@@ -112,10 +115,16 @@ fn show<R: Runtime>(
     tracing::info!(kind = ?notice.kind, text = %notice.text, "notification");
     #[cfg(all(unix, not(target_os = "macos")))]
     if let Some(answers) = answers {
-        match xdg::show(notice, &escape_markup(&notice.text), answers.clone()) {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, "cannot show a notification with answers"),
-        }
+        // D-Bus calls block: on a thread of their own, with the plain text as the fallback.
+        let (app, notice, answers) = (app.clone(), notice.clone(), answers.clone());
+        tauri::async_runtime::spawn_blocking(move || {
+            let body = escape_markup(&notice.text);
+            if let Err(e) = xdg::show(&notice, &body, answers) {
+                tracing::warn!(error = %e, "cannot show a notification with answers");
+                plain(&app, &notice.text);
+            }
+        });
+        return;
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]
     let _ = answers;
@@ -168,16 +177,12 @@ pub async fn carry_out(core: &Handle, run: Option<RunId>, answer: Answer) -> Res
             .await
             .map(drop)
             .map_err(refused),
-        Answer::GiveItBack => {
-            let published = core.published();
-            if published.holder_id() == Some(run) && published.holder_paused {
-                core.resume_holder(who).await.map(drop).map_err(refused)
-            } else {
-                Err(format!(
-                    "Nothing changed: run #{run} is not paused for you any more."
-                ))
-            }
-        }
+        Answer::GiveItBack => match core.set_holder_paused_if(run, false, who).await {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => Err(format!(
+                "Nothing changed: run #{run} is not paused for you any more."
+            )),
+        },
     }
 }
 

@@ -7,6 +7,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::Answered;
 use crate::notice::{Answer, Notice};
 
+/// How long a notification with answers stays up.
+const ANSWER_WITHIN_MS: u32 = 60_000;
+
 /// Whether the server says it shows actions (`GetCapabilities`).
 pub fn actions_supported() -> bool {
     notify_rust::get_capabilities().is_ok_and(|caps| caps.iter().any(|c| c == "actions"))
@@ -15,7 +18,12 @@ pub fn actions_supported() -> bool {
 /// Shows `notice` with a button for each of its answers; a click on the body is the dashboard.
 pub fn show(notice: &Notice, body: &str, answers: UnboundedSender<Answered>) -> Result<(), String> {
     let mut notification = notify_rust::Notification::new();
-    notification.appname("Baton").summary("Baton").body(body);
+    // The server closes it after a while, which ends the thread waiting for its answer.
+    notification
+        .appname("Baton")
+        .summary("Baton")
+        .body(body)
+        .timeout(notify_rust::Timeout::Milliseconds(ANSWER_WITHIN_MS));
     for answer in &notice.answers {
         notification.action(answer.key(), answer.label());
     }

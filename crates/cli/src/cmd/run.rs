@@ -369,7 +369,7 @@ fn title_of(command: &[String]) -> String {
         .join(" ")
         .chars()
         .map(|c| {
-            if baton_core::lease::rewrites_terminals(c) {
+            if baton_core::lease::breaks_one_line(c) {
                 ' '
             } else {
                 c

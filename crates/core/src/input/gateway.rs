@@ -255,6 +255,9 @@ fn serve(
     }
 }
 
+/// How many characters of a `type` action go to the display between two checks of the holder.
+const TYPE_PART: usize = 8;
+
 fn run_batch(
     driver: &mut dyn InputDriver,
     run: RunId,
@@ -283,10 +286,31 @@ fn run_batch(
                         };
                     }
                 };
-                mark(true);
-                let performed = driver.perform(step).map_err(Error::InputFailed);
-                mark(false);
-                performed?;
+                // Text goes a few characters at a time, each part checked like an action:
+                // a long `type` stops soon after the person takes over, not at its end.
+                let parts: Vec<Step> = match step {
+                    Step::Type(text) if text.chars().count() > TYPE_PART => text
+                        .chars()
+                        .collect::<Vec<_>>()
+                        .chunks(TYPE_PART)
+                        .map(|part| Step::Type(part.iter().collect()))
+                        .collect(),
+                    step => vec![step.clone()],
+                };
+                for (n, part) in parts.iter().enumerate() {
+                    if n > 0
+                        && let Some(stop) = may_act(&status.borrow(), run, lease_token)
+                    {
+                        return Ok(Outcome {
+                            ran: index,
+                            stopped: Some(stop),
+                        });
+                    }
+                    mark(true);
+                    let performed = driver.perform(part).map_err(Error::InputFailed);
+                    mark(false);
+                    performed?;
+                }
                 match step {
                     Step::Down(button) => {
                         held.owner = Some((run, lease_token));

@@ -77,8 +77,8 @@ pub enum Observed {
 /// is produces none), so it cannot later be taken to answer the person's event.
 pub const UNANSWERED: Duration = Duration::from_millis(200);
 
-/// Tells the person's input from Baton's, event by event. One per holder: [`Attribution::new`]
-/// again when the desktop changes hands.
+/// Tells the person's input from Baton's, event by event. One per display; call
+/// [`Attribution::new_holding`] when the desktop changes hands.
 #[derive(Debug, Default)]
 pub struct Attribution {
     /// Synthetic requests not yet answered by an event, oldest first.
@@ -91,6 +91,12 @@ impl Attribution {
     /// A fresh attribution, for a new holder.
     pub fn new() -> Self {
         Attribution::default()
+    }
+
+    /// The desktop changed hands: keys the person pressed before are no longer this holding's
+    /// (Baton's requests still waiting for their events stay Baton's).
+    pub fn new_holding(&mut self) {
+        self.pressed.clear();
     }
 
     /// Takes one observation, made at `at`; `true` when it is the person's input.

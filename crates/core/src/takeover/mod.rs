@@ -114,7 +114,6 @@ impl Detector {
 struct Holding {
     id: RunId,
     since: Instant,
-    attribution: Attribution,
     detector: Detector,
     /// Whether this watcher paused the holder (and so may resume it).
     paused_by_us: bool,
@@ -127,7 +126,6 @@ impl Holding {
         Holding {
             id,
             since: now,
-            attribution: Attribution::new(),
             detector: Detector::default(),
             paused_by_us: false,
             last_human: None,
@@ -138,33 +136,51 @@ impl Holding {
 /// Watches for the person while someone holds the desktop; pauses and resumes the holder.
 /// `events` is the display's input as it happens (none where the platform has no such
 /// stream); `probe` is sampled beside it. Runs until the scheduler stops.
+///
+/// Every pause and resume names the holder it is about, so what was seen of one holder never
+/// acts on the next.
 pub async fn watch(
     core: Handle,
     gateway: Gateway,
-    mut probe: Box<dyn ActivityProbe>,
+    probe: Box<dyn ActivityProbe>,
     mut events: Option<UnboundedReceiver<(Observed, std::time::Instant)>>,
     mut settings: watch::Receiver<TakeoverSettings>,
 ) {
     let mut status = core.watch_status();
     let who = Caller::user("takeover");
     let mut holding: Option<Holding> = None;
+    // One for the display, not one per holder: Baton's requests sent just before a hand-off
+    // are still Baton's when their events arrive after it.
+    let mut attribution = Attribution::new();
+    let mut probe = Some(probe);
     let mut next_sample = Instant::now();
     loop {
         let published: Arc<Published> = status.borrow_and_update().clone();
         let current = *settings.borrow_and_update();
         let now = Instant::now();
         let holder = published.holder_id().filter(|_| current.enabled);
-        match (&mut holding, holder) {
-            (_, None) => holding = None,
-            (Some(h), Some(id)) if h.id == id => {
+        match (holding.take(), holder) {
+            (Some(h), None) => {
+                // Detection switched off (or the holding ended) during a pause of ours: the
+                // holder must not stay paused with nobody to resume it.
+                if h.paused_by_us && published.holder_paused {
+                    let _ = core.set_holder_paused_if(h.id, false, who.clone()).await;
+                }
+            }
+            (None, None) => {}
+            (Some(mut h), Some(id)) if h.id == id => {
                 if h.paused_by_us && !published.holder_paused {
-                    // Given back before the quiet time (tray, dashboard): the input so far is
-                    // done with; only new input takes it over again.
+                    // Given back before the quiet time (tray, dashboard, notification): the
+                    // input so far is done with; only new input takes it over again.
                     h.paused_by_us = false;
                     h.last_human = None;
                 }
+                holding = Some(h);
             }
-            (_, Some(id)) => holding = Some(Holding::new(id, now)),
+            (_, Some(id)) => {
+                attribution.new_holding();
+                holding = Some(Holding::new(id, now));
+            }
         }
         // What this turn saw of the person, if anything.
         let mut person: Option<Instant> = None;
@@ -175,14 +191,15 @@ pub async fn watch(
             }
         };
         tokio::select! {
+            // The desktop's state first: an event is weighed against the holder it came under.
+            biased;
             changed = status.changed() => if changed.is_err() { return; },
             changed = settings.changed() => if changed.is_err() { return; },
             received = recv => match received {
                 Some((observed, at)) => {
                     let at = Instant::from_std(at);
-                    if let Some(h) = holding.as_mut()
-                        && h.attribution.observe(observed, at)
-                        && at >= h.since
+                    if attribution.observe(observed, at)
+                        && holding.as_ref().is_some_and(|h| at >= h.since)
                     {
                         person = Some(at);
                     }
@@ -192,15 +209,28 @@ pub async fn watch(
                     events = None;
                 }
             },
-            () = tokio::time::sleep_until(next_sample), if holding.is_some() => {
+            () = tokio::time::sleep_until(next_sample), if holding.is_some() && probe.is_some() => {
                 next_sample = Instant::now() + SAMPLE_EVERY;
-                if let Some(h) = holding.as_mut() {
-                    match probe.sample() {
-                        Ok(sample) => {
-                            let own = gateway.last_input().map(Instant::from_std);
-                            person = h.detector.person_input(sample, Instant::now(), own, h.since);
+                // The probe asks the display server, which may stall: not on a runtime thread.
+                if let Some(mut taken) = probe.take() {
+                    let (back, sample) = match tokio::task::spawn_blocking(move || {
+                        let sample = taken.sample();
+                        (taken, sample)
+                    })
+                    .await
+                    {
+                        Ok(pair) => pair,
+                        Err(_) => return,
+                    };
+                    probe = Some(back);
+                    if let Some(h) = holding.as_mut() {
+                        match sample {
+                            Ok(sample) => {
+                                let own = gateway.last_input().map(Instant::from_std);
+                                person = h.detector.person_input(sample, Instant::now(), own, h.since);
+                            }
+                            Err(e) => tracing::debug!(error = %e, "cannot sample the display"),
                         }
-                        Err(e) => tracing::debug!(error = %e, "cannot sample the display"),
                     }
                 }
             },
@@ -213,9 +243,19 @@ pub async fn watch(
         let active = h
             .last_human
             .is_some_and(|at| now.saturating_duration_since(at) < current.quiet);
-        let paused = status.borrow().holder_paused;
+        let (still_holds, paused) = {
+            let now_published = status.borrow();
+            (
+                now_published.holder_id() == Some(h.id),
+                now_published.holder_paused,
+            )
+        };
+        if !still_holds {
+            // The desktop changed hands meanwhile: the next turn starts a new holding.
+            continue;
+        }
         if person.is_some() && active && !paused {
-            match core.pause_holder(who.clone()).await {
+            match core.set_holder_paused_if(h.id, true, who.clone()).await {
                 Ok(true) => {
                     tracing::info!(holder = ?h.id, "the person at the computer took over");
                     h.paused_by_us = true;
@@ -224,7 +264,7 @@ pub async fn watch(
                 Err(e) => tracing::debug!(error = %e, "cannot pause the holder"),
             }
         } else if !active && h.paused_by_us && paused {
-            if let Err(e) = core.resume_holder(who.clone()).await {
+            if let Err(e) = core.set_holder_paused_if(h.id, false, who.clone()).await {
                 tracing::debug!(error = %e, "cannot resume the holder");
             }
             h.paused_by_us = false;

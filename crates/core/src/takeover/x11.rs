@@ -84,6 +84,7 @@ pub type Recorded = (Observed, std::time::Instant);
 /// X11's RECORD categories.
 const FROM_SERVER: u8 = 0;
 const FROM_CLIENT: u8 = 1;
+const CLIENT_DIED: u8 = 3;
 /// XTEST's `FakeInput` request.
 const FAKE_INPUT: u8 = 2;
 
@@ -135,7 +136,8 @@ impl X11Recorder {
             device_events: record::Range8 { first: 2, last: 6 },
             errors: none,
             client_started: false,
-            client_died: false,
+            // The server reuses a gone client's ids: what was learnt of it is forgotten.
+            client_died: true,
         };
         let context = data.generate_id().map_err(|e| failed(&e))?;
         data.record_create_context(context, 0, &[record::CS::ALL_CLIENTS.into()], &[range])
@@ -160,6 +162,10 @@ impl X11Recorder {
                 };
                 for reply in replies {
                     let Ok(reply) = reply else { break };
+                    if reply.category == CLIENT_DIED {
+                        owners.known.remove(&reply.xid_base);
+                        continue;
+                    }
                     let at = std::time::Instant::now();
                     for observed in parse(&reply, xtest, &mut owners) {
                         if tx.send((observed, at)).is_err() {
@@ -195,12 +201,15 @@ impl Owners {
                 client: xid_base,
                 mask: ClientIdMask::LOCAL_CLIENT_PID,
             };
-            lookup
+            let pid = lookup
                 .res_query_client_ids(&[spec])
                 .ok()
                 .and_then(|cookie| cookie.reply().ok())
-                .and_then(|reply| reply.ids.first().and_then(|id| id.value.first().copied()))
-                .is_some_and(|pid| pid == std::process::id())
+                .and_then(|reply| reply.ids.first().and_then(|id| id.value.first().copied()));
+            // A client whose process the server cannot tell (over TCP, another PID namespace)
+            // is taken for Baton's: else Baton's own input would pause its holder at every
+            // action. The person's devices are seen all the same.
+            pid.is_none_or(|pid| pid == std::process::id())
         })
     }
 }
@@ -213,7 +222,7 @@ fn parse(
     let mut out = Vec::new();
     match reply.category {
         FROM_SERVER => {
-            for event in reply.data.chunks_exact(32) {
+            for event in reply.data.as_chunks::<32>().0 {
                 if let Some(kind) = Kind::from_x11(event[0] & 0x7f) {
                     let detail = if kind == Kind::Motion { 0 } else { event[1] };
                     out.push(Observed::Happened { kind, detail });
@@ -223,10 +232,13 @@ fn parse(
         FROM_CLIENT => {
             let mut rest = &reply.data[..];
             while rest.len() >= 8 {
+                // A client's requests come in its own byte order: the other one than this
+                // host's when it is swapped.
+                let native = u16::from_ne_bytes([rest[2], rest[3]]);
                 let units = if reply.client_swapped {
-                    u16::from_be_bytes([rest[2], rest[3]])
+                    native.swap_bytes()
                 } else {
-                    u16::from_le_bytes([rest[2], rest[3]])
+                    native
                 };
                 let length = usize::from(units) * 4;
                 if rest[0] == xtest
