@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint suites agents ui-test contract interference bench bench-quick torture fuzz
+.PHONY: run test setup build lint check-platforms suites agents ui-test contract test-windows interference bench bench-quick torture fuzz
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 run: setup
@@ -15,9 +15,10 @@ run: setup
 		exec ./target/release/baton daemon; \
 	fi
 
-## Install what the tests need, then run every suite (style, lints, unit, property,
-## HTTP, and end-to-end tests with real processes).
-test: setup lint suites ui-test contract
+## Install what the tests need, then run every suite (style, lints for Linux, Windows and
+## macOS, unit, property, HTTP, end-to-end tests with real processes, and the Windows build
+## under Wine).
+test: setup lint check-platforms suites ui-test contract test-windows
 
 setup:
 	@./scripts/setup.sh
@@ -28,6 +29,14 @@ build: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## clippy -D warnings for Windows (mingw-w64) and macOS (zig): type-checking, nothing run.
+check-platforms:
+	./scripts/check-platforms.sh
+
+## baton.exe and baton-tray.exe for Windows, and the Windows suite under Wine.
+test-windows:
+	./scripts/test-windows.sh
 
 suites: agents
 	$(CARGO) build --workspace --bins

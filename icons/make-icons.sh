@@ -16,3 +16,10 @@ convert -size 256x256 xc:none -fill '#1f4e3d' -draw 'roundrectangle 8,8 248,248 
     -stroke '#f2b84b' -strokewidth 30 -draw 'line 72,184 184,72' \
     -stroke none -fill '#f2b84b' -draw 'circle 72,184 72,164' -draw 'circle 184,72 184,52' \
     PNG32:icon.png
+# The Windows and macOS icons, from the same drawing (Pillow, from PyPI: pip install pillow).
+python3 -c "
+from PIL import Image
+im = Image.open('icon.png')
+im.save('icon.ico', sizes=[(16, 16), (24, 24), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)])
+im.save('icon.icns')
+"

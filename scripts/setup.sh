@@ -21,11 +21,14 @@ version_at_least() { # MIN VERSION
 # D-Bus session, a real notification daemon, xdotool to press the hotkey, python3-gi for the
 # stand-in tray host, python3-xlib to close windows as a window manager does), and the windows'
 # tests in headless Chromium and, over WebDriver, in the real app (WebKitWebDriver).
-# python3-venv: the API's contract test runs schemathesis, from PyPI, in a venv of its own.
+# python3-venv: the API's contract test runs schemathesis, from PyPI, in a venv of its own
+# (and the macOS type-check zig, from PyPI, in another).
+# mingw-w64 builds Baton for Windows, Wine runs the Windows suite.
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
 PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
     libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib
-    webkit2gtk-driver protobuf-compiler libprotobuf-dev python3 python3-venv"
+    webkit2gtk-driver protobuf-compiler libprotobuf-dev python3 python3-venv
+    gcc-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine64 wine"
 # Debian packages Chromium as `chromium`; Ubuntu only as `chromium-browser` (which brings the snap).
 . /etc/os-release
 case "${ID:-}" in
@@ -105,6 +108,15 @@ if [ -n "$pinned" ] && ! rustup run "$pinned" cargo clippy --version >/dev/null 
 fi
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
+fi
+# The standard libraries for Windows and macOS (make check-platforms, make test-windows).
+for target in x86_64-pc-windows-gnu aarch64-apple-darwin; do
+    rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+done
+# zig as macOS's C compiler and linker for cargo (make check-platforms).
+if ! command -v cargo-zigbuild >/dev/null 2>&1; then
+    echo "setup: installing cargo-zigbuild"
+    cargo install cargo-zigbuild --locked --quiet
 fi
 
 # WebDriver for the real app's windows (it drives WebKitWebDriver).

@@ -1,5 +1,6 @@
 //! The global hotkey that stops the desktop holder from any application (a user request,
-//! recorded as `user:hotkey`). X11 only on Linux: in a Wayland session it is not registered,
+//! recorded as `user:hotkey`). Ctrl+Alt+Shift+S by default, ⌘⌥⇧S on macOS (`CmdOrCtrl`). X11
+//! only on Linux: in a Wayland session it is not registered,
 //! and the tray and settings say why.
 
 use std::time::{Duration, Instant};
@@ -94,7 +95,11 @@ pub fn unsupported(
     None
 }
 
+/// Windows and macOS register global hotkeys with the system itself, without X11.
 fn unsupported_here() -> Option<String> {
+    if !cfg!(all(unix, not(target_os = "macos"))) {
+        return None;
+    }
     let var = |name| std::env::var(name).ok();
     unsupported(
         var("DISPLAY").as_deref(),

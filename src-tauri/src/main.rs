@@ -1,3 +1,4 @@
+#![cfg_attr(all(windows, not(debug_assertions)), windows_subsystem = "windows")]
 //! The `baton-tray` binary: reads its arguments, refuses politely where there is no display,
 //! else runs the app.
 
@@ -41,8 +42,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Windows and macOS always have their desktop (a session without one never starts the app).
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn display() -> Result<(), String> {
+    Ok(())
+}
+
 /// Whether there is a display to show the tray on, and one that answers: GTK would otherwise
 /// panic at start-up.
+#[cfg(all(unix, not(target_os = "macos")))]
 fn display() -> Result<(), String> {
     let x11 = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
     let wayland = std::env::var("WAYLAND_DISPLAY")
@@ -67,6 +75,7 @@ fn display() -> Result<(), String> {
 }
 
 /// Connects to an X server: `:N` (a local socket) or `host:N` (TCP port 6000 + N).
+#[cfg(all(unix, not(target_os = "macos")))]
 fn connect_x11(display: &str) -> std::io::Result<()> {
     let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad DISPLAY");
     let (host, rest) = display.rsplit_once(':').ok_or_else(invalid)?;
@@ -91,6 +100,7 @@ fn connect_x11(display: &str) -> std::io::Result<()> {
 }
 
 /// Connects to a Wayland compositor's socket.
+#[cfg(all(unix, not(target_os = "macos")))]
 fn connect_wayland(display: &str) -> std::io::Result<()> {
     let path = if display.starts_with('/') {
         std::path::PathBuf::from(display)

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use baton_api::{ApiState, Host};
 use baton_core::{DataDir, Handle, RunId};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
@@ -135,15 +134,12 @@ impl AppState {
     }
 }
 
-/// Owns the host: serves requests until a quit, SIGINT/SIGTERM/SIGHUP (the terminal it was
-/// started from closed), or a failed scheduler, then stops it cleanly. Returns whether the
-/// scheduler failed.
+/// Owns the host: serves requests until a quit, a stop signal (SIGINT/SIGTERM/SIGHUP: the
+/// terminal it was started from closed; on Windows the console's events, logoff and
+/// shutdown), or a failed scheduler, then stops it cleanly. Returns whether the scheduler
+/// failed.
 pub async fn own_host(mut host: Host, mut requests: mpsc::UnboundedReceiver<HostRequest>) -> bool {
-    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
+    let Ok(mut signals) = baton_api::signals::Signals::new() else {
         tracing::error!("cannot listen for signals");
         host.shutdown().await;
         return true;
@@ -156,9 +152,7 @@ pub async fn own_host(mut host: Host, mut requests: mpsc::UnboundedReceiver<Host
                 }
                 Some(HostRequest::Quit) | None => break false,
             },
-            _ = interrupt.recv() => break false,
-            _ = terminate.recv() => break false,
-            _ = hangup.recv() => break false,
+            _ = signals.recv() => break false,
             () = host.failed() => break true,
         }
     };

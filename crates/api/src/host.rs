@@ -556,15 +556,24 @@ fn pick<T: PartialEq + std::fmt::Debug + Copy>(
     }
 }
 
-/// Starts the input gateway for `options`.
+/// Starts the input gateway for `options`: on Linux on `$DISPLAY` (X11), elsewhere on the
+/// session's one desktop.
 fn start_input(options: InputOptions, core: &Handle) -> Gateway {
-    let display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
+    let display = if cfg!(all(unix, not(target_os = "macos"))) {
+        std::env::var("DISPLAY")
+            .ok()
+            .filter(|d| !d.is_empty())
+            .map(Some)
+    } else {
+        Some(None)
+    };
     match (options, display) {
         (InputOptions::Disabled, _) => Gateway::unavailable("input is disabled on this host"),
         (InputOptions::Display, None) => Gateway::unavailable("DISPLAY is not set"),
         (InputOptions::Display, Some(display)) => Gateway::spawn(
             move || {
-                EnigoDriver::connect(Some(&display)).map(|d| Box::new(d) as Box<dyn InputDriver>)
+                EnigoDriver::connect(display.as_deref())
+                    .map(|d| Box::new(d) as Box<dyn InputDriver>)
             },
             core.watch_status(),
         ),
@@ -577,6 +586,12 @@ fn watch_for_the_person(
     gateway: &Gateway,
     settings: &watch::Sender<TakeoverSettings>,
 ) {
+    if !cfg!(all(unix, not(target_os = "macos"))) {
+        tracing::warn!(
+            "takeover detection is not built for this platform yet: Baton cannot tell when the person uses the computer, so it never pauses the holder; stop it with the hotkey or the tray"
+        );
+        return;
+    }
     let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) else {
         return;
     };

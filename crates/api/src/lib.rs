@@ -6,6 +6,7 @@
 //! Map of the crate:
 //! - [`host`]: starts and stops a whole host (lock, store, scheduler, server, `host.json`).
 //! - [`settings`]: the host's settings kept in the data directory, applied by every host.
+//! - [`signals`]: the signals that ask a host (or a wrapper) to stop, per platform.
 //! - [`serve`]: serving a listener within limits (connections, header and idle time).
 //! - [`routes`]: the JSON handlers.
 //! - [`input`]: the input routes: the holder's batches, pointer and screen.
@@ -27,6 +28,7 @@ pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod settings;
+pub mod signals;
 pub mod state;
 pub mod stream;
 

@@ -30,6 +30,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// (macOS, internal) End process group GROUP when process PARENT exits: what Linux does
+    /// with PR_SET_PDEATHSIG for `baton run`'s commands.
+    #[cfg(target_os = "macos")]
+    #[command(hide = true)]
+    WatchParent { parent: u32, group: i32 },
     /// Host Baton without the tray app, in the foreground (Ctrl+C stops it).
     Daemon(DaemonArgs),
     /// Who holds the desktop, who waits, what runs in parallel. Changes nothing.

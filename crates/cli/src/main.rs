@@ -28,6 +28,10 @@ use baton_client::Client;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(target_os = "macos")]
+    if let Command::WatchParent { parent, group } = cli.command {
+        return ExitCode::from(process::macos::watch_parent(parent, group));
+    }
     let is_daemon = matches!(cli.command, Command::Daemon(_));
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -100,6 +104,8 @@ async fn dispatch(command: Command, data_dir: DataDir) -> Result<u8, Failure> {
         Command::Daemon(_) | Command::Mcp(_) | Command::Hook { .. } => {
             unreachable!("handled above")
         }
+        #[cfg(target_os = "macos")]
+        Command::WatchParent { .. } => unreachable!("handled in main"),
         Command::Status { json } => cmd::show::status(&client, json).await,
         Command::Run(args) => cmd::run::run(&client, args, None).await,
         Command::Replace { run_id, run } => cmd::run::run(&client, run, Some(run_id)).await,

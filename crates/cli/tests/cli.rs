@@ -1138,6 +1138,7 @@ fn the_claude_code_hook_denies_on_every_error_path() {
     assert!(denied(no_host.clone()), "{no_host:?}");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_data_directory_others_can_write_is_refused_and_every_file_is_owner_only() {
     use std::os::unix::fs::PermissionsExt;

@@ -80,6 +80,11 @@ impl Client {
             .host_info()
             .map_err(|e| Error::DataDir(e.to_string()))?
             .ok_or(Error::NoHost)?;
+        // Without the socket the credentials go over TCP: only to a port a live host holds.
+        #[cfg(not(unix))]
+        if !data_dir.host_alive() {
+            return Err(Error::NoHost);
+        }
         // The socket is the one in this client's own view of the data directory (which may be
         // mounted elsewhere than where the host sees it).
         let socket = if cfg!(unix) && info.socket.is_some() {

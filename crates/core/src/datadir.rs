@@ -144,7 +144,19 @@ impl DataDir {
                 format!("cannot create the data directory {}", self.path.display()),
                 e,
             )
-        })
+        })?;
+        // Windows: the user's alone, and so is every file created in it from now on.
+        #[cfg(windows)]
+        crate::acl_windows::restrict(&self.path).map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot make the data directory {} owner-only",
+                    self.path.display()
+                ),
+                e,
+            )
+        })?;
+        Ok(())
     }
 
     /// Takes the host lock, or says which host already holds it.
@@ -167,6 +179,19 @@ impl DataDir {
                 Err(Error::io(format!("cannot lock {}", path.display()), e))
             }
         }
+    }
+
+    /// Whether a host holds this directory's lock now. Where clients reach the host over TCP
+    /// (Windows), a host note alone is no proof: a crashed host's port can be taken by any
+    /// program, but the lock of a live host only by that host.
+    pub fn host_alive(&self) -> bool {
+        let Ok(file) = OpenOptions::new()
+            .write(true)
+            .open(self.path.join("host.lock"))
+        else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
     }
 
     /// The user token, created (0600) on first use.
@@ -249,6 +274,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let write = || -> std::io::Result<()> {
         let mut file = options.open(&tmp)?;
+        // Windows: owner-only before a byte is in it (Unix: the mode above).
+        #[cfg(windows)]
+        crate::acl_windows::restrict(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
@@ -259,6 +287,56 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On Windows the protected DACL names this user alone. Wine (`make test-windows`, which
+    /// sets BATON_TEST_WINE) keeps no DACLs: it turns one into Unix mode bits and reads them
+    /// back as the owner plus SYSTEM, and applies no inheritance; there the test checks that
+    /// nobody else, and no group such as Everyone or Users, is granted anything.
+    #[cfg(windows)]
+    #[test]
+    fn the_directory_and_the_token_are_the_users_alone() {
+        use crate::acl_windows::{granted, user_sid};
+        const SYSTEM: &str = "S-1-5-18";
+        let wine = std::env::var_os("BATON_TEST_WINE").is_some();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = DataDir::at(tmp.path().join("data"));
+        dir.create().expect("create");
+        dir.ensure_user_token().expect("token");
+        dir.write_host_info(&HostInfo {
+            url: "http://127.0.0.1:4242".into(),
+            socket: None,
+            pid: 1,
+            kind: "daemon".into(),
+            version: "0".into(),
+            started_at: Timestamp(0),
+        })
+        .expect("host info");
+        let me = user_sid().expect("this user's SID");
+        assert!(me.starts_with("S-1-5-"), "{me}");
+        let users_alone = |path: &Path| {
+            let sids = granted(path).expect("a DACL");
+            let ok = if wine {
+                sids.contains(&me) && sids.iter().all(|s| *s == me || s == SYSTEM)
+            } else {
+                sids == std::slice::from_ref(&me)
+            };
+            assert!(ok, "{} grants {sids:?}, not only {me}", path.display());
+        };
+        users_alone(dir.path());
+        users_alone(&dir.token_path());
+        users_alone(&dir.host_path());
+        // What the host creates later inherits the directory's entry (Wine does no
+        // inheritance).
+        if !wine {
+            let later = dir.path().join("later");
+            fs::write(&later, b"x").expect("a later file");
+            users_alone(&later);
+        }
+        // And the check can fail: a file that was never restricted grants more.
+        let open = tmp.path().join("open");
+        fs::write(&open, b"x").expect("an ordinary file");
+        assert_ne!(granted(&open).expect("a DACL"), std::slice::from_ref(&me));
+    }
 
     #[test]
     fn user_token_is_created_private_and_kept() {
@@ -284,7 +362,7 @@ mod tests {
     fn a_second_lock_names_the_running_host() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = DataDir::at(tmp.path());
-        let _lock = dir.lock().expect("first lock");
+        let lock = dir.lock().expect("first lock");
         dir.write_host_info(&HostInfo {
             url: "http://127.0.0.1:4242".into(),
             socket: None,
@@ -297,5 +375,8 @@ mod tests {
         let err = dir.lock().expect_err("second lock must fail");
         assert_eq!(err.code(), "host_running");
         assert!(err.to_string().contains("http://127.0.0.1:4242"), "{err}");
+        assert!(dir.host_alive(), "a held lock is a live host");
+        drop(lock);
+        assert!(!dir.host_alive(), "a host note without the lock is no host");
     }
 }

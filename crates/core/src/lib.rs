@@ -22,10 +22,13 @@
 //! - [`takeover`]: notices the person at the computer and pauses the holder meanwhile.
 //! - [`check`]: an invariant checker that replays an event log (tests, torture, soak).
 //! - [`auth`]: the user token and per-run tokens.
-//! - [`datadir`]: the data directory shared by hosts and clients (token, lock, host note).
+//! - [`datadir`]: the data directory shared by hosts and clients (token, lock, host note);
+//!   `acl_windows` makes its files owner-only on Windows, as their mode does on Unix.
 //! - [`clock`]: wall-clock time behind a trait, for tests.
 //! - [`error`]: the crate's one error type.
 
+#[cfg(windows)]
+pub mod acl_windows;
 pub mod actor;
 pub mod auth;
 pub mod check;

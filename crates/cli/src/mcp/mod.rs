@@ -263,16 +263,9 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
 }
 
 async fn stop_on_signal(stop: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let Ok(mut signals) = crate::process::Signals::new() else {
         return;
     };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
+    signals.recv().await;
     stop.cancel();
 }

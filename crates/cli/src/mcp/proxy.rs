@@ -294,10 +294,10 @@ async fn connect(command: &[String]) -> Result<(Service, Vec<Tool>), String> {
         .ok_or_else(|| "has no command".to_string())?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args);
-    // Its own process group, and SIGTERM when this process dies (kill -9 included), so a
-    // desktop server never outlives the session that gates it.
-    crate::process::own_process_group(&mut cmd, false);
-    let transport = TokioChildProcess::new(cmd).map_err(|e| format!("cannot start: {e}"))?;
+    // Its own process group (a Job object on Windows), ended when this process dies (kill -9
+    // included), so a desktop server never outlives the session that gates it.
+    let transport = TokioChildProcess::new(crate::process::downstream(cmd))
+        .map_err(|e| format!("cannot start: {e}"))?;
     let info = ClientConfig::new(
         ClientCapabilities::default(),
         Implementation::new("baton", env!("CARGO_PKG_VERSION")),

@@ -1,62 +1,17 @@
 //! Process control on Unix: process groups, signals, the terminal's foreground group, and
-//! `PR_SET_PDEATHSIG` (Linux) so a command never outlives its wrapper.
+//! `PR_SET_PDEATHSIG` (Linux) so a command never outlives its wrapper. macOS has no
+//! `PR_SET_PDEATHSIG`: there a watcher process ends the group when the wrapper exits
+//! (`super::macos`).
 
-use std::fmt;
 use std::io;
 use std::os::fd::AsFd;
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use baton_api::signals::Sig;
 use nix::sys::signal::{SigSet, Signal, killpg};
 use nix::unistd::{Pid, getpgrp, setpgid, tcgetpgrp, tcsetpgrp};
 use tokio::process::{Child, Command};
-use tokio::signal::unix::{Signal as SignalStream, SignalKind, signal};
-
-/// A signal that ends a wrapper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sig(Signal);
-
-impl Sig {
-    /// The exit code for a process ended by this signal, as shells report it.
-    pub fn exit_code(self) -> u8 {
-        u8::try_from(128 + self.0 as i32).unwrap_or(130)
-    }
-}
-
-impl fmt::Display for Sig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// Ctrl+C, SIGTERM and a closed terminal (SIGHUP), listened for from creation on, so none
-/// arrives unhandled in between.
-#[derive(Debug)]
-pub struct Signals {
-    interrupt: SignalStream,
-    terminate: SignalStream,
-    hangup: SignalStream,
-}
-
-impl Signals {
-    /// Starts listening.
-    pub fn new() -> io::Result<Signals> {
-        Ok(Signals {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-            hangup: signal(SignalKind::hangup())?,
-        })
-    }
-
-    /// The next one.
-    pub async fn recv(&mut self) -> Sig {
-        tokio::select! {
-            _ = self.interrupt.recv() => Sig(Signal::SIGINT),
-            _ = self.terminate.recv() => Sig(Signal::SIGTERM),
-            _ = self.hangup.recv() => Sig(Signal::SIGHUP),
-        }
-    }
-}
 
 /// A command in its own process group.
 #[derive(Debug)]
@@ -85,6 +40,8 @@ impl Job {
         if let Some(group) = group {
             // Also from this side, so the group exists whichever process runs first.
             let _ = setpgid(group, group);
+            #[cfg(target_os = "macos")]
+            super::macos::watch_this_process(group.as_raw());
             if foreground.is_some() {
                 let _ = tcsetpgrp(std::io::stdin().as_fd(), group);
                 terminal = foreground;
@@ -104,8 +61,13 @@ impl Job {
 
     /// Passes `sig` on to the command's whole group.
     pub fn forward(&self, sig: Sig) {
+        let signal = match sig {
+            Sig::Interrupt | Sig::Break => Signal::SIGINT,
+            Sig::Hangup => Signal::SIGHUP,
+            Sig::Terminate | Sig::Logoff | Sig::Shutdown => Signal::SIGTERM,
+        };
         if let Some(group) = self.group {
-            let _ = killpg(group, sig.0);
+            let _ = killpg(group, signal);
         }
     }
 
@@ -181,11 +143,18 @@ fn terminal_foreground() -> Option<Pid> {
     .then_some(ours)
 }
 
+/// `command` with [`own_process_group`]'s care, for a spawner that takes a
+/// [`process_wrap::tokio::CommandWrap`] (rmcp's child-process transport).
+pub fn downstream(mut command: Command) -> process_wrap::tokio::CommandWrap {
+    own_process_group(&mut command, false);
+    process_wrap::tokio::CommandWrap::from(command)
+}
+
 /// In the child, before exec: lead a new process group, take the terminal if asked, and get
-/// SIGTERM if this process dies (kill -9 included), so a command never goes on driving the
-/// desktop after its lease went with its wrapper.
+/// SIGTERM if this process dies (kill -9 included; Linux only), so a command never goes on
+/// driving the desktop after its lease went with its wrapper.
 #[allow(unsafe_code)]
-pub fn own_process_group(command: &mut Command, take_terminal: bool) {
+fn own_process_group(command: &mut Command, take_terminal: bool) {
     let parent = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec and makes only
     // async-signal-safe calls (setpgid, sigprocmask, tcsetpgrp, prctl, getppid), allocating
@@ -200,6 +169,7 @@ pub fn own_process_group(command: &mut Command, take_terminal: bool) {
                 let _ = tcsetpgrp(std::io::stdin().as_fd(), nix::unistd::getpid());
                 ttou.thread_unblock()?;
             }
+            #[cfg(target_os = "linux")]
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
             // The wrapper may have died between the fork and the line above, and then the
             // signal never comes: the command must not start orphaned.

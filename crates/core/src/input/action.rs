@@ -327,8 +327,18 @@ pub fn parse_combo(text: &str) -> std::result::Result<Combo, String> {
             )
         })?),
     };
+    if let Key::Named(NamedKey::F(n)) = key
+        && n > HIGHEST_FUNCTION_KEY
+    {
+        return Err(format!(
+            "'{text}': this computer's keyboard has no F{n} (F1–F{HIGHEST_FUNCTION_KEY} here; macOS has no F21–F24)"
+        ));
+    }
     Ok(Combo { modifiers, key })
 }
+
+/// The highest function key the platform's input system can press: macOS stops at F20.
+pub const HIGHEST_FUNCTION_KEY: u8 = if cfg!(target_os = "macos") { 20 } else { 24 };
 
 fn named(name: &str) -> Option<NamedKey> {
     let lower = name.to_ascii_lowercase();
@@ -366,6 +376,23 @@ fn named(name: &str) -> Option<NamedKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_function_key_the_platform_lacks_is_refused_with_a_sentence() {
+        for n in 1..=24u8 {
+            let parsed = parse_combo(&format!("F{n}"));
+            if n <= HIGHEST_FUNCTION_KEY {
+                assert_eq!(
+                    parsed.expect("a key this platform has").key,
+                    Key::Named(NamedKey::F(n))
+                );
+            } else {
+                let said = parsed.expect_err("a key this platform lacks");
+                assert!(said.contains(&format!("no F{n}")), "{said}");
+            }
+        }
+        assert!(parse_combo("F25").is_err());
+    }
 
     #[test]
     fn combos_parse_like_people_write_them() {

@@ -8,15 +8,15 @@
 //!   not be paused by the person at the computer. A cancel acknowledged in the middle of a batch
 //!   therefore stops it before its next action.
 //! - [`driver`]: the seam to the platform ([`InputDriver`]), and a recording fake for tests.
-//! - [`x11`]: the driver for an X11 display (enigo over x11rb). Another platform is another
-//!   file beside it, not an edit of the rules.
+//! - [`native`]: the driver of the real desktop, enigo on each platform (x11rb on Linux,
+//!   SendInput on Windows, Quartz on macOS). Keys a platform lacks are refused by validation.
 
 pub mod action;
 pub mod driver;
 pub mod gateway;
-pub mod x11;
+pub mod native;
 
 pub use action::{Action, Button, Combo, Key, NamedKey, Step, limits, parse_combo, validate};
 pub use driver::{FakeDriver, InputDriver};
 pub use gateway::{Gateway, Outcome, Stop, may_act};
-pub use x11::EnigoDriver;
+pub use native::EnigoDriver;

@@ -1,9 +1,10 @@
-//! The driver for an X11 display: enigo, over its pure-Rust x11rb backend.
+//! The driver of the real desktop: enigo, over its pure-Rust x11rb backend on Linux (X11), its
+//! Win32 `SendInput` backend on Windows and Quartz events on macOS.
 
 use crate::input::action::{Button, Key, NamedKey, Step};
 use crate::input::driver::InputDriver;
 
-/// The real driver: enigo on an X11 display.
+/// The real driver: enigo on this platform's desktop.
 pub struct EnigoDriver {
     enigo: enigo::Enigo,
 }
@@ -15,7 +16,8 @@ impl std::fmt::Debug for EnigoDriver {
 }
 
 impl EnigoDriver {
-    /// Connects to `display` (`$DISPLAY` when `None`).
+    /// Connects to `display` (`$DISPLAY` when `None`; Linux only, other platforms have one
+    /// desktop).
     pub fn connect(display: Option<&str>) -> std::result::Result<Self, String> {
         let settings = enigo::Settings {
             x11_display: display.map(str::to_string),
@@ -121,33 +123,37 @@ fn enigo_key(key: Key) -> enigo::Key {
     }
 }
 
+/// F`n` (1 to [`crate::input::action::HIGHEST_FUNCTION_KEY`], which validation enforced).
 fn function_key(n: u8) -> enigo::Key {
     use enigo::Key as K;
-    const KEYS: [enigo::Key; 24] = [
-        K::F1,
-        K::F2,
-        K::F3,
-        K::F4,
-        K::F5,
-        K::F6,
-        K::F7,
-        K::F8,
-        K::F9,
-        K::F10,
-        K::F11,
-        K::F12,
-        K::F13,
-        K::F14,
-        K::F15,
-        K::F16,
-        K::F17,
-        K::F18,
-        K::F19,
-        K::F20,
-        K::F21,
-        K::F22,
-        K::F23,
-        K::F24,
-    ];
-    KEYS[usize::from(n.clamp(1, 24) - 1)]
+    match n {
+        1 => K::F1,
+        2 => K::F2,
+        3 => K::F3,
+        4 => K::F4,
+        5 => K::F5,
+        6 => K::F6,
+        7 => K::F7,
+        8 => K::F8,
+        9 => K::F9,
+        10 => K::F10,
+        11 => K::F11,
+        12 => K::F12,
+        13 => K::F13,
+        14 => K::F14,
+        15 => K::F15,
+        16 => K::F16,
+        17 => K::F17,
+        18 => K::F18,
+        19 => K::F19,
+        #[cfg(not(target_os = "macos"))]
+        21 => K::F21,
+        #[cfg(not(target_os = "macos"))]
+        22 => K::F22,
+        #[cfg(not(target_os = "macos"))]
+        23 => K::F23,
+        #[cfg(not(target_os = "macos"))]
+        24 => K::F24,
+        _ => K::F20,
+    }
 }

@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""The Windows suite: the real baton.exe (built for x86_64-pc-windows-gnu) under Wine.
+
+A fresh Wine prefix, no display: the headless host (`baton daemon --no-input`), `status`,
+`run --desktop` queueing first come first served with the honest message and handing off, a
+user's cancel ending the command's whole process tree with exit 130, a killed `baton run`
+handing the desktop on at once, and a killed host whose restart marks its run `interrupted`
+with lease tokens still rising. The token file's ACL is checked by baton-core's own Windows
+test, which scripts/test-windows.sh runs under Wine beside this suite.
+
+What Wine cannot do here is said in the output: the input gateway and takeover detection need
+a desktop (Wine has none without a display), and Ctrl+Break to a console process group needs
+a console (the cancel's terminate step carries the guarantee).
+
+With a TRAY_EXE and Xvfb, the tray app baton-tray.exe is started under Wine on a virtual
+display: its host must serve the same CLI; its windows (WebView2) and toasts are not tried.
+
+Usage: suite.py BATON_EXE SHIM_DLL [TRAY_EXE]
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+EXE, SHIM = sys.argv[1], sys.argv[2]
+TRAY = sys.argv[3] if len(sys.argv) > 3 else None
+SCRATCH = tempfile.mkdtemp(prefix="baton-wine-")
+PREFIX = os.path.join(SCRATCH, "prefix")
+ENV = dict(
+    os.environ,
+    WINEPREFIX=PREFIX,
+    WINEDEBUG="-all",
+    # No Mono or Gecko installer dialogs in a headless prefix.
+    WINEDLLOVERRIDES="mscoree,mshtml=",
+)
+ENV.pop("DISPLAY", None)
+ENV.pop("WAYLAND_DISPLAY", None)
+for name in ("BATON_DATA_DIR", "BATON_URL", "BATON_RUN_TOKEN", "BATON_RUN_ID"):
+    ENV.pop(name, None)
+WINE = shutil.which("wine") or "/usr/lib/wine/wine64"
+FAILED = []
+PROCS = []
+
+
+def say(text):
+    print(f"windows-suite: {text}", flush=True)
+
+
+def check(name, ok, detail=""):
+    if ok:
+        say(f"ok - {name}")
+    else:
+        say(f"FAIL - {name}: {detail}")
+        FAILED.append(name)
+
+
+def win_path(path):
+    """A Linux path as Wine's Z: drive sees it."""
+    return "Z:" + path.replace("/", "\\")
+
+
+class Started:
+    """A baton.exe started in the background, its output in files: Wine's own service
+    processes, started by whichever program comes first, inherit its handles, so a pipe
+    would never reach end-of-file."""
+
+    def __init__(self, args):
+        self.out_path = tempfile.mktemp(dir=SCRATCH, suffix=".out")
+        self.err_path = tempfile.mktemp(dir=SCRATCH, suffix=".err")
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen(
+                [WINE, EXE, *args], env=ENV, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                start_new_session=True,
+            )
+        self.pid = self.proc.pid
+        PROCS.append(self.proc)
+
+    def wait(self, timeout):
+        return self.proc.wait(timeout=timeout)
+
+    @property
+    def returncode(self):
+        return self.proc.returncode
+
+    def communicate(self, timeout):
+        self.proc.wait(timeout=timeout)
+        with open(self.out_path) as out, open(self.err_path) as err:
+            return out.read(), err.read()
+
+
+def baton(*args, timeout=60):
+    started = Started(args)
+    out, err = started.communicate(timeout)
+    return subprocess.CompletedProcess(args, started.returncode, out, err)
+
+
+def start(*args):
+    return Started(args)
+
+
+def wait_for(what, test, timeout=30.0, every=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = test()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def status():
+    out = baton("status", "--json")
+    if out.returncode != 0:
+        return None
+    return json.loads(out.stdout)
+
+
+def holder_title():
+    snap = status()
+    holder = snap and snap["desktop"]["holder"]
+    return holder["title"] if holder else None
+
+
+def queue_titles():
+    snap = status()
+    return [r["title"] for r in snap["desktop"]["queue"]] if snap else None
+
+
+def history():
+    out = baton("history", "--json", "--limit", "50")
+    return json.loads(out.stdout) if out.returncode == 0 else []
+
+
+def run_named(title):
+    for run in history():
+        if run["title"] == title:
+            return run
+    return None
+
+
+def wine_pids_of(image):
+    """Linux pids of Wine processes running `image` (ping.exe, say) in this prefix."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if f"WINEPREFIX={PREFIX}".encode() not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").lower()
+        except OSError:
+            continue
+        if image in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+def start_daemon():
+    daemon = start("daemon", "--no-input", "--no-takeover")
+    wait_for("the host to answer baton status", lambda: status() is not None, timeout=60)
+    return daemon
+
+
+def kill9(started):
+    os.kill(started.pid, signal.SIGKILL)
+    started.wait(timeout=10)
+
+
+def write_bat(name, text):
+    path = os.path.join(SCRATCH, name)
+    with open(path, "w", newline="\r\n") as f:
+        f.write(text)
+    return win_path(path)
+
+
+def main():
+    say(f"a new Wine prefix in {PREFIX}")
+    subprocess.run([WINE, "wineboot", "-i"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    system32 = os.path.join(PREFIX, "drive_c", "windows", "system32")
+    shutil.copy(SHIM, os.path.join(system32, "bcryptprimitives.dll"))
+    say("not run here: the input gateway and takeover detection (Wine has no desktop without a display)")
+    say("not run here: a cancel's Ctrl+Break to the command's group (it needs a console, which a Wine program started from a pipe has not): the cancels below end by terminating the job after the 5 s grace")
+
+    # No host yet: the same exit code and sentence as on Unix.
+    out = baton("status")
+    check("status without a host exits 69", out.returncode == 69, f"{out.returncode} {out.stderr}")
+
+    daemon = start_daemon()
+    data = os.path.join(PREFIX, "drive_c", "users", os.environ.get("USER", "root"), "AppData", "Roaming", "baton")
+    check(
+        "the data directory is %APPDATA%\\baton",
+        os.path.exists(os.path.join(data, "token")) and os.path.exists(os.path.join(data, "host.json")),
+        f"nothing in {data}",
+    )
+    snap = status()
+    check("status answers from a free desktop", snap["desktop"]["holder"] is None, json.dumps(snap))
+
+    # FIFO: A holds; B then C queue behind it with the honest message; a user cancel of A
+    # hands the desktop to B, B's end to C.
+    hold = write_bat("hold.bat", "@echo off\r\nping -n 120 127.0.0.1 >nul\r\n")
+    quick = write_bat("quick.bat", "@echo off\r\necho %BATON_LEASE_TOKEN%\r\n")
+    a = start("run", "--desktop", "--title", "A", "--", "cmd", "/c", hold)
+    wait_for("A to hold the desktop", lambda: holder_title() == "A")
+    b = start("run", "--desktop", "--title", "B", "--", "cmd", "/c", quick)
+    wait_for("B to queue", lambda: queue_titles() == ["B"])
+    c = start("run", "--desktop", "--title", "C", "--", "cmd", "/c", quick)
+    wait_for("C to queue", lambda: queue_titles() == ["B", "C"])
+    check("B and C wait first come first served", queue_titles() == ["B", "C"], str(queue_titles()))
+    a_id = run_named("A")["id"]
+    out = baton("cancel", str(a_id))
+    check("the user's cancel is accepted", out.returncode == 0, out.stderr)
+    a_code = a.wait(timeout=30)
+    check("the cancelled command's baton run exits 130", a_code == 130, f"exit {a_code}")
+    b_out, b_err = b.communicate(timeout=60)
+    c_out, c_err = c.communicate(timeout=60)
+    check("B was told it is queued behind A", "queued behind 'A'" in b_err, b_err)
+    check("C was told its position", "position 2" in c_err, c_err)
+    check("B ran after the hand-off and exited 0", b.returncode == 0 and "the desktop is yours" in b_err, f"{b.returncode} {b_err}")
+    check("C ran after B", c.returncode == 0 and "the desktop is yours" in c_err, f"{c.returncode} {c_err}")
+    tokens = [int(b_out.strip() or 0), int(c_out.strip() or 0)]
+    check("each holder's command got a rising lease token", 0 < tokens[0] < tokens[1], str(tokens))
+    runs = {r["title"]: r for r in history()}
+    check(
+        "the history says A was cancelled by the user and B, C succeeded",
+        runs["A"]["state"] == "cancelled" and runs["B"]["state"] == "succeeded" and runs["C"]["state"] == "succeeded",
+        json.dumps({k: runs[k]["state"] for k in "ABC"}),
+    )
+
+    # A cancel ends the command's whole tree: cmd, the batch file's ping, and a grandchild
+    # started in the background that would write a marker if it lived.
+    marker = os.path.join(SCRATCH, "marker.txt")
+    child = write_bat("child.bat", f"@echo off\r\nping -n 8 127.0.0.1 >nul\r\necho late > {win_path(marker)}\r\n")
+    tree = write_bat("tree.bat", f"@echo off\r\nstart /b cmd /c {child}\r\nping -n 120 127.0.0.1 >nul\r\n")
+    d = start("run", "--desktop", "--title", "D", "--", "cmd", "/c", tree)
+    wait_for("D to hold the desktop", lambda: holder_title() == "D")
+    wait_for("D's tree to be up", lambda: len(wine_pids_of("ping")) >= 2, timeout=30)
+    began = time.monotonic()
+    baton("stop")
+    d_code = d.wait(timeout=30)
+    took = time.monotonic() - began
+    check("a stopped holder's baton run exits 130", d_code == 130, f"exit {d_code}")
+    check("the tree is ended within the 5 s grace and a little", took < 9, f"{took:.1f} s")
+    time.sleep(1)
+    left = wine_pids_of("ping")
+    check("nothing of the tree is left", not left, f"still running: {left}")
+    time.sleep(8)
+    check("the grandchild never wrote its marker", not os.path.exists(marker), "marker written")
+
+    # kill -9 of a holder's baton run: the desktop goes to the next at once, and its command
+    # goes with the job.
+    e = start("run", "--desktop", "--title", "E", "--", "cmd", "/c", hold)
+    wait_for("E to hold the desktop", lambda: holder_title() == "E")
+    wait_for("E's ping to run", lambda: wine_pids_of("ping"))
+    f = start("run", "--desktop", "--title", "F", "--", "cmd", "/c", quick)
+    wait_for("F to queue", lambda: queue_titles() == ["F"])
+    began = time.monotonic()
+    kill9(e)
+    f.communicate(timeout=30)
+    took = time.monotonic() - began
+    check("killing a holder's baton run hands the desktop on at once", f.returncode == 0 and took < 5, f"exit {f.returncode} after {took:.1f} s")
+    wait_for("E's command to go with its job", lambda: not wine_pids_of("ping"), timeout=10)
+    check("the killed wrapper's command went with it", not wine_pids_of("ping"), "ping still runs")
+
+    # kill -9 of the host: the run it hosted is interrupted at the restart, tokens go on rising.
+    g = start("run", "--desktop", "--title", "G", "--", "cmd", "/c", hold)
+    wait_for("G to hold the desktop", lambda: holder_title() == "G")
+    g_token = status()["desktop"]["lease_token"]
+    kill9(daemon)
+    g_code = g.wait(timeout=30)
+    check("a holder whose host died exits 69 (no host)", g_code == 69, f"exit {g_code}")
+    daemon = start_daemon()
+    g_run = run_named("G")
+    check("the restarted host marks the run interrupted", g_run and g_run["state"] == "interrupted", json.dumps(g_run))
+    h = start("run", "--desktop", "--title", "H", "--", "cmd", "/c", quick)
+    h_out, _ = h.communicate(timeout=60)
+    h_token = int(h_out.strip() or 0)
+    check("lease tokens still rise after the restart", h_token > g_token, f"{h_token} after {g_token}")
+
+    # A clean stop removes the host note (Ctrl+C needs a console Wine does not give a pipe; the
+    # same path is taken by the console's close and shutdown events).
+    baton_status = baton("status")
+    check("status names the desktop free again", baton_status.returncode == 0, baton_status.stderr)
+    kill9(daemon)
+    wait_for("the killed host to be seen gone", lambda: baton("status").returncode == 69, timeout=20)
+    check(
+        "a host note left by a killed host is not taken for a host (its lock is free)",
+        os.path.exists(os.path.join(data, "host.json")) and baton("status").returncode == 69,
+        "",
+    )
+    tray_app()
+
+
+def tray_app():
+    if not TRAY:
+        return
+    if not shutil.which("Xvfb"):
+        say("not run here: the tray app (no Xvfb for its display)")
+        return
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    PROCS.append(xvfb)
+    display = ":" + os.read(read, 64).decode().strip()
+    os.close(read)
+    # Wine's desktop process was started without a display by the programs above; the tray
+    # app needs one that has it: end this prefix's Wine session first.
+    subprocess.run(["wineserver", "-k"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["wineserver", "-w"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    # From here on every Wine program of this prefix has the display: the first one started
+    # makes Wine's desktop, and one without a display would leave the tray app without one.
+    ENV["DISPLAY"] = display
+    log = os.path.join(SCRATCH, "tray.log")
+    with open(log, "w") as out:
+        tray = subprocess.Popen(
+            [WINE, TRAY], env=ENV, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    PROCS.append(tray)
+    try:
+        wait_for("the tray app's host to answer", lambda: status() is not None, timeout=90)
+    except TimeoutError:
+        with open(log) as f:
+            check("the tray app hosts Baton under Wine", False, f.read()[-6000:])
+        return
+    data = os.path.join(PREFIX, "drive_c", "users", os.environ.get("USER", "root"), "AppData", "Roaming", "baton")
+    with open(os.path.join(data, "host.json")) as f:
+        kind = json.load(f)["kind"]
+    check("the tray app hosts Baton under Wine (the host note says tray)", kind == "tray", kind)
+    quick = write_bat("tray-quick.bat", "@echo off\r\necho %BATON_LEASE_TOKEN%\r\n")
+    out = baton("run", "--desktop", "--title", "through the tray", "--", "cmd", "/c", quick)
+    check(
+        "a desktop run goes through the tray app's host",
+        out.returncode == 0 and int(out.stdout.strip() or 0) > 0,
+        f"{out.returncode} {out.stdout} {out.stderr}",
+    )
+    say("not run here: the tray app's windows (WebView2) and toasts, which Wine does not have")
+    os.killpg(tray.pid, signal.SIGKILL)
+    tray.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001 - any failure is the suite's failure
+        FAILED.append(f"{type(e).__name__}: {e}")
+        say(f"FAIL - the suite stopped: {type(e).__name__}: {e}")
+    finally:
+        for proc in PROCS:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        subprocess.run(["wineserver", "-k"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+    if FAILED:
+        say(f"{len(FAILED)} failed: {', '.join(FAILED)}")
+        sys.exit(1)
+    say("all passed")
