@@ -288,6 +288,17 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn a_host_note() -> HostInfo {
+        HostInfo {
+            url: "http://127.0.0.1:4242".into(),
+            socket: None,
+            pid: 1,
+            kind: "daemon".into(),
+            version: "0".into(),
+            started_at: Timestamp(0),
+        }
+    }
+
     /// On Windows the protected DACL names this user alone. Wine (`make test-windows`, which
     /// sets BATON_TEST_WINE) keeps no DACLs: it turns one into Unix mode bits and reads them
     /// back as the owner plus SYSTEM, and applies no inheritance; there the test checks that
@@ -302,15 +313,7 @@ mod tests {
         let dir = DataDir::at(tmp.path().join("data"));
         dir.create().expect("create");
         dir.ensure_user_token().expect("token");
-        dir.write_host_info(&HostInfo {
-            url: "http://127.0.0.1:4242".into(),
-            socket: None,
-            pid: 1,
-            kind: "daemon".into(),
-            version: "0".into(),
-            started_at: Timestamp(0),
-        })
-        .expect("host info");
+        dir.write_host_info(&a_host_note()).expect("host info");
         let me = user_sid().expect("this user's SID");
         assert!(me.starts_with("S-1-5-"), "{me}");
         let users_alone = |path: &Path| {
@@ -363,15 +366,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = DataDir::at(tmp.path());
         let lock = dir.lock().expect("first lock");
-        dir.write_host_info(&HostInfo {
-            url: "http://127.0.0.1:4242".into(),
-            socket: None,
-            pid: 1,
-            kind: "daemon".into(),
-            version: "0".into(),
-            started_at: Timestamp(0),
-        })
-        .expect("host info");
+        dir.write_host_info(&a_host_note()).expect("host info");
         let err = dir.lock().expect_err("second lock must fail");
         assert_eq!(err.code(), "host_running");
         assert!(err.to_string().contains("http://127.0.0.1:4242"), "{err}");
