@@ -50,10 +50,19 @@ impl std::fmt::Debug for Tray {
 }
 
 impl Tray {
-    /// Builds the tray for `view`.
-    pub fn build(app: &AppHandle, view: &TrayView, hotkey: &HotkeyState) -> Result<Tray> {
+    /// Builds the tray for `view`; `missing` are lines saying what the host cannot do here.
+    pub fn build(
+        app: &AppHandle,
+        view: &TrayView,
+        hotkey: &HotkeyState,
+        missing: &[String],
+    ) -> Result<Tray> {
         let holder = MenuItem::new(app, menu_text(&view.holder), false, None::<&str>)?;
         let queue = MenuItem::new(app, menu_text(&view.queue), false, None::<&str>)?;
+        let missing = missing
+            .iter()
+            .map(|line| MenuItem::new(app, menu_text(line), false, None::<&str>))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let stop_text = stop_label(hotkey);
         let stop = MenuItem::with_id(app, ids::STOP, &stop_text, view.can_stop, None::<&str>)?;
         let pause = MenuItem::with_id(app, ids::PAUSE, &view.pause, true, None::<&str>)?;
@@ -68,22 +77,29 @@ impl Tray {
             MenuItem::with_id(app, ids::DASHBOARD, "Open dashboard", true, None::<&str>)?;
         let settings = MenuItem::with_id(app, ids::SETTINGS, "Settings…", true, None::<&str>)?;
         let quit = MenuItem::with_id(app, ids::QUIT, "Quit Baton", true, None::<&str>)?;
-        let menu = Menu::with_items(
-            app,
-            &[
-                &holder,
-                &queue,
-                &PredefinedMenuItem::separator(app)?,
-                &stop,
-                &give_back,
-                &pause,
-                &PredefinedMenuItem::separator(app)?,
-                &dashboard,
-                &settings,
-                &PredefinedMenuItem::separator(app)?,
-                &quit,
-            ],
-        )?;
+        let separators = [
+            PredefinedMenuItem::separator(app)?,
+            PredefinedMenuItem::separator(app)?,
+            PredefinedMenuItem::separator(app)?,
+        ];
+        let mut items: Vec<&dyn tauri::menu::IsMenuItem<tauri::Wry>> = vec![&holder, &queue];
+        items.extend(
+            missing
+                .iter()
+                .map(|m| m as &dyn tauri::menu::IsMenuItem<tauri::Wry>),
+        );
+        items.extend([
+            &separators[0] as &dyn tauri::menu::IsMenuItem<tauri::Wry>,
+            &stop,
+            &give_back,
+            &pause,
+            &separators[1],
+            &dashboard,
+            &settings,
+            &separators[2],
+            &quit,
+        ]);
+        let menu = Menu::with_items(app, &items)?;
         let icon = TrayIconBuilder::with_id("baton")
             .icon(icon_image(view.icon)?)
             .tooltip(&view.tooltip)

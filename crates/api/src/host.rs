@@ -280,10 +280,13 @@ impl Host {
         ));
         let gateway = start_input(input, &core);
         let takeover = watch::Sender::new(takeover);
-        if gateway.available() {
-            watch_for_the_person(&core, &gateway, &takeover);
-        }
-        let state = ApiState::new(core.clone(), gateway, token, 0, stop_rx);
+        let takeover_missing = if gateway.available() {
+            watch_for_the_person(&core, &gateway, &takeover)
+        } else {
+            Some("takeover detection needs the input gateway, which is off".into())
+        };
+        let state = ApiState::new(core.clone(), gateway, token, 0, stop_rx)
+            .with_takeover(takeover_missing, takeover.subscribe());
         let server = Server::start(listener, &state, &stopping)?;
         let local = Local::start(&data_dir, &state, &stopping);
         let host = Host {
@@ -580,20 +583,19 @@ fn start_input(options: InputOptions, core: &Handle) -> Gateway {
     }
 }
 
-/// Starts noticing the person at the computer on `$DISPLAY`.
+/// Starts noticing the person at the computer on `$DISPLAY`. Says why not, if it cannot.
 fn watch_for_the_person(
     core: &Handle,
     gateway: &Gateway,
     settings: &watch::Sender<TakeoverSettings>,
-) {
+) -> Option<String> {
     if !cfg!(all(unix, not(target_os = "macos"))) {
-        tracing::warn!(
-            "takeover detection is not built for this platform yet: Baton cannot tell when the person uses the computer, so it never pauses the holder; stop it with the hotkey or the tray"
-        );
-        return;
+        let why = "takeover detection is not built for this platform yet: Baton cannot tell when the person uses the computer, so it never pauses the holder; stop it with the hotkey or the tray";
+        tracing::warn!("{why}");
+        return Some(why.into());
     }
     let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) else {
-        return;
+        return Some("takeover detection needs an X11 display, and DISPLAY is not set".into());
     };
     match X11Probe::connect(&display) {
         Ok(probe) => {
@@ -609,7 +611,11 @@ fn watch_for_the_person(
                 events,
                 settings.subscribe(),
             ));
+            None
         }
-        Err(e) => tracing::warn!(error = %e, "takeover detection is off"),
+        Err(e) => {
+            tracing::warn!(error = %e, "takeover detection is off");
+            Some(format!("takeover detection is off: {e}"))
+        }
     }
 }

@@ -48,6 +48,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/v1/status", get(routes::status))
+        .route("/v1/host", get(routes::host))
         .route("/v1/runs", post(routes::submit))
         .route("/v1/runs/{id}", get(routes::run))
         .route("/v1/runs/{id}/heartbeat", post(routes::heartbeat))

@@ -19,7 +19,7 @@ use crate::{input, routes, stream};
                        (the user token from the data directory, or a run token from submit).",
     ),
     paths(
-        routes::health, routes::status, routes::submit, routes::run, routes::heartbeat,
+        routes::health, routes::host, routes::status, routes::submit, routes::run, routes::heartbeat,
         routes::wait, stream::attach, routes::amend, routes::replace, routes::cancel,
         routes::front, routes::finish, routes::release, routes::acquire, routes::withdraw,
         routes::cancel_targets, routes::stop, routes::pause, routes::resume, routes::history,
@@ -236,7 +236,7 @@ fn list_statuses(doc: &mut Value) {
         if has("requestBody") {
             statuses.push(("413", "payload_too_large"));
         }
-        if !matches!(path.as_str(), "/v1/health" | "/v1/status") {
+        if !matches!(path.as_str(), "/v1/health" | "/v1/status" | "/v1/host") {
             statuses.push(("500", "store_failed, or input_failed"));
             statuses.push(("503", "shutting_down, or no_display"));
         }

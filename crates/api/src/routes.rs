@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::error::{Error, ErrorBody, Result};
 use crate::extract::{Body, Query, RunPath, bounded};
 use crate::models::{
-    AmendRequest, EventsParams, FinishRequest, Health, HeartbeatRequest, HistoryParams, Paused,
-    ReasonRequest, StopRequest, Stopped, WaitParams,
+    AmendRequest, EventsParams, Feature, FinishRequest, Health, HeartbeatRequest, HistoryParams,
+    HostFacts, Paused, ReasonRequest, StopRequest, Stopped, WaitParams,
 };
 use crate::state::ApiState;
 
@@ -27,6 +27,19 @@ pub async fn health() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// What this host can do here: the platform, and whether input and takeover detection work
+/// (and why not). Changes nothing.
+#[utoipa::path(get, path = "/v1/host", tag = "host",
+    responses((status = 200, body = HostFacts), (status = 401, body = ErrorBody)))]
+pub async fn host(State(state): State<ApiState>) -> Json<HostFacts> {
+    Json(HostFacts {
+        platform: std::env::consts::OS.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        input: Feature::from_reason(state.input.unavailable_reason().map(str::to_string)),
+        takeover: Feature::from_reason(state.takeover_off()),
     })
 }
 

@@ -17,6 +17,10 @@ pub struct ApiState {
     allowed_hosts: Arc<[String]>,
     /// Becomes `true` when the host stops, so that endless streams end.
     pub(crate) stopping: watch::Receiver<bool>,
+    /// Why takeover detection does not run on this host, if it does not.
+    pub(crate) takeover_missing: Option<Arc<str>>,
+    /// The takeover settings, which can switch detection off.
+    pub(crate) takeover: Option<watch::Receiver<baton_core::takeover::TakeoverSettings>>,
 }
 
 impl ApiState {
@@ -35,6 +39,40 @@ impl ApiState {
             user_token: Arc::new(watch::Sender::new(user_token)),
             allowed_hosts: allowed_hosts(port),
             stopping,
+            takeover_missing: Some("takeover detection is not started on this host".into()),
+            takeover: None,
+        }
+    }
+
+    /// With takeover detection as the host started it: `missing` says why it does not run.
+    pub fn with_takeover(
+        self,
+        missing: Option<String>,
+        settings: watch::Receiver<baton_core::takeover::TakeoverSettings>,
+    ) -> Self {
+        ApiState {
+            takeover_missing: missing.map(Into::into),
+            takeover: Some(settings),
+            ..self
+        }
+    }
+
+    /// Why takeover detection cannot run on this host at all (the platform, the session), if
+    /// it cannot: unlike the settings' switch, this does not change while the host runs.
+    pub fn takeover_missing(&self) -> Option<&str> {
+        self.takeover_missing.as_deref()
+    }
+
+    /// Why takeover detection is off now, if it is.
+    pub fn takeover_off(&self) -> Option<String> {
+        if let Some(why) = &self.takeover_missing {
+            return Some(why.to_string());
+        }
+        match &self.takeover {
+            Some(settings) if !settings.borrow().enabled => {
+                Some("takeover detection is switched off in the settings".into())
+            }
+            _ => None,
         }
     }
 

@@ -138,6 +138,35 @@ async fn one_host_per_data_directory_and_a_note_saying_where() {
 }
 
 #[tokio::test]
+async fn the_host_says_what_it_cannot_do_here_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(options(dir.path())).await.unwrap();
+    let c = Client::new(&host);
+    let get = |token: Option<String>| {
+        let mut request = c.http.get(format!("{}/v1/host", c.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let facts: Value = get(Some(c.token.clone()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(facts["platform"], std::env::consts::OS);
+    assert_eq!(
+        facts["input"],
+        json!({"available": false, "why_not": "input is disabled on this host"})
+    );
+    assert_eq!(facts["takeover"]["available"], false);
+    // Like everything but the health check, it needs a token.
+    assert_eq!(get(None).await.unwrap().status(), 401);
+    host.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_event_stream_resumes_after_last_event_id() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(options(dir.path())).await.unwrap();

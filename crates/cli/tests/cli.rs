@@ -860,6 +860,23 @@ fn status_reads_for_people_and_changes_nothing() {
 }
 
 #[test]
+fn status_says_what_the_host_cannot_do_here_and_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::start_in(tmp.path(), &["--no-input"]);
+    let status = text(&d.run(&["status"]).stdout);
+    assert!(
+        status.contains("Input: off (input is disabled on this host)\n")
+            && status.contains(
+                "Takeover: off (takeover detection needs the input gateway, which is off)\n"
+            ),
+        "{status}"
+    );
+    // The JSON status stays the snapshot alone; the facts have their own route.
+    assert!(d.status().get("desktop").is_some());
+    assert!(d.stop().success());
+}
+
+#[test]
 fn a_cancel_also_ends_what_the_command_started() {
     let d = Daemon::start();
     let tmp = tempfile::tempdir().unwrap();

@@ -28,6 +28,9 @@ fn wait_pointer(x: &Xvfb, at: (i32, i32)) {
 fn the_holder_moves_the_pointer_and_types_into_a_real_text_field() {
     let x = Xvfb::start();
     let d = Daemon::on_display(&x.display, &[]);
+    // On a display the host can do both, and says nothing against them.
+    let status = text(&d.run(&["status"]).stdout);
+    assert!(!status.contains(": off ("), "{status}");
     let out = d
         .baton()
         .env("PATH", path_with_baton())

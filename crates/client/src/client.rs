@@ -205,6 +205,11 @@ impl Client {
         self.get("/v1/status").await
     }
 
+    /// `GET /v1/host`: what the host can do here (input, takeover detection).
+    pub async fn host_facts(&self) -> Result<crate::models::HostFacts> {
+        self.get("/v1/host").await
+    }
+
     /// `GET /v1/health`, which needs no token.
     pub async fn health(&self) -> Result<serde_json::Value> {
         self.get("/v1/health").await

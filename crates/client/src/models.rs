@@ -15,6 +15,42 @@ pub struct Health {
     pub version: String,
 }
 
+/// `GET /v1/host`: what this host can do here, so that a feature the platform or the session
+/// lacks is said where the user looks (`baton status`, the tray) instead of failing later.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostFacts {
+    /// `linux`, `windows` or `macos`.
+    pub platform: String,
+    /// The host's version.
+    pub version: String,
+    /// The input gateway: Baton moving the mouse and typing for the holder.
+    pub input: Feature,
+    /// Noticing the person at the computer and pausing the holder meanwhile.
+    pub takeover: Feature,
+}
+
+/// One of the host's features, and why not when it is off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Feature {
+    /// Whether it works on this host now.
+    pub available: bool,
+    /// Why not, in a sentence, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+}
+
+impl Feature {
+    /// Available when there is no reason against it.
+    pub fn from_reason(why_not: Option<String>) -> Feature {
+        Feature {
+            available: why_not.is_none(),
+            why_not,
+        }
+    }
+}
+
 /// `POST /v1/runs/{id}/heartbeat`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

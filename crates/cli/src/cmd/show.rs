@@ -13,6 +13,9 @@ pub async fn status(client: &Client, json: bool) -> Result<u8, Failure> {
         print_json(&snapshot)?;
         return Ok(exit::OK);
     }
+    // What this host cannot do here, said before it fails someone (an older host has no such
+    // route: then nothing is said).
+    let facts = client.host_facts().await.ok();
     let desktop = &snapshot.desktop;
     match &desktop.holder {
         Some(holder) => println!(
@@ -49,6 +52,13 @@ pub async fn status(client: &Client, json: bool) -> Result<u8, Failure> {
                 format::run(run),
                 run.started_at.map(format::since).unwrap_or_default()
             );
+        }
+    }
+    if let Some(facts) = facts {
+        for (name, feature) in [("Input", &facts.input), ("Takeover", &facts.takeover)] {
+            if let Some(why) = feature.why_not.as_deref().filter(|_| !feature.available) {
+                println!("{name}: off ({why})");
+            }
         }
     }
     Ok(exit::OK)

@@ -114,6 +114,11 @@ impl Gateway {
         }
     }
 
+    /// Why input cannot be sent at all, if it cannot.
+    pub fn unavailable_reason(&self) -> Option<&str> {
+        self.unavailable.as_deref()
+    }
+
     /// Whether input can be sent at all.
     pub fn available(&self) -> bool {
         self.jobs.is_some()
