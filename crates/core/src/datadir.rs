@@ -279,9 +279,30 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         crate::acl_windows::restrict(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        drop(file);
+        replace(&tmp, path)
     };
     write().map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+}
+
+/// Puts `tmp` in the place of `path`. Windows refuses to replace a file another process has
+/// open at that moment (a client reading the host note, an indexer, a virus scanner): a few
+/// tries over half a second, rather than a host that fails to start.
+fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match fs::rename(tmp, path) {
+            Err(e)
+                if cfg!(windows)
+                    && e.kind() == std::io::ErrorKind::PermissionDenied
+                    && tries < 20 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            done => return done,
+        }
+    }
 }
 
 #[cfg(test)]
