@@ -5,14 +5,14 @@
 #    for x86_64-pc-windows-gnu with mingw-w64.
 # 2. Builds the test-only ProcessPrng shim (scripts/windows/bcryptprimitives.c) that Debian 12's
 #    Wine 8.0 lacks and Rust's standard library needs; it goes into the Wine prefix, never into
-#    what ships.
+#    what ships. And nudge.exe (scripts/windows/nudge.c), another program's input for the
+#    suite's takeover check.
 # 3. Runs baton-core's Windows tests under Wine (the owner-only ACL of the data directory and
 #    the token file among them).
 # 4. Runs the Windows suite (scripts/windows/suite.py): the real baton.exe under Wine.
 #
 # Not run under Wine, and said so: the tray app's window (WebView2 does not run under Wine),
-# notifications (no toasts), the input gateway and takeover detection (no desktop without a
-# display).
+# notifications (no toasts), and a person's own devices (none without a display).
 set -eu
 cd "$(dirname "$0")/.."
 PATH="$HOME/.cargo/bin:$PATH"
@@ -30,6 +30,7 @@ echo "test-windows: not run under Wine: baton-tray.exe (WebView2 and toasts do n
 SHIM=target/wine/bcryptprimitives.dll
 mkdir -p target/wine
 x86_64-w64-mingw32-gcc -shared -O2 -o "$SHIM" scripts/windows/bcryptprimitives.c -ladvapi32
+x86_64-w64-mingw32-gcc -O2 -o target/wine/nudge.exe scripts/windows/nudge.c -luser32
 
 # A prefix for the core's tests, the shim in its system32 (the suite makes its own).
 PREFIX=$(mktemp -d /tmp/baton-wine-core.XXXXXX)
@@ -40,10 +41,10 @@ trap 'exit 130' INT TERM
 export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 env -u DISPLAY -u WAYLAND_DISPLAY WINEPREFIX="$PREFIX" wine wineboot -i >/dev/null 2>&1
 cp "$SHIM" "$PREFIX/drive_c/windows/system32/"
-echo "test-windows: baton-core's Windows tests under Wine"
+echo "test-windows: baton-core's Windows tests under Wine (data directory, takeover hooks)"
 env -u DISPLAY -u WAYLAND_DISPLAY WINEPREFIX="$PREFIX" \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine BATON_TEST_WINE=1 \
-    cargo test --target $TARGET -p baton-core --lib -- datadir
+    cargo test --target $TARGET -p baton-core --lib -- datadir takeover
 
 echo "test-windows: the Windows suite under Wine"
 python3 scripts/windows/suite.py "$OUT/baton.exe" "$SHIM" "$OUT/baton-tray.exe"

@@ -27,6 +27,15 @@ async function apply(field, command, args) {
 
 function render(view) {
   current = view;
+  const notWorking = view.not_working || [];
+  $("computer").hidden = notWorking.length === 0;
+  $("computer-list").replaceChildren(
+    ...notWorking.map((line) => {
+      const item = document.createElement("li");
+      item.textContent = line;
+      return item;
+    }),
+  );
   const hotkey = view.hotkey;
   $("hotkey-current").textContent = readable(hotkey.accelerator);
   $("hotkey-state").textContent = hotkey.active

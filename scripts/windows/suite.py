@@ -8,9 +8,14 @@ handing the desktop on at once, and a killed host whose restart marks its run `i
 with lease tokens still rising. The token file's ACL is checked by baton-core's own Windows
 test, which scripts/test-windows.sh runs under Wine beside this suite.
 
-What Wine cannot do here is said in the output: the input gateway and takeover detection need
-a desktop (Wine has none without a display), and Ctrl+Break to a console process group needs
-a console (the cancel's terminate step carries the guarantee).
+Then a host with input and takeover detection on: the holder's own `baton input` (SendInput,
+carrying Baton's mark) does not pause it; another program's input (nudge.exe, SendInput with no
+mark, built beside the shim) does, seen by the host's low-level hooks, and the holder resumes
+after the quiet time. Wine has no devices without a display, so "the person" is that other
+program here: the same hook path, the same rule (unmarked input is the person's).
+
+What Wine cannot do here is said in the output: Ctrl+Break to a console process group needs a
+console (the cancel's terminate step carries the guarantee).
 
 With a TRAY_EXE and Xvfb, the tray app baton-tray.exe is started under Wine on a virtual
 display: its host must serve the same CLI; its windows (WebView2) and toasts are not tried.
@@ -28,6 +33,7 @@ import tempfile
 import time
 
 EXE, SHIM = sys.argv[1], sys.argv[2]
+NUDGE = os.path.join(os.path.dirname(SHIM), "nudge.exe")
 TRAY = sys.argv[3] if len(sys.argv) > 3 else None
 SCRATCH = tempfile.mkdtemp(prefix="baton-wine-")
 PREFIX = os.path.join(SCRATCH, "prefix")
@@ -192,7 +198,7 @@ def main():
     subprocess.run([WINE, "wineboot", "-i"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     system32 = os.path.join(PREFIX, "drive_c", "windows", "system32")
     shutil.copy(SHIM, os.path.join(system32, "bcryptprimitives.dll"))
-    say("not run here: the input gateway and takeover detection (Wine has no desktop without a display)")
+    say("not run here: a person's own mouse and keyboard (Wine has no devices without a display): another program's input stands in for them")
     say("not run here: a cancel's Ctrl+Break to the command's group (it needs a console, which a Wine program started from a pipe has not): the cancels below end by terminating the job after the 5 s grace")
 
     # No host yet: the same exit code and sentence as on Unix.
@@ -301,7 +307,62 @@ def main():
         os.path.exists(os.path.join(data, "host.json")) and baton("status").returncode == 69,
         "",
     )
+    takeover()
     tray_app()
+
+
+def paused():
+    snap = status()
+    return bool(snap and snap["desktop"]["holder"] and snap["desktop"]["holder_paused"])
+
+
+def takeover():
+    """Input and takeover detection on: Baton's own input is not a takeover, another
+    program's is, and the holder resumes after the quiet time."""
+    daemon = start("daemon", "--takeover-quiet", "2")
+    wait_for("the host with input to answer", lambda: status() is not None, timeout=60)
+    facts = baton("status")
+    check(
+        "input and takeover detection work on this host",
+        "Input: off" not in facts.stdout and "Takeover:" not in facts.stdout,
+        facts.stdout,
+    )
+    sent = os.path.join(SCRATCH, "sent.txt")
+    go = os.path.join(SCRATCH, "go.txt")
+    holder = write_bat("typist.bat", (
+        "@echo off\r\n"
+        f"\"{win_path(EXE)}\" input move 200 200 move 320 240 type hello\r\n"
+        f"echo %errorlevel% > {win_path(sent)}\r\n"
+        ":wait\r\n"
+        f"if exist {win_path(go)} exit /b 0\r\n"
+        "ping -n 2 127.0.0.1 >nul\r\n"
+        "goto wait\r\n"
+    ))
+    t = start("run", "--desktop", "--title", "T", "--", "cmd", "/c", holder)
+    wait_for("the holder's input to be sent", lambda: os.path.exists(sent) and open(sent).read().strip(), timeout=60)
+    with open(sent) as f:
+        code = f.read().strip()
+    check("the holder's baton input is carried out", code == "0", f"exit {code}")
+    time.sleep(1.5)
+    check("Baton's own input does not pause its holder", not paused(), json.dumps(status()))
+    nudged = subprocess.run([WINE, NUDGE], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+    check("another program's input is sent", nudged.returncode == 0, nudged.stderr.decode(errors="replace"))
+    began = time.monotonic()
+    try:
+        wait_for("the holder to be paused", paused, timeout=10, every=0.1)
+        check("another program's input pauses the holder", True, "")
+    except TimeoutError:
+        check("another program's input pauses the holder", False, json.dumps(status()))
+    try:
+        wait_for("the holder to resume", lambda: not paused(), timeout=20, every=0.2)
+        took = time.monotonic() - began
+        check("the holder resumes after the quiet time", took >= 1.5, f"after {took:.1f} s")
+    except TimeoutError:
+        check("the holder resumes after the quiet time", False, json.dumps(status()))
+    open(go, "w").close()
+    t_code = t.wait(timeout=60)
+    check("the holder finishes", t_code == 0, f"exit {t_code}")
+    kill9(daemon)
 
 
 def tray_app():

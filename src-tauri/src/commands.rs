@@ -116,6 +116,9 @@ pub struct SettingsView {
     pub data_dir: String,
     /// The user token's file.
     pub token_file: String,
+    /// What does not work on this computer, a sentence each (no input, no takeover detection
+    /// or only some of it): the same lines as the tray menu and `baton status`.
+    pub not_working: Vec<String>,
 }
 
 async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView {
@@ -144,6 +147,7 @@ async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView 
         },
         data_dir: state.data_dir.path().display().to_string(),
         token_file: state.data_dir.token_path().display().to_string(),
+        not_working: state.api.host_facts(false).not_working(),
     }
 }
 

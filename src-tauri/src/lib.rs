@@ -118,15 +118,9 @@ pub fn run(options: Options) -> Result<()> {
 
             hotkey::start(&handle, &state);
             let view = view::tray_view(&core.status(), Timestamp::now());
-            // What this host cannot do here (no input, no takeover detection), said in the menu.
-            let api = host.state();
-            let missing: Vec<String> = [
-                ("Input", api.input.unavailable_reason()),
-                ("Takeover", api.takeover_missing()),
-            ]
-            .into_iter()
-            .filter_map(|(name, why)| why.map(|why| format!("{name}: off ({why})")))
-            .collect();
+            // What this host cannot do here (no input, no takeover detection, or only some of
+            // it), said in the menu.
+            let missing = host.state().host_facts(false).not_working();
             let tray = tray::Tray::build(&handle, &view, &state.hotkey.borrow(), &missing)?;
             tauri::async_runtime::spawn(tray::follow(
                 handle.clone(),

@@ -16,6 +16,7 @@ const view = (changes = {}) => ({
   autostart: false,
   data_dir: "/home/me/.local/share/baton",
   token_file: "/home/me/.local/share/baton/token",
+  not_working: [],
   ...changes,
 });
 
@@ -46,6 +47,28 @@ async function settings(t, replies = {}) {
 }
 
 const sent = async (ui, command) => (await ui.calls()).filter((c) => c.command === command).map((c) => c.args);
+
+test("says what does not work on this computer, and only then", async (t) => {
+  const quiet = await settings(t);
+  assert.equal(await quiet.page.isHidden("#computer"), true);
+  const ui = await settings(t, {
+    get_settings: view({
+      not_working: [
+        "Input: off (macOS has not given Baton the Accessibility permission <b>it needs</b>)",
+        "Takeover: limited (it samples only)",
+      ],
+    }),
+  });
+  assert.equal(await ui.page.isVisible("#computer"), true);
+  const lines = await ui.page.$$eval("#computer-list li", (items) => items.map((i) => i.textContent));
+  assert.deepEqual(lines, [
+    "Input: off (macOS has not given Baton the Accessibility permission <b>it needs</b>)",
+    "Takeover: limited (it samples only)",
+  ]);
+  // Text, never markup.
+  assert.equal(await ui.page.$$eval("#computer-list b", (b) => b.length), 0);
+  assert.deepEqual(ui.errors, []);
+});
 
 test("shows the settings in force", async (t) => {
   const { page, errors } = await settings(t);

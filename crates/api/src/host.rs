@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use baton_core::clock::SystemClock;
 use baton_core::input::{EnigoDriver, Gateway, InputDriver};
-use baton_core::takeover::{TakeoverSettings, X11Probe, X11Recorder};
+use baton_core::takeover::{self, TakeoverSettings};
 use baton_core::{Config, DataDir, Durability, Handle, HostInfo, HostLock, Store, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -278,15 +278,23 @@ impl Host {
             retention.subscribe(),
             stopping.subscribe(),
         ));
-        let gateway = start_input(input, &core);
+        let ask = first_ask(&data_dir);
+        let gateway = start_input(input, &core, ask);
         let takeover = watch::Sender::new(takeover);
-        let takeover_missing = if gateway.available() {
-            watch_for_the_person(&core, &gateway, &takeover)
+        let (takeover_missing, takeover_limit) = if gateway.available() {
+            match watch_for_the_person(&core, &gateway, &takeover, ask) {
+                Ok(limit) => (None, limit),
+                Err(missing) => (Some(missing), None),
+            }
         } else {
-            Some("takeover detection needs the input gateway, which is off".into())
+            (
+                Some("takeover detection needs the input gateway, which is off".into()),
+                None,
+            )
         };
         let state = ApiState::new(core.clone(), gateway, token, 0, stop_rx)
-            .with_takeover(takeover_missing, takeover.subscribe());
+            .with_takeover(takeover_missing, takeover.subscribe())
+            .with_takeover_limit(takeover_limit);
         let server = Server::start(listener, &state, &stopping)?;
         let local = Local::start(&data_dir, &state, &stopping);
         let host = Host {
@@ -561,7 +569,7 @@ fn pick<T: PartialEq + std::fmt::Debug + Copy>(
 
 /// Starts the input gateway for `options`: on Linux on `$DISPLAY` (X11), elsewhere on the
 /// session's one desktop.
-fn start_input(options: InputOptions, core: &Handle) -> Gateway {
+fn start_input(options: InputOptions, core: &Handle, ask_permission: bool) -> Gateway {
     let display = if cfg!(all(unix, not(target_os = "macos"))) {
         std::env::var("DISPLAY")
             .ok()
@@ -575,7 +583,7 @@ fn start_input(options: InputOptions, core: &Handle) -> Gateway {
         (InputOptions::Display, None) => Gateway::unavailable("DISPLAY is not set"),
         (InputOptions::Display, Some(display)) => Gateway::spawn(
             move || {
-                EnigoDriver::connect(display.as_deref())
+                EnigoDriver::connect(display.as_deref(), ask_permission)
                     .map(|d| Box::new(d) as Box<dyn InputDriver>)
             },
             core.watch_status(),
@@ -583,39 +591,48 @@ fn start_input(options: InputOptions, core: &Handle) -> Gateway {
     }
 }
 
-/// Starts noticing the person at the computer on `$DISPLAY`. Says why not, if it cannot.
+/// Whether the system may ask the person for the permissions input and takeover detection
+/// need (macOS: Accessibility, Input Monitoring): on the first start on this data directory
+/// only. Later starts do not ask again; what is missing is said in `baton status`, the tray
+/// menu and the settings instead.
+fn first_ask(data_dir: &DataDir) -> bool {
+    if !cfg!(target_os = "macos") {
+        return false;
+    }
+    let asked = data_dir.path().join("asked-permissions");
+    if asked.exists() {
+        return false;
+    }
+    if let Err(e) = std::fs::write(&asked, "") {
+        tracing::debug!(error = %e, "cannot note that the permissions were asked for");
+    }
+    true
+}
+
+/// Starts noticing the person at the computer with this platform's drivers. `Err` says why it
+/// cannot at all; `Ok(Some(limit))` that it works with a limit (sampling only).
 fn watch_for_the_person(
     core: &Handle,
     gateway: &Gateway,
     settings: &watch::Sender<TakeoverSettings>,
-) -> Option<String> {
-    if !cfg!(all(unix, not(target_os = "macos"))) {
-        let why = "takeover detection is not built for this platform yet: Baton cannot tell when the person uses the computer, so it never pauses the holder; stop it with the hotkey or the tray";
-        tracing::warn!("{why}");
-        return Some(why.into());
-    }
-    let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) else {
-        return Some("takeover detection needs an X11 display, and DISPLAY is not set".into());
+    ask_permission: bool,
+) -> Result<Option<String>, String> {
+    let drivers = takeover::connect(ask_permission).inspect_err(|e| {
+        tracing::warn!(error = %e, "takeover detection is off");
+    })?;
+    let (events, limit) = match drivers.events {
+        Ok(events) => (Some(events), None),
+        Err(why) => {
+            tracing::warn!(error = %why, "the person's input is noticed by sampling only");
+            (None, Some(why))
+        }
     };
-    match X11Probe::connect(&display) {
-        Ok(probe) => {
-            let events = X11Recorder::start(&display)
-                .inspect_err(|e| {
-                    tracing::warn!(error = %e, "the person's input is noticed by sampling only");
-                })
-                .ok();
-            tokio::spawn(baton_core::takeover::watch(
-                core.clone(),
-                gateway.clone(),
-                Box::new(probe),
-                events,
-                settings.subscribe(),
-            ));
-            None
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "takeover detection is off");
-            Some(format!("takeover detection is off: {e}"))
-        }
-    }
+    tokio::spawn(takeover::watch(
+        core.clone(),
+        gateway.clone(),
+        drivers.probe,
+        events,
+        settings.subscribe(),
+    ));
+    Ok(limit)
 }

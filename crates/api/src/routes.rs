@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::error::{Error, ErrorBody, Result};
 use crate::extract::{Body, Query, RunPath, bounded};
 use crate::models::{
-    AmendRequest, EventsParams, Feature, FinishRequest, Health, HeartbeatRequest, HistoryParams,
-    HostFacts, Paused, ReasonRequest, StopRequest, Stopped, WaitParams,
+    AmendRequest, EventsParams, FinishRequest, Health, HeartbeatRequest, HistoryParams, HostFacts,
+    Paused, ReasonRequest, StopRequest, Stopped, WaitParams,
 };
 use crate::state::ApiState;
 
@@ -35,12 +35,7 @@ pub async fn health() -> Json<Health> {
 #[utoipa::path(get, path = "/v1/host", tag = "host",
     responses((status = 200, body = HostFacts), (status = 401, body = ErrorBody)))]
 pub async fn host(State(state): State<ApiState>) -> Json<HostFacts> {
-    Json(HostFacts {
-        platform: std::env::consts::OS.into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        input: Feature::from_reason(state.input.unavailable_reason().map(str::to_string)),
-        takeover: Feature::from_reason(state.takeover_off()),
-    })
+    Json(state.host_facts(true))
 }
 
 /// Who holds the desktop, who waits, what runs in parallel. Answered from memory; changes

@@ -6,6 +6,8 @@ use baton_core::Handle;
 use baton_core::input::Gateway;
 use tokio::sync::watch;
 
+use crate::models::{Feature, HostFacts};
+
 /// Shared by all handlers; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ApiState {
@@ -19,6 +21,8 @@ pub struct ApiState {
     pub(crate) stopping: watch::Receiver<bool>,
     /// Why takeover detection does not run on this host, if it does not.
     pub(crate) takeover_missing: Option<Arc<str>>,
+    /// What takeover detection cannot do here though it runs (sampling only), if anything.
+    pub(crate) takeover_limit: Option<Arc<str>>,
     /// The takeover settings, which can switch detection off.
     pub(crate) takeover: Option<watch::Receiver<baton_core::takeover::TakeoverSettings>>,
 }
@@ -40,6 +44,7 @@ impl ApiState {
             allowed_hosts: allowed_hosts(port),
             stopping,
             takeover_missing: Some("takeover detection is not started on this host".into()),
+            takeover_limit: None,
             takeover: None,
         }
     }
@@ -55,6 +60,20 @@ impl ApiState {
             takeover: Some(settings),
             ..self
         }
+    }
+
+    /// With what takeover detection cannot do here though it runs.
+    pub fn with_takeover_limit(self, limit: Option<String>) -> Self {
+        ApiState {
+            takeover_limit: limit.map(Into::into),
+            ..self
+        }
+    }
+
+    /// What takeover detection cannot do here though it runs (it samples only: input in the
+    /// middle of a batch of the holder's may go unseen), if anything.
+    pub fn takeover_limit(&self) -> Option<&str> {
+        self.takeover_limit.as_deref()
     }
 
     /// Why takeover detection cannot run on this host at all (the platform, the session), if
@@ -73,6 +92,24 @@ impl ApiState {
                 Some("takeover detection is switched off in the settings".into())
             }
             _ => None,
+        }
+    }
+
+    /// What this host can do here. `live`: with the settings' switch of takeover detection
+    /// (the API); without it, what the platform and the session allow, which does not change
+    /// while the host runs (the tray menu, the settings' own list).
+    pub fn host_facts(&self, live: bool) -> HostFacts {
+        let takeover_off = if live {
+            self.takeover_off()
+        } else {
+            self.takeover_missing().map(str::to_string)
+        };
+        HostFacts {
+            platform: std::env::consts::OS.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            input: Feature::from_reason(self.input.unavailable_reason().map(str::to_string)),
+            takeover: Feature::from_reason(takeover_off)
+                .limited(self.takeover_limit().map(str::to_string)),
         }
     }
 

@@ -30,6 +30,17 @@ pub struct HostFacts {
     pub takeover: Feature,
 }
 
+impl HostFacts {
+    /// What does not work here, a line each, as `baton status`, the tray menu and the
+    /// settings say it: `Input: off (…)`, `Takeover: limited (…)`.
+    pub fn not_working(&self) -> Vec<String> {
+        [("Input", &self.input), ("Takeover", &self.takeover)]
+            .into_iter()
+            .filter_map(|(name, feature)| feature.say(name))
+            .collect()
+    }
+}
+
 /// One of the host's features, and why not when it is off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -39,6 +50,10 @@ pub struct Feature {
     /// Why not, in a sentence, when it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why_not: Option<String>,
+    /// What it cannot do here though it works, in a sentence (takeover detection that samples
+    /// only, for want of a permission or a display extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
 }
 
 impl Feature {
@@ -47,6 +62,24 @@ impl Feature {
         Feature {
             available: why_not.is_none(),
             why_not,
+            limit: None,
+        }
+    }
+
+    /// `NAME: off (why)` or `NAME: limited (limit)`; nothing when it works fully.
+    pub fn say(&self, name: &str) -> Option<String> {
+        match (&self.why_not, &self.limit) {
+            (Some(why), _) if !self.available => Some(format!("{name}: off ({why})")),
+            (_, Some(limit)) => Some(format!("{name}: limited ({limit})")),
+            _ => None,
+        }
+    }
+
+    /// The same, with what it cannot do though it works (nothing when it is off).
+    pub fn limited(self, limit: Option<String>) -> Feature {
+        Feature {
+            limit: limit.filter(|_| self.available),
+            ..self
         }
     }
 }
@@ -215,4 +248,38 @@ pub struct ScreenSize {
     pub width: i32,
     /// Pixels down.
     pub height: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feature_says_off_or_limited_and_nothing_when_it_works() {
+        let works = Feature::from_reason(None);
+        assert_eq!(works.say("Input"), None);
+        let off = Feature::from_reason(Some("no display".into()));
+        assert_eq!(off.say("Input").as_deref(), Some("Input: off (no display)"));
+        let limited = Feature::from_reason(None).limited(Some("samples only".into()));
+        assert_eq!(
+            limited.say("Takeover").as_deref(),
+            Some("Takeover: limited (samples only)")
+        );
+        // Off wins: a limit of a feature that does not work at all is not said.
+        let both = Feature::from_reason(Some("no display".into())).limited(Some("x".into()));
+        assert_eq!(both.limit, None);
+        let facts = HostFacts {
+            platform: "linux".into(),
+            version: "0".into(),
+            input: off,
+            takeover: limited,
+        };
+        assert_eq!(
+            facts.not_working(),
+            [
+                "Input: off (no display)",
+                "Takeover: limited (samples only)"
+            ]
+        );
+    }
 }

@@ -184,6 +184,16 @@ pub struct Xvfb {
 impl Xvfb {
     /// Starts a 1280x800 screen.
     pub fn start() -> Xvfb {
+        Xvfb::with_args(&[])
+    }
+
+    /// The same screen without the X extension `name` (`RECORD`, say): a display that lacks
+    /// what Baton would use.
+    pub fn without(name: &str) -> Xvfb {
+        Xvfb::with_args(&["-extension", name])
+    }
+
+    fn with_args(extra: &[&str]) -> Xvfb {
         let mut child = Command::new("Xvfb")
             .args([
                 "-displayfd",
@@ -194,6 +204,7 @@ impl Xvfb {
                 "-nolisten",
                 "tcp",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -3,11 +3,17 @@
 (GetCapabilities says so), prints every notification it receives as one JSON line
 ({"id", "body", "actions"}), and presses an action when told on stdin ("press ID KEY"): it
 emits ActionInvoked and then NotificationClosed, as a server does when a person clicks a
-button. dunst is the real server of the other tests."""
+button. dunst is the real server of the other tests.
+
+A press waits until its notification has been shown for PRESS_AFTER seconds: a person cannot
+click a notification in the instant it appears, and a client hears ActionInvoked only once it
+has the notification's id back from Notify and has asked the bus for the signal, a few
+milliseconds after the server printed it here."""
 
 import json
 import sys
 import threading
+import time
 
 from gi.repository import Gio, GLib
 
@@ -34,7 +40,9 @@ XML = """
 PATH = "/org/freedesktop/Notifications"
 IFACE = "org.freedesktop.Notifications"
 
-state = {"next": 1, "connection": None}
+PRESS_AFTER = 0.5
+
+state = {"next": 1, "connection": None, "shown": {}}
 
 
 def emit(signal, params):
@@ -48,6 +56,7 @@ def on_call(connection, sender, path, iface, method, params, invocation):
         (_app, _replaces, _icon, _summary, body, actions, _hints, _timeout) = params.unpack()
         nid = state["next"]
         state["next"] += 1
+        state["shown"][nid] = time.monotonic()
         keys = actions[0::2]
         print(json.dumps({"id": nid, "body": body, "actions": keys}), flush=True)
         invocation.return_value(GLib.Variant("(u)", (nid,)))
@@ -78,7 +87,9 @@ def read_commands():
                 emit("NotificationClosed", GLib.Variant("(uu)", (nid, 2)))
                 return False
 
-            GLib.idle_add(press)
+            # A notification never shown is pressed at once (the tray then ignores it).
+            age = time.monotonic() - state["shown"].get(nid, 0.0)
+            GLib.timeout_add(max(0, int((PRESS_AFTER - age) * 1000)), press)
     GLib.idle_add(loop.quit)
 
 

@@ -55,10 +55,8 @@ pub async fn status(client: &Client, json: bool) -> Result<u8, Failure> {
         }
     }
     if let Some(facts) = facts {
-        for (name, feature) in [("Input", &facts.input), ("Takeover", &facts.takeover)] {
-            if let Some(why) = feature.why_not.as_deref().filter(|_| !feature.available) {
-                println!("{name}: off ({why})");
-            }
+        for line in facts.not_working() {
+            println!("{line}");
         }
     }
     Ok(exit::OK)

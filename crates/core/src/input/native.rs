@@ -15,19 +15,36 @@ impl std::fmt::Debug for EnigoDriver {
     }
 }
 
+/// What marks Baton's own input where the platform carries a mark with each event: Win32's
+/// `dwExtraInfo`, Quartz's event-source user data. Takeover detection takes an injected event
+/// with any other mark (or none) for the person's, so another tool's synthetic input pauses the
+/// holder too (the safe side). Not enigo's default (100), which every enigo user shares.
+pub const OWN_INPUT_MARK: u32 = 0x4241_544E;
+
 impl EnigoDriver {
     /// Connects to `display` (`$DISPLAY` when `None`; Linux only, other platforms have one
-    /// desktop).
-    pub fn connect(display: Option<&str>) -> std::result::Result<Self, String> {
+    /// desktop). On macOS, `ask_permission` lets the system ask the person for the
+    /// Accessibility permission when Baton lacks it; without the permission this fails with a
+    /// sentence that says where to give it.
+    pub fn connect(display: Option<&str>, ask_permission: bool) -> Result<Self, String> {
         let settings = enigo::Settings {
             x11_display: display.map(str::to_string),
+            windows_dw_extra_info: Some(OWN_INPUT_MARK as usize),
+            event_source_user_data: Some(i64::from(OWN_INPUT_MARK)),
+            open_prompt_to_get_permissions: ask_permission,
             ..enigo::Settings::default()
         };
         enigo::Enigo::new(&settings)
             .map(|enigo| EnigoDriver { enigo })
-            .map_err(|e| format!("cannot send input to the display: {e}"))
+            .map_err(|e| match e {
+                enigo::NewConError::NoPermission => NO_ACCESSIBILITY.to_string(),
+                e => format!("cannot send input to the display: {e}"),
+            })
     }
 }
+
+/// Why input is off on a Mac that has not given Baton the Accessibility permission.
+const NO_ACCESSIBILITY: &str = "macOS has not given Baton the Accessibility permission it needs to move the mouse and type for the run that holds the desktop: allow Baton in System Settings > Privacy & Security > Accessibility, then restart Baton";
 
 impl InputDriver for EnigoDriver {
     fn screen(&mut self) -> std::result::Result<(i32, i32), String> {

@@ -11,13 +11,29 @@
 //! display without the events.
 //!
 //! The rules know no display: [`attribution`] and the [`Detector`] are pure, and the [`watch`]
-//! loop reads a stream of [`attribution::Observed`] and an [`ActivityProbe`]. The X11 drivers
-//! are in [`x11`]; another platform is another file beside it.
+//! loop reads a stream of [`attribution::Observed`] and an [`ActivityProbe`]. Each platform's
+//! drivers are a file of their own, and [`connect`] starts this platform's:
+//! - [`x11`]: Linux, RECORD for the events and the screensaver extension's idle time;
+//! - `windows`: low-level mouse and keyboard hooks, which flag injected input and carry its
+//!   mark, and `GetLastInputInfo`;
+//! - `macos`: a listen-only event tap reading each event's source user data (it needs the
+//!   Input Monitoring permission), and the HID system's idle time.
 
 pub mod attribution;
+#[cfg(target_os = "macos")]
+pub mod macos;
+#[cfg(windows)]
+pub mod windows;
 pub mod x11;
 
 pub use x11::{X11Probe, X11Recorder};
+
+#[cfg(target_os = "macos")]
+pub use macos::connect;
+#[cfg(windows)]
+pub use windows::connect;
+#[cfg(not(any(windows, target_os = "macos")))]
+pub use x11::connect;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +78,26 @@ pub struct Sample {
     pub pointer: (i32, i32),
     /// How long ago the last input of any kind happened, if the display says.
     pub idle: Option<Duration>,
+}
+
+/// What a recorder sends: the observation, and when it was read.
+pub type Recorded = (Observed, std::time::Instant);
+
+/// This platform's drivers, as [`connect`] started them.
+pub struct Drivers {
+    /// The sampled backstop.
+    pub probe: Box<dyn ActivityProbe>,
+    /// The input events as they happen, or why there are none (then sampling is all there is,
+    /// and input in the middle of a batch of Baton's own goes unseen).
+    pub events: Result<UnboundedReceiver<Recorded>, String>,
+}
+
+impl std::fmt::Debug for Drivers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drivers")
+            .field("events", &self.events.as_ref().map(|_| "recording"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the display says about input (X11 in the product, a script in tests).
@@ -143,7 +179,7 @@ pub async fn watch(
     core: Handle,
     gateway: Gateway,
     probe: Box<dyn ActivityProbe>,
-    mut events: Option<UnboundedReceiver<(Observed, std::time::Instant)>>,
+    mut events: Option<UnboundedReceiver<Recorded>>,
     mut settings: watch::Receiver<TakeoverSettings>,
 ) {
     let mut status = core.watch_status();

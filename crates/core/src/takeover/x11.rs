@@ -8,7 +8,23 @@ use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::takeover::attribution::{Kind, Observed};
-use crate::takeover::{ActivityProbe, Sample};
+use crate::takeover::{ActivityProbe, Drivers, Recorded, Sample};
+
+/// Starts the X11 drivers on `$DISPLAY`. `Err` says why there is no takeover detection at all
+/// (no display, or it refuses the probe); without RECORD it samples only. Nothing to ask
+/// permission for on X11.
+pub fn connect(_ask_permission: bool) -> Result<Drivers, String> {
+    let display = std::env::var("DISPLAY")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .ok_or("takeover detection needs an X11 display, and DISPLAY is not set")?;
+    let probe =
+        X11Probe::connect(&display).map_err(|e| format!("takeover detection is off: {e}"))?;
+    Ok(Drivers {
+        probe: Box::new(probe),
+        events: X11Recorder::start(&display),
+    })
+}
 
 /// The X11 probe: pointer position and the screensaver extension's idle time.
 pub struct X11Probe {
@@ -77,9 +93,6 @@ impl ActivityProbe for X11Probe {
 /// of its own; see [`crate::takeover::attribution`] for what is made of them.
 #[derive(Debug)]
 pub struct X11Recorder;
-
-/// What a recorder sends: the observation, and when it was read.
-pub type Recorded = (Observed, std::time::Instant);
 
 /// X11's RECORD categories.
 const FROM_SERVER: u8 = 0;
