@@ -53,15 +53,14 @@ impl ActivityProbe for WindowsProbe {
         };
         // SAFETY: both calls write only into the structures passed, which outlive them;
         // `cbSize` is set as GetLastInputInfo requires.
-        let (idle, moved) = unsafe {
+        let idle = unsafe {
             GetCursorPos(&mut pointer).map_err(|e| format!("cannot read the pointer: {e}"))?;
-            let idle = GetLastInputInfo(&mut last)
+            GetLastInputInfo(&mut last)
                 .as_bool()
-                .then(|| GetTickCount().wrapping_sub(last.dwTime));
-            (idle, pointer)
+                .then(|| GetTickCount().wrapping_sub(last.dwTime))
         };
         Ok(Sample {
-            pointer: (moved.x, moved.y),
+            pointer: (pointer.x, pointer.y),
             idle: idle.map(|ms| Duration::from_millis(u64::from(ms))),
         })
     }
