@@ -20,6 +20,8 @@ fn main() {
             "resume_holder",
             "set_takeover",
             "set_limits",
+            "allow_run",
+            "set_ask_first",
         ]),
     ))
     .expect("tauri-build failed");

@@ -38,12 +38,15 @@ function render(snapshot) {
   view.snapshot = snapshot;
   const desktop = snapshot.desktop;
   const pill = $("state-pill");
-  pill.className = "pill " + (desktop.paused || desktop.holder_paused ? "paused" : desktop.holder ? "held" : "free");
+  const waiting = desktop.awaiting_ok;
+  pill.className = "pill " + (desktop.paused || desktop.holder_paused || waiting ? "paused" : desktop.holder ? "held" : "free");
   pill.textContent = desktop.holder_paused
     ? "You have the desktop"
     : desktop.paused
       ? "Hand-offs paused"
-      : desktop.holder ? "Desktop in use" : "Desktop free";
+      : waiting
+        ? "Waiting for your OK"
+        : desktop.holder ? "Desktop in use" : "Desktop free";
   $("stop").disabled = !desktop.holder;
   $("pause").textContent = desktop.paused ? "Resume hand-offs" : "Pause hand-offs";
 
@@ -58,6 +61,9 @@ function renderHolder(desktop) {
   const holder = desktop.holder;
   if (!holder) {
     box.append(el("p", { class: "empty", text: "Free: nobody holds the desktop." }));
+    if (desktop.awaiting_ok) {
+      box.append(askBox(desktop.awaiting_ok));
+    }
     if (desktop.paused && desktop.queue.length) {
       box.append(el("p", { class: "note", text: "Hand-offs are paused: the queue waits until you resume." }));
     }
@@ -85,6 +91,21 @@ function renderHolder(desktop) {
   if (desktop.paused) {
     box.append(el("p", { class: "note", text: "Hand-offs are paused: when this run is done, nobody new gets the desktop until you resume." }));
   }
+}
+
+/** The question Baton asks before a run takes the desktop, with both answers. */
+function askBox(run) {
+  const allow = el("button", { type: "button", id: "allow", text: "Allow" });
+  allow.addEventListener("click", () => {
+    allow.disabled = true;
+    request("allow_run", { id: run.id });
+  });
+  const refuse = cancelButton(run);
+  refuse.id = "refuse";
+  return el("div", { class: "note ask", "data-run": String(run.id) },
+    el("p", { text: `'${run.title}' (${run.client}) wants the desktop and waits for your OK. Nobody else starts meanwhile.` }),
+    el("span", { class: "row-actions" }, allow, refuse),
+  );
 }
 
 function renderQueue(queue) {

@@ -50,7 +50,7 @@ function render(view) {
     view.notification_answers === false
       ? "This desktop's notification server shows no buttons: notifications are plain text. Answer from the tray menu or the dashboard."
       : view.notification_answers
-        ? "Notifications about one run carry answers: Let it go first, Cancel it, Stop it, Give it back."
+        ? "Notifications about one run carry answers: Allow, Let it go first, Cancel it, Stop it, Give it back."
         : "";
   if (document.activeElement !== $("ttl")) $("ttl").value = String(view.default_ttl_secs);
   for (const [id, value] of [
@@ -67,6 +67,7 @@ function render(view) {
   $("api-url").textContent = view.api_url || "not listening";
   $("token-file").textContent = view.token_file;
   $("autostart").checked = view.autostart;
+  $("ask-first").checked = view.ask_first;
 }
 
 /** `CmdOrCtrl+Alt+Shift+KeyK` as people read it: `Ctrl+Alt+Shift+K`. */
@@ -233,6 +234,8 @@ async function start() {
   });
   $("autostart").addEventListener("change", () =>
     apply("autostart", "set_autostart", { enabled: $("autostart").checked }));
+  $("ask-first").addEventListener("change", () =>
+    apply("ask", "set_ask_first", { askFirst: $("ask-first").checked }));
 
   const view = await bridge.invoke("get_settings");
   render(view);

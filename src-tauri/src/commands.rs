@@ -78,6 +78,12 @@ pub async fn resume_holder(state: State<'_, AppState>) -> Result<bool> {
     Ok(state.core.resume_holder(dashboard()).await?)
 }
 
+/// Lets the run that waits for the user's OK take the desktop; only that run.
+#[tauri::command]
+pub async fn allow_run(state: State<'_, AppState>, id: i64) -> Result<RunStatus> {
+    Ok(state.core.allow(RunId(id), dashboard()).await?)
+}
+
 /// Moves a queued run to the front of the queue.
 #[tauri::command]
 pub async fn move_to_front(state: State<'_, AppState>, id: i64) -> Result<RunStatus> {
@@ -110,6 +116,8 @@ pub struct SettingsView {
     pub autostart: bool,
     /// Noticing the person at the computer.
     pub takeover: TakeoverConfig,
+    /// Whether the user OKs each run before it takes the free desktop.
+    pub ask_first: bool,
     /// Caps on active runs and how long the history is kept.
     pub limits: Limits,
     /// The data directory.
@@ -140,6 +148,7 @@ async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView 
             .try_state::<AutoLaunchManager>()
             .is_some_and(|_| app.autolaunch().is_enabled().unwrap_or(false)),
         takeover: stored.host.takeover,
+        ask_first: stored.host.ask_first,
         limits: Limits {
             max_active_runs: stored.host.max_active_runs,
             max_runs_per_client: stored.host.max_runs_per_client,
@@ -291,6 +300,22 @@ pub async fn set_limits<R: Runtime>(
     state
         .retention
         .send_replace(Duration::from_secs(u64::from(days) * 24 * 3600));
+    Ok(view(&app, &state).await)
+}
+
+/// Whether to ask the user before each run takes the free desktop; in force at once (off: the
+/// run waiting for an OK takes the desktop now).
+#[tauri::command]
+pub async fn set_ask_first<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    ask_first: bool,
+) -> Result<SettingsView> {
+    HostSettings::save_ask_first(state.core.store(), ask_first).await?;
+    state
+        .core
+        .set_ask_first(ask_first, settings_window())
+        .await?;
     Ok(view(&app, &state).await)
 }
 

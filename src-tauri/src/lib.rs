@@ -183,6 +183,8 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         commands::set_hotkey,
         commands::set_notifications,
         commands::set_default_ttl,
+        commands::set_ask_first,
+        commands::allow_run,
         commands::set_api_port,
         commands::user_token,
         commands::regenerate_token,

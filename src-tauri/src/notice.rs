@@ -22,12 +22,17 @@ pub enum NoticeKind {
     Expired,
     /// The person at the computer took over from the holder.
     Takeover,
+    /// A run waits for the user's OK to take the free desktop ("ask before an agent takes the
+    /// desktop"): a prompt, held back rather than dropped while Do Not Disturb is on.
+    Ask,
 }
 
 /// What the person can answer from a notification. Each is a user request recorded as
 /// `user:notification`, on the run the notification named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Answer {
+    /// Let the run that waits for the user's OK take the desktop.
+    Allow,
     /// Move the queued run to the front.
     LetItGoFirst,
     /// Cancel the run.
@@ -42,7 +47,8 @@ pub enum Answer {
 
 impl Answer {
     /// Every answer.
-    pub const ALL: [Answer; 5] = [
+    pub const ALL: [Answer; 6] = [
+        Answer::Allow,
         Answer::LetItGoFirst,
         Answer::CancelIt,
         Answer::StopIt,
@@ -53,6 +59,7 @@ impl Answer {
     /// The action's key on the notification server. A click on the body is `default`.
     pub fn key(self) -> &'static str {
         match self {
+            Answer::Allow => "allow",
             Answer::LetItGoFirst => "front",
             Answer::CancelIt => "cancel",
             Answer::StopIt => "stop",
@@ -64,6 +71,7 @@ impl Answer {
     /// The button's words.
     pub fn label(self) -> &'static str {
         match self {
+            Answer::Allow => "Allow",
             Answer::LetItGoFirst => "Let it go first",
             Answer::CancelIt => "Cancel it",
             Answer::StopIt => "Stop it",
@@ -105,6 +113,7 @@ impl Notice {
     fn about(kind: NoticeKind, run: RunId, text: String) -> Self {
         let mut answers = match kind {
             NoticeKind::Queued => vec![Answer::LetItGoFirst, Answer::CancelIt],
+            NoticeKind::Ask => vec![Answer::Allow, Answer::CancelIt],
             NoticeKind::Handoff => vec![Answer::StopIt],
             NoticeKind::Takeover => vec![Answer::GiveItBack, Answer::StopIt],
             NoticeKind::Stopped | NoticeKind::Expired => Vec::new(),
@@ -119,6 +128,15 @@ impl Notice {
     }
 }
 
+/// The prompt: `name` wants the free desktop; allow it or cancel it.
+fn ask(run: RunId, name: &str) -> Notice {
+    Notice::about(
+        NoticeKind::Ask,
+        run,
+        format!("{name} wants the desktop — it waits for your OK; nobody else starts meanwhile"),
+    )
+}
+
 /// How many ended runs' names are remembered (hand-off events name runs that just ended).
 const REMEMBERED_ENDED: usize = 512;
 
@@ -130,6 +148,9 @@ pub struct Noticer {
     ended: VecDeque<RunId>,
     queued: HashSet<RunId>,
     holder: Option<RunId>,
+    /// Whether the user paused hand-offs (a queue with nobody holding then waits for them,
+    /// not for the user's OK).
+    paused: bool,
     /// A holder that stopped responding: its release and the grant that follows say who got
     /// the desktop.
     expired_holder: Option<RunId>,
@@ -149,11 +170,27 @@ impl Noticer {
         }
         self.holder = desktop.holder.as_ref().map(|r| r.id);
         self.queued = desktop.queue.iter().map(|r| r.id).collect();
+        self.paused = desktop.paused;
+    }
+
+    /// The prompt for the run the snapshot says waits for the user's OK (at start-up, or when
+    /// Do Not Disturb ends and the one held back is out of date).
+    pub fn prompt_for(&self, snapshot: &Snapshot) -> Option<Notice> {
+        let waiting = snapshot.desktop.awaiting_ok.as_ref()?;
+        Some(ask(
+            waiting.id,
+            &format!("'{}' ({})", waiting.title, waiting.client),
+        ))
     }
 
     /// The notices `event` calls for.
     pub fn on_event(&mut self, event: &Event) -> Vec<Notice> {
         let Some(id) = event.run_id else {
+            match event.kind {
+                EventKind::HandoffsPaused { .. } => self.paused = true,
+                EventKind::HandoffsResumed { .. } => self.paused = false,
+                _ => {}
+            }
             return Vec::new();
         };
         let mut notices = Vec::new();
@@ -176,12 +213,21 @@ impl Noticer {
                         self.name(id),
                         self.name(*holder)
                     ),
-                    None => format!(
+                    None if self.paused => format!(
                         "{} is queued at position {position} — hand-offs are paused; it starts automatically when they resume",
+                        self.name(id)
+                    ),
+                    // First in line on a free desktop: the prompt that follows says it all.
+                    None if *position == 1 => return notices,
+                    None => format!(
+                        "{} is queued at position {position}, behind a run that waits for your OK",
                         self.name(id)
                     ),
                 };
                 notices.push(Notice::about(NoticeKind::Queued, id, text));
+            }
+            EventKind::AwaitingOk => {
+                notices.push(ask(id, &self.name(id)));
             }
             EventKind::Granted { handed_from, .. } => {
                 self.queued.remove(&id);
@@ -372,8 +418,12 @@ impl Coalescer {
 /// Several notices of one kind as one, which answers only with the dashboard: it names no
 /// single run to act on.
 fn summary(kind: NoticeKind, mut notices: Vec<Notice>) -> Notice {
-    if notices.len() == 1 {
-        return notices.remove(0);
+    // Only one run waits for the user's OK at a time: the newest prompt is the one that
+    // stands, the older ones were about runs that no longer wait.
+    if (notices.len() == 1 || kind == NoticeKind::Ask)
+        && let Some(newest) = notices.pop()
+    {
+        return newest;
     }
     let texts: Vec<String> = notices.into_iter().map(|n| n.text).collect();
     let n = texts.len();
@@ -383,6 +433,7 @@ fn summary(kind: NoticeKind, mut notices: Vec<Notice>) -> Notice {
         NoticeKind::Stopped => format!("{n} runs were stopped:"),
         NoticeKind::Expired => format!("{n} runs stopped responding:"),
         NoticeKind::Takeover => format!("You took over {n} times:"),
+        NoticeKind::Ask => format!("{n} runs asked for the desktop:"),
     };
     let shown = 3;
     let mut lines = vec![head];
@@ -422,6 +473,73 @@ mod tests {
             .flat_map(|e| noticer.on_event(e))
             .map(|n| n.text)
             .collect()
+    }
+
+    #[test]
+    fn a_run_waiting_for_the_ok_is_one_prompt_with_allow_and_cancel() {
+        let mut n = Noticer::default();
+        let queued = |position| EventKind::Queued {
+            position,
+            behind: None,
+        };
+        let mut notices = Vec::new();
+        for event in [
+            ev(1, 1, submitted("fill the form", "codex")),
+            ev(2, 1, queued(1)),
+            ev(3, 1, EventKind::AwaitingOk),
+            ev(4, 2, submitted("book", "cli")),
+            ev(5, 2, queued(2)),
+        ] {
+            notices.extend(n.on_event(&event));
+        }
+        let texts: Vec<&str> = notices.iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "'fill the form' (codex) wants the desktop — it waits for your OK; nobody else starts meanwhile",
+                "'book' (cli) is queued at position 2, behind a run that waits for your OK",
+            ]
+        );
+        assert_eq!(notices[0].kind, NoticeKind::Ask);
+        assert_eq!(notices[0].run, Some(RunId(1)));
+        assert_eq!(
+            notices[0].answers,
+            vec![Answer::Allow, Answer::CancelIt, Answer::OpenDashboard]
+        );
+        // With hand-offs paused, a queue on a free desktop waits for them, not for an OK.
+        n.on_event(&Event {
+            seq: 6,
+            at: Timestamp(0),
+            run_id: None,
+            kind: EventKind::HandoffsPaused {
+                by: "user:tray".into(),
+            },
+        });
+        let paused = n.on_event(&ev(7, 3, queued(3)));
+        assert!(
+            paused[0].text.contains("hand-offs are paused"),
+            "{paused:?}"
+        );
+        // Prompts asked in a burst (the user reordering) keep the newest, with its answers.
+        n.on_event(&ev(8, 2, submitted("book", "cli")));
+        let newer = n.on_event(&ev(9, 2, EventKind::AwaitingOk)).remove(0);
+        let mut c = Coalescer::new(Duration::from_secs(1), Duration::from_millis(150));
+        let t0 = Instant::now();
+        c.offer(notices[0].clone(), t0);
+        c.offer(newer.clone(), t0);
+        assert_eq!(c.flush(t0 + Duration::from_secs(1)), vec![newer]);
+        // At start-up, the run already waiting is asked about from the snapshot.
+        let mut snapshot = Snapshot::default();
+        snapshot.desktop.awaiting_ok = Some(RunBrief {
+            id: RunId(4),
+            title: "t".into(),
+            client: "c".into(),
+        });
+        let prompt = Noticer::default()
+            .prompt_for(&snapshot)
+            .expect("a prompt for the waiting run");
+        assert_eq!(prompt.run, Some(RunId(4)));
+        assert_eq!(prompt.kind, NoticeKind::Ask);
     }
 
     #[test]
@@ -618,6 +736,14 @@ mod tests {
     fn relayed_stops_and_paused_queues_are_named_honestly() {
         let mut n = Noticer::default();
         let log = [
+            Event {
+                seq: 1,
+                at: Timestamp(0),
+                run_id: None,
+                kind: EventKind::HandoffsPaused {
+                    by: "user:cli".into(),
+                },
+            },
             ev(1, 1, submitted("A", "x")),
             ev(
                 2,

@@ -27,7 +27,9 @@ pub struct NotifySettings {
     pub expired: bool,
     /// The person at the computer took over from the holder.
     pub takeover: bool,
-    /// Show none at all.
+    /// A run waits for the user's OK to take the desktop (when Baton asks first).
+    pub ask: bool,
+    /// Show none at all; prompts for an OK are held back until it ends.
     pub do_not_disturb: bool,
 }
 
@@ -39,6 +41,7 @@ impl Default for NotifySettings {
             stopped: true,
             expired: true,
             takeover: true,
+            ask: true,
             do_not_disturb: false,
         }
     }
@@ -54,6 +57,7 @@ impl NotifySettings {
                 NoticeKind::Stopped => self.stopped,
                 NoticeKind::Expired => self.expired,
                 NoticeKind::Takeover => self.takeover,
+                NoticeKind::Ask => self.ask,
             }
     }
 }

@@ -64,6 +64,7 @@ pub struct AppState {
 pub struct TrayShown {
     holder: AtomicI64,
     paused: AtomicBool,
+    awaiting_ok: AtomicI64,
 }
 
 impl TrayShown {
@@ -77,6 +78,19 @@ impl TrayShown {
     /// The holder the menu shows.
     pub fn holder(&self) -> Option<RunId> {
         Some(self.holder.load(Ordering::Relaxed))
+            .filter(|id| *id > 0)
+            .map(RunId)
+    }
+
+    /// Records which run the menu shows as waiting for the user's OK.
+    pub fn set_awaiting_ok(&self, run: Option<RunId>) {
+        self.awaiting_ok
+            .store(run.map_or(0, |id| id.0), Ordering::Relaxed);
+    }
+
+    /// The run the menu shows as waiting for the user's OK: Allow and Cancel act on it only.
+    pub fn awaiting_ok(&self) -> Option<RunId> {
+        Some(self.awaiting_ok.load(Ordering::Relaxed))
             .filter(|id| *id > 0)
             .map(RunId)
     }

@@ -23,6 +23,8 @@ pub mod ids {
     pub const DASHBOARD: &str = "dashboard";
     pub const SETTINGS: &str = "settings";
     pub const GIVE_BACK: &str = "give_back";
+    pub const ALLOW: &str = "allow";
+    pub const REFUSE: &str = "refuse";
     pub const QUIT: &str = "quit";
 }
 
@@ -37,6 +39,8 @@ pub struct Tray {
     stop: MenuItem<Wry>,
     pause: MenuItem<Wry>,
     give_back: MenuItem<Wry>,
+    allow: MenuItem<Wry>,
+    refuse: MenuItem<Wry>,
     stop_label: String,
     shown: Option<TrayView>,
 }
@@ -73,6 +77,21 @@ impl Tray {
             view.give_back.is_some(),
             None::<&str>,
         )?;
+        let (allow_text, refuse_text) = ask_labels(view);
+        let allow = MenuItem::with_id(
+            app,
+            ids::ALLOW,
+            menu_text(&allow_text),
+            view.ask.is_some(),
+            None::<&str>,
+        )?;
+        let refuse = MenuItem::with_id(
+            app,
+            ids::REFUSE,
+            menu_text(&refuse_text),
+            view.ask.is_some(),
+            None::<&str>,
+        )?;
         let dashboard =
             MenuItem::with_id(app, ids::DASHBOARD, "Open dashboard", true, None::<&str>)?;
         let settings = MenuItem::with_id(app, ids::SETTINGS, "Settings…", true, None::<&str>)?;
@@ -92,6 +111,8 @@ impl Tray {
             &separators[0] as &dyn tauri::menu::IsMenuItem<tauri::Wry>,
             &stop,
             &give_back,
+            &allow,
+            &refuse,
             &pause,
             &separators[1],
             &dashboard,
@@ -114,6 +135,8 @@ impl Tray {
             stop,
             pause,
             give_back,
+            allow,
+            refuse,
             stop_label: stop_text,
             shown: Some(view.clone()),
         })
@@ -138,6 +161,13 @@ impl Tray {
         if old.as_ref().is_none_or(|o| o.give_back != view.give_back) {
             self.give_back.set_text(menu_text(&give_back_label(view)))?;
             self.give_back.set_enabled(view.give_back.is_some())?;
+        }
+        if old.as_ref().is_none_or(|o| o.ask != view.ask) {
+            let (allow, refuse) = ask_labels(view);
+            self.allow.set_text(menu_text(&allow))?;
+            self.refuse.set_text(menu_text(&refuse))?;
+            self.allow.set_enabled(view.ask.is_some())?;
+            self.refuse.set_enabled(view.ask.is_some())?;
         }
         if old.as_ref().is_none_or(|o| o.can_stop != view.can_stop) {
             self.stop.set_enabled(view.can_stop)?;
@@ -178,10 +208,12 @@ pub async fn follow(
         if let Err(e) = tray.show(&tray_view(&snapshot, Timestamp::now())) {
             tracing::warn!(error = %e, "cannot update the tray");
         }
-        app.state::<AppState>().tray_shown.set(
+        let shown = &app.state::<AppState>().tray_shown;
+        shown.set(
             snapshot.desktop.holder.as_ref().map(|r| r.id),
             snapshot.desktop.paused,
         );
+        shown.set_awaiting_ok(snapshot.desktop.awaiting_ok.as_ref().map(|r| r.id));
         let held = snapshot.desktop.holder.is_some();
         let refresh = async {
             if held {
@@ -234,6 +266,24 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
                 }
             });
         }
+        // Both answer about the run the menu named, never one asked about since.
+        ids::ALLOW | ids::REFUSE => {
+            let Some(run) = state.tray_shown.awaiting_ok() else {
+                return;
+            };
+            let allow = event.id().as_ref() == ids::ALLOW;
+            tauri::async_runtime::spawn(async move {
+                let who = Caller::user("tray");
+                let result = if allow {
+                    core.allow(run, who).await.map(drop)
+                } else {
+                    core.cancel(run, who, None).await.map(drop)
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "answering from the tray failed");
+                }
+            });
+        }
         ids::SETTINGS => {
             if let Err(e) = crate::windows::open_settings(app) {
                 tracing::warn!(error = %e, "cannot open the settings");
@@ -278,6 +328,17 @@ fn confirm_quit(app: &AppHandle, state: &AppState) {
 }
 
 /// The item stays in the menu (greyed out) so the menu does not jump about.
+/// The Allow and Cancel items' words; greyed out while nobody waits for the user's OK.
+fn ask_labels(view: &TrayView) -> (String, String) {
+    match &view.ask {
+        Some((_, allow, refuse)) => (allow.clone(), refuse.clone()),
+        None => (
+            "Allow: nobody waits for your OK".into(),
+            "Cancel: nobody waits for your OK".into(),
+        ),
+    }
+}
+
 fn give_back_label(view: &TrayView) -> String {
     view.give_back
         .clone()

@@ -1,7 +1,7 @@
 //! What the tray shows for a status snapshot: which icon, and the menu's lines. Pure, so it is
 //! tested without a display.
 
-use baton_core::{Run, Snapshot, Timestamp};
+use baton_core::{Run, RunBrief, RunId, Snapshot, Timestamp};
 
 /// The tray icon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,7 +10,7 @@ pub enum IconKind {
     Free,
     /// A run holds it.
     Held,
-    /// Hand-offs are paused by the user.
+    /// Hand-offs are paused by the user, the person took over, or a run waits for their OK.
     Paused,
 }
 
@@ -29,6 +29,9 @@ pub struct TrayView {
     pub pause: String,
     /// While the person at the computer has taken over: `Give the desktop back to 'A'`.
     pub give_back: Option<String>,
+    /// While a run waits for the user's OK: the run, `Allow 'B' to take the desktop` and
+    /// `Cancel 'B'`.
+    pub ask: Option<(RunId, String, String)>,
     /// The tooltip (where the platform shows one).
     pub tooltip: String,
 }
@@ -51,7 +54,10 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
             elapsed(since.until(now).as_secs())
         ),
         (Some(run), None) => format!("Desktop: {}", label(run)),
-        (None, _) => "Desktop: free".to_string(),
+        (None, _) => match &desktop.awaiting_ok {
+            Some(waiting) => format!("Desktop: free, {} waits for your OK", brief(waiting)),
+            None => "Desktop: free".to_string(),
+        },
     };
     let queue = match desktop.queue.len() {
         0 => "Nobody waiting".to_string(),
@@ -68,7 +74,7 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
             format!("{n} waiting: {}", names.join(", "))
         }
     };
-    let icon = if desktop.paused || desktop.holder_paused {
+    let icon = if desktop.paused || desktop.holder_paused || desktop.awaiting_ok.is_some() {
         IconKind::Paused
     } else if desktop.holder.is_some() {
         IconKind::Held
@@ -83,6 +89,7 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
     let tooltip = match (&desktop.holder, desktop.paused) {
         (_, true) => format!("Baton: hand-offs paused. {holder}"),
         (Some(_), false) => format!("Baton: {holder}; {queue}"),
+        (None, false) if desktop.awaiting_ok.is_some() => format!("Baton: {holder}"),
         (None, false) => "Baton: the desktop is free".to_string(),
     };
     TrayView {
@@ -96,8 +103,20 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
             .as_ref()
             .filter(|_| desktop.holder_paused)
             .map(|run| format!("Give the desktop back to '{}'", run.title)),
+        ask: desktop.awaiting_ok.as_ref().map(|waiting| {
+            (
+                waiting.id,
+                format!("Allow '{}' to take the desktop", waiting.title),
+                format!("Cancel '{}'", waiting.title),
+            )
+        }),
         tooltip,
     }
+}
+
+/// `'title' (client)`, for a run named in a sentence.
+fn brief(run: &RunBrief) -> String {
+    format!("'{}' ({})", run.title, run.client)
 }
 
 /// `'title' (client)`.
@@ -182,6 +201,7 @@ mod tests {
                 since: Some(Timestamp(1_000)),
                 paused: false,
                 holder_paused: false,
+                awaiting_ok: None,
                 queue: vec![
                     run(2, "B", "codex"),
                     run(3, "C", "cron"),
@@ -227,6 +247,30 @@ mod tests {
         );
         snapshot.desktop.holder_paused = false;
         assert_eq!(tray_view(&snapshot, Timestamp(5_000)).give_back, None);
+    }
+
+    #[test]
+    fn a_run_waiting_for_the_user_s_ok_is_named_with_both_answers() {
+        let mut snapshot = Snapshot::default();
+        snapshot.desktop.queue = vec![run(2, "fill the form", "codex"), run(3, "C", "cli")];
+        snapshot.desktop.awaiting_ok = Some(run(2, "fill the form", "codex").brief());
+        let view = tray_view(&snapshot, Timestamp(0));
+        assert_eq!(
+            view.holder,
+            "Desktop: free, 'fill the form' (codex) waits for your OK"
+        );
+        assert_eq!(view.icon, IconKind::Paused);
+        assert!(
+            view.tooltip.contains("waits for your OK"),
+            "{}",
+            view.tooltip
+        );
+        let (id, allow, cancel) = view.ask.expect("both answers");
+        assert_eq!(id, RunId(2));
+        assert_eq!(allow, "Allow 'fill the form' to take the desktop");
+        assert_eq!(cancel, "Cancel 'fill the form'");
+        snapshot.desktop.awaiting_ok = None;
+        assert_eq!(tray_view(&snapshot, Timestamp(0)).ask, None);
     }
 
     #[test]

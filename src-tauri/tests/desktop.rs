@@ -464,8 +464,7 @@ fn a_person_answers_from_the_notifications_alone() {
     wait_until("c at the front", || {
         desk.status()["desktop"]["queue"][0]["title"] == "pay bills"
     });
-    let events =
-        String::from_utf8_lossy(&desk.baton_output(&["events", "--json"]).stdout).to_string();
+    let events = events_json(&desk);
     assert!(events.contains("\"by\":\"user:notification\""), "{events}");
 
     // Cancel it: b leaves the queue, its command exits 130.
@@ -528,8 +527,7 @@ fn a_takeover_is_given_back_from_its_notification() {
     wait_until("the holder to resume", || {
         desk.status()["desktop"]["holder_paused"] == false
     });
-    let events =
-        String::from_utf8_lossy(&desk.baton_output(&["events", "--json"]).stdout).to_string();
+    let events = events_json(&desk);
     assert!(
         events.contains("\"kind\":\"holder_resumed\"")
             && events.contains("\"by\":\"user:notification\""),
@@ -537,4 +535,104 @@ fn a_takeover_is_given_back_from_its_notification() {
     );
     std::fs::write(t.join("a.go"), "").unwrap();
     assert_eq!(exit_of(&mut a).code(), Some(0));
+}
+
+/// The event log as `baton events --json` prints it.
+fn events_json(desk: &Desktop) -> String {
+    String::from_utf8_lossy(&desk.baton_output(&["events", "--json"]).stdout).to_string()
+}
+
+/// Turns on "ask before an agent takes the desktop" in the data directory's settings, as the
+/// settings window stores it, before the app starts.
+fn ask_first(desk: &Desktop) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = baton_core::DataDir::at(desk.path("baton"));
+        dir.create().unwrap();
+        let opened = baton_core::Store::open(
+            &dir.db_path(),
+            baton_core::Durability::Normal,
+            baton_core::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+        baton_api::settings::HostSettings::save_ask_first(&opened.store, true)
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn with_ask_first_the_desktop_waits_free_until_the_person_allows_from_a_notification() {
+    let desk = Desktop::with_answers();
+    ask_first(&desk);
+    let _app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.hold("a", "fill form", &[]);
+    let asked_a = desk.wait_received("'fill form' (cli) wants the desktop");
+    assert_eq!(asked_a.actions, ["allow", "cancel", "default"]);
+    assert_eq!(
+        desk.wait_menu("Desktop: free"),
+        "Desktop: free, 'fill form' (cli) waits for your OK"
+    );
+    desk.wait_menu("Allow 'fill form' to take the desktop");
+    let mut b = desk.hold("b", "pay bills", &[]);
+    desk.wait_received(
+        "'pay bills' (cli) is queued at position 2, behind a run that waits for your OK",
+    );
+    // Silence: the desktop stays free and nobody's command runs.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(desk.status()["desktop"]["holder"], serde_json::Value::Null);
+    assert!(!t.join("a.id").exists() && !t.join("b.id").exists());
+
+    // Cancel it: a never started, and b is asked about, still on a free desktop.
+    desk.press(asked_a.id, "cancel");
+    assert_eq!(exit_of(&mut a).code(), Some(130));
+    assert!(!t.join("a.id").exists(), "a's command ran");
+    let asked_b = desk.wait_received("'pay bills' (cli) wants the desktop");
+    assert_eq!(desk.status()["desktop"]["holder"], serde_json::Value::Null);
+
+    // The person moves c first (from the CLI): c is asked about now, and the Allow still on
+    // b's notification lets nobody in, and says so.
+    let mut c = desk.hold("c", "upload", &[]);
+    desk.wait_received("'upload' (cli) is queued at position 2");
+    let c_id = desk.status()["desktop"]["queue"][1]["id"].to_string();
+    assert!(desk.baton_output(&["front", &c_id]).status.success());
+    let asked_c = desk.wait_received("'upload' (cli) wants the desktop");
+    desk.press(asked_b.id, "allow");
+    let refusal = desk.wait_notification("Nothing changed");
+    assert!(
+        refusal.contains("is not the one waiting for your OK"),
+        "{refusal}"
+    );
+    assert_eq!(desk.status()["desktop"]["holder"], serde_json::Value::Null);
+
+    // Allow: c takes the desktop, as the user's request from the notification.
+    desk.press(asked_c.id, "allow");
+    wait_file(&t.join("c.id"), WAIT);
+    assert_eq!(desk.status()["desktop"]["holder"]["title"], "upload");
+    let events = events_json(&desk);
+    assert!(
+        events.contains("\"kind\":\"allowed\",\"by\":\"user:notification\""),
+        "{events}"
+    );
+
+    // The tray menu answers too: once c is done, b is asked about again, and Allow in the
+    // menu lets it in.
+    std::fs::write(t.join("c.go"), "").unwrap();
+    assert_eq!(exit_of(&mut c).code(), Some(0));
+    desk.wait_menu("Allow 'pay bills' to take the desktop");
+    desk.click("Allow 'pay bills' to take the desktop");
+    wait_file(&t.join("b.id"), WAIT);
+    assert_eq!(desk.status()["desktop"]["holder"]["title"], "pay bills");
+    let events = events_json(&desk);
+    assert!(
+        events.contains("\"kind\":\"allowed\",\"by\":\"user:tray\""),
+        "{events}"
+    );
+    std::fs::write(t.join("b.go"), "").unwrap();
+    assert_eq!(exit_of(&mut b).code(), Some(0));
 }

@@ -138,3 +138,28 @@ test("when the person takes over, the holder card says so and gives the desktop 
   await ui.page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "resume_holder"));
   assert.equal(await ui.page.isDisabled("#give-back"), true);
 });
+
+test("a run waiting for the person's OK is named, with Allow and Cancel", async (t) => {
+  const ui = await dashboard(t);
+  const asking = snapshot({
+    queue: [run(2, "fill the expense form", "codex"), run(3, "upload receipts", "cron")],
+  });
+  asking.desktop.awaiting_ok = { id: 2, title: "fill the expense form", client: "codex" };
+  await ui.emit("baton://status", asking);
+  assert.equal(await ui.page.textContent("#state-pill"), "Waiting for your OK");
+  assert.match(await ui.page.textContent("#holder .ask"), /'fill the expense form' \(codex\) wants the desktop/);
+  await ui.page.click("#allow");
+  assert.equal(await ui.page.isDisabled("#allow"), true, "no second OK before the next status");
+  // Cancel asks once more, as everywhere.
+  await ui.page.click("#refuse");
+  await ui.page.click("#refuse");
+  await ui.page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "cancel_run"));
+  const calls = (await ui.calls()).filter((c) => c.command === "allow_run" || c.command === "cancel_run");
+  assert.deepEqual(calls, [
+    { command: "allow_run", args: { id: 2 } },
+    { command: "cancel_run", args: { id: 2, reason: null } },
+  ]);
+  // Once answered, the question is gone.
+  await ui.emit("baton://status", snapshot({ queue: [run(3, "upload receipts", "cron")] }));
+  assert.equal(await ui.page.$("#holder .ask"), null);
+});

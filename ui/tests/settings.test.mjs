@@ -6,7 +6,7 @@ import { openPage } from "./harness.mjs";
 
 const view = (changes = {}) => ({
   hotkey: { accelerator: "CmdOrCtrl+Alt+Shift+S", active: true, error: null },
-  notifications: { queued: true, handoff: true, stopped: true, expired: true, takeover: true, do_not_disturb: false },
+  notifications: { queued: true, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: false },
   takeover: { enabled: true, quiet_secs: 10 },
   notification_answers: false,
   default_ttl_secs: 15,
@@ -14,6 +14,7 @@ const view = (changes = {}) => ({
   api_port: 0,
   api_url: "http://127.0.0.1:41233",
   autostart: false,
+  ask_first: false,
   data_dir: "/home/me/.local/share/baton",
   token_file: "/home/me/.local/share/baton/token",
   not_working: [],
@@ -32,6 +33,7 @@ function changingReplies() {
   r.set_autostart ??= (a) => with_({ autostart: a.enabled });
   r.set_takeover ??= (a) => with_({ takeover: a.takeover });
   r.set_limits ??= (a) => with_({ limits: a.limits });
+  r.set_ask_first ??= (a) => with_({ ask_first: a.askFirst });
 }
 
 async function settings(t, replies = {}) {
@@ -136,9 +138,19 @@ test("notification switches send every switch, and Do not disturb silences the r
   await page.check('[data-notify="do_not_disturb"]');
   await page.waitForFunction(() => document.querySelector('[data-notify="handoff"]').disabled);
   assert.deepEqual(await sent(ui, "set_notifications"), [
-    { notifications: { queued: false, handoff: true, stopped: true, expired: true, takeover: true, do_not_disturb: false } },
-    { notifications: { queued: false, handoff: true, stopped: true, expired: true, takeover: true, do_not_disturb: true } },
+    { notifications: { queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: false } },
+    { notifications: { queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: true } },
   ]);
+});
+
+test("asking before an agent takes the desktop is one switch, shown as it is in force", async (t) => {
+  const ui = await settings(t);
+  const { page } = ui;
+  assert.equal(await page.isChecked("#ask-first"), false);
+  await page.check("#ask-first");
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "set_ask_first"));
+  assert.deepEqual(await sent(ui, "set_ask_first"), [{ askFirst: true }]);
+  assert.equal(await page.isChecked("#ask-first"), true);
 });
 
 test("TTL and port are checked, sent, and refusals shown where they belong", async (t) => {

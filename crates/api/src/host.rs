@@ -68,6 +68,8 @@ pub struct Overrides {
     pub max_per_client: Option<usize>,
     /// Days of history kept.
     pub retention_days: Option<u32>,
+    /// Whether the user OKs each run before it takes the free desktop.
+    pub ask_first: Option<bool>,
 }
 
 /// Where the input gateway sends input.
@@ -267,6 +269,7 @@ impl Host {
         let config = Config {
             default_ttl: settings.default_ttl,
             caps: settings.caps,
+            ask_first: settings.ask_first,
         };
         let takeover = settings.takeover;
         let store = opened.store.clone();
@@ -420,6 +423,7 @@ struct Settings {
     takeover: TakeoverSettings,
     caps: baton_core::Caps,
     retention: Duration,
+    ask_first: bool,
 }
 
 impl Settings {
@@ -499,12 +503,19 @@ impl Settings {
             stored_retention,
             defaults.retention_days,
         );
+        let ask_first = pick(
+            "asking before a run takes the desktop",
+            overrides.ask_first,
+            stored.ask_first,
+            defaults.ask_first,
+        );
         Settings {
             port,
             default_ttl,
             takeover,
             caps,
             retention: Duration::from_secs(u64::from(retention_days) * 24 * 3600),
+            ask_first,
         }
     }
 }

@@ -93,6 +93,7 @@ async fn refusal(
                         holder.as_ref(),
                         run.position.unwrap_or_default(),
                         published.paused,
+                        published.awaiting_ok.as_ref(),
                     ),
                 ),
                 RunState::Running => (

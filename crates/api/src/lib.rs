@@ -58,6 +58,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/runs/{id}/replace", post(routes::replace))
         .route("/v1/runs/{id}/cancel", post(routes::cancel))
         .route("/v1/runs/{id}/front", post(routes::front))
+        .route("/v1/runs/{id}/allow", post(routes::allow))
         .route("/v1/runs/{id}/finish", post(routes::finish))
         .route("/v1/runs/{id}/release", post(routes::release))
         .route("/v1/runs/{id}/acquire", post(routes::acquire))

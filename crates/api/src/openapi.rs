@@ -21,7 +21,7 @@ use crate::{input, routes, stream};
     paths(
         routes::health, routes::host, routes::status, routes::submit, routes::run, routes::heartbeat,
         routes::wait, stream::attach, routes::amend, routes::replace, routes::cancel,
-        routes::front, routes::finish, routes::release, routes::acquire, routes::withdraw,
+        routes::front, routes::allow, routes::finish, routes::release, routes::acquire, routes::withdraw,
         routes::cancel_targets, routes::stop, routes::pause, routes::resume, routes::history,
         routes::events, stream::events, routes::pause_holder, routes::resume_holder,
         input::input, input::pointer, input::screen,

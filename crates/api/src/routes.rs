@@ -174,6 +174,19 @@ pub async fn front(
     Ok(Json(state.core.front(id, caller).await?))
 }
 
+/// User only: OKs the run that waits for it at the head of the queue (with "ask before a run
+/// takes the desktop" on), which takes the free desktop now. Any other run is refused (409).
+#[utoipa::path(post, path = "/v1/runs/{id}/allow", tag = "runs", params(("id" = i64, Path)),
+    responses((status = 200, body = RunStatus), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn allow(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    RunPath(id): RunPath,
+) -> Result<Json<RunStatus>> {
+    Ok(Json(state.core.allow(id, caller).await?))
+}
+
 /// The run ends itself with an outcome; its lease is handed on.
 #[utoipa::path(post, path = "/v1/runs/{id}/finish", tag = "runs", params(("id" = i64, Path)),
     request_body = FinishRequest,

@@ -26,6 +26,8 @@ pub mod keys {
     pub const MAX_RUNS_PER_CLIENT: &str = "host.max_runs_per_client";
     /// How many days of history are kept.
     pub const RETENTION_DAYS: &str = "host.retention_days";
+    /// Whether the user OKs each run before it takes the free desktop.
+    pub const ASK_FIRST: &str = "host.ask_first";
 }
 
 /// The longest retention the settings take (about a hundred years: keep everything).
@@ -46,6 +48,8 @@ pub struct HostSettings {
     pub max_runs_per_client: usize,
     /// Runs that ended, and events, older than this many days are pruned.
     pub retention_days: u32,
+    /// Ask the user before a run takes the free desktop (off by default).
+    pub ask_first: bool,
 }
 
 impl Default for HostSettings {
@@ -58,6 +62,7 @@ impl Default for HostSettings {
             max_active_runs: caps.max_active,
             max_runs_per_client: caps.max_per_client,
             retention_days: 90,
+            ask_first: false,
         }
     }
 }
@@ -106,6 +111,9 @@ impl HostSettings {
             retention_days: load_value(store, keys::RETENTION_DAYS)
                 .await
                 .unwrap_or(defaults.retention_days),
+            ask_first: load_value(store, keys::ASK_FIRST)
+                .await
+                .unwrap_or(defaults.ask_first),
         }
     }
 
@@ -125,6 +133,11 @@ impl HostSettings {
     /// Stores the default heartbeat TTL.
     pub async fn save_default_ttl(store: &Store, seconds: f64) -> Result<()> {
         store_value(store, keys::DEFAULT_TTL, &seconds).await
+    }
+
+    /// Stores whether the user OKs each run before it takes the free desktop.
+    pub async fn save_ask_first(store: &Store, ask_first: bool) -> Result<()> {
+        store_value(store, keys::ASK_FIRST, &ask_first).await
     }
 
     /// Stores the API port.

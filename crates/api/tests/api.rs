@@ -363,6 +363,72 @@ async fn user_surfaces_are_recorded_by_name() {
 }
 
 #[tokio::test]
+async fn only_the_user_allows_and_only_the_run_that_waits_for_it() {
+    let api = api().await;
+    api.state
+        .core
+        .set_ask_first(true, baton_core::Caller::user("test"))
+        .await
+        .unwrap();
+    let (a, token_a) = api.submit("fill the form", true).await;
+    let (b, _) = api.submit("book the flight", true).await;
+    let status = api.call("GET", "/v1/status", Some(USER), None).await.body;
+    assert_eq!(status["desktop"]["holder"], Value::Null);
+    assert_eq!(status["desktop"]["awaiting_ok"]["id"], a);
+    let waiting = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{a}/heartbeat"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(waiting.body["awaiting_ok"], true, "{:?}", waiting.body);
+    assert!(
+        waiting.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for the user's OK"),
+        "{:?}",
+        waiting.body
+    );
+
+    let before = api.fingerprint().await;
+    // The waiting run cannot let itself in.
+    let r = api
+        .call("POST", &format!("/v1/runs/{a}/allow"), Some(&token_a), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    // An OK for a run nobody asked about is a conflict, and lets nobody in.
+    let r = api
+        .call("POST", &format!("/v1/runs/{b}/allow"), Some(USER), None)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(error_code(&r), "invalid_state");
+    let r = api
+        .call("POST", "/v1/runs/999/allow", Some(USER), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    assert_eq!(api.fingerprint().await, before);
+
+    let req = Request::post(format!("/v1/runs/{a}/allow"))
+        .header(header::HOST, "127.0.0.1:7777")
+        .header(header::AUTHORIZATION, format!("Bearer {USER}"))
+        .header("x-baton-via", "cli")
+        .body(Body::empty())
+        .unwrap();
+    let r = api.send(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["run"]["holds_desktop"], true);
+    let events = api.state.core.events_after(0, 1000).await.unwrap();
+    assert!(events.iter().any(|e| e.run_id == Some(baton_core::RunId(a))
+        && e.kind
+            == baton_core::EventKind::Allowed {
+                by: "user:cli".into()
+            }));
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let api = api().await;
     let (a, _) = api.submit("a", true).await;

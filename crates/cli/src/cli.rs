@@ -71,6 +71,12 @@ pub enum Command {
         /// The queued run.
         run_id: i64,
     },
+    /// Let the run that waits for your OK take the desktop (when Baton asks before each run
+    /// takes it: `baton daemon --ask-first`, or the setting). To refuse it, cancel it.
+    Allow {
+        /// The run waiting for your OK.
+        run_id: i64,
+    },
     /// Send a correction to a run's inbox. Nothing is cancelled or requeued.
     Amend {
         /// The run.
@@ -182,6 +188,11 @@ pub struct DaemonArgs {
     /// the settings, else 90.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub retention_days: Option<u32>,
+    /// Ask the user before each run takes the free desktop: it waits, first in line, until
+    /// `baton allow <run>` (or the tray) says yes, or the user cancels it. Default: as in the
+    /// settings, else off.
+    #[arg(long)]
+    pub ask_first: bool,
 }
 
 #[derive(Debug, Args)]

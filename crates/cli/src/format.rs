@@ -102,7 +102,9 @@ pub fn event(event: &Event) -> String {
         EventKind::HandoffsPaused { by }
         | EventKind::HandoffsResumed { by }
         | EventKind::HolderPaused { by }
-        | EventKind::HolderResumed { by } => format!("by {by}"),
+        | EventKind::HolderResumed { by }
+        | EventKind::Allowed { by } => format!("by {by}"),
+        EventKind::AwaitingOk => "waiting for the user's OK to take the desktop".into(),
         EventKind::Started | EventKind::Interrupted => String::new(),
     };
     format!(

@@ -114,6 +114,7 @@ async fn dispatch(command: Command, data_dir: DataDir) -> Result<u8, Failure> {
         Command::Pause => cmd::control::pause(&client, true).await,
         Command::Resume => cmd::control::pause(&client, false).await,
         Command::Front { run_id } => cmd::control::front(&client, run_id).await,
+        Command::Allow { run_id } => cmd::control::allow(&client, run_id).await,
         Command::Amend {
             run_id,
             text,

@@ -1597,3 +1597,85 @@ fn stop_daemon(d: &mut Daemon) {
     let status = common::wait_timeout(&mut d.child, Duration::from_secs(10)).expect("stopped");
     assert!(status.success(), "{status}");
 }
+
+/// `baton daemon --ask-first`: the first in line waits with the desktop free, its terminal and
+/// `baton status` say for whose OK; `baton allow` lets it in, `baton cancel` refuses it and the
+/// next is asked about; an agent cannot let itself in.
+#[test]
+fn with_ask_first_a_run_waits_for_the_user_s_ok_and_allow_or_cancel_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::start_in(tmp.path(), &["--ask-first"]);
+    let work = tempfile::tempdir().unwrap();
+    let t = work.path();
+    let a_out = t.join("a.out");
+    let mut a = d.spawn(&[
+        "run",
+        "-d",
+        "-t",
+        "fill the form",
+        "-c",
+        "codex",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo $BATON_LEASE_TOKEN > {}", a_out.display()),
+    ]);
+    let line = a.stderr.wait_for("OKs each run", SHORT);
+    assert_eq!(
+        line,
+        "baton: the desktop is free, but the user OKs each run that takes it: waiting for their OK (the tray, or 'baton allow 1'); starting automatically when they allow it"
+    );
+    let mut b = hold(&d, t, "b", &["-d", "-t", "book the flight"]);
+    assert!(
+        b.stderr
+            .wait_for("OKs each run", SHORT)
+            .contains("queued at position 2, behind the run waiting for that OK")
+    );
+    let status = text(&d.run(&["status"]).stdout);
+    assert!(status.contains("Desktop: free"), "{status}");
+    assert!(
+        status.contains(
+            "Waiting for your OK for 'fill the form' (codex): 'baton allow 1' lets it take the desktop, 'baton cancel 1' refuses it"
+        ),
+        "{status}"
+    );
+
+    // Silence lets nobody in and cancels nobody.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!a_out.exists(), "a started without the user's OK");
+    assert_eq!(d.holder_id(), None);
+
+    // An OK for the run nobody asked about is refused and changes nothing.
+    let out = d.run(&["allow", "2"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("run #2 is not the one waiting for your OK"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(d.status()["desktop"]["awaiting_ok"]["id"], 1);
+
+    let out = d.run(&["allow", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(a.wait(SHORT).code(), Some(0));
+    assert_eq!(read_trimmed(&a_out), "1");
+
+    // a is done: b is asked about now, not handed the desktop.
+    wait_until(|| d.status()["desktop"]["awaiting_ok"]["id"] == 2);
+    assert_eq!(d.holder_id(), None);
+    // Cancelling it is the user's refusal: its command never ran.
+    let out = d.run(&["cancel", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(b.wait(SHORT).code(), Some(130));
+    assert!(!t.join("b.id").exists(), "b's command ran");
+    let history = text(&d.run(&["events"]).stdout);
+    assert!(history.contains("allowed: by user:cli"), "{history}");
+}
+
+fn wait_until(mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < SHORT, "timed out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

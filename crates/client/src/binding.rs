@@ -233,7 +233,14 @@ pub fn queue_notice(status: &RunStatus) -> String {
             "the desktop is busy: queued behind '{}' ({}), position {position}; hand-offs are paused by the user, so starting automatically when they resume and it is released",
             holder.title, holder.client
         ),
-        (None, _) => format!(
+        (None, _) if status.awaiting_ok => format!(
+            "the desktop is free, but the user OKs each run that takes it: waiting for their OK (the tray, or 'baton allow {}'); starting automatically when they allow it",
+            status.run.id
+        ),
+        (None, false) => format!(
+            "the desktop is free, but the user OKs each run that takes it: queued at position {position}, behind the run waiting for that OK; starting automatically when it is this one's turn and they allow it"
+        ),
+        (None, true) => format!(
             "hand-offs are paused by the user: queued at position {position}; starting automatically when they resume"
         ),
     }

@@ -288,6 +288,12 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/runs/{id}/allow`: the user OKs the run waiting for it.
+    pub async fn allow(&self, id: RunId) -> Result<RunStatus> {
+        self.post(&format!("/v1/runs/{id}/allow"), &serde_json::json!({}))
+            .await
+    }
+
     /// `POST /v1/runs/{id}/amend`; a run relaying the user's correction for another run gives
     /// the user's words as `reason`.
     pub async fn amend(

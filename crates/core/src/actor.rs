@@ -45,6 +45,8 @@ pub struct Config {
     pub default_ttl: Duration,
     /// How many runs may be active at once.
     pub caps: Caps,
+    /// Whether the user OKs each run before it takes the free desktop.
+    pub ask_first: bool,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
         Config {
             default_ttl: DEFAULT_TTL,
             caps: Caps::default(),
+            ask_first: false,
         }
     }
 }
@@ -150,7 +153,8 @@ impl std::fmt::Debug for Handle {
 /// Starts the scheduler actor on the current tokio runtime.
 pub fn spawn(opened: Opened, clock: Arc<dyn Clock>, config: Config) -> Handle {
     let Opened { store, resume, .. } = opened;
-    let machine = Machine::new(clock, config.default_ttl, config.caps, resume);
+    let machine =
+        Machine::new(clock, config.default_ttl, config.caps, resume).asking_first(config.ask_first);
     let (tx, rx) = mpsc::channel(256);
     let (detach_tx, detach_rx) = mpsc::unbounded_channel();
     let (published_tx, published) = watch::channel(Arc::new(machine.published()));
@@ -478,6 +482,25 @@ impl Handle {
         self.apply(move |m, _| m.set_caps(caps, &caller).map(|()| Answer::Flag(true)))
             .await
             .map(|_| ())
+    }
+
+    /// `allow`: the user OKs the run waiting for it, which takes the desktop now.
+    pub async fn allow(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
+        let result = self
+            .status_op(move |m, now| m.allow(id, &caller, now).map(|()| id))
+            .await;
+        self.or_explained(result, id).await
+    }
+
+    /// The user turns asking before each grant on or off. Returns whether anything changed.
+    pub async fn set_ask_first(&self, ask_first: bool, caller: Caller) -> Result<bool> {
+        match self
+            .apply(move |m, now| m.set_ask_first(ask_first, &caller, now).map(Answer::Flag))
+            .await?
+        {
+            Resolved::Flag(changed) => Ok(changed),
+            _ => Err(Error::Closed),
+        }
     }
 
     /// `front`: the user moves a queued run to the head of the queue.

@@ -7,8 +7,10 @@
 //!
 //! Checked: never two holders (rule 1); lease tokens strictly increase, also across restarts
 //! (rule 2); grants go to the head of the queue, in arrival order, unless the user reordered or
-//! replaced (rule 4); nobody is granted while hand-offs are paused (except a replacement); an
-//! ended run is never granted again; sequence numbers strictly increase.
+//! replaced (rule 4); nobody is granted while hand-offs are paused (except a replacement); the
+//! user's OK is asked only for the head of the queue while the desktop is free, and an OK lets in
+//! only the run it was asked for, at once; an ended run is never granted again; sequence numbers
+//! strictly increase.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -59,6 +61,8 @@ pub struct Checker {
     holder: Option<(RunId, u64)>,
     queue: VecDeque<RunId>,
     paused: bool,
+    /// The run the user's OK was last asked for, until it is granted or ends.
+    awaiting_ok: Option<RunId>,
     ended: HashSet<RunId>,
     /// new run -> the run it replaces.
     replaces: HashMap<RunId, RunId>,
@@ -100,7 +104,10 @@ impl Checker {
         }
         let Some(run) = event.run_id else {
             match event.kind {
-                EventKind::HandoffsPaused { .. } => self.paused = true,
+                EventKind::HandoffsPaused { .. } => {
+                    self.paused = true;
+                    self.awaiting_ok = None;
+                }
                 EventKind::HandoffsResumed { .. } => self.paused = false,
                 _ => return fail(format!("{} event without a run", event.kind.name())),
             }
@@ -186,6 +193,7 @@ impl Checker {
                     return fail(format!("run {run} granted while hand-offs were paused"));
                 }
                 self.holder = Some((run, *lease_token));
+                self.awaiting_ok = None;
                 self.summary.last_token = *lease_token;
                 self.summary.grants += 1;
             }
@@ -213,6 +221,9 @@ impl Checker {
                 if !self.ended.insert(run) {
                     return fail(format!("run {run} ended twice"));
                 }
+                if self.awaiting_ok == Some(run) {
+                    self.awaiting_ok = None;
+                }
                 self.queue.retain(|q| *q != run);
                 // After a crash the store interrupts the holder without a release event: the
                 // lease died with the host.
@@ -226,6 +237,33 @@ impl Checker {
                 if self.holder.map(|(h, _)| h) != Some(run) {
                     return fail(format!("run {run} paused or resumed while not holding"));
                 }
+            }
+            EventKind::AwaitingOk => {
+                if let Some((holder, _)) = self.holder {
+                    return fail(format!(
+                        "the user's OK was asked for run {run} while run {holder} holds the desktop"
+                    ));
+                }
+                if self.paused {
+                    return fail(format!(
+                        "the user's OK was asked for run {run} while hand-offs were paused"
+                    ));
+                }
+                if self.queue.front() != Some(&run) {
+                    return fail(format!(
+                        "the user's OK was asked for run {run}, which is not at the head of the queue"
+                    ));
+                }
+                self.awaiting_ok = Some(run);
+            }
+            EventKind::Allowed { .. } => {
+                if self.awaiting_ok != Some(run) {
+                    return fail(format!(
+                        "run {run} was allowed, but the user's OK was asked for {:?}",
+                        self.awaiting_ok
+                    ));
+                }
+                self.promised = Some(run);
             }
             EventKind::Started | EventKind::Amended { .. } => {}
             EventKind::HandoffsPaused { .. } | EventKind::HandoffsResumed { .. } => {

@@ -115,6 +115,15 @@ pub enum EventKind {
         /// Who, or `user:takeover` after the quiet time.
         by: String,
     },
+    /// The desktop is free and this run is at the head of the queue, but the user OKs each run
+    /// that takes the desktop: it waits for their answer (allow, or cancel). Nobody is granted
+    /// meanwhile, and nobody is cancelled by silence.
+    AwaitingOk,
+    /// The user allowed the run waiting for their OK to take the desktop; its `granted` follows.
+    Allowed {
+        /// Who: `user:<surface>`.
+        by: String,
+    },
     /// The user paused hand-offs.
     HandoffsPaused {
         /// Who asked.
@@ -145,6 +154,8 @@ impl EventKind {
             EventKind::Interrupted => "interrupted",
             EventKind::HolderPaused { .. } => "holder_paused",
             EventKind::HolderResumed { .. } => "holder_resumed",
+            EventKind::AwaitingOk => "awaiting_ok",
+            EventKind::Allowed { .. } => "allowed",
             EventKind::HandoffsPaused { .. } => "handoffs_paused",
             EventKind::HandoffsResumed { .. } => "handoffs_resumed",
         }

@@ -16,8 +16,8 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::model::{
-    Amendment, Caller, Desktop, Outcome, Run, RunId, RunSpec, RunState, RunStatus, Snapshot,
-    Timestamp, busy_message, queued_message,
+    AWAITING_OK_MESSAGE, Amendment, Caller, Desktop, Outcome, Run, RunId, RunSpec, RunState,
+    RunStatus, Snapshot, Timestamp, busy_message, queued_message,
 };
 use crate::published::Published;
 
@@ -140,6 +140,11 @@ pub struct Machine {
     per_client: HashMap<String, usize>,
     holder: Option<Holder>,
     paused: bool,
+    /// The user OKs each run that takes the free desktop (a setting, off by default).
+    ask_first: bool,
+    /// The head of the queue, while it waits for that OK. Set only when `ask_first`, nobody
+    /// holds and hand-offs are not paused; [`Machine::reask`] keeps it so.
+    awaiting_ok: Option<RunId>,
     last_token: u64,
     next_run_id: i64,
     next_seq: u64,
@@ -163,6 +168,8 @@ impl Machine {
             per_client: HashMap::new(),
             holder: None,
             paused: resume.paused,
+            ask_first: false,
+            awaiting_ok: None,
             last_token: resume.last_token,
             next_run_id: resume.next_run_id,
             next_seq: resume.next_seq,
@@ -170,6 +177,13 @@ impl Machine {
             dirty: BTreeSet::new(),
             batch: Batch::default(),
         }
+    }
+
+    /// The same machine, asking the user before each run takes the free desktop (the setting,
+    /// as the host starts with it).
+    pub fn asking_first(mut self, ask_first: bool) -> Self {
+        self.ask_first = ask_first;
+        self
     }
 
     // ----- requests -------------------------------------------------------------------------
@@ -400,8 +414,60 @@ impl Machine {
                     by: caller.label(),
                 },
             );
+            self.reask();
         }
         Ok(())
+    }
+
+    /// `allow`: the user OKs the run that waits for it at the head of the queue, which takes
+    /// the free desktop now. Only that run: an answer about one run never lets another in.
+    pub fn allow(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
+        user_only(caller, "allow a run to take the desktop")?;
+        let run = &self.active(id)?.run;
+        if self.awaiting_ok != Some(id) {
+            let why = if self.holder.is_some_and(|h| h.id == id) {
+                format!("run #{id} already holds the desktop")
+            } else if let Some(other) = self.awaiting_ok {
+                format!(
+                    "run #{id} is not the one waiting for your OK; {} is",
+                    self.runs[&other].run.label()
+                )
+            } else if run.state == RunState::Queued && self.holder.is_some() {
+                format!("run #{id} waits for the desktop, which is busy; nothing to allow yet")
+            } else if run.state == RunState::Queued && self.paused {
+                format!(
+                    "run #{id} waits for hand-offs to resume, which you paused; nothing to allow yet"
+                )
+            } else {
+                format!("run #{id} is not waiting for your OK (it is {})", run.state)
+            };
+            return Err(Error::InvalidState(format!("{why}; nothing was allowed")));
+        }
+        self.awaiting_ok = None;
+        self.queue.pop_front();
+        self.event(Some(id), EventKind::Allowed { by: caller.label() });
+        self.grant(id, None, now);
+        Ok(())
+    }
+
+    /// The user turns asking before each grant on or off. Off: the run waiting for the OK
+    /// takes the desktop at once. Returns whether anything changed.
+    pub fn set_ask_first(
+        &mut self,
+        ask_first: bool,
+        caller: &Caller,
+        now: Instant,
+    ) -> Result<bool> {
+        user_only(
+            caller,
+            "change whether Baton asks before a run takes the desktop",
+        )?;
+        if self.ask_first == ask_first {
+            return Ok(false);
+        }
+        self.ask_first = ask_first;
+        self.grant_next(None, now);
+        Ok(true)
     }
 
     /// `finish`: the run ends itself with an outcome; its lease is handed on.
@@ -455,6 +521,7 @@ impl Machine {
                     handed_to: None,
                 },
             );
+            self.reask();
             return Ok(());
         }
         Err(Error::InvalidState(format!(
@@ -542,6 +609,7 @@ impl Machine {
                         behind,
                     },
                 );
+                self.reask();
             }
             _ => {
                 self.cancel_unchecked(old, caller, reason, Some(new), now);
@@ -688,6 +756,7 @@ impl Machine {
             since: self.holder.map(|h| h.since),
             paused: self.paused,
             holder_paused: self.holder.is_some_and(|h| h.paused),
+            awaiting_ok: self.awaiting_ok.map(|id| self.runs[&id].run.brief()),
             queue: Vec::new(),
         };
         Published::new(
@@ -709,6 +778,7 @@ impl Machine {
                 holder,
                 paused: self.paused,
                 holder_paused: self.holder.is_some_and(|h| h.paused),
+                awaiting_ok: self.awaiting_ok.map(|id| self.runs[&id].run.brief()),
                 queue: self
                     .queue
                     .iter()
@@ -738,9 +808,12 @@ impl Machine {
         let holder = self.holder.map(|h| self.runs[&h.id].run.brief());
         let queued = run.state == RunState::Queued;
         let paused = self.holder.is_some_and(|h| h.id == id && h.paused);
+        let awaiting_ok = self.awaiting_ok == Some(id);
+        let awaited = self.awaiting_ok.map(|a| self.runs[&a].run.brief());
         let message = match (run.state, run.position) {
+            (RunState::Queued, Some(_)) if awaiting_ok => AWAITING_OK_MESSAGE.to_string(),
             (RunState::Queued, Some(position)) => {
-                queued_message(holder.as_ref(), position, self.paused)
+                queued_message(holder.as_ref(), position, self.paused, awaited.as_ref())
             }
             _ if paused => TAKEOVER_MESSAGE.to_string(),
             _ => state_message(&run),
@@ -751,6 +824,7 @@ impl Machine {
             queued_behind: holder.filter(|_| queued),
             handoffs_paused: self.paused,
             paused,
+            awaiting_ok,
             message,
             inbox: active.inbox.clone(),
             version: 0,
@@ -865,14 +939,19 @@ impl Machine {
             self.event(Some(id), EventKind::Started);
             return;
         }
-        if self.holder.is_none() && !self.paused && self.queue.is_empty() {
+        if self.holder.is_none() && !self.paused && self.queue.is_empty() && !self.ask_first {
             self.grant(id, None, now);
             return;
         }
         let behind = self.holder.map(|h| h.id);
         if !may_queue {
             let brief = behind.map(|b| self.runs[&b].run.brief());
-            let reason = busy_message(brief.as_ref(), self.queue.len(), self.paused);
+            let reason = busy_message(
+                brief.as_ref(),
+                self.queue.len(),
+                self.paused,
+                self.ask_first,
+            );
             self.end(
                 id,
                 RunState::Withdrawn,
@@ -890,10 +969,15 @@ impl Machine {
                 behind,
             },
         );
+        self.reask();
     }
 
     fn grant(&mut self, id: RunId, handed_from: Option<RunId>, now: Instant) {
         debug_assert!(self.holder.is_none(), "two holders");
+        // Whoever waited for the user's OK waits for the desktop again.
+        if let Some(waiting) = self.awaiting_ok.take() {
+            self.dirty.insert(waiting);
+        }
         self.last_token += 1;
         let token = self.last_token;
         let since = self.clock.now();
@@ -919,13 +1003,38 @@ impl Machine {
         );
     }
 
-    /// Grants the head of the queue, unless someone holds the lease or hand-offs are paused.
+    /// Grants the head of the queue, unless someone holds the lease or hand-offs are paused;
+    /// asks the user first when they OK each run.
     fn grant_next(&mut self, handed_from: Option<RunId>, now: Instant) {
-        if self.holder.is_some() || self.paused {
+        if self.holder.is_some() || self.paused || self.ask_first {
+            self.reask();
             return;
         }
         if let Some(next) = self.queue.pop_front() {
             self.grant(next, handed_from, now);
+        }
+    }
+
+    /// Keeps the user's OK asked for the right run: the head of the queue while the desktop is
+    /// free, hand-offs are not paused and the user OKs each run; nobody otherwise. A new head
+    /// is asked anew (an `awaiting_ok` event), so an answer about the old one never lets the
+    /// new one in.
+    fn reask(&mut self) {
+        let due = self
+            .queue
+            .front()
+            .copied()
+            .filter(|_| self.ask_first && self.holder.is_none() && !self.paused);
+        if self.awaiting_ok == due {
+            return;
+        }
+        if let Some(old) = self.awaiting_ok.filter(|old| self.runs.contains_key(old)) {
+            self.dirty.insert(old);
+        }
+        self.awaiting_ok = due;
+        if let Some(id) = due {
+            self.dirty.insert(id);
+            self.event(Some(id), EventKind::AwaitingOk);
         }
     }
 
@@ -934,7 +1043,7 @@ impl Machine {
             return;
         };
         self.holder = None;
-        let handed_to = if self.paused {
+        let handed_to = if self.paused || self.ask_first {
             None
         } else {
             self.queue.front().copied()
@@ -1015,6 +1124,7 @@ impl Machine {
         self.unqueue(id);
         self.close(id, state, kind);
         self.release_lease(id, now);
+        self.reask();
         self.view(id)
     }
 
@@ -1362,6 +1472,7 @@ pub fn ended_status(run: Run) -> RunStatus {
         queued_behind: None,
         handoffs_paused: false,
         paused: false,
+        awaiting_ok: false,
         message: state_message(&run),
         inbox: Vec::new(),
         version: 0,

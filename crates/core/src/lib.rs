@@ -49,8 +49,8 @@ pub use error::{Error, Result};
 pub use event::{Event, EventKind};
 pub use lease::Caps;
 pub use model::{
-    Amendment, Caller, Desktop, Outcome, Run, RunBrief, RunId, RunSpec, RunState, RunStatus,
-    Snapshot, Timestamp, busy_message, queued_message,
+    AWAITING_OK_MESSAGE, Amendment, Caller, Desktop, Outcome, Run, RunBrief, RunId, RunSpec,
+    RunState, RunStatus, Snapshot, Timestamp, busy_message, queued_message,
 };
 pub use published::Published;
 pub use store::{Durability, HistoryQuery, Opened, Pruned, Store};

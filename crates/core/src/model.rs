@@ -329,6 +329,10 @@ pub struct RunStatus {
     /// until it resumes; the run keeps its place).
     #[serde(default)]
     pub paused: bool,
+    /// While queued at the head: the desktop is free, and the run waits for the person's OK to
+    /// take it (nobody is cancelled by silence; it starts when they allow it).
+    #[serde(default)]
+    pub awaiting_ok: bool,
     /// The honest sentence about where the run stands.
     pub message: String,
     /// Corrections sent to the run (`amend`), oldest first.
@@ -372,15 +376,30 @@ pub struct Desktop {
     /// Whether the person at the computer has taken over: the holder keeps the lease, but its
     /// input is refused until it resumes.
     pub holder_paused: bool,
+    /// The run at the head of the queue that waits for the person's OK to take the free
+    /// desktop (the "ask before an agent takes the desktop" setting); nobody else is granted
+    /// meanwhile.
+    #[serde(default)]
+    pub awaiting_ok: Option<RunBrief>,
     /// Waiting runs, first in line first.
     pub queue: Vec<Run>,
 }
 
 /// The honest answer to a run that asked not to wait, when the desktop is not free.
-pub fn busy_message(holder: Option<&RunBrief>, waiting: usize, handoffs_paused: bool) -> String {
+/// `asks_first`: the desktop is free, but the person OKs each run that takes it.
+pub fn busy_message(
+    holder: Option<&RunBrief>,
+    waiting: usize,
+    handoffs_paused: bool,
+    asks_first: bool,
+) -> String {
     let who = match holder {
         Some(h) => format!("the desktop is busy: held by '{}' ({})", h.title, h.client),
-        None => "the desktop is held back: the user paused hand-offs".to_string(),
+        None if handoffs_paused => "the desktop is held back: the user paused hand-offs".into(),
+        None if asks_first => {
+            "the desktop is free, but the user OKs each run that takes it".to_string()
+        }
+        None => "the desktop is held back".to_string(),
     };
     let queue = match waiting {
         0 => String::new(),
@@ -395,19 +414,34 @@ pub fn busy_message(holder: Option<&RunBrief>, waiting: usize, handoffs_paused: 
     format!("{who}{queue}{paused}; not queued, because the run asked not to wait")
 }
 
-/// DESIGN rule 11: the honest answer to a run that has to wait.
-pub fn queued_message(behind: Option<&RunBrief>, position: usize, handoffs_paused: bool) -> String {
-    match behind {
-        Some(b) if !handoffs_paused => format!(
+/// DESIGN rule 11: the honest answer to a run that has to wait. `awaiting_ok`: the run at the
+/// head of the queue that waits for the person's OK (the run itself at position 1).
+pub fn queued_message(
+    behind: Option<&RunBrief>,
+    position: usize,
+    handoffs_paused: bool,
+    awaiting_ok: Option<&RunBrief>,
+) -> String {
+    match (behind, awaiting_ok) {
+        (Some(b), _) if !handoffs_paused => format!(
             "the desktop is busy: queued behind '{}' ({}), position {position}; you will start automatically when it is released.",
             b.title, b.client
         ),
-        Some(b) => format!(
+        (Some(b), _) => format!(
             "the desktop is busy: queued behind '{}' ({}), position {position}; hand-offs are paused by the user, so you will start automatically when they resume and the desktop is released.",
             b.title, b.client
         ),
-        None => format!(
+        (None, Some(_)) if position == 1 => AWAITING_OK_MESSAGE.to_string(),
+        (None, Some(head)) => format!(
+            "the desktop is free, but the user OKs each run that takes it: queued behind '{}' ({}), which waits for that OK, position {position}; you will start automatically when it is your turn and the user allows it.",
+            head.title, head.client
+        ),
+        (None, None) => format!(
             "hand-offs are paused by the user: queued at position {position}; you will start automatically when they resume."
         ),
     }
 }
+
+/// What the run at the head of the queue hears while the person has yet to OK it (DESIGN rule
+/// 11's honesty, for the "ask before an agent takes the desktop" setting).
+pub const AWAITING_OK_MESSAGE: &str = "the desktop is free, but the user OKs each run that takes it: waiting for the user's OK, position 1; you will start automatically when they allow it.";

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use imbl::{OrdMap, Vector};
 
-use crate::model::{Desktop, Run, RunId, RunState, Snapshot, Timestamp};
+use crate::model::{Desktop, Run, RunBrief, RunId, RunState, Snapshot, Timestamp};
 
 /// The lease as of one commit. Cheap to clone into a `watch` channel; see the module docs.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct Published {
     pub paused: bool,
     /// Whether the person at the computer has taken over from the holder.
     pub holder_paused: bool,
+    /// The head of the queue, when it waits for the person's OK to take the free desktop.
+    pub awaiting_ok: Option<RunBrief>,
     /// The newest event reflected here.
     pub last_event: u64,
     pub(crate) queue: Vector<RunId>,
@@ -48,6 +50,7 @@ impl Published {
             since: desktop.since,
             paused: desktop.paused,
             holder_paused: desktop.holder_paused,
+            awaiting_ok: desktop.awaiting_ok,
             last_event,
             queue,
             rows,
@@ -90,6 +93,7 @@ impl Published {
                 since: self.since,
                 paused: self.paused,
                 holder_paused: self.holder_paused,
+                awaiting_ok: self.awaiting_ok.clone(),
                 queue,
             },
             running,

@@ -2,7 +2,7 @@
 //! a real SQLite file, with tokio time frozen and moved only by the sequence itself.
 //!
 //! A small reference model predicts, for every request, its answer and the desktop that
-//! follows (holder, queue, pause flag, parallel runs). After every step the test also checks
+//! follows (holder, queue, pause flag, the run waiting for the user's OK, parallel runs). After every step the test also checks
 //! that the newest event the snapshot reflects is already in SQLite (committed before
 //! acknowledged); after the sequence, that the broadcast events equal the stored ones and that
 //! the log replays without a breach (one holder, rising tokens, FIFO).
@@ -41,6 +41,8 @@ enum Op {
     Withdraw(usize),
     Amend(usize),
     Replace(usize, bool),
+    AskFirst(bool),
+    Allow(usize),
     Advance(u64),
     Status,
 }
@@ -61,7 +63,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => idx.clone().prop_map(Op::Acquire),
         1 => idx.clone().prop_map(Op::Withdraw),
         1 => idx.clone().prop_map(Op::Amend),
-        1 => (idx, any::<bool>()).prop_map(|(i, d)| Op::Replace(i, d)),
+        1 => (idx.clone(), any::<bool>()).prop_map(|(i, d)| Op::Replace(i, d)),
+        1 => any::<bool>().prop_map(Op::AskFirst),
+        2 => idx.prop_map(Op::Allow),
         3 => (0u64..1500).prop_map(Op::Advance),
         1 => Just(Op::Status),
     ]
@@ -84,6 +88,10 @@ struct Model {
     holder: Option<usize>,
     queue: VecDeque<usize>,
     paused: bool,
+    /// The user OKs each run before it takes the free desktop.
+    ask_first: bool,
+    /// The head of the queue while it waits for that OK.
+    awaiting: Option<usize>,
     now: u64,
 }
 
@@ -110,6 +118,7 @@ impl Model {
     fn grant_next(&mut self) {
         if self.holder.is_none()
             && !self.paused
+            && !self.ask_first
             && let Some(next) = self.queue.pop_front()
         {
             self.grant(next);
@@ -129,7 +138,8 @@ impl Model {
         if !self.runs[i].desktop {
             self.runs[i].state = RunState::Running;
             self.runs[i].started = true;
-        } else if self.holder.is_none() && !self.paused && self.queue.is_empty() {
+        } else if self.holder.is_none() && !self.paused && self.queue.is_empty() && !self.ask_first
+        {
             self.grant(i);
         } else if !may_queue {
             self.end(i, RunState::Withdrawn);
@@ -156,7 +166,19 @@ impl Model {
         (!self.active(i)).then_some(Expect::Err("invalid_state"))
     }
 
+    /// Applies `op`, then asks the user's OK of whoever should be asked now: the head of the
+    /// queue while the desktop is free, hand-offs run and asking is on.
     fn apply(&mut self, op: &Op) -> Expect {
+        let expect = self.apply_op(op);
+        self.awaiting = self
+            .queue
+            .front()
+            .copied()
+            .filter(|_| self.ask_first && self.holder.is_none() && !self.paused);
+        expect
+    }
+
+    fn apply_op(&mut self, op: &Op) -> Expect {
         let n = self.runs.len();
         let pick = |i: usize| i % n.max(1);
         match *op {
@@ -178,6 +200,11 @@ impl Model {
             }
             Op::Pause(paused) => {
                 self.paused = paused;
+                self.grant_next();
+                Expect::Ok
+            }
+            Op::AskFirst(ask_first) => {
+                self.ask_first = ask_first;
                 self.grant_next();
                 Expect::Ok
             }
@@ -290,6 +317,18 @@ impl Model {
                 Expect::Ok
             }
             Op::Amend(i) => self.ended_or(pick(i)).unwrap_or(Expect::Ok),
+            Op::Allow(i) => {
+                let i = pick(i);
+                if let Some(e) = self.ended_or(i) {
+                    return e;
+                }
+                if self.awaiting != Some(i) {
+                    return Expect::Err("invalid_state");
+                }
+                self.queue.pop_front();
+                self.grant(i);
+                Expect::Ok
+            }
             Op::Replace(i, desktop) => {
                 let old = pick(i);
                 if let Some(e) = self.ended_or(old) {
@@ -359,12 +398,14 @@ async fn perform(h: &baton_core::Handle, model: &Model, op: &Op) -> Expect {
         }
         Op::Stop => outcome(h.stop_holder(user(), None, None).await),
         Op::Pause(paused) => outcome(h.set_paused(paused, user()).await),
+        Op::AskFirst(ask_first) => outcome(h.set_ask_first(ask_first, user()).await),
         Op::Advance(ms) => {
             tokio::time::advance(Duration::from_millis(ms)).await;
             h.barrier().await.unwrap();
             Expect::Ok
         }
         _ if n == 0 => Expect::Ok,
+        Op::Allow(i) => outcome(h.allow(id(i), user()).await),
         Op::Heartbeat(i) => outcome(h.heartbeat(id(i), Caller::Run(id(i)), 0).await),
         Op::Finish(i, ok) => {
             let outcome_ = if ok {
@@ -421,6 +462,11 @@ fn assert_same_desktop(h: &baton_core::Handle, model: &Model, step: usize, op: &
     assert_eq!(queue, ids(&mut model.queue.iter().copied()), "queue {ctx}");
     assert_eq!(running, expected_running, "parallel runs {ctx}");
     assert_eq!(snapshot.desktop.paused, model.paused, "paused {ctx}");
+    assert_eq!(
+        snapshot.desktop.awaiting_ok.as_ref().map(|r| r.id),
+        model.awaiting.map(|i| model.runs[i].id),
+        "the run waiting for the user's OK {ctx}"
+    );
     // Never two holders: the snapshot's one holder is the only run that says it holds.
     let holding = snapshot
         .desktop
@@ -432,7 +478,8 @@ fn assert_same_desktop(h: &baton_core::Handle, model: &Model, step: usize, op: &
     assert_eq!(holding, 0, "a non-holder claims the desktop {ctx}");
 }
 
-fn run_sequence(ops: Vec<Op>) {
+/// Runs `ops` against the real actor and the model, both starting with asking first on or off.
+fn run_sequence(ops: Vec<Op>, ask_first: bool) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -443,6 +490,10 @@ fn run_sequence(ops: Vec<Op>) {
         let h = &c.handle;
         let mut broadcast = h.subscribe_events();
         let mut model = Model::default();
+        if ask_first {
+            let op = Op::AskFirst(true);
+            assert_eq!(perform(h, &model, &op).await, model.apply(&op));
+        }
         for (step, op) in ops.iter().enumerate() {
             let got = perform(h, &model, op).await;
             let expected = model.apply(op);
@@ -535,7 +586,14 @@ proptest! {
 
     #[test]
     fn random_request_sequences_keep_every_rule(ops in prop::collection::vec(op(), 1..60)) {
-        run_sequence(ops);
+        run_sequence(ops, false);
+    }
+
+    /// The same with the user OKing each grant from the start, so that sequences spend most
+    /// of their steps with a run waiting for that OK.
+    #[test]
+    fn random_sequences_asking_first_keep_every_rule(ops in prop::collection::vec(op(), 1..60)) {
+        run_sequence(ops, true);
     }
 }
 

@@ -18,7 +18,7 @@ use tauri_plugin_notification::NotificationExt;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
-use crate::notice::{Answer, Coalescer, Notice, Noticer};
+use crate::notice::{Answer, Coalescer, Notice, NoticeKind, Noticer};
 use crate::settings::NotifySettings;
 
 /// What the person answered, and to which notice.
@@ -53,7 +53,7 @@ const GATHER: Duration = Duration::from_millis(150);
 pub async fn run<R: Runtime>(
     app: AppHandle<R>,
     core: Handle,
-    settings: watch::Receiver<NotifySettings>,
+    mut settings: watch::Receiver<NotifySettings>,
 ) {
     let mut events = core.subscribe_events();
     let mut noticer = Noticer::default();
@@ -74,6 +74,12 @@ pub async fn run<R: Runtime>(
         }
     );
     let (answered_tx, mut answered) = mpsc::unbounded_channel::<Answered>();
+    // A run that waited for the user's OK when the app started is asked about now.
+    if let Some(prompt) = noticer.prompt_for(&core.status()) {
+        coalescer.offer(prompt, Instant::now());
+    }
+    // The prompt Do Not Disturb holds back, shown when it ends if that run still waits.
+    let mut held: Option<Notice> = None;
     loop {
         let due = coalescer.next_due();
         tokio::select! {
@@ -96,8 +102,25 @@ pub async fn run<R: Runtime>(
                 for notice in coalescer.flush(Instant::now()) {
                     // Checked when shown: switching a kind off (or Do Not Disturb on) also
                     // silences what was already waiting.
-                    if settings.borrow().allows(notice.kind) {
+                    let current = settings.borrow().clone();
+                    if current.allows(notice.kind) {
                         show(&app, &notice, with_actions.then_some(&answered_tx));
+                    } else if notice.kind == NoticeKind::Ask && current.do_not_disturb {
+                        tracing::info!(run = ?notice.run, "prompt held back: Do Not Disturb");
+                        held = Some(notice);
+                    }
+                }
+            }
+            changed = settings.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let current = settings.borrow_and_update().clone();
+                if let Some(prompt) = held.take_if(|_| !current.do_not_disturb) {
+                    // Only if that run still waits: the tray or dashboard may have answered.
+                    let waiting = core.published().awaiting_ok.as_ref().map(|r| r.id);
+                    if waiting.is_some() && waiting == prompt.run && current.allows(NoticeKind::Ask) {
+                        show(&app, &prompt, with_actions.then_some(&answered_tx));
                     }
                 }
             }
@@ -170,6 +193,7 @@ pub async fn carry_out(core: &Handle, run: Option<RunId>, answer: Answer) -> Res
     let refused = |e: baton_core::Error| format!("Nothing changed: {e}.");
     match answer {
         Answer::OpenDashboard => Ok(()),
+        Answer::Allow => core.allow(run, who).await.map(drop).map_err(refused),
         Answer::LetItGoFirst => core.front(run, who).await.map(drop).map_err(refused),
         Answer::CancelIt => core.cancel(run, who, None).await.map(drop).map_err(refused),
         Answer::StopIt => core
@@ -245,6 +269,35 @@ mod tests {
             c,
             "c got the desktop"
         );
+    }
+
+    #[tokio::test]
+    async fn allow_lets_in_only_the_run_asked_about_and_cancel_refuses_it() {
+        let (core, _dir) = core().await;
+        core.set_ask_first(true, Caller::user("test"))
+            .await
+            .unwrap();
+        let a = submit(&core, "a").await;
+        let b = submit(&core, "b").await;
+        let c = submit(&core, "c").await;
+        // Cancel it: the next one is asked about, and still nobody holds the desktop.
+        carry_out(&core, Some(a), Answer::CancelIt).await.unwrap();
+        assert!(core.status().desktop.holder.is_none());
+        // An OK meant for a (or for c, not asked about) lets nobody in.
+        let before = core.status();
+        let why = carry_out(&core, Some(a), Answer::Allow).await.unwrap_err();
+        assert!(why.contains("already ended"), "{why}");
+        let why = carry_out(&core, Some(c), Answer::Allow).await.unwrap_err();
+        assert!(why.contains("not the one waiting for your OK"), "{why}");
+        assert_eq!(core.status(), before);
+        carry_out(&core, Some(b), Answer::Allow).await.unwrap();
+        assert_eq!(core.status().desktop.holder.unwrap().id, b);
+        let events = core.events_after(0, 1000).await.unwrap();
+        assert!(events.iter().any(|e| e.run_id == Some(b)
+            && e.kind
+                == baton_core::EventKind::Allowed {
+                    by: "user:notification".into()
+                }));
     }
 
     #[tokio::test]

@@ -52,6 +52,12 @@ pub async fn front(client: &Client, id: i64) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+pub async fn allow(client: &Client, id: i64) -> Result<u8, Failure> {
+    let status = client.allow(RunId(id)).await?;
+    println!("allowed: {} has the desktop now", format::run(&status.run));
+    Ok(exit::OK)
+}
+
 pub async fn amend(
     client: &Client,
     id: i64,

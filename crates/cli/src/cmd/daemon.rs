@@ -25,6 +25,7 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
         max_active: args.max_active.map(|n| n as usize),
         max_per_client: args.max_per_client.map(|n| n as usize),
         retention_days: args.retention_days,
+        ask_first: args.ask_first.then_some(true),
     };
     // Listen before starting, so a stop that comes during start-up is still a clean one.
     // Ctrl+C, SIGTERM, and SIGHUP (the terminal it was started from closed) all stop it cleanly.

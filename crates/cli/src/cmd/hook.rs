@@ -154,6 +154,11 @@ pub fn decision(snapshot: &Snapshot, mine: &[RunId], tool: &str) -> Option<Decis
     Some(Decision::Deny(format!(
         "'{tool}' must wait (run #{}): {} Call desktop_wait, then try again.",
         queued.id,
-        queued_message(holder.as_ref(), index + 1, desktop.paused)
+        queued_message(
+            holder.as_ref(),
+            index + 1,
+            desktop.paused,
+            desktop.awaiting_ok.as_ref()
+        )
     )))
 }

@@ -31,6 +31,12 @@ pub async fn status(client: &Client, json: bool) -> Result<u8, Failure> {
             "Hand-offs: paused by the user (nobody new gets the desktop until 'baton resume')"
         );
     }
+    if let Some(waiting) = &desktop.awaiting_ok {
+        println!(
+            "Waiting for your OK for '{}' ({}): 'baton allow {}' lets it take the desktop, 'baton cancel {}' refuses it",
+            waiting.title, waiting.client, waiting.id, waiting.id
+        );
+    }
     if desktop.queue.is_empty() {
         println!("Queue: empty");
     } else {
