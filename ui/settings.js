@@ -46,6 +46,13 @@ function render(view) {
     box.checked = Boolean(view.notifications[box.dataset.notify]);
     box.disabled = box.dataset.notify !== "do_not_disturb" && view.notifications.do_not_disturb;
   }
+  const answers = view.notifications.answers || {};
+  for (const box of document.querySelectorAll("[data-answers]")) {
+    box.checked = answers[box.dataset.answers] !== false;
+    // Buttons only mean something where the server shows them and the kind is shown at all.
+    box.disabled = view.notification_answers === false || view.notifications.do_not_disturb
+      || !view.notifications[box.dataset.answers];
+  }
   $("notify-answers").textContent =
     view.notification_answers === false
       ? "This desktop's notification server shows no buttons: notifications are plain text. Answer from the tray menu or the dashboard."
@@ -141,10 +148,11 @@ async function start() {
     if (!accelerator) return fieldError("hotkey", "Type a hotkey such as Ctrl+Alt+Shift+S.");
     apply("hotkey", "set_hotkey", { accelerator });
   });
-  for (const box of document.querySelectorAll("[data-notify]")) {
+  for (const box of document.querySelectorAll("[data-notify], [data-answers]")) {
     box.addEventListener("change", () => {
-      const notifications = {};
+      const notifications = { answers: {} };
       for (const b of document.querySelectorAll("[data-notify]")) notifications[b.dataset.notify] = b.checked;
+      for (const b of document.querySelectorAll("[data-answers]")) notifications.answers[b.dataset.answers] = b.checked;
       apply("notify", "set_notifications", { notifications });
     });
   }

@@ -109,6 +109,12 @@ impl Notice {
         }
     }
 
+    /// The same notice with no answer but the dashboard (its kind's answers are switched off).
+    pub fn without_answers(mut self) -> Self {
+        self.answers = vec![Answer::OpenDashboard];
+        self
+    }
+
     /// A notice about `run`, with the answers its kind offers (the dashboard always).
     fn about(kind: NoticeKind, run: RunId, text: String) -> Self {
         let mut answers = match kind {

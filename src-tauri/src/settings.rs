@@ -31,6 +31,34 @@ pub struct NotifySettings {
     pub ask: bool,
     /// Show none at all; prompts for an OK are held back until it ends.
     pub do_not_disturb: bool,
+    /// Which kinds carry their answers (buttons) where the notification server shows them.
+    pub answers: AnswerSettings,
+}
+
+/// Per kind, whether its notifications carry their answers; off, they are the text alone (a
+/// click still opens the dashboard). Stopped and stopped-responding notices have none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswerSettings {
+    /// Let it go first, Cancel it.
+    pub queued: bool,
+    /// Stop it.
+    pub handoff: bool,
+    /// Give it back, Stop it.
+    pub takeover: bool,
+    /// Allow, Cancel it.
+    pub ask: bool,
+}
+
+impl Default for AnswerSettings {
+    fn default() -> Self {
+        AnswerSettings {
+            queued: true,
+            handoff: true,
+            takeover: true,
+            ask: true,
+        }
+    }
 }
 
 impl Default for NotifySettings {
@@ -43,11 +71,23 @@ impl Default for NotifySettings {
             takeover: true,
             ask: true,
             do_not_disturb: false,
+            answers: AnswerSettings::default(),
         }
     }
 }
 
 impl NotifySettings {
+    /// Whether a notice of `kind` carries its answers.
+    pub fn answers(&self, kind: NoticeKind) -> bool {
+        match kind {
+            NoticeKind::Queued => self.answers.queued,
+            NoticeKind::Handoff => self.answers.handoff,
+            NoticeKind::Takeover => self.answers.takeover,
+            NoticeKind::Ask => self.answers.ask,
+            NoticeKind::Stopped | NoticeKind::Expired => true,
+        }
+    }
+
     /// Whether a notice of `kind` is shown.
     pub fn allows(&self, kind: NoticeKind) -> bool {
         !self.do_not_disturb
@@ -107,5 +147,28 @@ impl Settings {
     /// Stores the notification switches.
     pub async fn save_notifications(store: &Store, notifications: &NotifySettings) -> Result<()> {
         Ok(store_value(store, NOTIFICATIONS, notifications).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_stored_before_answers_existed_keep_every_answer_on() {
+        let old: NotifySettings =
+            serde_json::from_str(r#"{"queued":false,"do_not_disturb":false}"#)
+                .expect("an older value still reads");
+        assert!(!old.queued && old.ask, "missing switches take their defaults");
+        assert!(old.answers(NoticeKind::Queued) && old.answers(NoticeKind::Ask));
+        let mut quiet = NotifySettings::default();
+        quiet.answers.handoff = false;
+        assert!(!quiet.answers(NoticeKind::Handoff));
+        assert!(quiet.allows(NoticeKind::Handoff), "still shown, as text");
+        quiet.do_not_disturb = true;
+        assert!(!quiet.allows(NoticeKind::Ask), "Do Not Disturb holds prompts back too");
+        assert!(
+            serde_json::from_str::<NotifySettings>(r#"{"answers":{"queued":"yes"}}"#).is_err()
+        );
     }
 }

@@ -204,13 +204,15 @@ fn settings_show_what_is_in_force() {
 #[test]
 fn notification_switches_are_kept_and_in_force_at_once() {
     let f = fixture();
-    let notifications = json!({"queued": false, "handoff": true, "stopped": true, "expired": false, "takeover": false, "do_not_disturb": true});
+    let notifications = json!({"queued": false, "handoff": true, "stopped": true, "expired": false, "takeover": false, "ask": true, "do_not_disturb": true,
+        "answers": {"queued": true, "handoff": false, "takeover": true, "ask": true}});
     let view = f
         .invoke("set_notifications", json!({"notifications": notifications}))
         .unwrap();
     assert_eq!(view["notifications"], notifications);
     let stored = tauri::async_runtime::block_on(Settings::load(f.core.store()));
     assert!(stored.notifications.do_not_disturb && !stored.notifications.queued);
+    assert!(!stored.notifications.answers.handoff && stored.notifications.answers.queued);
     // A malformed value is refused by the IPC layer and changes nothing.
     assert!(
         f.invoke(
@@ -221,6 +223,46 @@ fn notification_switches_are_kept_and_in_force_at_once() {
     );
     let stored = tauri::async_runtime::block_on(Settings::load(f.core.store()));
     assert!(stored.notifications.do_not_disturb);
+}
+
+#[test]
+fn asking_first_is_kept_in_force_at_once_and_allow_lets_in_only_the_waiting_run() {
+    let f = fixture();
+    let view = f
+        .invoke("set_ask_first", json!({"askFirst": true}))
+        .unwrap();
+    assert_eq!(view["ask_first"], true);
+    let stored = tauri::async_runtime::block_on(Settings::load(f.core.store()));
+    assert!(stored.host.ask_first, "kept for the next start");
+    let core = f.core.clone();
+    let (a, b) = tauri::async_runtime::block_on(async move {
+        let a = core.submit(RunSpec::new("a", "test", true)).await.unwrap();
+        let b = core.submit(RunSpec::new("b", "test", true)).await.unwrap();
+        (a.status.run.id, b.status.run.id)
+    });
+    assert!(f.core.status().desktop.holder.is_none());
+    let refused = f.invoke("allow_run", json!({"id": b.0})).unwrap_err();
+    assert!(
+        refused
+            .as_str()
+            .unwrap()
+            .contains("is not the one waiting for your OK"),
+        "{refused}"
+    );
+    let allowed = f.invoke("allow_run", json!({"id": a.0})).unwrap();
+    assert_eq!(allowed["run"]["holds_desktop"], true);
+    // Off again: from now on the desktop is handed on without asking.
+    let view = f
+        .invoke("set_ask_first", json!({"askFirst": false}))
+        .unwrap();
+    assert_eq!(view["ask_first"], false);
+    let core = f.core.clone();
+    tauri::async_runtime::block_on(async move {
+        core.cancel(a, baton_core::Caller::user("test"), None)
+            .await
+            .unwrap();
+    });
+    assert_eq!(f.core.status().desktop.holder.unwrap().id, b);
 }
 
 #[test]

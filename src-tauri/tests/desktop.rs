@@ -562,6 +562,12 @@ fn ask_first(desk: &Desktop) {
         baton_api::settings::HostSettings::save_ask_first(&opened.store, true)
             .await
             .unwrap();
+        // And queued notices without their buttons, as Settings switches them.
+        let mut notifications = baton_tray::settings::NotifySettings::default();
+        notifications.answers.queued = false;
+        baton_tray::settings::Settings::save_notifications(&opened.store, &notifications)
+            .await
+            .unwrap();
     });
 }
 
@@ -580,8 +586,13 @@ fn with_ask_first_the_desktop_waits_free_until_the_person_allows_from_a_notifica
     );
     desk.wait_menu("Allow 'fill form' to take the desktop");
     let mut b = desk.hold("b", "pay bills", &[]);
-    desk.wait_received(
+    let queued_b = desk.wait_received(
         "'pay bills' (cli) is queued at position 2, behind a run that waits for your OK",
+    );
+    assert_eq!(
+        queued_b.actions,
+        ["default"],
+        "its answers are switched off"
     );
     // Silence: the desktop stays free and nobody's command runs.
     std::thread::sleep(std::time::Duration::from_secs(1));

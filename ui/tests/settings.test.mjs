@@ -6,7 +6,7 @@ import { openPage } from "./harness.mjs";
 
 const view = (changes = {}) => ({
   hotkey: { accelerator: "CmdOrCtrl+Alt+Shift+S", active: true, error: null },
-  notifications: { queued: true, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: false },
+  notifications: { queued: true, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: false, answers: { queued: true, handoff: true, takeover: true, ask: true } },
   takeover: { enabled: true, quiet_secs: 10 },
   notification_answers: false,
   default_ttl_secs: 15,
@@ -138,9 +138,23 @@ test("notification switches send every switch, and Do not disturb silences the r
   await page.check('[data-notify="do_not_disturb"]');
   await page.waitForFunction(() => document.querySelector('[data-notify="handoff"]').disabled);
   assert.deepEqual(await sent(ui, "set_notifications"), [
-    { notifications: { queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: false } },
-    { notifications: { queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: true } },
+    { notifications: { answers: { queued: true, handoff: true, takeover: true, ask: true }, queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: false } },
+    { notifications: { answers: { queued: true, handoff: true, takeover: true, ask: true }, queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: true } },
   ]);
+});
+
+test("each kind's answers are switched on their own, where the server shows buttons", async (t) => {
+  const ui = await settings(t, { get_settings: view({ notification_answers: true }) });
+  const { page } = ui;
+  assert.equal(await page.isChecked('[data-answers="queued"]'), true);
+  await page.uncheck('[data-answers="handoff"]');
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "set_notifications"));
+  const [sentNow] = await sent(ui, "set_notifications");
+  assert.deepEqual(sentNow.notifications.answers, { queued: true, handoff: false, takeover: true, ask: true });
+  assert.equal(sentNow.notifications.handoff, true, "the hand-off is still shown, as text");
+  // A kind switched off has no buttons to switch.
+  await page.uncheck('[data-notify="queued"]');
+  await page.waitForFunction(() => document.querySelector('[data-answers="queued"]').disabled);
 });
 
 test("asking before an agent takes the desktop is one switch, shown as it is in force", async (t) => {

@@ -188,6 +188,7 @@ fn queue_move_only(sent: &baton_core::RunStatus, next: &baton_core::RunStatus) -
         && sent.ended == next.ended
         && sent.paused == next.paused
         && sent.handoffs_paused == next.handoffs_paused
+        && sent.awaiting_ok == next.awaiting_ok
         && sent.inbox.len() == next.inbox.len()
 }
 

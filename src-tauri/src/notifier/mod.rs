@@ -103,6 +103,11 @@ pub async fn run<R: Runtime>(
                     // Checked when shown: switching a kind off (or Do Not Disturb on) also
                     // silences what was already waiting.
                     let current = settings.borrow().clone();
+                    let notice = if current.answers(notice.kind) {
+                        notice
+                    } else {
+                        notice.without_answers()
+                    };
                     if current.allows(notice.kind) {
                         show(&app, &notice, with_actions.then_some(&answered_tx));
                     } else if notice.kind == NoticeKind::Ask && current.do_not_disturb {

@@ -502,6 +502,12 @@ fn describe_snapshot(snapshot: &Snapshot) -> String {
     if desktop.paused {
         lines.push("The user has paused hand-offs.".to_string());
     }
+    if let Some(waiting) = &desktop.awaiting_ok {
+        lines.push(format!(
+            "The user OKs each run that takes the desktop: '{}' ({}) waits for that OK; nobody else starts meanwhile.",
+            waiting.title, waiting.client
+        ));
+    }
     if desktop.queue.is_empty() {
         lines.push("Nobody waits for it.".to_string());
     } else {
