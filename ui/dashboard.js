@@ -10,6 +10,8 @@ const view = {
   pages: [],
   before: null,
   lastPage: [],
+  /** The run a notification was about, when one opened the dashboard: shown highlighted. */
+  focus: typeof window.__BATON_FOCUS === "number" ? window.__BATON_FOCUS : null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -53,12 +55,24 @@ function render(snapshot) {
   renderHolder(desktop);
   renderQueue(desktop.queue);
   renderParallel(snapshot.running);
+  highlight();
+}
+
+/** Marks where the run a notification was about is shown now (queue, holder, history). */
+function highlight() {
+  for (const node of document.querySelectorAll(".focused")) node.classList.remove("focused");
+  if (view.focus === null) return;
+  const shown = [...document.querySelectorAll(`[data-run="${view.focus}"]`)];
+  for (const node of shown) node.classList.add("focused");
+  if (shown.length) shown[0].scrollIntoView({ block: "nearest" });
 }
 
 function renderHolder(desktop) {
   const box = $("holder");
   box.replaceChildren();
   const holder = desktop.holder;
+  if (holder) box.dataset.run = String(holder.id);
+  else delete box.dataset.run;
   if (!holder) {
     box.append(el("p", { class: "empty", text: "Free: nobody holds the desktop." }));
     if (desktop.awaiting_ok) {
@@ -175,6 +189,7 @@ async function loadHistory() {
   view.lastPage = runs;
   const body = $("history").tBodies[0];
   body.replaceChildren(...runs.map(historyRow));
+  highlight();
   $("history-empty").hidden = runs.length > 0;
   $("newer").disabled = view.pages.length === 0;
   $("older").disabled = runs.length < PAGE;
@@ -260,6 +275,10 @@ async function start() {
 
   await bridge.listen("baton://status", render);
   await bridge.listen("baton://event", historyChanged);
+  await bridge.listen("baton://focus", (id) => {
+    view.focus = id;
+    highlight();
+  });
   const snapshot = await request("status");
   if (snapshot) render(snapshot);
   await loadHistory();

@@ -15,6 +15,10 @@
 //! - [`settings`]: the settings, kept in Baton's database.
 //! - [`error`]: the crate's one error type.
 
+/// The bundle identifier (`tauri.conf.json`), which notifications name the app by where the
+/// platform asks for it before the app's config is at hand.
+pub const IDENTIFIER: &str = "app.baton.tray";
+
 pub mod commands;
 pub mod error;
 pub mod hotkey;

@@ -159,16 +159,20 @@ mod tests {
         let old: NotifySettings =
             serde_json::from_str(r#"{"queued":false,"do_not_disturb":false}"#)
                 .expect("an older value still reads");
-        assert!(!old.queued && old.ask, "missing switches take their defaults");
+        assert!(
+            !old.queued && old.ask,
+            "missing switches take their defaults"
+        );
         assert!(old.answers(NoticeKind::Queued) && old.answers(NoticeKind::Ask));
         let mut quiet = NotifySettings::default();
         quiet.answers.handoff = false;
         assert!(!quiet.answers(NoticeKind::Handoff));
         assert!(quiet.allows(NoticeKind::Handoff), "still shown, as text");
         quiet.do_not_disturb = true;
-        assert!(!quiet.allows(NoticeKind::Ask), "Do Not Disturb holds prompts back too");
         assert!(
-            serde_json::from_str::<NotifySettings>(r#"{"answers":{"queued":"yes"}}"#).is_err()
+            !quiet.allows(NoticeKind::Ask),
+            "Do Not Disturb holds prompts back too"
         );
+        assert!(serde_json::from_str::<NotifySettings>(r#"{"answers":{"queued":"yes"}}"#).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! The dashboard and settings windows: created on demand, destroyed on close (WebKitGTK costs
 //! about 240 MiB a window, so the tray app idles with none), and kept live by events.
 
-use baton_core::Handle;
+use baton_core::{Handle, RunId};
 use tauri::{AppHandle, Emitter, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
 
 use crate::error::Result;
@@ -17,9 +17,31 @@ pub const STATUS_EVENT: &str = "baton://status";
 /// The event carrying each committed event of the log.
 pub const LOG_EVENT: &str = "baton://event";
 
+/// The event naming the run the dashboard is to show (a click on a notification about it).
+pub const FOCUS_EVENT: &str = "baton://focus";
+
 /// Shows the dashboard, creating it if it is not open.
 pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>) -> Result<()> {
-    open(app, DASHBOARD, "index.html", "Baton", (880.0, 720.0))
+    open(app, DASHBOARD, "index.html", "Baton", (880.0, 720.0), None)
+}
+
+/// Shows the dashboard on run `run`: highlighted wherever it is shown (holder, queue,
+/// history). A new window learns it before its page runs, an open one by an event.
+pub fn open_dashboard_on<R: Runtime>(app: &AppHandle<R>, run: RunId) -> Result<()> {
+    if app.get_webview_window(DASHBOARD).is_some() {
+        open_dashboard(app)?;
+        app.emit_to(DASHBOARD, FOCUS_EVENT, run.0)?;
+        return Ok(());
+    }
+    let script = format!("window.__BATON_FOCUS = {};", run.0);
+    open(
+        app,
+        DASHBOARD,
+        "index.html",
+        "Baton",
+        (880.0, 720.0),
+        Some(&script),
+    )
 }
 
 /// Shows the settings, creating the window if it is not open.
@@ -30,6 +52,7 @@ pub fn open_settings<R: Runtime>(app: &AppHandle<R>) -> Result<()> {
         "settings.html",
         "Baton settings",
         (600.0, 720.0),
+        None,
     )
 }
 
@@ -39,6 +62,7 @@ fn open<R: Runtime>(
     page: &str,
     title: &str,
     (width, height): (f64, f64),
+    script: Option<&str>,
 ) -> Result<()> {
     if let Some(window) = app.get_webview_window(label) {
         window.unminimize()?;
@@ -46,11 +70,14 @@ fn open<R: Runtime>(
         window.set_focus()?;
         return Ok(());
     }
-    let window = WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
+    let mut builder = WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
         .title(title)
         .inner_size(width, height)
-        .min_inner_size(480.0, 400.0)
-        .build()?;
+        .min_inner_size(480.0, 400.0);
+    if let Some(script) = script {
+        builder = builder.initialization_script(script);
+    }
+    let window = builder.build()?;
     reload_after_crash(&window)?;
     Ok(())
 }

@@ -644,6 +644,21 @@ fn with_ask_first_the_desktop_waits_free_until_the_person_allows_from_a_notifica
         events.contains("\"kind\":\"allowed\",\"by\":\"user:tray\""),
         "{events}"
     );
+    // A click on a notification's body opens the dashboard (on the run it was about).
+    assert!(desk.windows("^Baton$").is_empty());
+    let mut d = desk.hold("d", "last", &[]);
+    let queued_d = desk.wait_received("'last' (cli) is queued behind 'pay bills'");
+    desk.press(queued_d.id, "default");
+    desk.wait_window("^Baton$");
     std::fs::write(t.join("b.go"), "").unwrap();
     assert_eq!(exit_of(&mut b).code(), Some(0));
+    assert!(
+        desk.baton_output(&[
+            "cancel",
+            &desk.status()["desktop"]["queue"][0]["id"].to_string()
+        ])
+        .status
+        .success()
+    );
+    assert_eq!(exit_of(&mut d).code(), Some(130));
 }

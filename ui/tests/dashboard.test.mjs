@@ -163,3 +163,13 @@ test("a run waiting for the person's OK is named, with Allow and Cancel", async 
   await ui.emit("baton://status", snapshot({ queue: [run(3, "upload receipts", "cron")] }));
   assert.equal(await ui.page.$("#holder .ask"), null);
 });
+
+test("a notification's run is shown highlighted, and stays so as the page updates", async (t) => {
+  const ui = await dashboard(t);
+  await ui.emit("baton://focus", 3);
+  assert.deepEqual(await ui.page.$$eval(".focused", (n) => n.map((e) => e.dataset.run)), ["3", "3"], "in the queue and the history");
+  await ui.emit("baton://status", busy());
+  assert.equal(await ui.page.$eval('#queue li[data-run="3"]', (e) => e.classList.contains("focused")), true);
+  await ui.emit("baton://focus", 1);
+  assert.deepEqual(await ui.page.$$eval(".focused", (n) => n.map((e) => e.id || e.dataset.run)), ["holder"]);
+});

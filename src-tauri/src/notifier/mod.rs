@@ -2,12 +2,22 @@
 //! the user's notification settings allow, and carries out what the person answers from them.
 //!
 //! Two notifiers: tauri-plugin-notification for plain notifications (everywhere, and the
-//! fallback), and, where the notification server takes actions, one with buttons: [`xdg`]
-//! (D-Bus, through notify-rust) on Linux and the BSDs. A platform without one shows the plain
-//! text, and the settings window says so.
+//! fallback), and, where the notification server takes actions, one with buttons,
+//! [`answers`], through notify-rust (which the plugin uses underneath): D-Bus actions on Linux
+//! and the BSDs (`xdg.rs`), toast buttons on Windows (`windows.rs`), the notification centre on
+//! macOS (`macos.rs`). Where the server takes no actions, notifications are the plain text, and
+//! the settings window says so.
 
+mod answers;
 #[cfg(all(unix, not(target_os = "macos")))]
-mod xdg;
+#[path = "xdg.rs"]
+mod platform;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod platform;
+#[cfg(target_os = "macos")]
+#[path = "macos.rs"]
+mod platform;
 
 use std::time::Duration;
 
@@ -34,14 +44,7 @@ pub fn with_actions() -> Option<bool> {
 
 /// Whether this desktop's notification server shows buttons (asked once, at start).
 pub fn actions_supported() -> bool {
-    #[cfg(all(unix, not(target_os = "macos")))]
-    {
-        xdg::actions_supported()
-    }
-    #[cfg(not(all(unix, not(target_os = "macos"))))]
-    {
-        false
-    }
+    platform::actions_supported()
 }
 
 /// At most one notification of a kind per this long.
@@ -141,21 +144,18 @@ fn show<R: Runtime>(
     answers: Option<&mpsc::UnboundedSender<Answered>>,
 ) {
     tracing::info!(kind = ?notice.kind, text = %notice.text, "notification");
-    #[cfg(all(unix, not(target_os = "macos")))]
     if let Some(answers) = answers {
-        // D-Bus calls block: on a thread of their own, with the plain text as the fallback.
+        // D-Bus and WinRT calls block: on a thread of their own, with the plain text as the
+        // fallback.
         let (app, notice, answers) = (app.clone(), notice.clone(), answers.clone());
         tauri::async_runtime::spawn_blocking(move || {
-            let body = escape_markup(&notice.text);
-            if let Err(e) = xdg::show(&notice, &body, answers) {
+            if let Err(e) = answers::show(&notice, &platform::body(&notice.text), answers) {
                 tracing::warn!(error = %e, "cannot show a notification with answers");
                 plain(&app, &notice.text);
             }
         });
         return;
     }
-    #[cfg(not(all(unix, not(target_os = "macos"))))]
-    let _ = answers;
     plain(app, &notice.text);
 }
 
@@ -164,7 +164,7 @@ fn plain<R: Runtime>(app: &AppHandle<R>, text: &str) {
         .notification()
         .builder()
         .title("Baton")
-        .body(escape_markup(text))
+        .body(platform::body(text))
         .show()
     {
         tracing::warn!(error = %e, "cannot show a notification");
@@ -175,7 +175,11 @@ fn plain<R: Runtime>(app: &AppHandle<R>, text: &str) {
 async fn respond<R: Runtime>(app: &AppHandle<R>, core: &Handle, notice: &Notice, answer: Answer) {
     tracing::info!(?answer, run = ?notice.run, "answered from a notification");
     if answer == Answer::OpenDashboard {
-        if let Err(e) = crate::windows::open_dashboard(app) {
+        let opened = match notice.run {
+            Some(run) => crate::windows::open_dashboard_on(app, run),
+            None => crate::windows::open_dashboard(app),
+        };
+        if let Err(e) = opened {
             tracing::warn!(error = %e, "cannot open the dashboard");
         }
         return;
@@ -213,14 +217,6 @@ pub async fn carry_out(core: &Handle, run: Option<RunId>, answer: Answer) -> Res
             )),
         },
     }
-}
-
-/// Notification servers render a little markup in bodies (links, images, bold). Titles come
-/// from agents, so they are shown as text.
-fn escape_markup(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -333,9 +329,17 @@ mod tests {
     }
 
     #[test]
+    fn notifications_name_the_app_by_its_bundle_identifier() {
+        let conf: serde_json::Value =
+            serde_json::from_str(include_str!("../../tauri.conf.json")).unwrap();
+        assert_eq!(conf["identifier"], crate::IDENTIFIER);
+    }
+
+    #[cfg(all(unix, not(target_os = "macos")))]
+    #[test]
     fn titles_cannot_smuggle_markup_into_notifications() {
         assert_eq!(
-            escape_markup("'<a href=\"x\">pay</a> & go' (evil)"),
+            platform::body("'<a href=\"x\">pay</a> & go' (evil)"),
             "'&lt;a href=\"x\"&gt;pay&lt;/a&gt; &amp; go' (evil)"
         );
     }

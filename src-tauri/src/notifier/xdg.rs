@@ -1,13 +1,8 @@
-//! Notifications with answers on the freedesktop notification server (D-Bus), through
-//! notify-rust: each answer is an action; the server's `ActionInvoked` comes back on a thread
-//! that waits for it, and goes to the notifier as an [`Answered`].
+//! The freedesktop notification server (D-Bus): it says whether it shows actions
+//! (`GetCapabilities`); a notification with answers stays up for a minute.
 
-use tokio::sync::mpsc::UnboundedSender;
-
-use super::Answered;
-use crate::notice::{Answer, Notice};
-
-/// How long a notification with answers stays up.
+/// How long a notification with answers stays up; the server closing it ends the thread that
+/// waits for its answer.
 const ANSWER_WITHIN_MS: u32 = 60_000;
 
 /// Whether the server says it shows actions (`GetCapabilities`).
@@ -15,31 +10,19 @@ pub fn actions_supported() -> bool {
     notify_rust::get_capabilities().is_ok_and(|caps| caps.iter().any(|c| c == "actions"))
 }
 
-/// Shows `notice` with a button for each of its answers; a click on the body is the dashboard.
-pub fn show(notice: &Notice, body: &str, answers: UnboundedSender<Answered>) -> Result<(), String> {
+/// A notification as Baton sends it here.
+pub fn notification() -> notify_rust::Notification {
     let mut notification = notify_rust::Notification::new();
-    // The server closes it after a while, which ends the thread waiting for its answer.
     notification
         .appname("Baton")
-        .summary("Baton")
-        .body(body)
         .timeout(notify_rust::Timeout::Milliseconds(ANSWER_WITHIN_MS));
-    for answer in &notice.answers {
-        notification.action(answer.key(), answer.label());
-    }
-    let handle = notification.show().map_err(|e| e.to_string())?;
-    let notice = notice.clone();
-    std::thread::Builder::new()
-        .name("baton-notification".into())
-        .spawn(move || {
-            handle.wait_for_action(|key| {
-                if let Some(answer) = Answer::from_key(key)
-                    && notice.answers.contains(&answer)
-                {
-                    let _ = answers.send((notice, answer));
-                }
-            });
-        })
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    notification
+}
+
+/// Notification servers render a little markup in bodies (links, images, bold). Titles come
+/// from agents, so they are shown as text.
+pub fn body(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
