@@ -544,7 +544,7 @@ fn events_json(desk: &Desktop) -> String {
 
 /// Turns on "ask before an agent takes the desktop" in the data directory's settings, as the
 /// settings window stores it, before the app starts.
-fn ask_first(desk: &Desktop) {
+fn ask_first(desk: &Desktop, notifications: &baton_tray::settings::NotifySettings) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -562,10 +562,7 @@ fn ask_first(desk: &Desktop) {
         baton_api::settings::HostSettings::save_ask_first(&opened.store, true)
             .await
             .unwrap();
-        // And queued notices without their buttons, as Settings switches them.
-        let mut notifications = baton_tray::settings::NotifySettings::default();
-        notifications.answers.queued = false;
-        baton_tray::settings::Settings::save_notifications(&opened.store, &notifications)
+        baton_tray::settings::Settings::save_notifications(&opened.store, notifications)
             .await
             .unwrap();
     });
@@ -574,7 +571,10 @@ fn ask_first(desk: &Desktop) {
 #[test]
 fn with_ask_first_the_desktop_waits_free_until_the_person_allows_from_a_notification() {
     let desk = Desktop::with_answers();
-    ask_first(&desk);
+    // Queued notices without their buttons, as Settings switches them.
+    let mut notifications = baton_tray::settings::NotifySettings::default();
+    notifications.answers.queued = false;
+    ask_first(&desk, &notifications);
     let _app = desk.start_app();
     let t = desk.scratch.path();
     let mut a = desk.hold("a", "fill form", &[]);
@@ -661,4 +661,31 @@ fn with_ask_first_the_desktop_waits_free_until_the_person_allows_from_a_notifica
         .success()
     );
     assert_eq!(exit_of(&mut d).code(), Some(130));
+}
+
+#[test]
+fn do_not_disturb_holds_the_question_back_and_the_tray_menu_answers_it() {
+    let desk = Desktop::with_answers();
+    let notifications = baton_tray::settings::NotifySettings {
+        do_not_disturb: true,
+        ..Default::default()
+    };
+    ask_first(&desk, &notifications);
+    let _app = desk.start_app();
+    let t = desk.scratch.path();
+    let mut a = desk.hold("a", "fill form", &[]);
+    assert_eq!(
+        desk.wait_menu("Desktop: free"),
+        "Desktop: free, 'fill form' (cli) waits for your OK"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        desk.received().is_empty(),
+        "Do Not Disturb shows nothing: {:?}",
+        desk.received()
+    );
+    desk.click("Allow 'fill form' to take the desktop");
+    wait_file(&t.join("a.id"), WAIT);
+    std::fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(exit_of(&mut a).code(), Some(0));
 }

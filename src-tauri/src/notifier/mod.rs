@@ -81,8 +81,7 @@ pub async fn run<R: Runtime>(
     if let Some(prompt) = noticer.prompt_for(&core.status()) {
         coalescer.offer(prompt, Instant::now());
     }
-    // The prompt Do Not Disturb holds back, shown when it ends if that run still waits.
-    let mut held: Option<Notice> = None;
+    let mut gate = Gate::default();
     loop {
         let due = coalescer.next_due();
         tokio::select! {
@@ -103,19 +102,9 @@ pub async fn run<R: Runtime>(
             },
             () = sleep_until(due) => {
                 for notice in coalescer.flush(Instant::now()) {
-                    // Checked when shown: switching a kind off (or Do Not Disturb on) also
-                    // silences what was already waiting.
                     let current = settings.borrow().clone();
-                    let notice = if current.answers(notice.kind) {
-                        notice
-                    } else {
-                        notice.without_answers()
-                    };
-                    if current.allows(notice.kind) {
+                    if let Some(notice) = gate.due(notice, &current) {
                         show(&app, &notice, with_actions.then_some(&answered_tx));
-                    } else if notice.kind == NoticeKind::Ask && current.do_not_disturb {
-                        tracing::info!(run = ?notice.run, "prompt held back: Do Not Disturb");
-                        held = Some(notice);
                     }
                 }
             }
@@ -124,15 +113,53 @@ pub async fn run<R: Runtime>(
                     return;
                 }
                 let current = settings.borrow_and_update().clone();
-                if let Some(prompt) = held.take_if(|_| !current.do_not_disturb) {
-                    // Only if that run still waits: the tray or dashboard may have answered.
-                    let waiting = core.published().awaiting_ok.as_ref().map(|r| r.id);
-                    if waiting.is_some() && waiting == prompt.run && current.allows(NoticeKind::Ask) {
-                        show(&app, &prompt, with_actions.then_some(&answered_tx));
-                    }
+                let waiting = core.published().awaiting_ok.as_ref().map(|r| r.id);
+                if let Some(prompt) = gate.settings_changed(&current, waiting) {
+                    show(&app, &prompt, with_actions.then_some(&answered_tx));
                 }
             }
         }
+    }
+}
+
+/// What the settings let through of the notices that are due, and the prompt Do Not Disturb
+/// holds back. Checked when a notice is shown, not when it was made: switching a kind off (or
+/// Do Not Disturb on) also silences what was already waiting.
+#[derive(Debug, Default)]
+struct Gate {
+    /// The newest prompt for the user's OK that came while Do Not Disturb was on.
+    held: Option<Notice>,
+}
+
+impl Gate {
+    /// The notice to show now, as the settings have it (with its kind's answers switched off,
+    /// the text alone); `None` when it is not shown. A prompt under Do Not Disturb is held.
+    fn due(&mut self, notice: Notice, settings: &NotifySettings) -> Option<Notice> {
+        let notice = if settings.answers(notice.kind) {
+            notice
+        } else {
+            notice.without_answers()
+        };
+        if settings.allows(notice.kind) {
+            return Some(notice);
+        }
+        if notice.kind == NoticeKind::Ask && settings.do_not_disturb {
+            tracing::info!(run = ?notice.run, "prompt held back: Do Not Disturb");
+            self.held = Some(notice);
+        }
+        None
+    }
+
+    /// The settings changed: the held prompt, once Do Not Disturb is off, if its run still
+    /// waits for the user's OK (`waiting`; the tray or the dashboard may have answered since).
+    fn settings_changed(
+        &mut self,
+        settings: &NotifySettings,
+        waiting: Option<RunId>,
+    ) -> Option<Notice> {
+        let prompt = self.held.take_if(|_| !settings.do_not_disturb)?;
+        (waiting.is_some() && prompt.run == waiting && settings.allows(NoticeKind::Ask))
+            .then_some(prompt)
     }
 }
 
@@ -326,6 +353,63 @@ mod tests {
         let why = carry_out(&core, None, Answer::StopIt).await.unwrap_err();
         assert!(why.contains("several runs"), "{why}");
         assert_eq!(core.status(), before);
+    }
+
+    fn prompt(run: i64) -> Notice {
+        let mut snapshot = baton_core::Snapshot::default();
+        snapshot.desktop.awaiting_ok = Some(baton_core::RunBrief {
+            id: RunId(run),
+            title: "t".into(),
+            client: "c".into(),
+        });
+        crate::notice::Noticer::default()
+            .prompt_for(&snapshot)
+            .unwrap()
+    }
+
+    #[test]
+    fn do_not_disturb_holds_the_newest_prompt_until_it_ends_if_its_run_still_waits() {
+        let mut gate = Gate::default();
+        let quiet = NotifySettings {
+            do_not_disturb: true,
+            ..NotifySettings::default()
+        };
+        let normal = NotifySettings::default();
+        assert_eq!(gate.due(prompt(1), &quiet), None);
+        assert_eq!(
+            gate.due(prompt(2), &quiet),
+            None,
+            "the newer one replaces it"
+        );
+        assert_eq!(
+            gate.settings_changed(&quiet, Some(RunId(2))),
+            None,
+            "still quiet"
+        );
+        assert_eq!(
+            gate.settings_changed(&normal, Some(RunId(2))),
+            Some(prompt(2))
+        );
+        assert_eq!(
+            gate.settings_changed(&normal, Some(RunId(2))),
+            None,
+            "shown once"
+        );
+        // Answered meanwhile (from the tray): nothing is shown when Do Not Disturb ends.
+        gate.due(prompt(3), &quiet);
+        assert_eq!(gate.settings_changed(&normal, None), None);
+        // Other kinds are not held: they are simply not shown.
+        let mut other = gate.due(prompt(4), &normal).unwrap();
+        other.kind = NoticeKind::Queued;
+        assert_eq!(gate.due(other, &quiet), None);
+        assert_eq!(gate.settings_changed(&normal, Some(RunId(4))), None);
+        // With a kind's answers off, it is shown as text that opens the dashboard.
+        let mut plain = normal.clone();
+        plain.answers.ask = false;
+        assert_eq!(
+            gate.due(prompt(5), &plain).unwrap().answers,
+            vec![Answer::OpenDashboard]
+        );
     }
 
     #[test]
