@@ -202,6 +202,7 @@ mod tests {
                 paused: false,
                 holder_paused: false,
                 awaiting_ok: None,
+                ask_first: false,
                 queue: vec![
                     run(2, "B", "codex"),
                     run(3, "C", "cron"),

@@ -94,6 +94,7 @@ async fn refusal(
                         run.position.unwrap_or_default(),
                         published.paused,
                         published.awaiting_ok.as_ref(),
+                        published.ask_first,
                     ),
                 ),
                 RunState::Running => (

@@ -225,6 +225,10 @@ async fn heartbeat(run: BoundRun, ttl: Duration) {
 pub fn queue_notice(status: &RunStatus) -> String {
     let position = status.run.position.unwrap_or_default();
     match (&status.queued_behind, status.handoffs_paused) {
+        (Some(holder), false) if status.ask_first => format!(
+            "the desktop is busy: queued behind '{}' ({}), position {position}; the user OKs each run that takes it, so starting once it is released, it is this one's turn and they allow it",
+            holder.title, holder.client
+        ),
         (Some(holder), false) => format!(
             "the desktop is busy: queued behind '{}' ({}), position {position}; starting automatically when it is released",
             holder.title, holder.client

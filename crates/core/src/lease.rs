@@ -757,6 +757,7 @@ impl Machine {
             paused: self.paused,
             holder_paused: self.holder.is_some_and(|h| h.paused),
             awaiting_ok: self.awaiting_ok.map(|id| self.runs[&id].run.brief()),
+            ask_first: self.ask_first,
             queue: Vec::new(),
         };
         Published::new(
@@ -779,6 +780,7 @@ impl Machine {
                 paused: self.paused,
                 holder_paused: self.holder.is_some_and(|h| h.paused),
                 awaiting_ok: self.awaiting_ok.map(|id| self.runs[&id].run.brief()),
+                ask_first: self.ask_first,
                 queue: self
                     .queue
                     .iter()
@@ -812,9 +814,13 @@ impl Machine {
         let awaited = self.awaiting_ok.map(|a| self.runs[&a].run.brief());
         let message = match (run.state, run.position) {
             (RunState::Queued, Some(_)) if awaiting_ok => AWAITING_OK_MESSAGE.to_string(),
-            (RunState::Queued, Some(position)) => {
-                queued_message(holder.as_ref(), position, self.paused, awaited.as_ref())
-            }
+            (RunState::Queued, Some(position)) => queued_message(
+                holder.as_ref(),
+                position,
+                self.paused,
+                awaited.as_ref(),
+                self.ask_first,
+            ),
             _ if paused => TAKEOVER_MESSAGE.to_string(),
             _ => state_message(&run),
         };
@@ -825,6 +831,7 @@ impl Machine {
             handoffs_paused: self.paused,
             paused,
             awaiting_ok,
+            ask_first: self.ask_first && queued,
             message,
             inbox: active.inbox.clone(),
             version: 0,
@@ -1473,6 +1480,7 @@ pub fn ended_status(run: Run) -> RunStatus {
         handoffs_paused: false,
         paused: false,
         awaiting_ok: false,
+        ask_first: false,
         message: state_message(&run),
         inbox: Vec::new(),
         version: 0,

@@ -333,6 +333,10 @@ pub struct RunStatus {
     /// take it (nobody is cancelled by silence; it starts when they allow it).
     #[serde(default)]
     pub awaiting_ok: bool,
+    /// Whether the user OKs each run before it takes the free desktop: a queued run then
+    /// starts only once they allow it.
+    #[serde(default)]
+    pub ask_first: bool,
     /// The honest sentence about where the run stands.
     pub message: String,
     /// Corrections sent to the run (`amend`), oldest first.
@@ -381,6 +385,9 @@ pub struct Desktop {
     /// meanwhile.
     #[serde(default)]
     pub awaiting_ok: Option<RunBrief>,
+    /// Whether the user OKs each run before it takes the free desktop (the setting in force).
+    #[serde(default)]
+    pub ask_first: bool,
     /// Waiting runs, first in line first.
     pub queue: Vec<Run>,
 }
@@ -415,14 +422,20 @@ pub fn busy_message(
 }
 
 /// DESIGN rule 11: the honest answer to a run that has to wait. `awaiting_ok`: the run at the
-/// head of the queue that waits for the person's OK (the run itself at position 1).
+/// head of the queue that waits for the person's OK (the run itself at position 1);
+/// `ask_first`: the person OKs each run that takes the desktop.
 pub fn queued_message(
     behind: Option<&RunBrief>,
     position: usize,
     handoffs_paused: bool,
     awaiting_ok: Option<&RunBrief>,
+    ask_first: bool,
 ) -> String {
     match (behind, awaiting_ok) {
+        (Some(b), _) if ask_first && !handoffs_paused => format!(
+            "the desktop is busy: queued behind '{}' ({}), position {position}; the user OKs each run that takes the desktop, so you will start once it is released, it is your turn and they allow it.",
+            b.title, b.client
+        ),
         (Some(b), _) if !handoffs_paused => format!(
             "the desktop is busy: queued behind '{}' ({}), position {position}; you will start automatically when it is released.",
             b.title, b.client

@@ -30,6 +30,8 @@ pub struct Published {
     pub holder_paused: bool,
     /// The head of the queue, when it waits for the person's OK to take the free desktop.
     pub awaiting_ok: Option<RunBrief>,
+    /// Whether the user OKs each run before it takes the free desktop.
+    pub ask_first: bool,
     /// The newest event reflected here.
     pub last_event: u64,
     pub(crate) queue: Vector<RunId>,
@@ -51,6 +53,7 @@ impl Published {
             paused: desktop.paused,
             holder_paused: desktop.holder_paused,
             awaiting_ok: desktop.awaiting_ok,
+            ask_first: desktop.ask_first,
             last_event,
             queue,
             rows,
@@ -94,6 +97,7 @@ impl Published {
                 paused: self.paused,
                 holder_paused: self.holder_paused,
                 awaiting_ok: self.awaiting_ok.clone(),
+                ask_first: self.ask_first,
                 queue,
             },
             running,

@@ -76,6 +76,13 @@ async fn the_free_desktop_waits_for_the_user_s_ok_and_silence_cancels_nobody() {
     assert!(events_of(h, a_id).await.contains(&EventKind::Allowed {
         by: "user:notification".into()
     }));
+    // Behind a holder, a newcomer hears that it will need the user's OK too.
+    let c3 = h.submit(desktop("upload receipts")).await.unwrap();
+    assert!(c3.status.ask_first);
+    assert_eq!(
+        c3.status.message,
+        "the desktop is busy: queued behind 'fill the expense form' (test), position 2; the user OKs each run that takes the desktop, so you will start once it is released, it is your turn and they allow it."
+    );
 
     // When it ends, the desktop stays free and the next one is asked about: no hand-off.
     h.finish(a_id, Caller::Run(a_id), Outcome::Succeeded, Some(0), None)

@@ -158,7 +158,8 @@ pub fn decision(snapshot: &Snapshot, mine: &[RunId], tool: &str) -> Option<Decis
             holder.as_ref(),
             index + 1,
             desktop.paused,
-            desktop.awaiting_ok.as_ref()
+            desktop.awaiting_ok.as_ref(),
+            desktop.ask_first,
         )
     )))
 }
