@@ -6,7 +6,8 @@
 # 2. Builds the test-only ProcessPrng shim (scripts/windows/bcryptprimitives.c) that Debian 12's
 #    Wine 8.0 lacks and Rust's standard library needs; it goes into the Wine prefix, never into
 #    what ships. And nudge.exe (scripts/windows/nudge.c), another program's input for the
-#    suite's takeover check.
+#    suite's takeover check, and console.exe (scripts/windows/console.c), a console to press
+#    Ctrl+C in.
 # 3. Runs baton-core's Windows tests under Wine (the owner-only ACL of the data directory and
 #    the token file among them).
 # 4. Runs the Windows suite (scripts/windows/suite.py): the real baton.exe under Wine.
@@ -31,6 +32,7 @@ SHIM=target/wine/bcryptprimitives.dll
 mkdir -p target/wine
 x86_64-w64-mingw32-gcc -shared -O2 -o "$SHIM" scripts/windows/bcryptprimitives.c -ladvapi32
 x86_64-w64-mingw32-gcc -O2 -o target/wine/nudge.exe scripts/windows/nudge.c -luser32
+x86_64-w64-mingw32-gcc -O2 -o target/wine/console.exe scripts/windows/console.c
 
 # A prefix for the core's tests, the shim in its system32 (the suite makes its own).
 PREFIX=$(mktemp -d /tmp/baton-wine-core.XXXXXX)

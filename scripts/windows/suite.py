@@ -5,7 +5,8 @@ A fresh Wine prefix, no display: the headless host (`baton daemon --no-input`), 
 `run --desktop` queueing first come first served with the honest message and handing off, a
 user's cancel ending the command's whole process tree with exit 130, a killed `baton run`
 handing the desktop on at once, and a killed host whose restart marks its run `interrupted`
-with lease tokens still rising. The token file's ACL is checked by baton-core's own Windows
+with lease tokens still rising; the session's end (logoff, shutdown: wineboot --end-session)
+stops the host cleanly, its active run `interrupted` and its host note removed. The token file's ACL is checked by baton-core's own Windows
 test, which scripts/test-windows.sh runs under Wine beside this suite.
 
 Then a host with input and takeover detection on: the holder's own `baton input` (SendInput,
@@ -14,11 +15,14 @@ mark, built beside the shim) does, seen by the host's low-level hooks, and the h
 after the quiet time. Wine has no devices without a display, so "the person" is that other
 program here: the same hook path, the same rule (unmarked input is the person's).
 
-What Wine cannot do here is said in the output: Ctrl+Break to a console process group needs a
-console (the cancel's terminate step carries the guarantee).
+At a console of its own (console.exe), Ctrl+C stops the host cleanly. What Wine cannot do here
+is said in the output: a cancel's Ctrl+Break to the command's process group (the cancel's
+terminate step carries the guarantee).
 
 With a TRAY_EXE and Xvfb, the tray app baton-tray.exe is started under Wine on a virtual
-display: its host must serve the same CLI; its windows (WebView2) and toasts are not tried.
+display, in a prefix of its own: its host must serve the same CLI, and when the session ends
+stop cleanly before the app exits, without a crash; its windows (WebView2) and toasts are not
+tried.
 
 Usage: suite.py BATON_EXE SHIM_DLL [TRAY_EXE]
 """
@@ -31,9 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 EXE, SHIM = sys.argv[1], sys.argv[2]
 NUDGE = os.path.join(os.path.dirname(SHIM), "nudge.exe")
+CONSOLE = os.path.join(os.path.dirname(SHIM), "console.exe")
 TRAY = sys.argv[3] if len(sys.argv) > 3 else None
 SCRATCH = tempfile.mkdtemp(prefix="baton-wine-")
 PREFIX = os.path.join(SCRATCH, "prefix")
@@ -82,12 +88,12 @@ class Started:
     processes, started by whichever program comes first, inherit its handles, so a pipe
     would never reach end-of-file."""
 
-    def __init__(self, args):
+    def __init__(self, args, program=None):
         self.out_path = tempfile.mktemp(dir=SCRATCH, suffix=".out")
         self.err_path = tempfile.mktemp(dir=SCRATCH, suffix=".err")
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
-                [WINE, EXE, *args], env=ENV, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                [WINE, program or EXE, *args], env=ENV, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 start_new_session=True,
             )
         self.pid = self.proc.pid
@@ -114,6 +120,13 @@ def baton(*args, timeout=60):
 
 def start(*args):
     return Started(args)
+
+
+def in_console(key, go, *args):
+    """baton.exe ARGS in a console of its own (console.exe), with `key` (c, break) pressed
+    there once the file `go` exists. Its output goes to its files, as for `start`."""
+    line = subprocess.list2cmdline([win_path(EXE), *args])
+    return Started([key, win_path(go), line], program=CONSOLE)
 
 
 def wait_for(what, test, timeout=30.0, every=0.2):
@@ -156,6 +169,24 @@ def run_named(title):
     return None
 
 
+def submit(data, title):
+    """A desktop run over the HTTP API with the user's token, as a script would hold one; its
+    id."""
+    with open(os.path.join(data, "token")) as f:
+        token = f.read().strip()
+    with open(os.path.join(data, "host.json")) as f:
+        url = json.load(f)["url"]
+    request = urllib.request.Request(
+        url + "/v1/runs",
+        data=json.dumps({
+            "title": title, "client": "windows-suite", "needs_desktop": True, "ttl_ms": 300_000,
+        }).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)["run"]["id"]
+
+
 def wine_pids_of(image):
     """Linux pids of Wine processes running `image` (ping.exe, say) in this prefix."""
     pids = []
@@ -186,6 +217,26 @@ def kill9(started):
     started.wait(timeout=10)
 
 
+def new_prefix():
+    """A new Wine prefix at PREFIX, with the shim in its system32."""
+    say(f"a new Wine prefix in {PREFIX}")
+    subprocess.run([WINE, "wineboot", "-i"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    system32 = os.path.join(PREFIX, "drive_c", "windows", "system32")
+    shutil.copy(SHIM, os.path.join(system32, "bcryptprimitives.dll"))
+
+
+def use_null_graphics():
+    """Wine's null graphics driver for this prefix, from the next start of its session on (the
+    running one is ended): windows without a display."""
+    key = "HKCU\\Software\\Wine\\Drivers"
+    subprocess.run(
+        [WINE, "reg", "add", key, "/v", "Graphics", "/d", "null", "/f"], env=ENV,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+    )
+    subprocess.run(["wineserver", "-k"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["wineserver", "-w"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
 def write_bat(name, text):
     path = os.path.join(SCRATCH, name)
     with open(path, "w", newline="\r\n") as f:
@@ -194,12 +245,13 @@ def write_bat(name, text):
 
 
 def main():
-    say(f"a new Wine prefix in {PREFIX}")
-    subprocess.run([WINE, "wineboot", "-i"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    system32 = os.path.join(PREFIX, "drive_c", "windows", "system32")
-    shutil.copy(SHIM, os.path.join(system32, "bcryptprimitives.dll"))
+    new_prefix()
+    # Windows always has a desktop, if no screen; Wine without a display has one only with its
+    # null graphics driver, and without one no program can make a window (Baton's hidden
+    # window, which hears the session end, among them).
+    use_null_graphics()
     say("not run here: a person's own mouse and keyboard (Wine has no devices without a display): another program's input stands in for them")
-    say("not run here: a cancel's Ctrl+Break to the command's group (it needs a console, which a Wine program started from a pipe has not): the cancels below end by terminating the job after the 5 s grace")
+    say("not run here: a cancel's Ctrl+Break to the command's group (Wine's GenerateConsoleCtrlEvent fails in baton run: 'invalid access' without a console, 'invalid handle' in one it shares with its parent): the cancels below end by terminating the job after the 5 s grace")
 
     # No host yet: the same exit code and sentence as on Unix.
     out = baton("status")
@@ -296,10 +348,30 @@ def main():
     h_token = int(h_out.strip() or 0)
     check("lease tokens still rise after the restart", h_token > g_token, f"{h_token} after {g_token}")
 
-    # A clean stop removes the host note (Ctrl+C needs a console Wine does not give a pipe; the
-    # same path is taken by the console's close and shutdown events).
     baton_status = baton("status")
     check("status names the desktop free again", baton_status.returncode == 0, baton_status.stderr)
+
+    # The session ends (wineboot --end-session sends every top-level window WM_QUERYENDSESSION
+    # and WM_ENDSESSION, as Windows does at logoff and shutdown, then ends the process): the
+    # host stops cleanly first. The run is held over the API, with no `baton run` of its own
+    # that the session's end would stop first.
+    held = submit(data, "S")
+    wait_for("S to hold the desktop", lambda: holder_title() == "S")
+    ended = subprocess.run(
+        [WINE, "wineboot", "--end-session"], env=ENV, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, timeout=120,
+    )
+    check("Wine ends the session", ended.returncode == 0, ended.stderr.decode(errors="replace"))
+    try:
+        _, said = daemon.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        kill9(daemon)
+        _, said = daemon.communicate(timeout=10)
+        said += "\n(still running 30 s after the session ended)"
+    check("the host stops with the session, cleanly", "baton: stopped" in said, said[-2000:])
+    stopped_cleanly(data, held, "S", "at the session's end")
+    console()
+    daemon = start_daemon()
     kill9(daemon)
     wait_for("the killed host to be seen gone", lambda: baton("status").returncode == 69, timeout=20)
     check(
@@ -309,6 +381,44 @@ def main():
     )
     takeover()
     tray_app()
+
+
+def stopped_cleanly(data, held, title, when):
+    """After a host's stop `when`: its note is removed, and a restarted host finds the run it
+    held (`held`, titled `title`) ended `interrupted` by the stop itself, nothing left for the
+    restart to mark: a clean stop, not a death."""
+    check(f"{when}, the host's clean stop removes its host note", not os.path.exists(os.path.join(data, "host.json")), "host.json left")
+    daemon = start("daemon", "--no-input", "--no-takeover")
+    wait_for("the host to answer baton status", lambda: status() is not None, timeout=60)
+    run = run_named(title)
+    check(
+        f"{when}, the held run was ended interrupted",
+        run and run["id"] == held and run["state"] == "interrupted",
+        json.dumps(run),
+    )
+    kill9(daemon)
+    _, said = daemon.communicate(timeout=10)
+    check(f"{when}, the host stopped before it went: its restart found nothing to mark", "were active when Baton last stopped" not in said, said[-2000:])
+
+
+def console():
+    """At a console, as a person runs Baton from a terminal: Ctrl+C stops the host cleanly.
+    (Ctrl+Break is not tried: in a second console of the same session Wine's
+    GenerateConsoleCtrlEvent fails with 'invalid handle' even in console.exe.)"""
+    data = os.path.join(PREFIX, "drive_c", "users", os.environ.get("USER", "root"), "AppData", "Roaming", "baton")
+    for key, name in (("c", "Ctrl+C"),):
+        go = os.path.join(SCRATCH, f"press-{key}")
+        host = in_console(key, go, "daemon", "--no-input", "--no-takeover")
+        wait_for("the host in its console to answer baton status", lambda: status() is not None, timeout=60)
+        held = submit(data, f"held at {name}")
+        open(go, "w").close()
+        _, said = host.communicate(timeout=60)
+        check(
+            f"{name} in its console stops the host cleanly (exit 0)",
+            host.returncode == 0 and "baton: stopped" in said,
+            f"exit {host.returncode}: {said[-2000:]}",
+        )
+        stopped_cleanly(data, held, f"held at {name}", f"at {name}")
 
 
 def paused():
@@ -366,27 +476,27 @@ def takeover():
 
 
 def tray_app():
+    global PREFIX
     if not TRAY:
         return
     if not shutil.which("Xvfb"):
         say("not run here: the tray app (no Xvfb for its display)")
         return
-    read, write = os.pipe()
+    xvfb_log = open(os.path.join(SCRATCH, "xvfb.log"), "w")
     xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.PIPE, stderr=xvfb_log,
     )
-    os.close(write)
     PROCS.append(xvfb)
-    display = ":" + os.read(read, 64).decode().strip()
-    os.close(read)
-    # Wine's desktop process was started without a display by the programs above; the tray
-    # app needs one that has it: end this prefix's Wine session first.
+    display = ":" + xvfb.stdout.readline().decode().strip()
+    # A prefix of its own, made with the display from its first program on: the one above
+    # has Wine's null graphics driver, and Wine's desktop made without the display.
     subprocess.run(["wineserver", "-k"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(["wineserver", "-w"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-    # From here on every Wine program of this prefix has the display: the first one started
-    # makes Wine's desktop, and one without a display would leave the tray app without one.
+    PREFIX = os.path.join(SCRATCH, "tray-prefix")
+    ENV["WINEPREFIX"] = PREFIX
     ENV["DISPLAY"] = display
+    new_prefix()
     log = os.path.join(SCRATCH, "tray.log")
     with open(log, "w") as out:
         tray = subprocess.Popen(
@@ -404,6 +514,10 @@ def tray_app():
         pass
     with open(log) as f:
         said = f.read()
+    if xvfb.poll() is not None:
+        with open(os.path.join(SCRATCH, "xvfb.log")) as f:
+            advisory("the tray app's display (Xvfb ended)", f.read()[-2000:])
+        return
     if tray.poll() is not None and "subclass_result" in said:
         # Wine's window layer refused the app's first window (tao's SetWindowSubclass), before
         # Baton's code ran: a gap of this Wine installation, not of Baton. Seen in a fresh
@@ -425,8 +539,27 @@ def tray_app():
     else:
         advisory("a desktop run goes through the tray app's host", f"{out.returncode} {out.stdout} {out.stderr}")
     say("not run here: the tray app's windows (WebView2) and toasts, which Wine does not have")
-    os.killpg(tray.pid, signal.SIGKILL)
-    tray.wait(timeout=10)
+    # The session ends with a run held: the tray app's host stops cleanly before Windows ends
+    # it, whichever of its windows hears the end first (tao's, whose event loop then ends
+    # under the host, or Baton's own).
+    held = submit(data, "held at the tray's end")
+    subprocess.run(
+        [WINE, "wineboot", "--end-session"], env=ENV, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, timeout=120,
+    )
+    try:
+        code = tray.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(tray.pid, signal.SIGKILL)
+        code = f"still running 30 s after the session ended ({tray.wait(timeout=10)})"
+    with open(log) as f:
+        said = f.read()
+    check(
+        "the tray app ends with the session, without a crash",
+        code == 0 and "panicked" not in said,
+        f"exit {code}: {said[-2000:]}",
+    )
+    stopped_cleanly(data, held, "held at the tray's end", "the tray app at the session's end")
 
 
 if __name__ == "__main__":

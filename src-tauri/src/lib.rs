@@ -141,6 +141,7 @@ pub fn run(options: Options) -> Result<()> {
             let owner = handle.clone();
             tauri::async_runtime::spawn(async move {
                 let failed = state::own_host(host, requests).await;
+                owner.state::<AppState>().mark_stopped();
                 owner.exit(i32::from(failed));
             });
             if options.dashboard {
@@ -153,16 +154,37 @@ pub fn run(options: Options) -> Result<()> {
             Ok(())
         })
         .build(tauri::generate_context!())?;
-    app.run(|_app, event| {
+    app.run(|app, event| match event {
         // Closing the last window does not end the app: it lives in the tray.
-        if let RunEvent::ExitRequested {
+        RunEvent::ExitRequested {
             code: None, api, ..
-        } = event
-        {
-            api.prevent_exit();
-        }
+        } => api.prevent_exit(),
+        RunEvent::Exit => stop_under_an_ending_loop(app),
+        _ => {}
     });
     Ok(())
+}
+
+/// How long an event loop that ends under a running host waits for its clean stop: about what
+/// Windows gives a window at logoff before it shows its "apps are preventing shutdown" screen.
+const STOP_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The event loop ends. Normally the host stopped first and the app asked for the end. But
+/// the system can end the loop under a running host: Windows when the session ends (the
+/// loop's own window answers `WM_ENDSESSION`), macOS at logout. Then the host stops here,
+/// cleanly, before the process goes; and the process goes at once, with its tray icon
+/// removed, because tao 0.35 panics on any message that reaches a loop it has ended.
+fn stop_under_an_ending_loop<R: Runtime>(app: &tauri::AppHandle<R>) {
+    let Some(state) = app.try_state::<AppState>() else {
+        return;
+    };
+    if state.has_stopped() {
+        return;
+    }
+    tracing::info!("the system ends the app: stopping the host cleanly first");
+    state.stop_and_wait(STOP_BUDGET);
+    app.cleanup_before_exit();
+    std::process::exit(0);
 }
 
 /// The single-instance D-Bus name for a data directory.

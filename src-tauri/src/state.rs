@@ -57,6 +57,8 @@ pub struct AppState {
     /// What the tray menu shows now, so its items act on what the user saw.
     pub tray_shown: TrayShown,
     host: mpsc::UnboundedSender<HostRequest>,
+    /// Whether the host has stopped (and the app asked its event loop to end).
+    stopped: watch::Sender<bool>,
 }
 
 /// The holder and pause state the tray menu last showed.
@@ -127,6 +129,7 @@ impl AppState {
             retention,
             tray_shown: TrayShown::default(),
             host,
+            stopped: watch::Sender::new(false),
         };
         (state, requests)
     }
@@ -134,6 +137,32 @@ impl AppState {
     /// Asks the app to stop cleanly: active runs end `interrupted` and their clients are told.
     pub fn quit(&self) {
         let _ = self.host.send(HostRequest::Quit);
+    }
+
+    /// Notes that the host has stopped, before the app ends its event loop.
+    pub fn mark_stopped(&self) {
+        self.stopped.send_replace(true);
+    }
+
+    /// Whether the host has stopped.
+    pub fn has_stopped(&self) -> bool {
+        *self.stopped.borrow()
+    }
+
+    /// Stops the host and waits until it has, for at most `budget`. For the thread of an event
+    /// loop that is ending, outside the async runtime.
+    pub fn stop_and_wait(&self, budget: std::time::Duration) {
+        let mut stopped = self.stopped.subscribe();
+        self.quit();
+        // The timer is made inside the runtime: this thread is not one of its own.
+        let stopping = async move {
+            tokio::time::timeout(budget, stopped.wait_for(|stopped| *stopped))
+                .await
+                .map(drop)
+        };
+        if tauri::async_runtime::block_on(stopping).is_err() {
+            tracing::warn!("the host did not stop in time; the app ends anyway");
+        }
     }
 
     /// Moves the API to `port`.

@@ -218,6 +218,39 @@ fn a_daemon_without_a_display_says_no_display_and_works_otherwise() {
 }
 
 #[test]
+fn a_display_without_xtest_turns_input_off_says_why_and_refuses_the_holder() {
+    // Xvfb drops RECORD with XTEST. enigo would connect to such a display and fail only at the
+    // first event: the host checks first, and says so where the user looks.
+    let x = Xvfb::without("XTEST");
+    let d = Daemon::on_display(&x.display, &[]);
+    let status = text(&d.run(&["status"]).stdout);
+    assert!(
+        status.contains(
+            "Input: off (the display has no XTEST extension, which Baton needs to move the mouse and type)\n"
+        ) && status.contains(
+            "Takeover: off (takeover detection needs the input gateway, which is off)\n"
+        ),
+        "{status}"
+    );
+    let before = x.pointer();
+    let out = d
+        .baton()
+        .env("PATH", path_with_baton())
+        .args(["run", "-d", "--", "baton", "input", "move", "5", "7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no XTEST extension"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(x.pointer(), before);
+    // The rest of Baton works: the run above ended and the desktop is free.
+    assert!(d.status()["desktop"]["holder"].is_null());
+}
+
+#[test]
 fn the_person_at_the_computer_takes_over_and_the_holder_waits_its_turn() {
     let x = Xvfb::start();
     let d = Daemon::on_display(&x.display, &["--takeover-quiet", "1"]);

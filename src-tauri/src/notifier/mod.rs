@@ -246,6 +246,25 @@ pub async fn carry_out(core: &Handle, run: Option<RunId>, answer: Answer) -> Res
     }
 }
 
+/// Whether `exe` is a build cargo left in its target directory (`target/debug/`,
+/// `target/<triple>/release/`, ...) rather than an installed app: Windows knows no toast app
+/// for such a build.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn built_by_cargo(exe: &std::path::Path) -> bool {
+    fn name(dir: &std::path::Path) -> Option<&str> {
+        dir.file_name()?.to_str()
+    }
+    let Some(profile) = exe.parent() else {
+        return false;
+    };
+    matches!(name(profile), Some("debug" | "release"))
+        && profile
+            .ancestors()
+            .skip(1)
+            .take(2)
+            .any(|dir| name(dir) == Some("target"))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -426,5 +445,25 @@ mod tests {
             platform::body("'<a href=\"x\">pay</a> & go' (evil)"),
             "'&lt;a href=\"x\"&gt;pay&lt;/a&gt; &amp; go' (evil)"
         );
+    }
+
+    #[test]
+    fn a_build_in_cargos_target_directory_is_told_from_an_installed_app() {
+        use std::path::Path;
+        for built in [
+            "/src/baton/target/debug/baton-tray.exe",
+            "/src/baton/target/release/baton-tray.exe",
+            "/src/baton/target/x86_64-pc-windows-gnu/debug/baton-tray.exe",
+        ] {
+            assert!(built_by_cargo(Path::new(built)), "{built}");
+        }
+        for installed in [
+            "/Program Files/Baton/baton-tray.exe",
+            "/Program Files/release/baton-tray.exe",
+            "/a/target/b/c/debug/baton-tray.exe",
+            "baton-tray.exe",
+        ] {
+            assert!(!built_by_cargo(Path::new(installed)), "{installed}");
+        }
     }
 }

@@ -16,10 +16,9 @@ pub fn notification() -> notify_rust::Notification {
 }
 
 fn app_id() -> String {
-    let from_target = std::env::current_exe().ok().is_some_and(|exe| {
-        exe.parent()
-            .is_some_and(|dir| dir.ends_with("target\\debug") || dir.ends_with("target\\release"))
-    });
+    let from_target = std::env::current_exe()
+        .ok()
+        .is_some_and(|exe| super::built_by_cargo(&exe));
     if from_target {
         // notify-rust's default: PowerShell's AppUserModelID.
         POWERSHELL_APP_ID.into()

@@ -1,7 +1,8 @@
 //! The signals that ask a process to stop (Ctrl+C, SIGTERM, a closed terminal or console,
 //! logoff, shutdown), listened for from creation on so none arrives unhandled in between. The
 //! hosts (`baton daemon`, the tray app) stop cleanly on them; `baton run` passes them on. One
-//! file per platform: `unix.rs` (Linux, macOS), `windows.rs` (console control events).
+//! file per platform: `unix.rs` (Linux, macOS), `windows.rs` (console control events, and
+//! the session's end as a hidden window hears it).
 
 #[cfg(unix)]
 mod unix;

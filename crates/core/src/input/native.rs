@@ -27,6 +27,10 @@ impl EnigoDriver {
     /// Accessibility permission when Baton lacks it; without the permission this fails with a
     /// sentence that says where to give it.
     pub fn connect(display: Option<&str>, ask_permission: bool) -> Result<Self, String> {
+        // Held until enigo has its own connection: an X server without clients resets, and
+        // a reset between the two would undo what enigo's connection set up.
+        #[cfg(target_os = "linux")]
+        let _probe = has_xtest(display)?;
         let settings = enigo::Settings {
             x11_display: display.map(str::to_string),
             windows_dw_extra_info: Some(OWN_INPUT_MARK as usize),
@@ -40,6 +44,25 @@ impl EnigoDriver {
                 enigo::NewConError::NoPermission => NO_ACCESSIBILITY.to_string(),
                 e => format!("cannot send input to the display: {e}"),
             })
+    }
+}
+
+/// Checks that the X display can take synthetic input, and answers the connection that asked.
+/// enigo connects to a display without the XTEST extension and fails only at the first
+/// event, so without this check input would be said to work and then refuse the holder's
+/// first click.
+#[cfg(target_os = "linux")]
+fn has_xtest(display: Option<&str>) -> Result<impl Sized, String> {
+    use x11rb::connection::RequestConnection;
+    let failed = |e: &dyn std::fmt::Display| format!("cannot send input to the display: {e}");
+    let (display, _) = x11rb::connect(display).map_err(|e| failed(&e))?;
+    match display.extension_information("XTEST") {
+        Ok(Some(_)) => Ok(display),
+        Ok(None) => Err(
+            "the display has no XTEST extension, which Baton needs to move the mouse and type"
+                .into(),
+        ),
+        Err(e) => Err(failed(&e)),
     }
 }
 
