@@ -26,7 +26,7 @@ for file in baton.exe baton-tray.exe WebView2Loader.dll; do
     [ -f "$OUT/$file" ] || { echo "test-windows: the build made no $OUT/$file" >&2; exit 1; }
 done
 echo "test-windows: built $OUT/baton.exe, $OUT/baton-tray.exe and $OUT/WebView2Loader.dll"
-echo "test-windows: not run under Wine: baton-tray.exe (WebView2 and toasts do not run there)"
+echo "test-windows: not run under Wine: baton-tray.exe's windows and toasts (WebView2 and toasts do not run there)"
 
 SHIM=target/wine/bcryptprimitives.dll
 mkdir -p target/wine
