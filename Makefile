@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint check-platforms suites agents ui-test contract test-windows interference bench bench-quick torture fuzz
+.PHONY: run test setup build lint check-platforms suites agents ui-test contract test-windows test-wayland interference bench bench-quick torture fuzz
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 run: setup
@@ -16,9 +16,9 @@ run: setup
 	fi
 
 ## Install what the tests need, then run every suite (style, lints for Linux, Windows and
-## macOS, unit, property, HTTP, end-to-end tests with real processes, and the Windows build
-## under Wine).
-test: setup lint check-platforms suites ui-test contract test-windows
+## macOS, unit, property, HTTP, end-to-end tests with real processes, Baton on a headless
+## GNOME Shell on Wayland, and the Windows build under Wine).
+test: setup lint check-platforms suites ui-test contract test-wayland test-windows
 
 setup:
 	@./scripts/setup.sh
@@ -33,6 +33,10 @@ lint:
 ## clippy -D warnings for Windows (mingw-w64) and macOS (zig): type-checking, nothing run.
 check-platforms:
 	./scripts/check-platforms.sh
+
+## The real baton on a headless GNOME Shell, Wayland only: input through the portal and libei.
+test-wayland:
+	./scripts/test-wayland.sh
 
 ## baton.exe and baton-tray.exe for Windows, and the Windows suite under Wine.
 test-windows:

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs what building and testing Baton needs on Debian 12 or Ubuntu 24.04, and only what is
+# Installs what building and testing Baton needs on Debian 13 (trixie), and only what is
 # missing: system packages (below), Node.js for the UI tests, and Rust (rustup, stable) with
 # rustfmt and clippy. Works as root or through sudo. Safe to run again.
 set -eu
@@ -24,6 +24,8 @@ version_at_least() { # MIN VERSION
 # python3-venv: the API's contract test runs schemathesis, from PyPI, in a venv of its own
 # (and the macOS type-check zig, from PyPI, in another).
 # mingw-w64 builds Baton for Windows, Wine runs the Windows suite.
+# The Wayland suite runs a headless GNOME Shell with the desktop portals (RemoteDesktop over
+# libei), logind mocked by python3-dbusmock on a private system bus, and a GTK 4 window (gir).
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
 PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
     libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib
@@ -35,6 +37,11 @@ case "${ID:-}" in
     ubuntu) PACKAGES="$PACKAGES chromium-browser" ;;
     *) PACKAGES="$PACKAGES chromium" ;;
 esac
+# Debian 12's GNOME Shell (43) has no libei, so the Wayland suite cannot run there (it says so).
+if [ "${ID:-}:${VERSION_ID:-}" != "debian:12" ]; then
+    PACKAGES="$PACKAGES gnome-shell xdg-desktop-portal xdg-desktop-portal-gnome python3-dbusmock
+        gir1.2-gtk-4.0 libglib2.0-bin"
+fi
 # `setup.sh bench`: the servers Baton is measured against.
 if [ "${1:-}" = "bench" ]; then PACKAGES="$PACKAGES redis-server etcd-server"; fi
 # The UI tests and the agents' CLIs run on Node.js: the distribution's, unless one is installed.

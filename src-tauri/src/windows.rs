@@ -68,6 +68,10 @@ fn open<R: Runtime>(
         window.unminimize()?;
         window.show()?;
         window.set_focus()?;
+        // Said, as the next is, so that a request (a click in the menu, a second launch) is
+        // seen to have been carried out, and how: the tray menu answers a click before the app
+        // acts on it.
+        tracing::info!("showing the open window '{label}'");
         return Ok(());
     }
     let mut builder = WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
@@ -78,6 +82,7 @@ fn open<R: Runtime>(
         builder = builder.initialization_script(script);
     }
     let window = builder.build()?;
+    tracing::info!("opened the window '{label}'");
     reload_after_crash(&window)?;
     Ok(())
 }

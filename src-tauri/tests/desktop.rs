@@ -7,6 +7,7 @@
 mod common;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -196,20 +197,22 @@ fn quitting_interrupts_active_runs_and_tells_their_clients() {
 
 #[test]
 fn the_dashboard_opens_on_demand_once_and_a_second_launch_shows_it() {
+    // What the app logs once it has carried out a request to open the dashboard (the tray menu
+    // answers a click before the app acts on it, so a pause proves nothing).
+    const SHOWN: &str = "showing the open window 'dashboard'";
+    const OPENED: &str = "opened the window 'dashboard'";
     let desk = Desktop::start();
     let app = desk.start_app();
     desk.wait_menu("Desktop: ");
     assert!(desk.windows("^Baton$").is_empty(), "no window while idle");
 
     desk.click("Open dashboard");
-    wait_until("the dashboard window", || {
-        desk.windows("^Baton$").len() == 1
-    });
+    let window = desk.wait_window("^Baton$");
     desk.click("Open dashboard");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    app.stderr.wait_count(SHOWN, 1, WAIT);
     assert_eq!(
-        desk.windows("^Baton$").len(),
-        1,
+        desk.windows("^Baton$"),
+        std::slice::from_ref(&window),
         "opening again shows the same window"
     );
 
@@ -219,23 +222,52 @@ fn the_dashboard_opens_on_demand_once_and_a_second_launch_shows_it() {
         .output()
         .unwrap();
     assert_eq!(second.status.code(), Some(0), "{}", stderr_text(&second));
-    assert_eq!(desk.windows("^Baton$").len(), 1);
+    app.stderr.wait_count(SHOWN, 2, WAIT);
+    assert_eq!(desk.windows("^Baton$"), std::slice::from_ref(&window));
+    let opened = app
+        .stderr
+        .all()
+        .iter()
+        .filter(|l| l.contains(OPENED))
+        .count();
+    assert_eq!(opened, 1, "{:?}", app.stderr.all());
 
     // Closing it destroys it, web process and all; the app lives on in the tray.
-    let window = desk.windows("^Baton$").remove(0);
+    wait_until("the dashboard's web process", || {
+        !web_processes(app.pid()).is_empty()
+    });
+    let open = settled_web_processes(app.pid());
+    assert!(!open.is_empty(), "the dashboard's web process ended");
     desk.close_window(&window);
-    wait_until("the dashboard window to go", || {
-        desk.windows("^Baton$").is_empty()
-    });
-    wait_until("its web process to end", || {
-        children_named(app.pid(), "WebKitWebProces").is_empty()
-    });
+    assert!(
+        desk.windows("^Baton$").is_empty(),
+        "a dashboard window is left after the close: {:?}",
+        desk.windows("^Baton$")
+    );
     assert!(
         desk.status()["desktop"].is_object(),
         "the host still answers"
     );
     desk.click("Open dashboard");
-    desk.wait_window("^Baton$");
+    let reopened = desk.wait_window("^Baton$");
+    assert_ne!(reopened, window, "a new window, not the closed one shown");
+    // The new window has its web process, and the closed one's is gone: no more of them than
+    // while the first was open. (Counted, not named: WebKit may give the new page a process
+    // it had started beforehand.)
+    let start = Instant::now();
+    loop {
+        let live = web_processes(app.pid());
+        if !live.is_empty() && live.len() <= open.len() {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the closed window's web processes live on. While it was open: {}. Now: {}",
+            describe(&open),
+            describe(&live)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -297,10 +329,10 @@ fn a_crashed_webview_does_not_take_the_host_down() {
     // that start-up handshake is a different event, which WebKit itself does not survive: wait
     // until the page has run, and crash it then.)
     wait_until("the dashboard's web process", || {
-        !children_named(app.pid(), "WebKitWebProces").is_empty()
+        !web_processes(app.pid()).is_empty()
     });
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let web = children_named(app.pid(), "WebKitWebProces");
+    let web = web_processes(app.pid());
     for pid in &web {
         signal(*pid, "KILL");
     }
@@ -320,7 +352,7 @@ fn a_crashed_webview_does_not_take_the_host_down() {
     desk.wait_menu("Desktop: 'a'");
     // The page comes back in a new web process.
     wait_until("the page to be reloaded", || {
-        children_named(app.pid(), "WebKitWebProces")
+        web_processes(app.pid())
             .iter()
             .any(|pid| !web.contains(pid))
     });
@@ -328,9 +360,10 @@ fn a_crashed_webview_does_not_take_the_host_down() {
     assert_eq!(exit_of(&mut a).code(), Some(0));
 }
 
-/// Pids of the descendants of `pid` whose command name starts with `name`.
+/// Pids of the live descendants of `pid` whose command name starts with `name`. A zombie (or
+/// a process being reaped) has ended already, though its parent has not yet collected it.
 fn children_named(pid: u32, name: &str) -> Vec<u32> {
-    // (pid, parent pid, command name) of every process, from /proc/*/stat.
+    // (pid, parent pid, command name) of every live process, from /proc/*/stat.
     let processes: Vec<(u32, u32, String)> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -338,7 +371,12 @@ fn children_named(pid: u32, name: &str) -> Vec<u32> {
             let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
             let (head, tail) = stat.rsplit_once(')')?;
             let (pid, comm) = head.split_once(" (")?;
-            let ppid = tail.split_whitespace().nth(1)?.parse().ok()?;
+            let mut fields = tail.split_whitespace();
+            let state = fields.next()?;
+            if state == "Z" || state == "X" {
+                return None;
+            }
+            let ppid = fields.next()?.parse().ok()?;
             Some((pid.parse().ok()?, ppid, comm.to_string()))
         })
         .collect();
@@ -353,6 +391,65 @@ fn children_named(pid: u32, name: &str) -> Vec<u32> {
         }
     }
     found
+}
+
+/// The live web processes of the app `pid`'s pages (WebKit renders each page in a process of
+/// its own; the kernel cuts its command name, WebKitWebProcess, to 15 characters).
+fn web_processes(pid: u32) -> Vec<u32> {
+    let mut pids = children_named(pid, "WebKitWebProces");
+    pids.sort_unstable();
+    pids
+}
+
+/// The app's web processes once the set has not changed for a second: WebKit starts and
+/// replaces them for a while after a page opens.
+fn settled_web_processes(pid: u32) -> Vec<u32> {
+    let start = Instant::now();
+    let mut seen = web_processes(pid);
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_secs(1) {
+        assert!(
+            start.elapsed() < WAIT,
+            "the web processes never settled: {}",
+            describe(&seen)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let now = web_processes(pid);
+        if now != seen {
+            seen = now;
+            since = Instant::now();
+        }
+    }
+    seen
+}
+
+/// Each process as a failure message needs it: its pid, state (`/proc/PID/stat`), where it
+/// sleeps in the kernel (`/proc/PID/wchan`) and its command line, to tell a process that hangs
+/// from one that lingers.
+fn describe(pids: &[u32]) -> String {
+    if pids.is_empty() {
+        return "none".into();
+    }
+    pids.iter()
+        .map(|pid| {
+            let read = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}"));
+            let state = read("stat")
+                .ok()
+                .and_then(|stat| {
+                    let (_, tail) = stat.rsplit_once(')')?;
+                    tail.split_whitespace().next().map(str::to_string)
+                })
+                .unwrap_or_else(|| "gone".into());
+            let wchan = read("wchan").unwrap_or_default();
+            let cmdline = read("cmdline")
+                .unwrap_or_default()
+                .replace('\0', " ")
+                .trim_end()
+                .to_string();
+            format!("pid {pid} (state {state}, wchan {wchan:?}, {cmdline:?})")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[test]

@@ -282,9 +282,11 @@ impl Host {
             stopping.subscribe(),
         ));
         let ask = first_ask(&data_dir);
-        let gateway = start_input(input, &core, ask);
+        let gateway = start_input(input, &core, ask, &data_dir);
         let takeover = watch::Sender::new(takeover);
-        let (takeover_missing, takeover_limit) = if gateway.available() {
+        let (takeover_missing, takeover_limit) = if on_wayland() {
+            (Some(WAYLAND_TAKEOVER.into()), None)
+        } else if gateway.available() {
             match watch_for_the_person(&core, &gateway, &takeover, ask) {
                 Ok(limit) => (None, limit),
                 Err(missing) => (Some(missing), None),
@@ -578,9 +580,63 @@ fn pick<T: PartialEq + std::fmt::Debug + Copy>(
     }
 }
 
-/// Starts the input gateway for `options`: on Linux on `$DISPLAY` (X11), elsewhere on the
-/// session's one desktop.
-fn start_input(options: InputOptions, core: &Handle, ask_permission: bool) -> Gateway {
+/// How long a host's start waits for a Wayland desktop's grant before it serves anyway: with
+/// a remembered grant the portal answers in milliseconds; a dialog waits for the person, and
+/// meanwhile input is refused with [`WAITING_FOR_GRANT`].
+const GRANT_PATIENCE: Duration = Duration::from_secs(3);
+
+/// Why input is refused while the desktop's dialog waits for the person.
+const WAITING_FOR_GRANT: &str = "waiting for you to allow Baton to control the keyboard and mouse: answer the desktop's Remote Desktop dialog (Share, with \"Allow remote interaction\" on); it is asked once and remembered";
+
+/// Why the person is not noticed on Wayland: the compositors report every source's input
+/// alike (their idle monitors count Baton's own libei input as activity too), so pausing the
+/// holder on "input" would pause it on its own typing, the mistake X11's detection was built
+/// to avoid.
+const WAYLAND_TAKEOVER: &str = "on Wayland, GNOME and KDE do not tell programs whose input is whose, so Baton cannot yet tell your mouse and keyboard from its own; stop the holder with the tray menu or the stop hotkey";
+
+/// Whether input goes through the Wayland portal here.
+fn on_wayland() -> bool {
+    cfg!(target_os = "linux") && wayland_session()
+}
+
+#[cfg(target_os = "linux")]
+fn wayland_session() -> bool {
+    baton_platform::wayland::is_wayland_session()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wayland_session() -> bool {
+    false
+}
+
+/// Starts the input gateway for `options`: on a Linux Wayland session through the desktop's
+/// RemoteDesktop portal (its grant kept in `data_dir`), else on Linux on `$DISPLAY` (X11),
+/// elsewhere on the session's one desktop.
+fn start_input(
+    options: InputOptions,
+    core: &Handle,
+    ask_permission: bool,
+    data_dir: &DataDir,
+) -> Gateway {
+    if options == InputOptions::Disabled {
+        return Gateway::unavailable("input is disabled on this host");
+    }
+    #[cfg(target_os = "linux")]
+    if baton_platform::wayland::is_wayland_session() {
+        let token = baton_platform::wayland::token_file(data_dir.path());
+        return Gateway::spawn_patient(
+            move || {
+                baton_platform::wayland::WaylandDriver::connect(&token)
+                    .map(|d| Box::new(d) as Box<dyn InputDriver>)
+                    .map_err(|e| e.to_string())
+            },
+            core.watch_status(),
+            GRANT_PATIENCE,
+            WAITING_FOR_GRANT.into(),
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = data_dir;
     let display = if cfg!(all(unix, not(target_os = "macos"))) {
         std::env::var("DISPLAY")
             .ok()
@@ -589,10 +645,9 @@ fn start_input(options: InputOptions, core: &Handle, ask_permission: bool) -> Ga
     } else {
         Some(None)
     };
-    match (options, display) {
-        (InputOptions::Disabled, _) => Gateway::unavailable("input is disabled on this host"),
-        (InputOptions::Display, None) => Gateway::unavailable("DISPLAY is not set"),
-        (InputOptions::Display, Some(display)) => Gateway::spawn(
+    match display {
+        None => Gateway::unavailable("DISPLAY is not set"),
+        Some(display) => Gateway::spawn(
             move || {
                 EnigoDriver::connect(display.as_deref(), ask_permission)
                     .map(|d| Box::new(d) as Box<dyn InputDriver>)

@@ -107,7 +107,7 @@ impl ApiState {
         HostFacts {
             platform: std::env::consts::OS.into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            input: Feature::from_reason(self.input.unavailable_reason().map(str::to_string)),
+            input: Feature::from_reason(self.input.unavailable_reason()),
             takeover: Feature::from_reason(takeover_off)
                 .limited(self.takeover_limit().map(str::to_string)),
         }

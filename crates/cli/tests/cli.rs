@@ -1127,12 +1127,17 @@ fn hook(dir: &std::path::Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"tool_name": "mcp__desktop__click", "tool_input": {}}"#)
-        .unwrap();
+    // The hook may exit before it reads its input (its panic failpoint, its input deadline),
+    // and then the write fails with BrokenPipe: that is the hook's answer, not the test's error.
+    let mut stdin = child.stdin.take().unwrap();
+    if let Err(e) = stdin.write_all(br#"{"tool_name": "mcp__desktop__click", "tool_input": {}}"#) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing the hook's input failed: {e}"
+        );
+    }
+    drop(stdin);
     let out = child.wait_with_output().unwrap();
     (out.status.code(), text(&out.stdout))
 }

@@ -711,12 +711,17 @@ fn hook(dir: &Path, input: &str) -> (Duration, Option<String>) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    // The hook may exit before it reads its input (its input deadline), and then the write
+    // fails with BrokenPipe: that is the hook's answer, not the test's error.
+    let mut stdin = child.stdin.take().unwrap();
+    if let Err(e) = stdin.write_all(input.as_bytes()) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing the hook's input failed: {e}"
+        );
+    }
+    drop(stdin);
     let out = child.wait_with_output().unwrap();
     let took = started.elapsed();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -814,9 +819,16 @@ fn the_hook_refuses_in_time_when_its_input_never_ends() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Half an input, and stdin left open.
+    // Half an input, and stdin left open. Should the hook already have given up on it, the
+    // write fails with BrokenPipe: the hook's answer, checked below, not the test's error.
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&HOOK_INPUT.as_bytes()[..40]).unwrap();
+    if let Err(e) = stdin.write_all(&HOOK_INPUT.as_bytes()[..40]) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing the hook's input failed: {e}"
+        );
+    }
     let status = wait_timeout(&mut child, Duration::from_secs(5)).expect("the hook hung");
     let took = started.elapsed();
     drop(stdin);

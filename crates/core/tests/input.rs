@@ -140,3 +140,87 @@ async fn a_cancel_mid_batch_lets_go_of_what_the_batch_pressed() {
         "the gateway let go itself; the batch's own Up never ran"
     );
 }
+
+/// A driver that waits for the person (the Wayland portal's dialog) does not hold the host's
+/// start: the gateway answers at once that it waits, refuses input meanwhile, and serves the
+/// holder once the driver has connected; a driver that then fails says why.
+#[tokio::test]
+async fn a_driver_waiting_for_permission_is_refused_honestly_until_it_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let driver = FakeDriver::new();
+    let recorded = driver.clone();
+    let (allow, allowed) = std::sync::mpsc::channel::<()>();
+    let started = Instant::now();
+    let gateway = Gateway::spawn_patient(
+        move || {
+            allowed.recv().map_err(|e| e.to_string())?;
+            Ok(Box::new(driver) as Box<dyn InputDriver>)
+        },
+        core.watch_status(),
+        Duration::from_millis(100),
+        "waiting for the person to allow it".into(),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the start did not wait for the person"
+    );
+    assert!(!gateway.available());
+    assert_eq!(
+        gateway.unavailable_reason().as_deref(),
+        Some("waiting for the person to allow it")
+    );
+    let a = core.submit(desktop("a")).await.unwrap().status.run.id;
+    let refused = gateway
+        .run(a, 1, steps(&[Action::Type { text: "hi".into() }]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "no_display");
+    assert!(
+        refused.to_string().contains("waiting for the person"),
+        "{refused}"
+    );
+
+    allow.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gateway.available() {
+        assert!(
+            Instant::now() < deadline,
+            "the driver connected but the gateway never said so"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let done = gateway
+        .run(a, 1, steps(&[Action::Type { text: "hi".into() }]))
+        .await
+        .unwrap();
+    assert_eq!((done.ran, done.stopped), (1, None));
+    assert_eq!(
+        recorded.performed.lock().unwrap().len(),
+        1,
+        "only what came after the grant"
+    );
+
+    // A refusal in the dialog: the reason replaces the wait.
+    let (refuse, refused_rx) = std::sync::mpsc::channel::<()>();
+    let gateway = Gateway::spawn_patient(
+        move || {
+            let _ = refused_rx.recv();
+            Err("the person said no".to_string())
+        },
+        core.watch_status(),
+        Duration::from_millis(50),
+        "waiting".into(),
+    );
+    assert_eq!(gateway.unavailable_reason().as_deref(), Some("waiting"));
+    refuse.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gateway.unavailable_reason().as_deref() == Some("waiting") {
+        assert!(Instant::now() < deadline, "the refusal was never said");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        gateway.unavailable_reason().as_deref(),
+        Some("the person said no")
+    );
+}

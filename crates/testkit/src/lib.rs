@@ -102,6 +102,24 @@ impl Lines {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+
+    /// Waits until `count` lines contain `needle`: the same line said once per request, and
+    /// a request's line does not say which one it answers.
+    pub fn wait_count(&self, needle: &str, count: usize, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let found = self.all().iter().filter(|l| l.contains(needle)).count();
+            if found >= count {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{found} lines containing {needle:?} within {timeout:?}, not {count}; got: {:?}",
+                self.all()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 pub fn text(bytes: &[u8]) -> String {

@@ -319,14 +319,20 @@ impl Desktop {
         }
     }
 
-    /// Asks `window` to close, as a window manager's close button does.
+    /// Asks `window` to close, as a window manager's close button does, and waits until the
+    /// app has destroyed it: the app answers the request when it gets to it, and a window
+    /// gone from the screen may only be hidden.
     pub fn close_window(&self, window: &str) {
         let status = self
             .env(&mut Command::new(PYTHON))
-            .args([CLOSE_WINDOW, window])
+            .args([CLOSE_WINDOW, window, &WAIT.as_secs().to_string()])
             .status()
             .unwrap();
-        assert!(status.success());
+        match status.code() {
+            Some(0) => {}
+            Some(2) => panic!("window {window} was only hidden on close, not destroyed"),
+            _ => panic!("window {window} was not destroyed on close ({status})"),
+        }
     }
 
     /// Gives `window` the keyboard focus (there is no window manager) and presses `key`.

@@ -49,8 +49,9 @@ enum Job {
 #[derive(Debug, Clone)]
 pub struct Gateway {
     jobs: Option<std_mpsc::Sender<Job>>,
-    /// Why there is no input thread (no display), when there is none.
-    unavailable: Option<String>,
+    /// Why input cannot be sent now, when it cannot: no display, or a driver still waiting for
+    /// the person's permission (then the input thread clears it once connected).
+    unavailable: Arc<Mutex<Option<String>>>,
     /// When the gateway last sent input, for telling Baton's input from a person's.
     last_input: Arc<Mutex<Sent>>,
 }
@@ -71,37 +72,59 @@ impl Gateway {
     where
         F: FnOnce() -> std::result::Result<Box<dyn InputDriver>, String> + Send + 'static,
     {
+        Gateway::spawn_patient(connect, status, Duration::MAX, String::new())
+    }
+
+    /// The same, for a driver that may wait for the person (a permission dialog on Wayland):
+    /// after `patience` the gateway is handed back anyway, and until the driver has connected
+    /// every request is answered with [`Error::NoDisplay`] and `waiting`. A host must not wait
+    /// for a dialog to start: agents are told the truth meanwhile.
+    pub fn spawn_patient<F>(
+        connect: F,
+        status: watch::Receiver<Arc<Published>>,
+        patience: Duration,
+        waiting: String,
+    ) -> Gateway
+    where
+        F: FnOnce() -> std::result::Result<Box<dyn InputDriver>, String> + Send + 'static,
+    {
         let (jobs, incoming) = std_mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = std_mpsc::channel();
         let last_input = Arc::new(Mutex::new(Sent::default()));
+        let unavailable = Arc::new(Mutex::new(Some(waiting)));
         let last = last_input.clone();
+        let state = unavailable.clone();
         let spawned = std::thread::Builder::new()
             .name("baton-input".into())
-            .spawn(move || match connect() {
-                Ok(driver) => {
-                    let _ = ready_tx.send(Ok(()));
+            .spawn(move || {
+                let connected = connect();
+                let why = connected.as_ref().err().cloned();
+                if let Some(why) = &why {
+                    tracing::info!(reason = %why, "no input gateway: input requests are answered with no_display");
+                }
+                if let Ok(mut state) = state.lock() {
+                    *state = why;
+                }
+                let _ = ready_tx.send(());
+                if let Ok(driver) = connected {
                     serve(driver, &incoming, &status, &last);
                 }
-                Err(why) => {
-                    let _ = ready_tx.send(Err(why));
-                }
             });
-        let outcome = match spawned {
-            Ok(_) => ready_rx
-                .recv()
-                .unwrap_or_else(|_| Err("the input thread ended at start".into())),
-            Err(e) => Err(format!("cannot start the input thread: {e}")),
-        };
-        match outcome {
-            Ok(()) => Gateway {
-                jobs: Some(jobs),
-                unavailable: None,
-                last_input,
-            },
-            Err(why) => {
-                tracing::info!(reason = %why, "no input gateway: input requests are answered with no_display");
-                Gateway::unavailable(why)
+        if let Err(e) = spawned {
+            return Gateway::unavailable(format!("cannot start the input thread: {e}"));
+        }
+        match ready_rx.recv_timeout(patience) {
+            Ok(()) | Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                if let Ok(mut state) = unavailable.lock() {
+                    state.get_or_insert_with(|| "the input thread ended at start".into());
+                }
             }
+        }
+        Gateway {
+            jobs: Some(jobs),
+            unavailable,
+            last_input,
         }
     }
 
@@ -109,19 +132,22 @@ impl Gateway {
     pub fn unavailable(why: impl Into<String>) -> Gateway {
         Gateway {
             jobs: None,
-            unavailable: Some(why.into()),
+            unavailable: Arc::new(Mutex::new(Some(why.into()))),
             last_input: Arc::new(Mutex::new(Sent::default())),
         }
     }
 
-    /// Why input cannot be sent at all, if it cannot.
-    pub fn unavailable_reason(&self) -> Option<&str> {
-        self.unavailable.as_deref()
+    /// Why input cannot be sent now, if it cannot.
+    pub fn unavailable_reason(&self) -> Option<String> {
+        match self.unavailable.lock() {
+            Ok(why) => why.clone(),
+            Err(_) => Some("the input thread failed".into()),
+        }
     }
 
-    /// Whether input can be sent at all.
+    /// Whether input can be sent now.
     pub fn available(&self) -> bool {
-        self.jobs.is_some()
+        self.jobs.is_some() && self.unavailable_reason().is_none()
     }
 
     /// When the gateway last sent input: now, while it is sending.
@@ -161,10 +187,10 @@ impl Gateway {
     }
 
     fn send(&self, job: Job) -> Result<()> {
-        let jobs = self
-            .jobs
-            .as_ref()
-            .ok_or_else(|| Error::NoDisplay(self.unavailable.clone().unwrap_or_default()))?;
+        if let Some(why) = self.unavailable_reason() {
+            return Err(Error::NoDisplay(why));
+        }
+        let jobs = self.jobs.as_ref().ok_or(Error::Closed)?;
         jobs.send(job).map_err(|_| Error::Closed)
     }
 }
