@@ -3,9 +3,9 @@
 #
 # 1. Builds baton.exe and baton-tray.exe (WebView2Loader.dll beside it, copied by tauri-build)
 #    for x86_64-pc-windows-gnu with mingw-w64.
-# 2. Builds the test-only ProcessPrng shim (scripts/windows/bcryptprimitives.c) that Debian 12's
-#    Wine 8.0 lacks and Rust's standard library needs; it goes into the Wine prefix, never into
-#    what ships. And nudge.exe (scripts/windows/nudge.c), another program's input for the
+# 2. Builds the test-only ProcessPrng shim (scripts/windows/bcryptprimitives.c) that Wine
+#    before 9 (Debian 12's 8.0) lacks and Rust's standard library needs; it goes into the Wine
+#    prefix only there (Debian 13's Wine 10 has its own), never into what ships. And nudge.exe (scripts/windows/nudge.c), another program's input for the
 #    suite's takeover check, and console.exe (scripts/windows/console.c), a console to press
 #    Ctrl+C in.
 # 3. Runs baton-core's Windows tests under Wine (the owner-only ACL of the data directory and
@@ -42,7 +42,10 @@ trap 'code=$?; cleanup; exit $code' EXIT
 trap 'exit 130' INT TERM
 export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 env -u DISPLAY -u WAYLAND_DISPLAY WINEPREFIX="$PREFIX" wine wineboot -i >/dev/null 2>&1
-cp "$SHIM" "$PREFIX/drive_c/windows/system32/"
+wine_major=$(wine --version | sed 's/^wine-\([0-9]*\).*/\1/')
+if [ "${wine_major:-0}" -lt 9 ]; then
+    cp "$SHIM" "$PREFIX/drive_c/windows/system32/"
+fi
 echo "test-windows: baton-core's Windows tests under Wine (data directory, takeover hooks)"
 env -u DISPLAY -u WAYLAND_DISPLAY WINEPREFIX="$PREFIX" \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine BATON_TEST_WINE=1 \

@@ -210,12 +210,22 @@ def kill9(started):
     started.wait(timeout=10)
 
 
+def wine_lacks_process_prng():
+    """Wine before 9 (Debian 12's 8.0) has no ProcessPrng, which Rust's standard library needs."""
+    out = subprocess.run([WINE, "--version"], env=ENV, capture_output=True, text=True, timeout=60).stdout
+    try:
+        return int(out.strip().removeprefix("wine-").split(".")[0]) < 9
+    except ValueError:
+        return True
+
+
 def new_prefix():
-    """A new Wine prefix at PREFIX, with the shim in its system32."""
+    """A new Wine prefix at PREFIX, with the shim in its system32 where this Wine needs it."""
     say(f"a new Wine prefix in {PREFIX}")
     subprocess.run([WINE, "wineboot", "-i"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    system32 = os.path.join(PREFIX, "drive_c", "windows", "system32")
-    shutil.copy(SHIM, os.path.join(system32, "bcryptprimitives.dll"))
+    if wine_lacks_process_prng():
+        system32 = os.path.join(PREFIX, "drive_c", "windows", "system32")
+        shutil.copy(SHIM, os.path.join(system32, "bcryptprimitives.dll"))
 
 
 def use_null_graphics():
