@@ -7,6 +7,6 @@
 set -eu
 cd "$(dirname "$0")/.."
 PATH="$HOME/.cargo/bin:$PATH"
-cargo build -p baton-cli
+cargo build -p baton-cli -p baton-tray
 # Debian's python3 has the GObject bindings the suite talks D-Bus with.
-exec /usr/bin/python3 scripts/wayland/suite.py target/debug/baton
+exec /usr/bin/python3 scripts/wayland/suite.py target/debug/baton target/debug/baton-tray

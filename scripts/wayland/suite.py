@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Wayland suite: the real `baton` on a real, headless GNOME Shell (Wayland only, no X).
 
-    suite.py PATH/TO/baton
+    suite.py PATH/TO/baton [PATH/TO/baton-tray]
 
 Starts, all private to this run (its own runtime directory, home, session bus and a stand-in
 system bus with logind mocked by python-dbusmock, as gnome-shell wants a seat):
@@ -19,7 +19,11 @@ input that is not Baton's); what the shell shows is read with org.gnome.Shell.Ev
      characters, a key combo), through `baton run --desktop` and `baton input`;
   5. a stale holder (a lease token from before its own release) is refused, nothing typed;
   6. the next start of the host asks nothing: no dialog, and input works at once;
-  7. status says exactly why takeover detection is off on Wayland.
+  7. status says exactly why takeover detection is off on Wayland;
+  8. the tray app (with TRAY given): the desktop binds its stop hotkey through the
+     GlobalShortcuts portal once the person answers GNOME's dialog; the person's own
+     Ctrl+Alt+Shift+S then stops the holder (`user:hotkey`); the next start binds it again
+     without a dialog.
 Prints "N passed, N failed" and exits non-zero on any failure.
 """
 import http.client
@@ -37,13 +41,17 @@ import time
 from gi.repository import Gio, GLib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BATON = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else sys.exit("usage: suite.py BATON")
+BATON = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else sys.exit("usage: suite.py BATON [TRAY]")
+TRAY = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
 WAIT = 30.0
 # Dialog answers a person gives xdg-desktop-portal-gnome 48's Remote Desktop dialog, whose
 # keyboard focus starts on "Remember This Selection" (ticked): to "Allow Remote Interaction",
 # turn it on, on to "Share", press it.
 ALLOW_KEYS = ["Tab", "space", "Tab", "Tab", "Return"]
-KEYSYMS = {"Escape": 0xFF1B, "Return": 0xFF0D, "Tab": 0xFF09, "space": 0x20, "Shift": 0xFFE1}
+KEYSYMS = {"Escape": 0xFF1B, "Return": 0xFF0D, "Tab": 0xFF09, "space": 0x20, "Shift": 0xFFE1,
+           "Control": 0xFFE3, "Alt": 0xFFE9, "s": 0x73}
+# GNOME's Add Keyboard Shortcuts dialog (gnome-control-center): back to "Add", press it.
+ADD_SHORTCUT_KEYS = ["Shift+Tab", "space"]
 
 passed, failed = [], []
 procs = []
@@ -276,13 +284,17 @@ class Session:
         return None
 
     def focused_dialog(self):
+        """The title of the portal's dialog that has the keyboard (Remote Desktop from
+        xdg-desktop-portal-gnome, Add Keyboard Shortcuts from gnome-control-center)."""
         return self.eval("""(() => { const w = global.display.focus_window;
-            const app = w ? (w.get_gtk_application_id() || w.get_wm_class() || '') : '';
-            return app.toLowerCase().includes('portal') ? w.get_title() : null; })()""")
+            const app = (w ? (w.get_gtk_application_id() || w.get_wm_class() || '') : '').toLowerCase();
+            return app.includes('portal') || app.includes('globalshortcutsprovider') ? w.get_title() : null; })()""")
 
-    def answer(self, keys):
-        """Answers the dialog with keys, as the person would, once it has the keyboard."""
-        wait_for("the dialog to have the keyboard", self.focused_dialog)
+    def answer(self, keys, title=None):
+        """Answers the dialog (the one titled `title`, if given) with keys, as the person would,
+        once it has the keyboard."""
+        wait_for(f"the dialog {title or ''} to have the keyboard",
+                 lambda: self.focused_dialog() if title is None else self.focused_dialog() == title)
         time.sleep(1.0)  # keys sent before the dialog settles its focus land elsewhere
         self.press("Shift")
         time.sleep(0.3)
@@ -337,6 +349,27 @@ class Host:
         return stop(self.p, signal.SIGINT, timeout=20)
 
 
+class Tray(Host):
+    """The tray app (`baton-tray`), hosting Baton in the Wayland session."""
+
+    def __init__(self, session, data_dir):
+        self.env = dict(session.env, BATON_DATA_DIR=data_dir)
+        self.env.pop("DISPLAY", None)
+        self.data_dir = data_dir
+        self.p = spawn([TRAY], self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.log = Lines(self.p.stderr)
+        wait_for("the tray app to host Baton", lambda: self.baton("status").returncode == 0
+                 or self.p.poll() is not None)
+        if self.p.poll() is not None:
+            raise RuntimeError(f"baton-tray exited {self.p.returncode}: {self.log.all()[-20:]}")
+
+    def said(self, text):
+        return [line for line in self.log.all() if text in line]
+
+    def stop(self):
+        return stop(self.p, signal.SIGTERM, timeout=20)
+
+
 class Entry:
     """The native window with its text field."""
 
@@ -357,6 +390,46 @@ class Entry:
             return True
         except TimeoutError:
             return False
+
+
+BOUND = "the desktop bound the stop hotkey"
+
+
+def tray_checks(session, data_dir):
+    tray = Tray(session, data_dir)
+    session.answer(ADD_SHORTCUT_KEYS, title="Add Keyboard Shortcuts")
+    try:
+        wait_for("the desktop to bind the stop hotkey", lambda: tray.said(BOUND), timeout=15)
+    except TimeoutError:
+        pass
+    if check("the desktop binds the tray's stop hotkey once its dialog is answered",
+             bool(tray.said(BOUND)), "\n".join(tray.log.all()[-15:])):
+        log(f"as the tray logged it: {tray.said(BOUND)[0]}")
+    holder = spawn([BATON, "run", "--desktop", "-t", "held", "--client", "suite", "--", "sleep", "120"],
+                   dict(tray.env, PATH=os.path.dirname(BATON) + ":" + tray.env["PATH"]),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    held = wait_for("the run to hold the desktop",
+                    lambda: next((l for l in tray.status().splitlines() if l.startswith("Desktop: #")), None))
+    run_id = held.split("#")[1].split()[0]
+    session.press("Control+Alt+Shift+s")
+    try:
+        code = holder.wait(15)
+    except subprocess.TimeoutExpired:
+        code = None
+    _, run = tray.http("GET", f"/v1/runs/{run_id}")
+    check("the person's Ctrl+Alt+Shift+S stops the holder (user:hotkey)",
+          code == 130 and run.get("cancelled_by") == "user:hotkey",
+          f"baton run exited {code}; the run: {run}")
+    tray.stop()
+    tray = Tray(session, data_dir)
+    try:
+        wait_for("the binding again", lambda: tray.said(BOUND), timeout=15)
+    except TimeoutError:
+        pass
+    check("the next start binds it again without a dialog",
+          bool(tray.said(BOUND)) and session.focused_dialog() is None,
+          f"{session.windows()} {tray.log.all()[-10:]}")
+    tray.stop()
 
 
 def main():
@@ -462,6 +535,13 @@ def main():
         check("a holder types after the restart", out.returncode == 0 and entry.wait_text("Remembered"),
               f"{out.stderr.strip()} {entry.text()!r}")
         host.stop()
+
+        # 7: the tray app's stop hotkey, bound by the desktop through the GlobalShortcuts portal
+        # (on the granted data directory: only the shortcut's dialog comes up).
+        if TRAY:
+            tray_checks(session, data_dir)
+        else:
+            log("the tray app's hotkey is not checked: no baton-tray given")
     except Exception as e:  # noqa: BLE001 - any failure of the set-up is the suite's failure
         failed.append(f"set-up: {e}")
         log(f"FAILED: {e}")

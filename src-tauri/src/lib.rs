@@ -82,6 +82,9 @@ pub fn run(options: Options) -> Result<()> {
                     Target::new(TargetKind::LogDir { file_name: None }),
                 ])
                 .level(tauri_plugin_log::log::LevelFilter::Info)
+                // The portals' D-Bus library narrates every handshake and proxy at info.
+                .level_for("zbus", tauri_plugin_log::log::LevelFilter::Warn)
+                .level_for("tracing::span", tauri_plugin_log::log::LevelFilter::Warn)
                 .build(),
         )
         .plugin(tauri_plugin_notification::init())

@@ -58,6 +58,10 @@ pub enum Error {
     #[error("the compositor gave Baton no {0}")]
     NoDevices(String),
 
+    /// The stop hotkey could not be bound through the GlobalShortcuts portal.
+    #[error("{0}")]
+    Shortcut(String),
+
     /// The portal's runtime could not start.
     #[error("cannot start the portal's runtime: {0}")]
     Runtime(std::io::Error),

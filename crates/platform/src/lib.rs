@@ -5,6 +5,8 @@
 //! Map of the crate:
 //! - `wayland` (Linux): input on a Wayland desktop through the RemoteDesktop portal (ashpd)
 //!   and libei (reis), with the grant kept across starts.
+//! - `shortcuts` (Linux): the stop hotkey on Wayland, bound by the desktop through the
+//!   GlobalShortcuts portal.
 //! - `keymap` (Linux): which keys type a character, read from the compositor's XKB keymap.
 //! - [`error`]: the crate's one error type.
 //!
@@ -14,6 +16,8 @@
 pub mod error;
 #[cfg(target_os = "linux")]
 pub mod keymap;
+#[cfg(target_os = "linux")]
+pub mod shortcuts;
 #[cfg(target_os = "linux")]
 pub mod wayland;
 
