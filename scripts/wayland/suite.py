@@ -17,9 +17,13 @@ input that is not Baton's); what the shell shows is read with org.gnome.Shell.Ev
   3. allowing it: the grant's token is kept owner-only in the data directory;
   4. a holder moves the pointer, clicks into the native window and types into it (shifted
      characters, a key combo), through `baton run --desktop` and `baton input`;
-  5. a stale holder (a lease token from before its own release) is refused, nothing typed;
-  6. the next start of the host asks nothing: no dialog, and input works at once;
-  7. status says exactly why takeover detection is off on Wayland;
+  5. the person first: with Baton's GNOME Shell extension (installed and enabled before the
+     shell starts, as a person would), an agent acting every 10-100 ms through Baton is never
+     paused by its own input, and at ROUNDS (200) random moments the person's mouse (another
+     input source) has the holder's input refused within 100 ms; the rate, the median and p99
+     are printed;
+  6. a stale holder (a lease token from before its own release) is refused, nothing typed;
+  7. the next start of the host asks nothing: no dialog, and input works at once;
   8. the tray app (with TRAY given): the desktop binds its stop hotkey through the
      GlobalShortcuts portal once the person answers GNOME's dialog; the person's own
      Ctrl+Alt+Shift+S then stops the holder (`user:hotkey`); the next start binds it again
@@ -55,6 +59,7 @@ ADD_SHORTCUT_KEYS = ["Shift+Tab", "space"]
 
 passed, failed = [], []
 procs = []
+hosts = []  # every host and tray started, for their logs
 
 
 def log(message):
@@ -165,6 +170,19 @@ def start_bus(config, env, log_file):
     return address
 
 
+EXTENSION = "baton-takeover@baton.app"
+
+
+def install_extension(env):
+    """Baton's GNOME Shell extension, installed and enabled for this session's user as a person
+    would (the shell loads extensions when it starts)."""
+    source = os.path.join(HERE, "..", "..", "extensions", "gnome", EXTENSION)
+    target = os.path.join(env["XDG_DATA_HOME"], "gnome-shell", "extensions", EXTENSION)
+    shutil.copytree(source, target)
+    subprocess.run(["gsettings", "set", "org.gnome.shell", "enabled-extensions", f"['{EXTENSION}']"],
+                   env=env, check=True, timeout=30)
+
+
 class Session:
     """A headless GNOME Shell, its portal, and a stand-in person."""
 
@@ -199,6 +217,7 @@ class Session:
             spawn(["/usr/bin/python3", "-m", "dbusmock", "--system", "--template", "logind"], env,
                   stdout=out, stderr=out)
         wait_for("the mocked logind", lambda: self.has_owner("org.freedesktop.login1", system=True))
+        install_extension(env)
         with open(os.path.join(self.logs, "gnome-shell.log"), "w") as out:
             self.shell = spawn(["gnome-shell", "--headless", "--unsafe-mode", "--wayland", "--no-x11",
                                 "--virtual-monitor", "1280x720", "--wayland-display=wayland-baton"],
@@ -320,6 +339,7 @@ class Host:
         self.p = spawn([BATON, "daemon"], self.env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
         self.log = Lines(self.p.stderr)
+        hosts.append(self)
         wait_for("the host to serve", lambda: any("serving" in l for l in self.log.all())
                  or self.p.poll() is not None)
         if self.p.poll() is not None:
@@ -358,6 +378,7 @@ class Tray(Host):
         self.data_dir = data_dir
         self.p = spawn([TRAY], self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log = Lines(self.p.stderr)
+        hosts.append(self)
         wait_for("the tray app to host Baton", lambda: self.baton("status").returncode == 0
                  or self.p.poll() is not None)
         if self.p.poll() is not None:
@@ -392,6 +413,89 @@ class Entry:
             return False
 
 
+ROUNDS = int(os.environ.get("BATON_WAYLAND_ROUNDS", "200"))
+# The person-first rule: every action of the holder sent this long after the person's input is
+# refused.
+WITHIN = 0.100
+
+
+def person_first(session, host):
+    """An agent acts every 10-100 ms through Baton while the person, through an input source
+    that is not Baton's, moves the mouse at ROUNDS random moments. Each time the holder's input
+    must be refused (user_active) within WITHIN of the person's, and Baton's own input alone
+    must never pause it."""
+    import random
+    rng = random.Random(int(os.environ.get("BATON_WAYLAND_SEED", "0")) or None)
+    code, submitted = host.http("POST", "/v1/runs", {"title": "agent", "client": "suite", "needs_desktop": True})
+    run_id, run_token = submitted["run"]["id"], submitted["token"]
+    lease = submitted["run"]["lease_token"]
+    answers = []  # (sent, answered, error code or None)
+    stop_agent = threading.Event()
+
+    def agent():
+        step = 1
+        beat = time.monotonic()
+        while not stop_agent.is_set():
+            if time.monotonic() - beat > 2.0:  # a live agent keeps its run alive (its TTL)
+                host.http("POST", f"/v1/runs/{run_id}/heartbeat", {}, run_token)
+                beat = time.monotonic()
+            sent = time.monotonic()
+            code, answer = host.http("POST", f"/v1/runs/{run_id}/input",
+                                     {"lease_token": lease,
+                                      "actions": [{"kind": "move", "x": step, "y": 0, "relative": True}]},
+                                     run_token)
+            answers.append((sent, time.monotonic(), None if code == 200 else answer["error"]["code"]))
+            step = -step
+            time.sleep(rng.uniform(0.010, 0.100))
+
+    if os.environ.get("BATON_WAYLAND_MONITOR"):
+        spawn(["dbus-monitor", "--session", "type='signal',interface='app.baton.InputSource'"], session.env,
+              stdout=open(os.path.join(session.logs, "input-source.log"), "w"), stderr=subprocess.DEVNULL)
+    thread = threading.Thread(target=agent, daemon=True)
+    thread.start()
+    time.sleep(2.0)
+    alone = [a for a in answers if a[2] is not None]
+    check("Baton's own input alone never pauses its holder (2 s of an agent's moves)",
+          not alone and len(answers) > 10, f"{len(answers)} actions, refused: {alone[:3]}")
+    latencies, late, missed = [], 0, []
+    for round_ in range(ROUNDS):
+        host.http("POST", "/v1/desktop/holder/resume", {})
+        time.sleep(rng.uniform(0.15, 0.40))
+        # The person nudges the mouse: a short movement, a few events over 24 ms, as a real
+        # mouse reports even a small one (the shell names the device of the *last* event of each
+        # burst, so one lone event landing in the same frame as Baton's can go unnamed).
+        person = time.monotonic()
+        for i in range(4):
+            session.person_call("NotifyPointerMotionRelative", GLib.Variant("(dd)", (1.0, 1.0 if i % 2 else -1.0)))
+            time.sleep(0.008)
+        try:
+            wait_for("the holder's input to be refused", lambda: any(
+                a[0] >= person and a[2] == "user_active" for a in list(answers)), timeout=2.0, every=0.005)
+        except TimeoutError:
+            if not missed:
+                codes = sorted({str(a[2]) for a in list(answers) if a[0] >= person})
+                log(f"round {round_}: no refusal; the holder's answers meanwhile: {codes}")
+            missed.append(round_)
+            continue
+        refused = min(a[1] for a in list(answers) if a[0] >= person and a[2] == "user_active")
+        latencies.append(refused - person)
+        if any(a[0] >= person + WITHIN and a[2] is None for a in list(answers)):
+            late += 1
+    stop_agent.set()
+    thread.join()
+    host.http("POST", "/v1/desktop/holder/resume", {})
+    host.http("POST", f"/v1/runs/{run_id}/finish", {"outcome": "succeeded"}, run_token)
+    first = ROUNDS - len(missed) - late
+    latencies.sort()
+    median = latencies[len(latencies) // 2] * 1000 if latencies else float("nan")
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else float("nan")
+    log(f"person first in {first} of {ROUNDS} rounds; the holder's first refused input came "
+        f"{median:.0f} ms after the person's at the median, {p99:.0f} ms at p99 (worst "
+        f"{max(latencies) * 1000 if latencies else float('nan'):.0f} ms); missed: {missed or 'none'}; {late} late")
+    check(f"the person first at {ROUNDS} random moments (refused within {WITHIN * 1000:.0f} ms)",
+          first == ROUNDS, f"{len(missed)} missed, {late} with the holder's input still let through later")
+
+
 BOUND = "the desktop bound the stop hotkey"
 
 
@@ -404,7 +508,9 @@ def tray_checks(session, data_dir):
         pass
     if check("the desktop binds the tray's stop hotkey once its dialog is answered",
              bool(tray.said(BOUND)), "\n".join(tray.log.all()[-15:])):
-        log(f"as the tray logged it: {tray.said(BOUND)[0]}")
+        said = tray.said(BOUND)[0]
+        check("the tray says the key the desktop assigned, as people read it",
+              'trigger="Shift+Ctrl+Alt+S"' in said, said)
     holder = spawn([BATON, "run", "--desktop", "-t", "held", "--client", "suite", "--", "sleep", "120"],
                    dict(tray.env, PATH=os.path.dirname(BATON) + ":" + tray.env["PATH"]),
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -480,9 +586,8 @@ def main():
         mode = os.stat(token_file).st_mode & 0o777 if os.path.exists(token_file) else None
         check("the grant's restore token is kept owner-only", mode == 0o600, f"mode {mode}")
         status = host.status()
-        check("status says exactly why takeover is off on Wayland",
-              "Takeover: off (on Wayland, GNOME and KDE do not tell programs whose input is whose" in status,
-              status)
+        check("takeover detection is on (Baton's GNOME Shell extension tells devices apart)",
+              "Takeover:" not in status, status)
 
         # 4: a holder types into a native Wayland window.
         out = host.baton("run", "--desktop", "-t", "type on Wayland", "--", "baton", "input",
@@ -497,7 +602,10 @@ def main():
         check("a key combo and shifted symbols reach it too",
               out.returncode == 0 and entry.wait_text("Replaced @ 100%"), f"{out.stderr.strip()} {entry.text()!r}")
 
-        # 5: a stale holder is refused and types nothing.
+        # 5: the person first: their input pauses the holder, Baton's own never does.
+        person_first(session, host)
+
+        # 6: a stale holder is refused and types nothing.
         code, submitted = host.http("POST", "/v1/runs", {"title": "stale", "client": "suite",
                                                          "needs_desktop": True})
         run_id, run_token = submitted["run"]["id"], submitted["token"]
@@ -521,7 +629,7 @@ def main():
         host.http("POST", f"/v1/runs/{run_id}/finish", {"outcome": "succeeded"}, run_token)
         check("the host stops cleanly", host.stop() == 0)
 
-        # 6: the next start asks nothing and types at once.
+        # 7: the next start asks nothing and types at once.
         host = Host(session, data_dir)
         try:
             wait_for("input to be on again", lambda: "Input: off" not in host.status(), timeout=10)
@@ -536,7 +644,7 @@ def main():
               f"{out.stderr.strip()} {entry.text()!r}")
         host.stop()
 
-        # 7: the tray app's stop hotkey, bound by the desktop through the GlobalShortcuts portal
+        # 8: the tray app's stop hotkey, bound by the desktop through the GlobalShortcuts portal
         # (on the granted data directory: only the shortcut's dialog comes up).
         if TRAY:
             tray_checks(session, data_dir)
@@ -552,6 +660,10 @@ def main():
         if failed:
             keep = True
         if keep:
+            for i, started in enumerate(hosts):
+                name = "tray" if isinstance(started, Tray) else "daemon"
+                with open(os.path.join(tmp, "logs", f"{i + 1}-{name}.log"), "w") as out:
+                    out.write("\n".join(started.log.all()) + "\n")
             log(f"logs kept in {tmp}/logs")
         else:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -282,10 +282,14 @@ impl Host {
             stopping.subscribe(),
         ));
         let ask = first_ask(&data_dir);
-        let gateway = start_input(input, &core, ask, &data_dir);
+        let source = input_source().await;
+        let gateway = start_input(input, &core, ask, &data_dir, &source);
         let takeover = watch::Sender::new(takeover);
         let (takeover_missing, takeover_limit) = if on_wayland() {
-            (Some(WAYLAND_TAKEOVER.into()), None)
+            (
+                watch_on_wayland(&core, &gateway, &takeover, source).await,
+                None,
+            )
         } else if gateway.available() {
             match watch_for_the_person(&core, &gateway, &takeover, ask) {
                 Ok(limit) => (None, limit),
@@ -580,19 +584,87 @@ fn pick<T: PartialEq + std::fmt::Debug + Copy>(
     }
 }
 
+#[cfg(target_os = "linux")]
 /// How long a host's start waits for a Wayland desktop's grant before it serves anyway: with
 /// a remembered grant the portal answers in milliseconds; a dialog waits for the person, and
 /// meanwhile input is refused with [`WAITING_FOR_GRANT`].
 const GRANT_PATIENCE: Duration = Duration::from_secs(3);
 
+#[cfg(target_os = "linux")]
 /// Why input is refused while the desktop's dialog waits for the person.
 const WAITING_FOR_GRANT: &str = "waiting for you to allow Baton to control the keyboard and mouse: answer the desktop's Remote Desktop dialog (Share, with \"Allow remote interaction\" on); it is asked once and remembered";
 
-/// Why the person is not noticed on Wayland: the compositors report every source's input
-/// alike (their idle monitors count Baton's own libei input as activity too), so pausing the
-/// holder on "input" would pause it on its own typing, the mistake X11's detection was built
-/// to avoid.
-const WAYLAND_TAKEOVER: &str = "on Wayland, GNOME and KDE do not tell programs whose input is whose, so Baton cannot yet tell your mouse and keyboard from its own; stop the holder with the tray menu or the stop hotkey";
+/// Why the person is not noticed on a Wayland desktop other than GNOME: the compositors report
+/// every source's input alike (their idle monitors count Baton's own libei input as activity
+/// too), so pausing the holder on "input" would pause it on its own typing, the mistake X11's
+/// detection was built to avoid. GNOME tells devices apart through Baton's shell extension.
+const WAYLAND_TAKEOVER: &str = "on this Wayland desktop no program can tell whose input is whose (GNOME can, with Baton's shell extension), so Baton cannot tell your mouse and keyboard from its own; stop the holder with the tray menu or the stop hotkey";
+
+/// Baton's GNOME Shell extension, where this is GNOME on Wayland: `Err` says why not.
+#[cfg(target_os = "linux")]
+type InputSource = Option<std::result::Result<baton_platform::gnome::InputSource, String>>;
+#[cfg(not(target_os = "linux"))]
+type InputSource = Option<std::result::Result<(), String>>;
+
+#[cfg(target_os = "linux")]
+async fn input_source() -> InputSource {
+    if !on_wayland() {
+        return None;
+    }
+    let gnome = std::env::var("XDG_CURRENT_DESKTOP")
+        .is_ok_and(|d| d.split(':').any(|d| d.eq_ignore_ascii_case("GNOME")));
+    if !gnome {
+        return Some(Err(WAYLAND_TAKEOVER.into()));
+    }
+    Some(
+        baton_platform::gnome::InputSource::connect()
+            .await
+            .map_err(|e| e.to_string()),
+    )
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn input_source() -> InputSource {
+    None
+}
+
+/// Starts noticing the person on Wayland through `source`; answers why not when it cannot.
+#[cfg(target_os = "linux")]
+async fn watch_on_wayland(
+    core: &Handle,
+    gateway: &Gateway,
+    settings: &watch::Sender<TakeoverSettings>,
+    source: InputSource,
+) -> Option<String> {
+    let source = match source {
+        Some(Ok(source)) => source,
+        Some(Err(why)) => return Some(why),
+        None => return Some(WAYLAND_TAKEOVER.into()),
+    };
+    match source.events().await {
+        Ok(events) => {
+            tokio::spawn(takeover::watch(
+                core.clone(),
+                gateway.clone(),
+                Box::new(baton_platform::gnome::NoSampling),
+                Some(events),
+                settings.subscribe(),
+            ));
+            None
+        }
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn watch_on_wayland(
+    _core: &Handle,
+    _gateway: &Gateway,
+    _settings: &watch::Sender<TakeoverSettings>,
+    _source: InputSource,
+) -> Option<String> {
+    Some(WAYLAND_TAKEOVER.into())
+}
 
 /// Whether input goes through the Wayland portal here.
 fn on_wayland() -> bool {
@@ -617,6 +689,7 @@ fn start_input(
     core: &Handle,
     ask_permission: bool,
     data_dir: &DataDir,
+    source: &InputSource,
 ) -> Gateway {
     if options == InputOptions::Disabled {
         return Gateway::unavailable("input is disabled on this host");
@@ -624,9 +697,10 @@ fn start_input(
     #[cfg(target_os = "linux")]
     if baton_platform::wayland::is_wayland_session() {
         let token = baton_platform::wayland::token_file(data_dir.path());
+        let source = source.clone().and_then(std::result::Result::ok);
         return Gateway::spawn_patient(
             move || {
-                baton_platform::wayland::WaylandDriver::connect(&token)
+                baton_platform::wayland::WaylandDriver::connect(&token, source)
                     .map(|d| Box::new(d) as Box<dyn InputDriver>)
                     .map_err(|e| e.to_string())
             },
@@ -636,7 +710,7 @@ fn start_input(
         );
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = data_dir;
+    let _ = (data_dir, source);
     let display = if cfg!(all(unix, not(target_os = "macos"))) {
         std::env::var("DISPLAY")
             .ok()

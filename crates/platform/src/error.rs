@@ -62,6 +62,16 @@ pub enum Error {
     #[error("{0}")]
     Shortcut(String),
 
+    /// Baton's GNOME Shell extension does not answer.
+    #[error(
+        "on GNOME, Baton tells your input from its own through its GNOME Shell extension (baton-takeover@baton.app), which is not running: install and enable it, then log out and in (see the README)"
+    )]
+    NoExtension,
+
+    /// Talking to the extension failed.
+    #[error("the GNOME Shell extension that tells Baton whose input is whose failed: {0}")]
+    Takeover(String),
+
     /// The portal's runtime could not start.
     #[error("cannot start the portal's runtime: {0}")]
     Runtime(std::io::Error),

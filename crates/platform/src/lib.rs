@@ -7,6 +7,8 @@
 //!   and libei (reis), with the grant kept across starts.
 //! - `shortcuts` (Linux): the stop hotkey on Wayland, bound by the desktop through the
 //!   GlobalShortcuts portal.
+//! - `gnome` (Linux): the person's input told from Baton's on GNOME, through Baton's shell
+//!   extension.
 //! - `keymap` (Linux): which keys type a character, read from the compositor's XKB keymap.
 //! - [`error`]: the crate's one error type.
 //!
@@ -14,6 +16,8 @@
 //! `takeover`); they move here next.
 
 pub mod error;
+#[cfg(target_os = "linux")]
+pub mod gnome;
 #[cfg(target_os = "linux")]
 pub mod keymap;
 #[cfg(target_os = "linux")]

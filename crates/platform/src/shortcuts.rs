@@ -104,7 +104,7 @@ impl StopShortcut {
             .shortcuts()
             .iter()
             .find(|s| s.id() == STOP)
-            .map(|s| s.trigger_description().to_string())
+            .map(|s| readable_trigger(s.trigger_description()))
             .ok_or_else(|| {
                 Error::Shortcut(
                     "the desktop did not bind the stop hotkey (its dialog was refused); restart Baton to be asked again".into(),
@@ -150,6 +150,40 @@ pub fn xdg_trigger(accelerator: &str) -> String {
     };
     out.push(key);
     out.join("+")
+}
+
+/// A trigger as the desktop describes it, as people read it: GNOME says `Press
+/// <Shift><Control><Alt>s` (GTK's notation), KDE `Ctrl+Alt+K`; both become `Shift+Ctrl+Alt+S`
+/// and `Ctrl+Alt+K`.
+pub fn readable_trigger(description: &str) -> String {
+    let text = description.trim();
+    let text = text.strip_prefix("Press ").unwrap_or(text);
+    if !text.contains('<') {
+        return text.to_string();
+    }
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>') else {
+            break;
+        };
+        let modifier = &rest[open + 1..open + close];
+        parts.push(match modifier.to_ascii_lowercase().as_str() {
+            "control" | "ctrl" | "primary" => "Ctrl".to_string(),
+            "shift" => "Shift".to_string(),
+            "alt" | "mod1" => "Alt".to_string(),
+            "super" | "meta" | "logo" => "Super".to_string(),
+            _ => modifier.to_string(),
+        });
+        rest = &rest[open + close + 1..];
+    }
+    let key = rest.trim();
+    if key.chars().count() == 1 {
+        parts.push(key.to_uppercase());
+    } else if !key.is_empty() {
+        parts.push(key.to_string());
+    }
+    parts.join("+")
 }
 
 /// Makes sure the desktop can find `APP_ID.desktop`, which the portal's Registry requires of
@@ -198,5 +232,15 @@ mod tests {
         assert_eq!(xdg_trigger("CmdOrCtrl+Alt+Shift+S"), "CTRL+ALT+SHIFT+s");
         assert_eq!(xdg_trigger("Super+F5"), "LOGO+F5");
         assert_eq!(xdg_trigger("Ctrl+Escape"), "CTRL+Escape");
+    }
+
+    #[test]
+    fn the_desktops_descriptions_read_as_people_write_them() {
+        assert_eq!(
+            readable_trigger("Press <Shift><Control><Alt>s"),
+            "Shift+Ctrl+Alt+S"
+        );
+        assert_eq!(readable_trigger("Ctrl+Alt+K"), "Ctrl+Alt+K");
+        assert_eq!(readable_trigger("<Super>F5"), "Super+F5");
     }
 }

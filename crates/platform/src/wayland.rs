@@ -34,6 +34,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use reis::ei;
 
 use crate::error::{Error, Result};
+use crate::gnome::InputSource;
 use crate::keymap::{KeyTable, Press};
 
 /// What Baton calls itself to the compositor's libei server.
@@ -89,8 +90,10 @@ impl WaylandDriver {
     /// Asks the portal for the desktop's keyboard and pointer, with the grant stored in
     /// `token_file` if there is one (then the desktop shows no dialog), and connects to the
     /// compositor's libei server. Waits as long as the person takes to answer a dialog; the
-    /// newest restore token replaces the stored one.
-    pub fn connect(token_file: &Path) -> Result<WaylandDriver> {
+    /// newest restore token replaces the stored one. With `source` (GNOME with Baton's shell
+    /// extension), the devices the compositor adds for Baton are claimed as Baton's own before
+    /// anything is sent through them, so that takeover detection never mistakes them.
+    pub fn connect(token_file: &Path, source: Option<InputSource>) -> Result<WaylandDriver> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("baton-portal")
@@ -98,12 +101,20 @@ impl WaylandDriver {
             .build()
             .map_err(Error::Runtime)?;
         let (portal, session, fd) = runtime.block_on(start_session(token_file))?;
+        let before = match &source {
+            Some(source) => Some(runtime.block_on(source.devices())?),
+            None => None,
+        };
         let mut ei = Ei::connect(fd)?;
         ei.wait_for_devices(DEVICES_WAIT)?;
         // The first event of a new connection can be lost while the seat learns of the new
         // devices: a Shift tap is harmless, and what the holder sends next arrives whole.
+        // (Nobody holds the desktop while a host starts, so no takeover is taken from it.)
         ei.key(evdev::KEY_LEFTSHIFT, true)?;
         ei.key(evdev::KEY_LEFTSHIFT, false)?;
+        if let (Some(source), Some(before)) = (&source, &before) {
+            runtime.block_on(source.claim_new(before, ei.devices.len()))?;
+        }
         Ok(WaylandDriver {
             _runtime: runtime,
             _portal: portal,
