@@ -202,12 +202,19 @@ mod portal {
         let id = app.config().identifier.clone();
         let bound = async {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            baton_platform::shortcuts::ensure_desktop_entry(&id, &exe)
+            let (_, written) = baton_platform::shortcuts::ensure_desktop_entry(&id, &exe)
                 .map_err(|e| e.to_string())?;
+            // A file written just now reaches the portal a moment later.
+            let patience = if written {
+                Duration::from_secs(10)
+            } else {
+                Duration::ZERO
+            };
             baton_platform::shortcuts::StopShortcut::bind(
                 &id,
                 &accelerator,
                 "Stop the run that holds the desktop",
+                patience,
             )
             .await
             .map_err(|e| e.to_string())

@@ -41,11 +41,14 @@ impl StopShortcut {
     /// Registers `app_id`, asks the desktop to bind the stop shortcut (proposing `accelerator`,
     /// written as Baton's settings write it, `CmdOrCtrl+Alt+Shift+S`) and answers the binding
     /// with a stream that yields once per press. Waits as long as the person takes to answer
-    /// the desktop's dialog.
+    /// the desktop's dialog. `patience`: how long the registration may be retried, for a
+    /// `.desktop` file written just now (the portal learns of new files through a directory
+    /// monitor, a moment later).
     pub async fn bind(
         app_id: &str,
         accelerator: &str,
         description: &str,
+        patience: std::time::Duration,
     ) -> Result<(StopShortcut, impl Stream<Item = ()> + Send + 'static)> {
         // A connection of its own: the registration must be the first portal call on it.
         let connection = zbus::Connection::session()
@@ -54,13 +57,20 @@ impl StopShortcut {
         let id = app_id
             .parse::<ashpd::AppID>()
             .map_err(|_| Error::Shortcut(format!("'{app_id}' is not an application id")))?;
-        ashpd::register_host_app_with_connection(connection.clone(), id)
-            .await
-            .map_err(|e| {
-                Error::Shortcut(format!(
-                    "the desktop does not know Baton as {app_id} ({e}); {app_id}.desktop must be installed"
-                ))
-            })?;
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match ashpd::register_host_app_with_connection(connection.clone(), id.clone()).await {
+                Ok(()) => break,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    return Err(Error::Shortcut(format!(
+                        "the desktop does not know Baton as {app_id} ({e}); {app_id}.desktop must be installed"
+                    )));
+                }
+            }
+        }
         let portal = GlobalShortcuts::with_connection(connection)
             .await
             .map_err(|e| match e {
@@ -188,8 +198,9 @@ pub fn readable_trigger(description: &str) -> String {
 
 /// Makes sure the desktop can find `APP_ID.desktop`, which the portal's Registry requires of
 /// an unsandboxed program: if no data directory has it (a package installs it), writes one,
-/// hidden from menus, into `$XDG_DATA_HOME/applications`. Answers the file that serves.
-pub fn ensure_desktop_entry(app_id: &str, exe: &Path) -> Result<PathBuf> {
+/// hidden from menus, into `$XDG_DATA_HOME/applications`. Answers the file that serves, and
+/// whether it was written just now.
+pub fn ensure_desktop_entry(app_id: &str, exe: &Path) -> Result<(PathBuf, bool)> {
     let name = format!("{app_id}.desktop");
     let data_home = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
@@ -205,7 +216,7 @@ pub fn ensure_desktop_entry(app_id: &str, exe: &Path) -> Result<PathBuf> {
         .map(|dir| dir.join("applications").join(&name))
         .find(|file| file.is_file());
     if let Some(file) = existing {
-        return Ok(file);
+        return Ok((file, false));
     }
     let file = data_home.join("applications").join(&name);
     let entry = format!(
@@ -220,7 +231,7 @@ pub fn ensure_desktop_entry(app_id: &str, exe: &Path) -> Result<PathBuf> {
             file.display()
         ))
     })?;
-    Ok(file)
+    Ok((file, true))
 }
 
 #[cfg(test)]
