@@ -28,7 +28,10 @@ input that is not Baton's); what the shell shows is read with org.gnome.Shell.Ev
      GlobalShortcuts portal once the person answers GNOME's dialog; the person's own
      Ctrl+Alt+Shift+S then stops the holder (`user:hotkey`); the next start binds it again
      without a dialog.
-Prints "N passed, N failed" and exits non-zero on any failure.
+Prints "N passed, N failed" and exits non-zero on any failure; keeps the logs (the shell's,
+the portal's, each host's) when anything failed. BATON_WAYLAND_ROUNDS sets the rounds of 5,
+BATON_WAYLAND_SEED their random moments, and BATON_WAYLAND_MONITOR=1 records the extension's
+signals (dbus-monitor) into the logs.
 """
 import http.client
 import json
