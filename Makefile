@@ -17,7 +17,7 @@ run: setup
 
 ## Install what the tests need, then run every suite (style, lints for Linux, Windows and
 ## macOS, unit, property, HTTP, end-to-end tests with real processes, Baton on a headless
-## GNOME Shell on Wayland, and the Windows build under Wine).
+## GNOME Shell and a headless KWin on Wayland, and the Windows build under Wine).
 test: setup lint check-platforms suites ui-test contract test-wayland test-windows
 
 setup:
@@ -29,12 +29,14 @@ build: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@# The typed client on its own: the data directory without any display library.
+	$(CARGO) clippy -p baton-client -p baton-platform -- -D warnings
 
 ## clippy -D warnings for Windows (mingw-w64) and macOS (zig): type-checking, nothing run.
 check-platforms:
 	./scripts/check-platforms.sh
 
-## The real baton on a headless GNOME Shell, Wayland only: input through the portal and libei.
+## The real baton on headless GNOME Shell and KWin, Wayland only: input through the portal and libei.
 test-wayland:
 	./scripts/test-wayland.sh
 

@@ -10,6 +10,8 @@ PATH="$HOME/.cargo/bin:$PATH"
 
 echo "check-platforms: Windows (x86_64-pc-windows-gnu)"
 cargo clippy --target x86_64-pc-windows-gnu --workspace --all-targets -- -D warnings
+# The typed client on its own: the data directory's ACL without the desktop drivers.
+cargo clippy --target x86_64-pc-windows-gnu -p baton-client -p baton-platform -- -D warnings
 
 echo "check-platforms: macOS (aarch64-apple-darwin, type-checked with zig)"
 # ziglang (PyPI) in a venv of its own; cargo-zigbuild finds it as `python3 -m ziglang`.

@@ -5,10 +5,10 @@
 #    for x86_64-pc-windows-gnu with mingw-w64.
 # 2. Builds the test-only ProcessPrng shim (scripts/windows/bcryptprimitives.c) that Wine
 #    before 9 (Debian 12's 8.0) lacks and Rust's standard library needs; it goes into the Wine
-#    prefix only there (Debian 13's Wine 10 has its own), never into what ships. And nudge.exe (scripts/windows/nudge.c), another program's input for the
-#    suite's takeover check, and console.exe (scripts/windows/console.c), a console to press
-#    Ctrl+C in.
-# 3. Runs baton-core's Windows tests under Wine (the owner-only ACL of the data directory and
+#    prefix only there (Debian 13's Wine 10 has its own), never into what ships. And
+#    nudge.exe (scripts/windows/nudge.c), another program's input for the suite's takeover
+#    check, and console.exe (scripts/windows/console.c), a console to press Ctrl+C in.
+# 3. Runs baton-platform's Windows tests under Wine (the owner-only ACL of the data directory and
 #    the token file among them).
 # 4. Runs the Windows suite (scripts/windows/suite.py): the real baton.exe under Wine.
 #
@@ -34,7 +34,7 @@ x86_64-w64-mingw32-gcc -shared -O2 -o "$SHIM" scripts/windows/bcryptprimitives.c
 x86_64-w64-mingw32-gcc -O2 -o target/wine/nudge.exe scripts/windows/nudge.c -luser32
 x86_64-w64-mingw32-gcc -O2 -o target/wine/console.exe scripts/windows/console.c
 
-# A prefix for the core's tests, the shim in its system32 (the suite makes its own).
+# A prefix for the platform crate's tests, the shim in its system32 (the suite makes its own).
 PREFIX=$(mktemp -d /tmp/baton-wine-core.XXXXXX)
 cleanup() { WINEPREFIX="$PREFIX" wineserver -k 2>/dev/null || true; rm -rf "$PREFIX"; }
 # The exit status is the script's, whatever the clean-up's last command returns.
@@ -46,10 +46,10 @@ wine_major=$(wine --version | sed 's/^wine-\([0-9]*\).*/\1/')
 if [ "${wine_major:-0}" -lt 9 ]; then
     cp "$SHIM" "$PREFIX/drive_c/windows/system32/"
 fi
-echo "test-windows: baton-core's Windows tests under Wine (data directory, takeover hooks)"
+echo "test-windows: baton-platform's Windows tests under Wine (data directory, takeover hooks)"
 env -u DISPLAY -u WAYLAND_DISPLAY WINEPREFIX="$PREFIX" \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine BATON_TEST_WINE=1 \
-    cargo test --target $TARGET -p baton-core --lib -- datadir takeover
+    cargo test --target $TARGET -p baton-platform --features desktop --lib -- datadir takeover
 
 echo "test-windows: the Windows suite under Wine"
 python3 scripts/windows/suite.py "$OUT/baton.exe" "$SHIM" "$OUT/baton-tray.exe"

@@ -9,6 +9,9 @@ pub enum Error {
     /// The core refused or failed.
     #[error(transparent)]
     Core(#[from] baton_core::Error),
+    /// The data directory cannot be used.
+    #[error(transparent)]
+    Platform(#[from] baton_platform::Error),
     /// Tauri failed (tray, menu, window).
     #[error(transparent)]
     Tauri(#[from] tauri::Error),

@@ -31,7 +31,8 @@ pub mod view;
 pub mod windows;
 
 use baton_api::{Host, HostOptions};
-use baton_core::{DataDir, Timestamp};
+use baton_core::Timestamp;
+use baton_platform::DataDir;
 use tauri::ipc::Invoke;
 use tauri::{Manager, RunEvent, Runtime};
 use tauri_plugin_log::{Target, TargetKind};

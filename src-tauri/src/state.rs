@@ -4,7 +4,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use baton_api::{ApiState, Host};
-use baton_core::{DataDir, Handle, RunId};
+use baton_core::{Handle, RunId};
+use baton_platform::DataDir;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};

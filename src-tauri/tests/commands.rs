@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use baton_api::{Host, HostOptions};
-use baton_core::{DataDir, Handle, RunSpec};
+use baton_core::{Handle, RunSpec};
+use baton_platform::DataDir;
 use baton_tray::AppState;
 use baton_tray::settings::Settings;
 use serde_json::{Value, json};

@@ -647,7 +647,7 @@ fn ask_first(desk: &Desktop, notifications: &baton_tray::settings::NotifySetting
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = baton_core::DataDir::at(desk.path("baton"));
+        let dir = baton_platform::DataDir::at(desk.path("baton"));
         dir.create().unwrap();
         let opened = baton_core::Store::open(
             &dir.db_path(),

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use baton_api::{Host, HostOptions};
 use baton_client::Client;
 use baton_client::models::FinishRequest;
-use baton_core::{DataDir, Durability, Outcome, RunSpec, RunStatus};
+use baton_core::{Durability, Outcome, RunSpec, RunStatus};
+use baton_platform::DataDir;
 
 #[derive(Default)]
 struct Log {

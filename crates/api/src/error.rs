@@ -13,6 +13,11 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] baton_core::Error),
 
+    /// The data directory cannot be served (another host serves it, it is not this user's
+    /// alone, a file of it cannot be read or written).
+    #[error(transparent)]
+    Platform(#[from] baton_platform::Error),
+
     /// No bearer token, or one that is neither the user token nor a genuine run token.
     #[error(
         "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the user token (the file 'token' in Baton's data directory) or a run token"
@@ -80,7 +85,7 @@ impl Error {
             Error::Core(e) => match e {
                 Core::UnknownRun(_) => StatusCode::NOT_FOUND,
                 Core::SelfCancel(_) | Core::Forbidden(_) => StatusCode::FORBIDDEN,
-                Core::InvalidState(_) | Core::HostRunning { .. } => StatusCode::CONFLICT,
+                Core::InvalidState(_) => StatusCode::CONFLICT,
                 Core::Invalid(_) => StatusCode::BAD_REQUEST,
                 Core::Closed => StatusCode::SERVICE_UNAVAILABLE,
                 Core::Store(_) | Core::Migrate(_) | Core::Io { .. } | Core::InputFailed(_) => {
@@ -88,8 +93,11 @@ impl Error {
                 }
                 Core::InputRefused { .. } => StatusCode::CONFLICT,
                 Core::NoDisplay(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Core::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
                 Core::TooManyRuns(_) => StatusCode::TOO_MANY_REQUESTS,
             },
+            Error::Platform(baton_platform::Error::HostRunning { .. }) => StatusCode::CONFLICT,
+            Error::Platform(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) | Error::HostNotAllowed(_) | Error::OriginNotAllowed(_) => {
                 StatusCode::FORBIDDEN
@@ -105,6 +113,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Core(e) => e.code(),
+            Error::Platform(e) => e.code(),
             Error::Unauthorized => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::HostNotAllowed(_) => "host_not_allowed",
@@ -137,7 +146,8 @@ pub struct ErrorDetail {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // 501 is an answer about the desktop (Wayland hides the pointer), not a failure.
+        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             tracing::error!(error = %self, "request failed");
         }
         let body = ErrorBody {

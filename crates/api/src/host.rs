@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use baton_core::clock::SystemClock;
-use baton_core::input::{EnigoDriver, Gateway, InputDriver};
+use baton_core::input::{Gateway, InputDriver};
 use baton_core::takeover::{self, TakeoverSettings};
-use baton_core::{Config, DataDir, Durability, Handle, HostInfo, HostLock, Store, Timestamp};
+use baton_core::{Config, Durability, Handle, Store, Timestamp};
+use baton_platform::{DataDir, EnigoDriver, HostInfo, HostLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -757,7 +758,7 @@ fn watch_for_the_person(
     settings: &watch::Sender<TakeoverSettings>,
     ask_permission: bool,
 ) -> Result<Option<String>, String> {
-    let drivers = takeover::connect(ask_permission).inspect_err(|e| {
+    let drivers = baton_platform::takeover::connect(ask_permission).inspect_err(|e| {
         tracing::warn!(error = %e, "takeover detection is off");
     })?;
     let (events, limit) = match drivers.events {

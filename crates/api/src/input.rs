@@ -120,9 +120,11 @@ async fn refusal(
     })
 }
 
-/// Where the pointer is. Anyone with a token may ask.
+/// Where the pointer is. Anyone with a token may ask. A desktop that tells no program (Wayland)
+/// is answered with 501 `not_supported`, and what to do instead.
 #[utoipa::path(get, path = "/v1/input/pointer", tag = "input",
-    responses((status = 200, body = Point), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Point), (status = 501, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn pointer(State(state): State<ApiState>) -> Result<Json<Point>> {
     let (x, y) = state.input.pointer().await?;
     Ok(Json(Point { x, y }))

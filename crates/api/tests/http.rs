@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use baton_api::{Host, HostOptions};
-use baton_core::DataDir;
+use baton_platform::DataDir;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 

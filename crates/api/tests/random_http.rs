@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use baton_api::{Host, HostOptions};
-use baton_core::DataDir;
+use baton_platform::DataDir;
 use baton_testkit::{Rng, env_number};
 use serde_json::{Value, json};
 

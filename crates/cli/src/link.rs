@@ -10,7 +10,8 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-use baton_core::{DataDir, RunId};
+use baton_core::RunId;
+use baton_platform::DataDir;
 use serde::{Deserialize, Serialize};
 
 use crate::process;

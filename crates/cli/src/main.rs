@@ -19,7 +19,7 @@ mod process;
 
 use std::process::ExitCode;
 
-use baton_core::DataDir;
+use baton_platform::DataDir;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, HookAgent};

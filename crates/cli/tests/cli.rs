@@ -1378,7 +1378,8 @@ fn submit_many(
         .build()
         .unwrap();
     rt.block_on(async {
-        let user = baton_client::Client::connect_as_user(&baton_core::DataDir::at(dir)).unwrap();
+        let user =
+            baton_client::Client::connect_as_user(&baton_platform::DataDir::at(dir)).unwrap();
         let mut answers = Vec::new();
         for i in 0..n {
             let spec = baton_core::RunSpec {

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use baton_client::Client;
 use baton_client::models::InputRequest;
+use baton_core::RunSpec;
 use baton_core::input::Action;
-use baton_core::{DataDir, RunSpec};
+use baton_platform::DataDir;
 use common::*;
 
 const SHORT: Duration = Duration::from_secs(10);

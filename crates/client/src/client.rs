@@ -10,7 +10,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_core::{DataDir, Event, Run, RunId, RunSpec, RunStatus, Snapshot, Submitted};
+use baton_core::{Event, Run, RunId, RunSpec, RunStatus, Snapshot, Submitted};
+use baton_platform::DataDir;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

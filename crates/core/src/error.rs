@@ -32,15 +32,6 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
-    /// Another host already serves this data directory.
-    #[error("another Baton host is already serving {dir}{}", .url.as_deref().map(|u| format!(" at {u}")).unwrap_or_default())]
-    HostRunning {
-        /// The data directory in question.
-        dir: String,
-        /// Where that host listens, if it said so.
-        url: Option<String>,
-    },
-
     /// SQLite failed. The actor stops after this rather than let memory and disk diverge.
     #[error("Baton's history database failed: {0}")]
     Store(#[from] sqlx::Error),
@@ -49,7 +40,7 @@ pub enum Error {
     #[error("Baton's history database could not be migrated: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
-    /// Reading or writing a file of the data directory failed.
+    /// Making the history's files owner-only failed.
     #[error("{context}: {source}")]
     Io {
         /// What Baton was doing.
@@ -77,6 +68,11 @@ pub enum Error {
         message: String,
     },
 
+    /// The desktop cannot do what was asked at all (where the pointer is, on Wayland); the
+    /// sentence says what to do instead.
+    #[error("{0}")]
+    NotSupported(String),
+
     /// The display refused the input.
     #[error("the display refused the input: {0}")]
     InputFailed(String),
@@ -96,17 +92,20 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::InvalidState(_) => "invalid_state",
             Error::Invalid(_) => "invalid_request",
-            Error::HostRunning { .. } => "host_running",
             Error::Store(_) | Error::Migrate(_) => "store_failed",
             Error::Io { .. } => "io_failed",
             Error::Closed => "shutting_down",
             Error::NoDisplay(_) => "no_display",
             Error::InputRefused { code, .. } => code,
+            Error::NotSupported(_) => "not_supported",
             Error::InputFailed(_) => "input_failed",
             Error::TooManyRuns(_) => "too_many_runs",
         }
     }
 
+    /// Only Unix sets modes itself; on Windows the history's files inherit the data
+    /// directory's owner-only ACL.
+    #[cfg(unix)]
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),

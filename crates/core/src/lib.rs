@@ -18,22 +18,22 @@
 //!   active as interrupted.
 //! - [`event`]: the append-only event log's entries.
 //! - [`input`]: the input gateway: one thread sends input, for the holder only (rule 8, and the
-//!   input's part of 7); the vocabulary, the gateway and the platform drivers apart.
-//! - [`takeover`]: notices the person at the computer and pauses the holder meanwhile.
+//!   input's part of 7); the vocabulary and the gateway, and the [`input::InputDriver`] seam.
+//! - [`takeover`]: notices the person at the computer and pauses the holder meanwhile; the
+//!   rules, and the seam its drivers feed.
 //! - [`check`]: an invariant checker that replays an event log (tests, torture, soak).
 //! - [`auth`]: the user token and per-run tokens.
-//! - [`datadir`]: the data directory shared by hosts and clients (token, lock, host note);
-//!   `acl_windows` makes its files owner-only on Windows, as their mode does on Unix.
 //! - [`clock`]: wall-clock time behind a trait, for tests.
 //! - [`error`]: the crate's one error type.
+//!
+//! What touches a real display, or the operating system beyond files and sockets, is not here:
+//! the input and takeover drivers of each platform, and the data directory with its owner-only
+//! permissions, are `baton-platform`'s.
 
-#[cfg(windows)]
-pub mod acl_windows;
 pub mod actor;
 pub mod auth;
 pub mod check;
 pub mod clock;
-pub mod datadir;
 pub mod error;
 pub mod event;
 pub mod input;
@@ -44,7 +44,6 @@ pub mod store;
 pub mod takeover;
 
 pub use actor::{Attachment, Config, DEFAULT_TTL, Handle, Submitted, spawn};
-pub use datadir::{DataDir, HostInfo, HostLock};
 pub use error::{Error, Result};
 pub use event::{Event, EventKind};
 pub use lease::Caps;

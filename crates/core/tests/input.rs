@@ -224,3 +224,42 @@ async fn a_driver_waiting_for_permission_is_refused_honestly_until_it_connects()
         Some("the person said no")
     );
 }
+
+/// A desktop that moves the pointer but tells nobody where it is (Wayland).
+struct Blind(FakeDriver);
+
+impl InputDriver for Blind {
+    fn screen(&mut self) -> Result<(i32, i32), String> {
+        self.0.screen()
+    }
+    fn pointer(&mut self) -> Result<Option<(i32, i32)>, String> {
+        Ok(None)
+    }
+    fn perform(&mut self, step: &Step) -> Result<(), String> {
+        self.0.perform(step)
+    }
+}
+
+/// Where such a desktop's pointer is gets an honest `not_supported` that says what to do
+/// instead, not a failure of the display; and it asks the driver nothing else.
+#[tokio::test]
+async fn a_desktop_that_hides_the_pointer_says_so_and_how_to_move_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let driver = FakeDriver::new();
+    let recorded = driver.clone();
+    let blind = Gateway::spawn(
+        move || Ok(Box::new(Blind(driver)) as Box<dyn InputDriver>),
+        core.watch_status(),
+    );
+    let refused = blind.pointer().await.unwrap_err();
+    assert_eq!(refused.code(), "not_supported");
+    assert!(
+        refused.to_string().contains("baton input move"),
+        "{refused}"
+    );
+    assert!(recorded.performed.lock().unwrap().is_empty());
+    // The seeing driver answers where it is.
+    let (seeing, _) = gateway(&core);
+    assert_eq!(seeing.pointer().await.unwrap(), (0, 0));
+}

@@ -1,11 +1,36 @@
 //! The one error type of `baton-platform`: each variant is a sentence a person can act on,
-//! since it ends up in `baton status`, the tray menu and the settings as the reason input is off.
+//! since it ends up in `baton status`, the tray menu and the settings as the reason input is off,
+//! or in the CLI's and the host's refusal to start on a data directory.
 
 use std::path::PathBuf;
 
-/// What can go wrong while connecting to, or driving, the desktop.
+/// What can go wrong with the data directory, or while connecting to, or driving, the desktop.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Another host already serves this data directory.
+    #[error("another Baton host is already serving {dir}{}", .url.as_deref().map(|u| format!(" at {u}")).unwrap_or_default())]
+    HostRunning {
+        /// The data directory in question.
+        dir: String,
+        /// Where that host listens, if it said so.
+        url: Option<String>,
+    },
+
+    /// The data directory cannot be used as it is (another user's, writable by others, an
+    /// empty token file, a host note that does not parse); the sentence says how to fix it.
+    #[error("{0}")]
+    DataDir(String),
+
+    /// Reading or writing a file of the data directory failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What Baton was doing.
+        context: String,
+        /// The operating system's answer.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// No desktop portal answers on the session bus.
     #[error(
         "no desktop portal answers on this session's D-Bus (xdg-desktop-portal with the desktop's backend is needed for input on Wayland): {0}"
@@ -20,7 +45,7 @@ pub enum Error {
 
     /// The person said no in the desktop's dialog (or closed it).
     #[error(
-        "Baton was not allowed to control the keyboard and mouse: the desktop's Remote Desktop dialog was refused or closed. Restart Baton to be asked again, and choose Share with \"Allow remote interaction\" on"
+        "Baton was not allowed to control the keyboard and mouse: the desktop's Remote Desktop dialog was refused or closed. Restart Baton to be asked again, and allow it (on GNOME: Share, with \"Allow Remote Interaction\" on)"
     )]
     Refused,
 
@@ -77,10 +102,29 @@ pub enum Error {
     Runtime(std::io::Error),
 }
 
+impl Error {
+    /// The stable code clients match on, as the core's errors have.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::HostRunning { .. } => "host_running",
+            Error::DataDir(_) => "invalid_data_dir",
+            Error::Io { .. } | Error::Token { .. } | Error::Runtime(_) => "io_failed",
+            _ => "input_unavailable",
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
 /// This crate's results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "desktop"))]
 impl Error {
     /// Sorts a portal failure into what the person can do about it.
     pub(crate) fn from_portal(error: ashpd::Error) -> Error {

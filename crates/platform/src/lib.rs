@@ -1,28 +1,44 @@
-//! `baton-platform`: Baton's drivers of the real desktop, behind the small traits of
-//! `baton-core` ([`baton_core::input::InputDriver`]), so that the core depends on no display
-//! library.
+//! `baton-platform`: what differs per operating system, so that `baton-core` depends on no
+//! display library and no operating-system API beyond files and sockets. Each platform is a
+//! file of its own behind the core's small traits ([`baton_core::input::InputDriver`], the
+//! [`baton_core::takeover::ActivityProbe`] and the events of [`baton_core::takeover::Drivers`]).
 //!
 //! Map of the crate:
+//! - [`datadir`]: the data directory shared by hosts and clients (token, lock, host note),
+//!   owner-only: by its mode on Unix, by `acl_windows` on Windows. Always built: the typed
+//!   client needs it, and nothing of a display.
+//!
+//! With the `desktop` feature, the drivers of the real desktop:
+//! - `native`: input through enigo: XTEST on X11, `SendInput` on Windows, Quartz on macOS.
+//! - `takeover`: the person's input told from Baton's on X11 (RECORD), Windows (low-level
+//!   hooks) and macOS (an event tap).
 //! - `wayland` (Linux): input on a Wayland desktop through the RemoteDesktop portal (ashpd)
 //!   and libei (reis), with the grant kept across starts.
-//! - `shortcuts` (Linux): the stop hotkey on Wayland, bound by the desktop through the
-//!   GlobalShortcuts portal.
+//! - `keymap` (Linux): which keys type a character, read from the compositor's XKB keymap.
 //! - `gnome` (Linux): the person's input told from Baton's on GNOME, through Baton's shell
 //!   extension.
-//! - `keymap` (Linux): which keys type a character, read from the compositor's XKB keymap.
+//! - `shortcuts` (Linux): the stop hotkey on Wayland, bound by the desktop through the
+//!   GlobalShortcuts portal (elsewhere the tray's global-shortcut plugin binds it).
 //! - [`error`]: the crate's one error type.
-//!
-//! The X11, Windows and macOS drivers still live in `baton-core` (`input::native`,
-//! `takeover`); they move here next.
 
+#[cfg(windows)]
+pub mod acl_windows;
+pub mod datadir;
 pub mod error;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "desktop"))]
 pub mod gnome;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "desktop"))]
 pub mod keymap;
-#[cfg(target_os = "linux")]
+#[cfg(feature = "desktop")]
+pub mod native;
+#[cfg(all(target_os = "linux", feature = "desktop"))]
 pub mod shortcuts;
-#[cfg(target_os = "linux")]
+#[cfg(feature = "desktop")]
+pub mod takeover;
+#[cfg(all(target_os = "linux", feature = "desktop"))]
 pub mod wayland;
 
+pub use datadir::{DataDir, HostInfo, HostLock};
 pub use error::{Error, Result};
+#[cfg(feature = "desktop")]
+pub use native::EnigoDriver;

@@ -9,7 +9,8 @@
 //! pointer, absolute pointer, buttons, scroll and keyboard, and sends evdev events.
 //!
 //! What the portal does not give:
-//! - where the pointer is (Wayland tells no program), so [`InputDriver::pointer`] says so;
+//! - where the pointer is (Wayland tells no program), so [`InputDriver::pointer`] answers `None`
+//!   and the API says so with `not_supported`;
 //! - a keymap of Baton's own: text is typed with the keys of the person's layout, read from the
 //!   keymap the compositor sends ([`crate::keymap`]); a character the layout lacks is refused
 //!   before anything of the `type` is sent.
@@ -604,8 +605,8 @@ impl InputDriver for WaylandDriver {
         }
     }
 
-    fn pointer(&mut self) -> std::result::Result<(i32, i32), String> {
-        Err("Wayland does not tell programs where the pointer is".into())
+    fn pointer(&mut self) -> std::result::Result<Option<(i32, i32)>, String> {
+        Ok(None)
     }
 
     fn perform(&mut self, step: &Step) -> std::result::Result<(), String> {

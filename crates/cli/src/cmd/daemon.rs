@@ -1,7 +1,8 @@
 //! `baton daemon`: the headless host, in the foreground.
 
 use baton_api::{Host, HostOptions, InputOptions, Overrides};
-use baton_core::{DataDir, Durability};
+use baton_core::Durability;
+use baton_platform::DataDir;
 
 use crate::cli::{DaemonArgs, seconds, ttl_seconds};
 use crate::exit::{self, Failure};

@@ -11,7 +11,8 @@ use std::io::Read;
 use std::time::Duration;
 
 use baton_core::lease::TAKEOVER_MESSAGE;
-use baton_core::{DataDir, RunId, Snapshot, queued_message};
+use baton_core::{RunId, Snapshot, queued_message};
+use baton_platform::DataDir;
 use serde_json::json;
 
 use baton_client::Client;

@@ -198,7 +198,7 @@ impl Wrapper {
             command.env(env::URL, url);
         }
         if let Some(dir) = me.data_dir() {
-            command.env(baton_core::datadir::DATA_DIR_ENV, dir.path());
+            command.env(baton_platform::datadir::DATA_DIR_ENV, dir.path());
         }
         command
             .env(env::RUN_ID, self.run.id().to_string())

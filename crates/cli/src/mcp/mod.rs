@@ -16,7 +16,7 @@ mod wait;
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_core::DataDir;
+use baton_platform::DataDir;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{

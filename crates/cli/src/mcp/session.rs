@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use baton_client::{Binding, Bound, BoundRun, Client};
 use baton_core::clock::sleep_until;
-use baton_core::{DataDir, Outcome, RunId, RunSpec, RunState, RunStatus};
+use baton_core::{Outcome, RunId, RunSpec, RunState, RunStatus};
+use baton_platform::DataDir;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

@@ -9,8 +9,9 @@ use crate::input::action::Step;
 pub trait InputDriver: Send {
     /// The main screen's size.
     fn screen(&mut self) -> std::result::Result<(i32, i32), String>;
-    /// Where the pointer is.
-    fn pointer(&mut self) -> std::result::Result<(i32, i32), String>;
+    /// Where the pointer is; `None` where the desktop tells no program (Wayland), which is an
+    /// answer and not a failure.
+    fn pointer(&mut self) -> std::result::Result<Option<(i32, i32)>, String>;
     /// Sends one step (never a `Wait`: the gateway waits itself).
     fn perform(&mut self, step: &Step) -> std::result::Result<(), String>;
 }
@@ -48,7 +49,7 @@ impl InputDriver for FakeDriver {
         Ok(self.screen)
     }
 
-    fn pointer(&mut self) -> std::result::Result<(i32, i32), String> {
+    fn pointer(&mut self) -> std::result::Result<Option<(i32, i32)>, String> {
         let performed = self.performed.lock().map_err(|e| e.to_string())?;
         let mut at = (0, 0);
         for step in performed.iter() {
@@ -58,7 +59,7 @@ impl InputDriver for FakeDriver {
                 _ => {}
             }
         }
-        Ok(at)
+        Ok(Some(at))
     }
 
     fn perform(&mut self, step: &Step) -> std::result::Result<(), String> {

@@ -195,6 +195,10 @@ impl Gateway {
     }
 }
 
+/// Why a desktop that tells no program where the pointer is (Wayland) has no answer, and
+/// what to do instead.
+const NO_POINTER: &str = "this desktop does not tell programs where the pointer is (Wayland keeps it from them); move it to absolute coordinates instead, for example 'baton input move 100 200'";
+
 /// How often buttons a holder left pressed are checked while it may have lost the desktop.
 const HELD_CHECK: Duration = Duration::from_millis(250);
 
@@ -257,7 +261,11 @@ fn serve(
                 let _ = reply.send(driver.screen().map_err(failed));
             }
             Job::Pointer(reply) => {
-                let _ = reply.send(driver.pointer().map_err(failed));
+                let _ = reply.send(match driver.pointer() {
+                    Ok(Some(at)) => Ok(at),
+                    Ok(None) => Err(Error::NotSupported(NO_POINTER.into())),
+                    Err(e) => Err(failed(e)),
+                });
             }
             Job::Batch {
                 run,

@@ -8,15 +8,13 @@
 //!   not be paused by the person at the computer. A cancel acknowledged in the middle of a batch
 //!   therefore stops it before its next action.
 //! - [`driver`]: the seam to the platform ([`InputDriver`]), and a recording fake for tests.
-//! - [`native`]: the driver of the real desktop, enigo on each platform (x11rb on Linux,
-//!   SendInput on Windows, Quartz on macOS). Keys a platform lacks are refused by validation.
+//!   The drivers of the real desktop are `baton-platform`'s; keys a platform lacks are refused
+//!   by validation.
 
 pub mod action;
 pub mod driver;
 pub mod gateway;
-pub mod native;
 
 pub use action::{Action, Button, Combo, Key, NamedKey, Step, limits, parse_combo, validate};
 pub use driver::{FakeDriver, InputDriver};
 pub use gateway::{Gateway, Outcome, Stop, may_act};
-pub use native::EnigoDriver;

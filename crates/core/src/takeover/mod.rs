@@ -11,29 +11,11 @@
 //! display without the events.
 //!
 //! The rules know no display: [`attribution`] and the [`Detector`] are pure, and the [`watch`]
-//! loop reads a stream of [`attribution::Observed`] and an [`ActivityProbe`]. Each platform's
-//! drivers are a file of their own, and [`connect`] starts this platform's:
-//! - [`x11`]: Linux, RECORD for the events and the screensaver extension's idle time;
-//! - `windows`: low-level mouse and keyboard hooks, which flag injected input and carry its
-//!   mark, and `GetLastInputInfo`;
-//! - `macos`: a listen-only event tap reading each event's source user data (it needs the
-//!   Input Monitoring permission), and the HID system's idle time.
+//! loop reads a stream of [`attribution::Observed`] and an [`ActivityProbe`]. The drivers that
+//! produce them for X11, Windows, macOS and GNOME on Wayland are `baton-platform`'s, one file
+//! per platform, and come here as [`Drivers`].
 
 pub mod attribution;
-#[cfg(target_os = "macos")]
-pub mod macos;
-#[cfg(windows)]
-pub mod windows;
-pub mod x11;
-
-pub use x11::{X11Probe, X11Recorder};
-
-#[cfg(target_os = "macos")]
-pub use macos::connect;
-#[cfg(windows)]
-pub use windows::connect;
-#[cfg(not(any(windows, target_os = "macos")))]
-pub use x11::connect;
 
 use std::sync::Arc;
 use std::time::Duration;

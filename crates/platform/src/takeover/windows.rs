@@ -6,7 +6,7 @@
 //! it. Baton's gateway marks its input with [`OWN_INPUT_MARK`]; an event that is injected and
 //! carries that mark is Baton's, and every other event is the person's: a real device, or
 //! another tool's `SendInput` (the safe side). So here each event says whose it is, and the
-//! [`attribution`](crate::takeover::attribution) rules only see the person's.
+//! [`attribution`](baton_core::takeover::attribution) rules only see the person's.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -21,9 +21,9 @@ use windows::Win32::UI::WindowsAndMessaging::{
     LLMHF_INJECTED, MSG, MSLLHOOKSTRUCT, SetWindowsHookExW, WH_KEYBOARD_LL, WH_MOUSE_LL,
 };
 
-use crate::input::native::OWN_INPUT_MARK;
-use crate::takeover::attribution::{Kind, Observed};
-use crate::takeover::{ActivityProbe, Drivers, Recorded, Sample};
+use crate::native::OWN_INPUT_MARK;
+use baton_core::takeover::attribution::{Kind, Observed};
+use baton_core::takeover::{ActivityProbe, Drivers, Recorded, Sample};
 
 /// Starts the Windows drivers: the hooks on a thread of their own, and the probe. Nothing to
 /// ask permission for; a session without input (a service) fails the hooks, and then sampling

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use crate::takeover::attribution::{Kind, Observed};
-use crate::takeover::{ActivityProbe, Drivers, Recorded, Sample};
+use baton_core::takeover::attribution::{Kind, Observed};
+use baton_core::takeover::{ActivityProbe, Drivers, Recorded, Sample};
 
 /// Starts the X11 drivers on `$DISPLAY`. `Err` says why there is no takeover detection at all
 /// (no display, or it refuses the probe); without RECORD it samples only. Nothing to ask
@@ -90,7 +90,7 @@ impl ActivityProbe for X11Probe {
 /// The display's input as it happens, through the RECORD extension: every client's XTEST
 /// `FakeInput` requests, each marked Baton's or not by the process of the client that sent it
 /// (X-Resource), and the device events, in the order the server handled them. Read on a thread
-/// of its own; see [`crate::takeover::attribution`] for what is made of them.
+/// of its own; see [`baton_core::takeover::attribution`] for what is made of them.
 #[derive(Debug)]
 pub struct X11Recorder;
 

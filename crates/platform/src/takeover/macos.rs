@@ -18,9 +18,9 @@ use core_graphics::event::{
 use core_graphics::event_source::{CGEventSource, CGEventSourceStateID};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use crate::input::native::OWN_INPUT_MARK;
-use crate::takeover::attribution::{Kind, Observed};
-use crate::takeover::{ActivityProbe, Drivers, Recorded, Sample};
+use crate::native::OWN_INPUT_MARK;
+use baton_core::takeover::attribution::{Kind, Observed};
+use baton_core::takeover::{ActivityProbe, Drivers, Recorded, Sample};
 
 /// Why Baton samples only on a Mac that has not given it Input Monitoring.
 pub const NO_INPUT_MONITORING: &str = "macOS has not given Baton the Input Monitoring permission, so it notices you only by sampling and may miss input in the middle of a run's own: allow Baton in System Settings > Privacy & Security > Input Monitoring, then restart Baton";

@@ -1,8 +1,8 @@
 //! The driver of the real desktop: enigo, over its pure-Rust x11rb backend on Linux (X11), its
 //! Win32 `SendInput` backend on Windows and Quartz events on macOS.
 
-use crate::input::action::{Button, Key, NamedKey, Step};
-use crate::input::driver::InputDriver;
+use baton_core::input::action::{Button, Key, NamedKey, Step};
+use baton_core::input::driver::InputDriver;
 
 /// The real driver: enigo on this platform's desktop.
 pub struct EnigoDriver {
@@ -75,9 +75,9 @@ impl InputDriver for EnigoDriver {
         self.enigo.main_display().map_err(|e| e.to_string())
     }
 
-    fn pointer(&mut self) -> std::result::Result<(i32, i32), String> {
+    fn pointer(&mut self) -> std::result::Result<Option<(i32, i32)>, String> {
         use enigo::Mouse;
-        self.enigo.location().map_err(|e| e.to_string())
+        self.enigo.location().map(Some).map_err(|e| e.to_string())
     }
 
     fn perform(&mut self, step: &Step) -> std::result::Result<(), String> {
@@ -163,7 +163,7 @@ fn enigo_key(key: Key) -> enigo::Key {
     }
 }
 
-/// F`n` (1 to [`crate::input::action::HIGHEST_FUNCTION_KEY`], which validation enforced).
+/// F`n` (1 to [`baton_core::input::action::HIGHEST_FUNCTION_KEY`], which validation enforced).
 fn function_key(n: u8) -> enigo::Key {
     use enigo::Key as K;
     match n {

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::random_secret;
 use crate::error::{Error, Result};
-use crate::model::Timestamp;
+use baton_core::Timestamp;
+use baton_core::auth::random_secret;
 
 /// The environment variable that overrides the data directory.
 pub const DATA_DIR_ENV: &str = "BATON_DATA_DIR";
@@ -65,7 +65,7 @@ impl DataDir {
             return Ok(DataDir::at(dir));
         }
         let base = dirs::data_dir().ok_or_else(|| {
-            Error::Invalid(format!(
+            Error::DataDir(format!(
                 "cannot tell where this platform keeps application data; set {DATA_DIR_ENV}"
             ))
         })?;
@@ -103,13 +103,13 @@ impl DataDir {
             .map_err(|e| Error::io(format!("cannot look at the data directory {shown}"), e))?;
         let me = nix::unistd::geteuid().as_raw();
         if meta.uid() != me {
-            return Err(Error::Invalid(format!(
+            return Err(Error::DataDir(format!(
                 "Baton's data directory {shown} belongs to another user (uid {}), who could read its token or replace its files; use a directory of your own (--data-dir or {DATA_DIR_ENV}), or take it over with: chown {me} {shown}",
                 meta.uid()
             )));
         }
         if meta.mode() & 0o022 != 0 {
-            return Err(Error::Invalid(format!(
+            return Err(Error::DataDir(format!(
                 "Baton's data directory {shown} can be written by other users (mode {:o}), who could replace its files; make it yours alone with: chmod 700 {shown}",
                 meta.mode() & 0o777
             )));
@@ -225,7 +225,7 @@ impl DataDir {
         }
         let token = text.trim().to_string();
         if token.is_empty() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::DataDir(format!(
                 "the user token file {} is empty; delete it and Baton writes a new one",
                 path.display()
             )));
@@ -243,7 +243,7 @@ impl DataDir {
     /// Announces where the host listens.
     pub fn write_host_info(&self, info: &HostInfo) -> Result<()> {
         let text = serde_json::to_vec_pretty(info)
-            .map_err(|e| Error::Invalid(format!("host info does not serialize: {e}")))?;
+            .map_err(|e| Error::DataDir(format!("host info does not serialize: {e}")))?;
         write_private(&self.host_path(), &text)
     }
 
@@ -252,7 +252,7 @@ impl DataDir {
         let path = self.host_path();
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::Invalid(format!("{} is not a valid host note: {e}", path.display()))
+                Error::DataDir(format!("{} is not a valid host note: {e}", path.display()))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
