@@ -24,8 +24,10 @@ version_at_least() { # MIN VERSION
 # python3-venv: the API's contract test runs schemathesis, from PyPI, in a venv of its own
 # (and the macOS type-check zig, from PyPI, in another).
 # mingw-w64 builds Baton for Windows, Wine runs the Windows suite.
-# The Wayland suite runs a headless GNOME Shell with the desktop portals (RemoteDesktop over
-# libei), logind mocked by python3-dbusmock on a private system bus, and a GTK 4 window (gir).
+# The Wayland suites run a headless GNOME Shell and a headless KWin (KDE Plasma 6; its plugins
+# are kwin-common, its portal needs PipeWire and Qt's Wayland plugin) with the desktop portals
+# (RemoteDesktop over libei), logind mocked by python3-dbusmock on a private system bus, and a
+# GTK 4 window (gir).
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
 PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
     libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib
@@ -40,7 +42,8 @@ esac
 # Debian 12's GNOME Shell (43) has no libei, so the Wayland suite cannot run there (it says so).
 if [ "${ID:-}:${VERSION_ID:-}" != "debian:12" ]; then
     PACKAGES="$PACKAGES gnome-shell xdg-desktop-portal xdg-desktop-portal-gnome python3-dbusmock
-        gir1.2-gtk-4.0 libglib2.0-bin"
+        gir1.2-gtk-4.0 libglib2.0-bin kwin-wayland kwin-common xdg-desktop-portal-kde qt6-wayland
+        pipewire wireplumber"
 fi
 # `setup.sh bench`: the servers Baton is measured against.
 if [ "${1:-}" = "bench" ]; then PACKAGES="$PACKAGES redis-server etcd-server"; fi
