@@ -212,12 +212,12 @@ def private_env(tmp, desktop):
 class Host:
     """`baton daemon` on a data directory, in the Wayland session (no DISPLAY)."""
 
-    def __init__(self, session, data_dir):
+    def __init__(self, session, data_dir, *flags):
         self.env = dict(session.env, BATON_DATA_DIR=data_dir, BATON_LOG="info,baton=info")
         self.env.pop("DISPLAY", None)
         self.data_dir = data_dir
         self.started = time.monotonic()
-        self.p = spawn([BATON, "daemon"], self.env, stdout=subprocess.DEVNULL,
+        self.p = spawn([BATON, "daemon", *flags], self.env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
         self.log = Lines(self.p.stderr)
         hosts.append(self)

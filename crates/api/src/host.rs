@@ -287,10 +287,7 @@ impl Host {
         let gateway = start_input(input, &core, ask, &data_dir, &source);
         let takeover = watch::Sender::new(takeover);
         let (takeover_missing, takeover_limit) = if on_wayland() {
-            (
-                watch_on_wayland(&core, &gateway, &takeover, source).await,
-                None,
-            )
+            watch_on_wayland(&core, &gateway, &takeover, source).await
         } else if gateway.available() {
             match watch_for_the_person(&core, &gateway, &takeover, ask) {
                 Ok(limit) => (None, limit),
@@ -593,13 +590,20 @@ const GRANT_PATIENCE: Duration = Duration::from_secs(3);
 
 #[cfg(target_os = "linux")]
 /// Why input is refused while the desktop's dialog waits for the person.
-const WAITING_FOR_GRANT: &str = "waiting for you to allow Baton to control the keyboard and mouse: answer the desktop's Remote Desktop dialog (Share, with \"Allow remote interaction\" on); it is asked once and remembered";
+const WAITING_FOR_GRANT: &str = "waiting for you to allow Baton to control the keyboard and mouse: answer the desktop's Remote Desktop dialog (on GNOME: Share, with \"Allow remote interaction\" on); it is asked once and remembered";
 
-/// Why the person is not noticed on a Wayland desktop other than GNOME: the compositors report
-/// every source's input alike (their idle monitors count Baton's own libei input as activity
-/// too), so pausing the holder on "input" would pause it on its own typing, the mistake X11's
-/// detection was built to avoid. GNOME tells devices apart through Baton's shell extension.
+/// Why the person is not noticed on a Wayland desktop other than GNOME that gives no idle
+/// notifications either: the compositors report every source's input alike (their idle
+/// monitors count Baton's own libei input as activity too), so pausing the holder on "input"
+/// would pause it on its own typing, the mistake X11's detection was built to avoid. GNOME
+/// tells devices apart through Baton's shell extension.
 const WAYLAND_TAKEOVER: &str = "on this Wayland desktop no program can tell whose input is whose (GNOME can, with Baton's shell extension), so Baton cannot tell your mouse and keyboard from its own; stop the holder with the tray menu or the stop hotkey";
+
+/// What takeover detection cannot do on a Wayland desktop that only says when input happened
+/// (the compositor's idle notifications, KDE's among them): input within the core's grace
+/// after Baton's own is taken for Baton's.
+#[cfg(target_os = "linux")]
+const WAYLAND_IDLE_ONLY: &str = "this Wayland desktop tells no program whose input is whose (GNOME can, with Baton's shell extension), only when there was input: Baton notices you once it has sent nothing itself for a quarter of a second, not while it types; stop it then with the tray menu or the stop hotkey";
 
 /// Baton's GNOME Shell extension, where this is GNOME on Wayland: `Err` says why not.
 #[cfg(target_os = "linux")]
@@ -629,31 +633,62 @@ async fn input_source() -> InputSource {
     None
 }
 
-/// Starts noticing the person on Wayland through `source`; answers why not when it cannot.
+/// Starts noticing the person on Wayland through `source`, or, without it, through the
+/// compositor's idle notifications. Answers (why not at all, what it cannot do), as
+/// [`watch_for_the_person`] does.
 #[cfg(target_os = "linux")]
 async fn watch_on_wayland(
     core: &Handle,
     gateway: &Gateway,
     settings: &watch::Sender<TakeoverSettings>,
     source: InputSource,
-) -> Option<String> {
-    let source = match source {
-        Some(Ok(source)) => source,
-        Some(Err(why)) => return Some(why),
-        None => return Some(WAYLAND_TAKEOVER.into()),
+) -> (Option<String>, Option<String>) {
+    let why = match source {
+        Some(Ok(source)) => match source.events().await {
+            Ok(events) => {
+                tokio::spawn(takeover::watch(
+                    core.clone(),
+                    gateway.clone(),
+                    Box::new(baton_platform::gnome::NoSampling),
+                    Some(events),
+                    settings.subscribe(),
+                ));
+                return (None, None);
+            }
+            Err(e) => e.to_string(),
+        },
+        Some(Err(why)) => why,
+        None => WAYLAND_TAKEOVER.into(),
     };
-    match source.events().await {
-        Ok(events) => {
+    if !gateway.available()
+        && gateway
+            .unavailable_reason()
+            .is_some_and(|r| r != WAITING_FOR_GRANT)
+    {
+        return (Some(why), None);
+    }
+    match baton_platform::idle::IdleProbe::connect() {
+        Ok(probe) => {
             tokio::spawn(takeover::watch(
                 core.clone(),
                 gateway.clone(),
-                Box::new(baton_platform::gnome::NoSampling),
-                Some(events),
+                Box::new(probe),
+                None,
                 settings.subscribe(),
             ));
-            None
+            // On GNOME the extension's absence is the way to more: say it.
+            let limit = if why == WAYLAND_TAKEOVER {
+                WAYLAND_IDLE_ONLY.to_string()
+            } else {
+                format!("{WAYLAND_IDLE_ONLY}; {why}")
+            };
+            tracing::warn!(limit = %limit, "the person's input is noticed by the compositor's idle notifications only");
+            (None, Some(limit))
         }
-        Err(e) => Some(e.to_string()),
+        Err(e) => {
+            tracing::info!(error = %e, "no idle notifications either: takeover is off");
+            (Some(why), None)
+        }
     }
 }
 
@@ -663,8 +698,8 @@ async fn watch_on_wayland(
     _gateway: &Gateway,
     _settings: &watch::Sender<TakeoverSettings>,
     _source: InputSource,
-) -> Option<String> {
-    Some(WAYLAND_TAKEOVER.into())
+) -> (Option<String>, Option<String>) {
+    (Some(WAYLAND_TAKEOVER.into()), None)
 }
 
 /// Whether input goes through the Wayland portal here.

@@ -97,6 +97,10 @@ pub enum Error {
     #[error("the GNOME Shell extension that tells Baton whose input is whose failed: {0}")]
     Takeover(String),
 
+    /// The compositor gives no idle notifications (ext-idle-notify-v1), or they failed.
+    #[error("the compositor gives Baton no idle notifications (ext-idle-notify-v1): {0}")]
+    Idle(String),
+
     /// The portal's runtime could not start.
     #[error("cannot start the portal's runtime: {0}")]
     Runtime(std::io::Error),

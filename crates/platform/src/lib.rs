@@ -17,6 +17,8 @@
 //! - `keymap` (Linux): which keys type a character, read from the compositor's XKB keymap.
 //! - `gnome` (Linux): the person's input told from Baton's on GNOME, through Baton's shell
 //!   extension.
+//! - `idle` (Linux): the compositor's idle notifications, takeover's limited backstop where
+//!   nothing tells whose input is whose (KDE).
 //! - `shortcuts` (Linux): the stop hotkey on Wayland, bound by the desktop through the
 //!   GlobalShortcuts portal (elsewhere the tray's global-shortcut plugin binds it).
 //! - [`error`]: the crate's one error type.
@@ -27,6 +29,8 @@ pub mod datadir;
 pub mod error;
 #[cfg(all(target_os = "linux", feature = "desktop"))]
 pub mod gnome;
+#[cfg(all(target_os = "linux", feature = "desktop"))]
+pub mod idle;
 #[cfg(all(target_os = "linux", feature = "desktop"))]
 pub mod keymap;
 #[cfg(feature = "desktop")]
