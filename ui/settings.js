@@ -73,6 +73,7 @@ function render(view) {
   $("takeover-quiet").disabled = !view.takeover.enabled;
   $("api-url").textContent = view.api_url || "not listening";
   $("token-file").textContent = view.token_file;
+  $("version").textContent = view.version || "";
   $("autostart").checked = view.autostart;
   $("ask-first").checked = view.ask_first;
 }

@@ -127,6 +127,9 @@ pub struct SettingsView {
     /// What does not work on this computer, a sentence each (no input, no takeover detection
     /// or only some of it): the same lines as the tray menu and `baton status`.
     pub not_working: Vec<String>,
+    /// Which Baton this is, with its commit (as `baton --version` says it): what a person
+    /// names when they report something.
+    pub version: &'static str,
 }
 
 async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView {
@@ -157,6 +160,7 @@ async fn view<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> SettingsView 
         data_dir: state.data_dir.path().display().to_string(),
         token_file: state.data_dir.token_path().display().to_string(),
         not_working: state.api.host_facts(false).not_working(),
+        version: baton_api::VERSION,
     }
 }
 

@@ -200,6 +200,16 @@ fn settings_show_what_is_in_force() {
         f.data_dir.host_info().unwrap().unwrap().url
     );
     assert_eq!(view["autostart"], false);
+    // The same version and commit as `baton --version`.
+    assert_eq!(view["version"], baton_api::VERSION);
+    assert!(
+        !baton_api::COMMIT.is_empty()
+            && view["version"]
+                .as_str()
+                .unwrap()
+                .contains(baton_api::COMMIT),
+        "{view}"
+    );
 }
 
 #[test]

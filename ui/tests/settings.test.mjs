@@ -18,6 +18,7 @@ const view = (changes = {}) => ({
   data_dir: "/home/me/.local/share/baton",
   token_file: "/home/me/.local/share/baton/token",
   not_working: [],
+  version: "0.1.0 (544979fbc)",
   ...changes,
 });
 
@@ -86,6 +87,7 @@ test("shows the settings in force", async (t) => {
   assert.equal(await page.inputValue("#port"), "0");
   assert.equal(await page.textContent("#api-url"), "http://127.0.0.1:41233");
   assert.equal(await page.textContent("#token-file"), "/home/me/.local/share/baton/token");
+  assert.equal(await page.textContent("#version"), "0.1.0 (544979fbc)", "which Baton, with its commit");
   assert.notEqual(await page.inputValue("#token"), "a".repeat(64), "the token is hidden until asked for");
   assert.deepEqual(errors, []);
 });

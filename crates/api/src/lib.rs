@@ -38,6 +38,14 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 
 pub use error::{Error, ErrorBody, Result};
+
+/// The commit this build is from: Git's short hash, `BATON_COMMIT` where the builder set it, or
+/// `unknown` (see `build.rs`).
+pub const COMMIT: &str = env!("BATON_COMMIT");
+
+/// The version people are shown (`baton --version`, the tray's settings): the release and the
+/// commit, so a report names exactly what ran.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BATON_COMMIT"), ")");
 pub use host::{Host, HostOptions, InputOptions, Overrides};
 pub use state::ApiState;
 

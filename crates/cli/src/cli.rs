@@ -15,7 +15,7 @@ use crate::exit::{self, Failure};
 #[derive(Debug, Parser)]
 #[command(
     name = "baton",
-    version,
+    version = baton_api::VERSION,
     propagate_version = true,
     max_term_width = 100
 )]

@@ -48,6 +48,34 @@ fn without_a_host_every_client_command_exits_69() {
     }
 }
 
+/// `baton --version` names the commit it was built from: the checkout's HEAD here, as Git
+/// says it (a source tarball without Git says `unknown`, or what its builder set).
+#[test]
+fn the_version_names_the_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = baton_in(tmp.path()).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let said = text(&out.stdout);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=9", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && std::env::var_os("BATON_COMMIT").is_none())
+        .map(|o| text(&o.stdout).trim().to_string());
+    let commit = head.unwrap_or_else(|| baton_api::COMMIT.to_string());
+    assert_eq!(
+        said.trim(),
+        format!("baton {} ({commit})", env!("CARGO_PKG_VERSION"))
+    );
+    // Every subcommand says the same version.
+    let out = baton_in(tmp.path())
+        .args(["status", "--version"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).replace("baton-status", "baton"), said);
+}
+
 #[test]
 fn a_second_host_on_the_same_data_directory_is_refused() {
     let d = Daemon::start();
