@@ -3,10 +3,11 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build lint check-platforms suites agents ui-test contract test-windows test-wayland interference bench bench-quick torture fuzz
+.PHONY: run test setup setup-run build lint check-platforms suites agents ui-test contract test-windows test-wayland interference bench bench-quick torture fuzz
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
-run: setup
+## Installs only what building and running need (scripts/setup.sh run).
+run: setup-run
 	$(CARGO) build --release -p baton-cli -p baton-tray
 	@if [ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
 		exec ./target/release/baton-tray; \
@@ -22,6 +23,9 @@ test: setup lint check-platforms suites ui-test contract test-wayland test-windo
 
 setup:
 	@./scripts/setup.sh
+
+setup-run:
+	@./scripts/setup.sh run
 
 build: setup
 	$(CARGO) build --workspace

@@ -1,8 +1,21 @@
 #!/bin/sh
-# Installs what building and testing Baton needs on Debian 13 (trixie), and only what is
-# missing: system packages (below), Node.js for the UI tests, and Rust (rustup, stable) with
-# rustfmt and clippy. Works as root or through sudo. Safe to run again.
+# setup.sh [run|test|bench]: installs what Baton needs on Debian 13 (trixie), and only what is
+# missing. Works as root or through sudo. Safe to run again.
+#   run    what building and running Baton needs (`make run`): the C toolchain, WebKitGTK, the
+#          tray library, and Rust (rustup, the pinned toolchain). Nothing of the tests.
+#   test   (the default) also everything the tests need (`make test`): Xvfb, D-Bus, dunst,
+#          Chromium, Node.js, Wine and mingw-w64, GNOME Shell and KWin with their portals, the
+#          Windows and macOS standard libraries, cargo-zigbuild and tauri-driver.
+#   bench  also the servers Baton is measured against.
 set -eu
+MODE=${1:-test}
+case "$MODE" in
+    run | test | bench) ;;
+    *)
+        echo "setup: unknown mode '$MODE': use run, test or bench" >&2
+        exit 2
+        ;;
+esac
 
 MIN_RUST=1.89
 # playwright-core (ui/tests) is pinned to a release that runs on Node.js 18, the Node of both
@@ -15,9 +28,12 @@ version_at_least() { # MIN VERSION
     [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]
 }
 
-# Debian/Ubuntu packages: building (C toolchain; WebKitGTK and the tray library for the tray
-# app; protobuf's compiler and its well-known .proto files for the benchmark's etcd client, which
-# is part of the workspace), and the tray app's end-to-end tests (a virtual X display, a private
+# Debian/Ubuntu packages. Building and running: the C toolchain, WebKitGTK and the tray library
+# for the tray app, xkbcommon (text typed with the person's layout on Wayland).
+PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
+    libayatana-appindicator3-dev libxkbcommon-dev"
+# Testing: protobuf's compiler and its well-known .proto files for the benchmark's etcd client
+# (part of the workspace, built by the tests), and the tray app's end-to-end tests (a virtual X display, a private
 # D-Bus session, a real notification daemon, xdotool to press the hotkey, python3-gi for the
 # stand-in tray host, python3-xlib to close windows as a window manager does), and the windows'
 # tests in headless Chromium and, over WebDriver, in the real app (WebKitWebDriver).
@@ -29,26 +45,26 @@ version_at_least() { # MIN VERSION
 # (RemoteDesktop over libei), logind mocked by python3-dbusmock on a private system bus, and a
 # GTK 4 window (gir).
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
-PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
-    libayatana-appindicator3-dev xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib
+TEST_PACKAGES="xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib
     webkit2gtk-driver protobuf-compiler libprotobuf-dev python3 python3-venv
     gcc-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine64 wine"
-# Debian packages Chromium as `chromium`; Ubuntu only as `chromium-browser` (which brings the snap).
 . /etc/os-release
+# Debian packages Chromium as `chromium`; Ubuntu only as `chromium-browser` (which brings the snap).
 case "${ID:-}" in
-    ubuntu) PACKAGES="$PACKAGES chromium-browser" ;;
-    *) PACKAGES="$PACKAGES chromium" ;;
+    ubuntu) TEST_PACKAGES="$TEST_PACKAGES chromium-browser" ;;
+    *) TEST_PACKAGES="$TEST_PACKAGES chromium" ;;
 esac
 # Debian 12's GNOME Shell (43) has no libei, so the Wayland suite cannot run there (it says so).
 if [ "${ID:-}:${VERSION_ID:-}" != "debian:12" ]; then
-    PACKAGES="$PACKAGES gnome-shell xdg-desktop-portal xdg-desktop-portal-gnome python3-dbusmock
-        gir1.2-gtk-4.0 libglib2.0-bin kwin-wayland kwin-common xdg-desktop-portal-kde qt6-wayland
-        pipewire wireplumber"
+    TEST_PACKAGES="$TEST_PACKAGES gnome-shell xdg-desktop-portal xdg-desktop-portal-gnome
+        python3-dbusmock gir1.2-gtk-4.0 libglib2.0-bin kwin-wayland kwin-common
+        xdg-desktop-portal-kde qt6-wayland pipewire wireplumber"
 fi
-# `setup.sh bench`: the servers Baton is measured against.
-if [ "${1:-}" = "bench" ]; then PACKAGES="$PACKAGES redis-server etcd-server"; fi
 # The UI tests and the agents' CLIs run on Node.js: the distribution's, unless one is installed.
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES nodejs npm"
+if [ "$MODE" != run ]; then PACKAGES="$PACKAGES $TEST_PACKAGES"; fi
+# `setup.sh bench`: the servers Baton is measured against.
+if [ "$MODE" = bench ]; then PACKAGES="$PACKAGES redis-server etcd-server"; fi
 missing=""
 for package in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -60,21 +76,26 @@ if [ -n "$missing" ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
 fi
 
-node_version=$(node --version 2>/dev/null | sed 's/^v//')
-if [ -z "$node_version" ]; then
-    echo "setup: 'node --version' did not answer: Baton's tests need a working Node.js $MIN_NODE or newer" >&2
-    exit 1
-fi
-if ! version_at_least "$MIN_NODE" "$node_version"; then
-    echo "setup: Node.js $node_version is too old for Baton's tests (they need $MIN_NODE or newer);" \
-        "remove it or put a newer one first on PATH" >&2
-    exit 1
+if [ "$MODE" != run ]; then
+    node_version=$(node --version 2>/dev/null | sed 's/^v//')
+    if [ -z "$node_version" ]; then
+        echo "setup: 'node --version' did not answer: Baton's tests need a working Node.js $MIN_NODE or newer" >&2
+        exit 1
+    fi
+    if ! version_at_least "$MIN_NODE" "$node_version"; then
+        echo "setup: Node.js $node_version is too old for Baton's tests (they need $MIN_NODE or newer);" \
+            "remove it or put a newer one first on PATH" >&2
+        exit 1
+    fi
 fi
 
 PATH="$HOME/.cargo/bin:$PATH"
 export PATH
 
-# Debian's own cargo is too old for Baton; rustup's stable is what it is built with.
+# The repository pins its toolchain (rust-toolchain.toml).
+pinned=$(sed -n 's/^channel = "\(.*\)"/\1/p' "$(dirname "$0")/../rust-toolchain.toml")
+
+# Debian's own cargo is too old for Baton; rustup's toolchain is what it is built with.
 rust_ok() {
     version=$(rustc --version 2>/dev/null | awk '{print $2}') || return 1
     [ -n "$version" ] || return 1
@@ -102,22 +123,26 @@ if ! rust_ok; then
             exit 1
         fi
         chmod +x "$dir/rustup-init"
-        "$dir/rustup-init" -y --no-modify-path --profile minimal --default-toolchain stable \
-            --component rustfmt,clippy
+        # The pinned toolchain straight away: one toolchain to download, not two.
+        "$dir/rustup-init" -y --no-modify-path --profile minimal \
+            --default-toolchain "${pinned:-stable}" --component rustfmt,clippy
         rm -rf "$dir"
         trap - EXIT INT TERM
     fi
 fi
 
-# The repository pins its toolchain (rust-toolchain.toml): install it, with rustfmt and clippy,
-# if this machine lacks it.
-pinned=$(sed -n 's/^channel = "\(.*\)"/\1/p' "$(dirname "$0")/../rust-toolchain.toml")
+# The pinned toolchain, with rustfmt and clippy, if this machine lacks it.
 if [ -n "$pinned" ] && ! rustup run "$pinned" cargo clippy --version >/dev/null 2>&1; then
     echo "setup: installing Rust $pinned (the toolchain rust-toolchain.toml pins)"
     rustup toolchain install "$pinned" --profile minimal --component rustfmt,clippy
 fi
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
+fi
+# What follows only the tests need.
+if [ "$MODE" = run ]; then
+    echo "setup: ready to build and run Baton"
+    exit 0
 fi
 # The standard libraries for Windows and macOS (make check-platforms, make test-windows).
 for target in x86_64-pc-windows-gnu aarch64-apple-darwin; do
