@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup setup-run build lint check-platforms suites agents ui-test contract test-windows test-wayland interference bench bench-quick torture fuzz
+.PHONY: run test setup setup-run package build lint check-platforms suites agents ui-test contract test-windows test-wayland interference bench bench-quick torture fuzz
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 ## Installs only what building and running need (scripts/setup.sh run).
@@ -26,6 +26,14 @@ setup:
 
 setup-run:
 	@./scripts/setup.sh run
+
+## The Debian package (the tray app, the baton CLI, the menu entry with the app id the Wayland
+## portals know, the icon, the GNOME Shell extension) in target/debian/, built with cargo-deb.
+## DEB_VERSION=… gives the package another version (CI's upgrade check).
+package:
+	@./scripts/setup.sh package
+	$(CARGO) build --release -p baton-cli -p baton-tray
+	cargo deb -p baton-tray --no-build --output target/debian/ $(if $(DEB_VERSION),--deb-version $(DEB_VERSION))
 
 build: setup
 	$(CARGO) build --workspace

@@ -1,8 +1,9 @@
 #!/bin/sh
-# setup.sh [run|test|bench]: installs what Baton needs on Debian 13 (trixie), and only what is
-# missing. Works as root or through sudo. Safe to run again.
+# setup.sh [run|package|test|bench]: installs what Baton needs on Debian 13 (trixie), and only
+# what is missing. Works as root or through sudo. Safe to run again.
 #   run    what building and running Baton needs (`make run`): the C toolchain, WebKitGTK, the
 #          tray library, and Rust (rustup, the pinned toolchain). Nothing of the tests.
+#   package  also cargo-deb, which `make package` builds the Debian package with.
 #   test   (the default) also everything the tests need (`make test`): Xvfb, D-Bus, dunst,
 #          Chromium, Node.js, Wine and mingw-w64, GNOME Shell and KWin with their portals, the
 #          Windows and macOS standard libraries, cargo-zigbuild and tauri-driver.
@@ -10,9 +11,9 @@
 set -eu
 MODE=${1:-test}
 case "$MODE" in
-    run | test | bench) ;;
+    run | package | test | bench) ;;
     *)
-        echo "setup: unknown mode '$MODE': use run, test or bench" >&2
+        echo "setup: unknown mode '$MODE': use run, package, test or bench" >&2
         exit 2
         ;;
 esac
@@ -62,7 +63,7 @@ if [ "${ID:-}:${VERSION_ID:-}" != "debian:12" ]; then
 fi
 # The UI tests and the agents' CLIs run on Node.js: the distribution's, unless one is installed.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES nodejs npm"
-if [ "$MODE" != run ]; then PACKAGES="$PACKAGES $TEST_PACKAGES"; fi
+case "$MODE" in run | package) ;; *) PACKAGES="$PACKAGES $TEST_PACKAGES" ;; esac
 # `setup.sh bench`: the servers Baton is measured against.
 if [ "$MODE" = bench ]; then PACKAGES="$PACKAGES redis-server etcd-server"; fi
 missing=""
@@ -76,7 +77,7 @@ if [ -n "$missing" ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
 fi
 
-if [ "$MODE" != run ]; then
+if [ "$MODE" = test ] || [ "$MODE" = bench ]; then
     node_version=$(node --version 2>/dev/null | sed 's/^v//')
     if [ -z "$node_version" ]; then
         echo "setup: 'node --version' did not answer: Baton's tests need a working Node.js $MIN_NODE or newer" >&2
@@ -139,11 +140,18 @@ fi
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
 fi
-# What follows only the tests need.
-if [ "$MODE" = run ]; then
-    echo "setup: ready to build and run Baton"
-    exit 0
+# The Debian package's builder (make package).
+if [ "$MODE" = package ] && ! command -v cargo-deb >/dev/null 2>&1; then
+    echo "setup: installing cargo-deb"
+    cargo install cargo-deb --locked --quiet
 fi
+# What follows only the tests need.
+case "$MODE" in
+    run | package)
+        echo "setup: ready to build and run Baton"
+        exit 0
+        ;;
+esac
 # The standard libraries for Windows and macOS (make check-platforms, make test-windows).
 for target in x86_64-pc-windows-gnu aarch64-apple-darwin; do
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"
