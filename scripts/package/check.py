@@ -21,58 +21,24 @@ Prints "N passed, N failed" and exits non-zero on any failure.
 """
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
+
+# The helpers the Wayland suites use: beside this file in the package's root (.ci/run copies
+# them there), in scripts/wayland/ in the repository.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "wayland")]
+import common  # noqa: E402
+from common import check, failed, log, passed, procs, spawn, stop, wait_for  # noqa: E402
 
 OLD, NEW, NEW_COMMIT, TRAY_HOST = sys.argv[1:5]
 DATA = os.path.expanduser("~/.local/share/baton")
-passed, failed = [], []
-procs = []
-
-
-def log(message):
-    print(f"package: {message}", flush=True)
-
-
-def check(name, ok, detail=""):
-    (passed if ok else failed).append(name)
-    log(f"{'ok' if ok else 'FAILED'}: {name}" + (f" ({detail})" if detail and not ok else ""))
-    return ok
-
-
-def wait_for(what, predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
+common.NAME = "package"
 
 
 def run(*args, env=None, timeout=300):
     return subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def spawn(args, env, **kw):
-    p = subprocess.Popen(args, env=env, start_new_session=True, **kw)
-    procs.append(p)
-    return p
-
-
-def stop(p, sig=signal.SIGTERM, timeout=20):
-    if p.poll() is None:
-        os.killpg(p.pid, sig)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-    return p.returncode
 
 
 def apt(*args):
@@ -89,7 +55,7 @@ class Session:
         os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)
         spawn(["Xvfb", ":57", "-screen", "0", "1280x800x24", "-nolisten", "tcp"], env,
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for("Xvfb", lambda: os.path.exists("/tmp/.X11-unix/X57"))
+        wait_for("Xvfb", lambda: os.path.exists("/tmp/.X11-unix/X57"), timeout=60)
         bus = spawn(["dbus-daemon", "--session", "--nofork", "--print-address=1"], env,
                     stdout=subprocess.PIPE, text=True)
         env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
@@ -106,10 +72,18 @@ def start_tray(session):
     """The installed tray app, as the menu entry starts it; answers once it hosts Baton."""
     tray = spawn(["baton-tray"], session.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for("the tray app to host Baton",
-             lambda: run("baton", "status", env=session.env).returncode == 0 or tray.poll() is not None)
+             lambda: run("baton", "status", env=session.env).returncode == 0 or tray.poll() is not None,
+             timeout=60)
     if tray.poll() is not None:
         raise RuntimeError(f"baton-tray exited {tray.returncode}: {tray.stderr.read()[-2000:]}")
     return tray
+
+
+def stop_tray(tray):
+    """Ends the tray app as a session's end does (SIGTERM): its exit code, and what it said."""
+    code = stop(tray, timeout=30)
+    said = tray.stderr.read()[-1500:] if tray.stderr else ""
+    return code, said
 
 
 def history(env):
@@ -156,7 +130,8 @@ def main():
         check("the running tray app keeps answering", tray.poll() is None
               and run("baton", "status", env=session.env).returncode == 0)
         check("with the history", "before the upgrade" in history(session.env), history(session.env))
-        check("the tray app stops cleanly", stop(tray) == 0)
+        code, said = stop_tray(tray)
+        check("the tray app stops cleanly", code == 0, f"exit {code}: {said}")
 
         # 4: the next start is the new version, with the history and the token.
         new_version = run("baton", "--version").stdout.strip()
@@ -166,7 +141,8 @@ def main():
         check("it hosts Baton with the history of before the upgrade",
               "before the upgrade" in history(session.env), history(session.env))
         check("and the same token", open(os.path.join(DATA, "token")).read() == token)
-        check("the tray app stops cleanly again", stop(tray) == 0)
+        code, said = stop_tray(tray)
+        check("the tray app stops cleanly again", code == 0, f"exit {code}: {said}")
 
         # 5: removing keeps the user's data.
         out = apt("remove", "baton")

@@ -98,6 +98,11 @@ pub fn run(options: Options) -> Result<()> {
         .invoke_handler(handler())
         .setup(move |app| {
             let handle = app.handle().clone();
+            // Listened for before the host serves: a stop that comes while the tray app is
+            // still starting (a session that ends at once, a script) stops the host cleanly
+            // instead of killing the process with its host note left behind.
+            let signals =
+                tauri::async_runtime::block_on(async { baton_api::signals::Signals::new() });
             // The stored default TTL, API port and takeover setting are applied by the host
             // itself, as for `baton daemon` on the same data directory.
             let host = match tauri::async_runtime::block_on(Host::start(HostOptions::new(
@@ -144,7 +149,7 @@ pub fn run(options: Options) -> Result<()> {
             tauri::async_runtime::spawn(windows::follow(handle.clone(), core.clone()));
             let owner = handle.clone();
             tauri::async_runtime::spawn(async move {
-                let failed = state::own_host(host, requests).await;
+                let failed = state::own_host(host, requests, signals).await;
                 owner.state::<AppState>().mark_stopped();
                 owner.exit(i32::from(failed));
             });

@@ -181,9 +181,13 @@ impl AppState {
 /// Owns the host: serves requests until a quit, a stop signal (SIGINT/SIGTERM/SIGHUP: the
 /// terminal it was started from closed; on Windows the console's events, logoff and
 /// shutdown), or a failed scheduler, then stops it cleanly. Returns whether the scheduler
-/// failed.
-pub async fn own_host(mut host: Host, mut requests: mpsc::UnboundedReceiver<HostRequest>) -> bool {
-    let Ok(mut signals) = baton_api::signals::Signals::new() else {
+/// failed. `signals` were listened for before the host started serving.
+pub async fn own_host(
+    mut host: Host,
+    mut requests: mpsc::UnboundedReceiver<HostRequest>,
+    signals: std::io::Result<baton_api::signals::Signals>,
+) -> bool {
+    let Ok(mut signals) = signals else {
         tracing::error!("cannot listen for signals");
         host.shutdown().await;
         return true;

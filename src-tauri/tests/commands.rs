@@ -43,7 +43,8 @@ fn fixture() -> Fixture {
         host.retention().clone(),
         &Settings::default(),
     );
-    tauri::async_runtime::spawn(baton_tray::state::own_host(host, requests));
+    let signals = tauri::async_runtime::block_on(async { baton_api::signals::Signals::new() });
+    tauri::async_runtime::spawn(baton_tray::state::own_host(host, requests, signals));
     let app = mock_builder()
         .manage(state)
         .invoke_handler(baton_tray::handler())
