@@ -3,7 +3,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup setup-run package build lint check-platforms suites agents ui-test contract test-windows test-wayland interference bench bench-quick torture fuzz
+.PHONY: run test setup setup-run package package-windows build lint check-platforms suites agents ui-test contract test-windows test-wayland interference bench bench-quick torture fuzz
 
 ## Build Baton and start it: the tray app where there is a display, else the headless host.
 ## Installs only what building and running need (scripts/setup.sh run).
@@ -34,6 +34,13 @@ package:
 	@./scripts/setup.sh package
 	$(CARGO) build --release -p baton-cli -p baton-tray
 	cargo deb -p baton-tray --no-build --output target/debian/ $(if $(DEB_VERSION),--deb-version $(DEB_VERSION))
+
+## The Windows installer (baton.exe on PATH, baton-tray.exe with a Start-menu entry, an
+## uninstaller that keeps the data) in target/windows/, built with mingw-w64 and wixl.
+package-windows:
+	@./scripts/setup.sh package-windows
+	$(CARGO) build --release --target x86_64-pc-windows-gnu -p baton-cli -p baton-tray
+	./scripts/package/msi.sh target/x86_64-pc-windows-gnu/release target/windows
 
 build: setup
 	$(CARGO) build --workspace

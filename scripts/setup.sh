@@ -1,9 +1,11 @@
 #!/bin/sh
-# setup.sh [run|package|test|bench]: installs what Baton needs on Debian 13 (trixie), and only
+# setup.sh [run|package|package-windows|test|bench]: installs what Baton needs on Debian 13 (trixie), and only
 # what is missing. Works as root or through sudo. Safe to run again.
 #   run    what building and running Baton needs (`make run`): the C toolchain, WebKitGTK, the
 #          tray library, and Rust (rustup, the pinned toolchain). Nothing of the tests.
 #   package  also cargo-deb, which `make package` builds the Debian package with.
+#   package-windows  also mingw-w64, Rust's Windows standard library and wixl (msitools), which
+#          `make package-windows` builds the Windows installer with.
 #   test   (the default) also everything the tests need (`make test`): Xvfb, D-Bus, dunst,
 #          Chromium, Node.js, Wine and mingw-w64, GNOME Shell and KWin with their portals, the
 #          Windows and macOS standard libraries, cargo-zigbuild and tauri-driver.
@@ -11,9 +13,9 @@
 set -eu
 MODE=${1:-test}
 case "$MODE" in
-    run | package | test | bench) ;;
+    run | package | package-windows | test | bench) ;;
     *)
-        echo "setup: unknown mode '$MODE': use run, package, test or bench" >&2
+        echo "setup: unknown mode '$MODE': use run, package, package-windows, test or bench" >&2
         exit 2
         ;;
 esac
@@ -40,7 +42,7 @@ PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
 # tests in headless Chromium and, over WebDriver, in the real app (WebKitWebDriver).
 # python3-venv: the API's contract test runs schemathesis, from PyPI, in a venv of its own
 # (and the macOS type-check zig, from PyPI, in another).
-# mingw-w64 builds Baton for Windows, Wine runs the Windows suite.
+# mingw-w64 builds Baton for Windows, wixl its installer, Wine runs the Windows suite.
 # The Wayland suites run a headless GNOME Shell and a headless KWin (KDE Plasma 6; its plugins
 # are kwin-common, its portal needs PipeWire and Qt's Wayland plugin) with the desktop portals
 # (RemoteDesktop over libei), logind mocked by python3-dbusmock on a private system bus, and a
@@ -48,7 +50,9 @@ PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
 TEST_PACKAGES="xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib
     webkit2gtk-driver protobuf-compiler libprotobuf-dev python3 python3-venv
-    gcc-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine64 wine"
+    wine64 wine"
+WINDOWS_PACKAGES="gcc-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wixl"
+TEST_PACKAGES="$TEST_PACKAGES $WINDOWS_PACKAGES"
 . /etc/os-release
 # Debian packages Chromium as `chromium`; Ubuntu only as `chromium-browser` (which brings the snap).
 case "${ID:-}" in
@@ -63,7 +67,11 @@ if [ "${ID:-}:${VERSION_ID:-}" != "debian:12" ]; then
 fi
 # The UI tests and the agents' CLIs run on Node.js: the distribution's, unless one is installed.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES nodejs npm"
-case "$MODE" in run | package) ;; *) PACKAGES="$PACKAGES $TEST_PACKAGES" ;; esac
+case "$MODE" in
+    run | package) ;;
+    package-windows) PACKAGES="$PACKAGES $WINDOWS_PACKAGES" ;;
+    *) PACKAGES="$PACKAGES $TEST_PACKAGES" ;;
+esac
 # `setup.sh bench`: the servers Baton is measured against.
 if [ "$MODE" = bench ]; then PACKAGES="$PACKAGES redis-server etcd-server"; fi
 missing=""
@@ -149,6 +157,11 @@ fi
 case "$MODE" in
     run | package)
         echo "setup: ready to build and run Baton"
+        exit 0
+        ;;
+    package-windows)
+        rustup target list --installed | grep -qx x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
+        echo "setup: ready to build Baton's Windows installer"
         exit 0
         ;;
 esac

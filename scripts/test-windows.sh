@@ -10,7 +10,10 @@
 #    check, and console.exe (scripts/windows/console.c), a console to press Ctrl+C in.
 # 3. Runs baton-platform's Windows tests under Wine (the owner-only ACL of the data directory and
 #    the token file among them).
-# 4. Runs the Windows suite (scripts/windows/suite.py): the real baton.exe under Wine.
+# 4. Builds the installer (scripts/package/msi.sh) from this build, twice: the workspace's version
+#    and the next one, for the upgrade.
+# 5. Runs the Windows suite (scripts/windows/suite.py): the real baton.exe under Wine, then the
+#    installer (install, PATH, upgrade, uninstall keeping the data).
 #
 # Not run under Wine, and said so: the tray app's window (WebView2 does not run under Wine),
 # notifications (no toasts), and a person's own devices (none without a display).
@@ -51,5 +54,19 @@ env -u DISPLAY -u WAYLAND_DISPLAY WINEPREFIX="$PREFIX" \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine BATON_TEST_WINE=1 \
     cargo test --target $TARGET -p baton-platform --features desktop --lib -- datadir takeover
 
+echo "test-windows: the installer, from this build: this version and the next (for the upgrade)"
+set +e
+MSI=$(./scripts/package/msi.sh "$OUT" target/wine/msi) && {
+    version=$(basename "$MSI" | sed 's/^baton-\(.*\)-x86_64\.msi$/\1/')
+    NEXT_MSI=$(./scripts/package/msi.sh "$OUT" target/wine/msi "$(echo "$version" | awk -F. '{ print $1 "." $2 "." $3 + 1 }')")
+}
+built=$?
+set -e
+case $built in
+    0) set -- "$MSI" "$NEXT_MSI" ;;
+    3) echo "test-windows: not run here: the installer (see the line above)"; set -- ;;
+    *) echo "test-windows: building the installer failed" >&2; exit 1 ;;
+esac
+
 echo "test-windows: the Windows suite under Wine"
-python3 scripts/windows/suite.py "$OUT/baton.exe" "$SHIM" "$OUT/baton-tray.exe"
+python3 scripts/windows/suite.py "$OUT/baton.exe" "$SHIM" "$OUT/baton-tray.exe" "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Windows suite: the real baton.exe (built for x86_64-pc-windows-gnu) under Wine.
+r"""The Windows suite: the real baton.exe (built for x86_64-pc-windows-gnu) under Wine.
 
 A fresh Wine prefix, no display: the headless host (`baton daemon --no-input`), `status`,
 `run --desktop` queueing first come first served with the honest message and handing off, a
@@ -24,7 +24,13 @@ display, in a prefix of its own: its host must serve the same CLI, and when the 
 stop cleanly before the app exits, without a crash; its windows (WebView2) and toasts are not
 tried.
 
-Usage: suite.py BATON_EXE SHIM_DLL [TRAY_EXE]
+With an MSI (packaging/windows/baton.wxs) and NEXT_MSI (the same with a higher version), the
+installer in a prefix of its own: a silent install puts the programs in C:\Program Files\Baton,
+a Start-menu entry, and `baton` on PATH (cmd finds it); the installed CLI answers `baton status`
+from the installed host; NEXT_MSI replaces it, keeping the history and the token; and uninstalling
+removes the programs, the entry and the PATH entry, keeping the data in %APPDATA%\baton.
+
+Usage: suite.py BATON_EXE SHIM_DLL [TRAY_EXE [MSI NEXT_MSI]]
 """
 
 import json
@@ -41,6 +47,7 @@ EXE, SHIM = sys.argv[1], sys.argv[2]
 NUDGE = os.path.join(os.path.dirname(SHIM), "nudge.exe")
 CONSOLE = os.path.join(os.path.dirname(SHIM), "console.exe")
 TRAY = sys.argv[3] if len(sys.argv) > 3 else None
+MSI, NEXT_MSI = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else (None, None)
 SCRATCH = tempfile.mkdtemp(prefix="baton-wine-")
 PREFIX = os.path.join(SCRATCH, "prefix")
 ENV = dict(
@@ -236,6 +243,16 @@ def use_null_graphics():
         [WINE, "reg", "add", key, "/v", "Graphics", "/d", "null", "/f"], env=ENV,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
     )
+    end_session()
+
+
+def data_dir():
+    """%APPDATA%\\baton in the current prefix, as Linux sees it."""
+    return os.path.join(PREFIX, "drive_c", "users", os.environ.get("USER", "root"), "AppData", "Roaming", "baton")
+
+
+def end_session():
+    """Ends the prefix's Wine session (every Wine process in it) and waits for it."""
     subprocess.run(["wineserver", "-k"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(["wineserver", "-w"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
 
@@ -261,7 +278,7 @@ def main():
     check("status without a host exits 69", out.returncode == 69, f"{out.returncode} {out.stderr}")
 
     daemon = start_daemon()
-    data = os.path.join(PREFIX, "drive_c", "users", os.environ.get("USER", "root"), "AppData", "Roaming", "baton")
+    data = data_dir()
     check(
         "the data directory is %APPDATA%\\baton",
         os.path.exists(os.path.join(data, "token")) and os.path.exists(os.path.join(data, "host.json")),
@@ -384,6 +401,7 @@ def main():
     )
     takeover()
     tray_app()
+    installer()
 
 
 def stopped_cleanly(data, held, title, when):
@@ -408,7 +426,7 @@ def console():
     """At a console, as a person runs Baton from a terminal: Ctrl+C stops the host cleanly.
     (Ctrl+Break is not tried: in a second console of the same session Wine's
     GenerateConsoleCtrlEvent fails with 'invalid handle' even in console.exe.)"""
-    data = os.path.join(PREFIX, "drive_c", "users", os.environ.get("USER", "root"), "AppData", "Roaming", "baton")
+    data = data_dir()
     for key, name in (("c", "Ctrl+C"),):
         go = os.path.join(SCRATCH, f"press-{key}")
         host = in_console(key, go, "daemon", "--no-input", "--no-takeover")
@@ -488,14 +506,13 @@ def tray_app():
     xvfb_log = open(os.path.join(SCRATCH, "xvfb.log"), "w")
     xvfb = subprocess.Popen(
         ["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.PIPE, stderr=xvfb_log,
+        stdout=subprocess.PIPE, stderr=xvfb_log, start_new_session=True,
     )
     PROCS.append(xvfb)
     display = ":" + xvfb.stdout.readline().decode().strip()
     # A prefix of its own, made with the display from its first program on: the one above
     # has Wine's null graphics driver, and Wine's desktop made without the display.
-    subprocess.run(["wineserver", "-k"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run(["wineserver", "-w"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    end_session()
     PREFIX = os.path.join(SCRATCH, "tray-prefix")
     ENV["WINEPREFIX"] = PREFIX
     ENV["DISPLAY"] = display
@@ -524,7 +541,7 @@ def tray_app():
     check("the tray app hosts Baton under Wine", status() is not None, said[-3000:])
     if status() is None:
         return
-    data = os.path.join(PREFIX, "drive_c", "users", os.environ.get("USER", "root"), "AppData", "Roaming", "baton")
+    data = data_dir()
     with open(os.path.join(data, "host.json")) as f:
         kind = json.load(f)["kind"]
     check("the host note says the tray app hosts", kind == "tray", kind)
@@ -559,7 +576,142 @@ def tray_app():
     stopped_cleanly(data, held, "held at the tray's end", "the tray app at the session's end")
 
 
+def msiexec(*args):
+    """msiexec ARGS, silent (/qn), with its verbose log kept for a failure's detail."""
+    log = tempfile.mktemp(dir=SCRATCH, suffix=".msi.log")
+    done = subprocess.run(
+        [WINE, "msiexec", *args, "/qn", "/l*v", win_path(log)], env=ENV,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
+    )
+    said = ""
+    if os.path.exists(log):
+        with open(log, "rb") as f:
+            # Windows Installer writes its log in UTF-16.
+            raw = f.read()
+            said = raw.decode("utf-16", errors="replace") if raw[:2] == b"\xff\xfe" else raw.decode(errors="replace")
+    return done.returncode, said[-3000:]
+
+
+def in_cmd(*args):
+    """`cmd /c ARGS` under Wine: a program found the way a shell finds it, through PATH."""
+    done = subprocess.run(
+        [WINE, "cmd", "/c", *args], env=ENV, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=120,
+    )
+    return done
+
+
+def system_path():
+    """The system PATH as the installer left it in the registry."""
+    out = subprocess.run(
+        [WINE, "reg", "query", r"HKLM\System\CurrentControlSet\Control\Session Manager\Environment", "/v", "PATH"],
+        env=ENV, capture_output=True, text=True, timeout=120,
+    ).stdout
+    return next((line.split("REG_EXPAND_SZ")[-1].split("REG_SZ")[-1].strip() for line in out.splitlines() if "PATH" in line.upper() and "REG_" in line), "")
+
+
+def installed_versions():
+    """DisplayVersion of each installed product named Baton (Windows Installer's own list)."""
+    out = subprocess.run(
+        [WINE, "reg", "query", r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall", "/s"],
+        env=ENV, capture_output=True, text=True, timeout=120,
+    ).stdout
+    versions, name = [], None
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("HKEY_"):
+            name = None
+        elif line.startswith("DisplayName") and line.endswith("Baton"):
+            name = "Baton"
+        elif line.startswith("DisplayVersion") and name == "Baton":
+            versions.append(line.split()[-1])
+    return versions
+
+
+def installer():
+    """The .msi: install, use, upgrade and uninstall, as a person (or an agent's set-up) would."""
+    global PREFIX, EXE
+    if not MSI:
+        return
+    end_session()
+    PREFIX = os.path.join(SCRATCH, "installer-prefix")
+    ENV["WINEPREFIX"] = PREFIX
+    ENV.pop("DISPLAY", None)
+    new_prefix()
+    use_null_graphics()
+
+    absent = in_cmd("baton", "--version")
+    check("before the install cmd finds no baton", absent.returncode != 0, absent.stdout)
+    code, log = msiexec("/i", win_path(MSI))
+    check("the installer installs silently (msiexec /i /qn)", code == 0, f"exit {code}: {log}")
+    folder = os.path.join(PREFIX, "drive_c", "Program Files", "Baton")
+    files = ("baton.exe", "baton-tray.exe", "WebView2Loader.dll")
+    missing = [f for f in files if not os.path.isfile(os.path.join(folder, f))]
+    check("it puts baton.exe, baton-tray.exe and WebView2Loader.dll in C:\\Program Files\\Baton", not missing, f"missing: {missing}")
+    # Windows puts a per-machine package's entry in every user's Start menu (ProgramData);
+    # Wine's msi resolves ProgramMenuFolder to the installing user's even so.
+    menus = [
+        os.path.join(PREFIX, "drive_c", "ProgramData", "Microsoft", "Windows", "Start Menu", "Programs", "Baton.lnk"),
+        os.path.join(PREFIX, "drive_c", "users", os.environ.get("USER", "root"), "AppData", "Roaming",
+                     "Microsoft", "Windows", "Start Menu", "Programs", "Baton.lnk"),
+    ]
+    check("it adds a Start-menu entry", any(os.path.isfile(m) for m in menus), f"none of {menus}")
+    check(
+        "it appends its folder to the system PATH",
+        "C:\\Program Files\\Baton" in system_path(),
+        system_path(),
+    )
+    first = installed_versions()
+    check("Windows lists Baton among the installed programs", len(first) == 1, str(first))
+
+    version = in_cmd("baton", "--version")
+    check(
+        "cmd finds the installed baton on PATH, which names its version and commit",
+        version.returncode == 0 and version.stdout.startswith("baton ") and "(" in version.stdout,
+        f"exit {version.returncode}: {version.stdout} {version.stderr}",
+    )
+    EXE = os.path.join(folder, "baton.exe")
+    daemon = start_daemon()
+    out = in_cmd("baton", "status")
+    check("the installed baton answers baton status", out.returncode == 0 and "Desktop" in out.stdout, f"exit {out.returncode}: {out.stdout} {out.stderr}")
+    quick = write_bat("installed.bat", "@echo off\r\necho %BATON_LEASE_TOKEN%\r\n")
+    out = baton("run", "--desktop", "--title", "before the upgrade", "--", "cmd", "/c", quick)
+    check("a desktop run goes through the installed host", out.returncode == 0, f"{out.returncode} {out.stderr}")
+    with open(os.path.join(data_dir(), "token")) as f:
+        token = f.read()
+    kill9(daemon)
+    end_session()
+
+    code, log = msiexec("/i", win_path(NEXT_MSI))
+    check("a newer installer upgrades in place", code == 0, f"exit {code}: {log}")
+    versions = installed_versions()
+    check("after the upgrade one Baton is installed, the newer one", len(versions) == 1 and versions != first, f"{versions} after {first}")
+    daemon = start_daemon()
+    before = run_named("before the upgrade")
+    with open(os.path.join(data_dir(), "token")) as f:
+        kept = f.read() == token
+    check("the upgrade keeps the history and the token", before is not None and kept, json.dumps(before))
+    kill9(daemon)
+    end_session()
+
+    code, log = msiexec("/x", win_path(NEXT_MSI))
+    check("uninstalling succeeds (msiexec /x)", code == 0, f"exit {code}: {log}")
+    left = [f for f in files if os.path.exists(os.path.join(folder, f))]
+    check("uninstalling removes the programs", not left, f"left: {left}")
+    check("uninstalling removes the Start-menu entry", not any(os.path.exists(m) for m in menus), str(menus))
+    check("uninstalling takes Baton off the system PATH", "Baton" not in system_path(), system_path())
+    check("Windows no longer lists Baton", installed_versions() == [], str(installed_versions()))
+    with open(os.path.join(data_dir(), "token")) as f:
+        kept = f.read() == token
+    check(
+        "uninstalling keeps the user's data (%APPDATA%\\baton: the history and the token)",
+        kept and os.path.isfile(os.path.join(data_dir(), "baton.db")),
+        str(os.listdir(data_dir())),
+    )
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         main()
     except Exception as e:  # noqa: BLE001 - any failure is the suite's failure
