@@ -27,6 +27,10 @@ async function apply(field, command, args) {
 
 function render(view) {
   current = view;
+  // Until the first view arrives nothing is shown but "Loading": an unchecked box or an
+  // empty field would be a false state, not a pending one.
+  $("main").setAttribute("aria-busy", "false");
+  $("loading").hidden = true;
   const notWorking = view.not_working || [];
   $("computer").hidden = notWorking.length === 0;
   $("computer-list").replaceChildren(
@@ -256,6 +260,7 @@ function note(text) {
 }
 
 start().catch((error) => {
+  $("loading").hidden = true;
   const box = $("error");
   box.textContent = `The settings cannot reach Baton: ${error}`;
   box.hidden = false;

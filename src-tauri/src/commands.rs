@@ -1,6 +1,8 @@
 //! The IPC commands the windows call. Thin: each turns into one request to the core, as a user
 //! request from the window that asked (`user:dashboard`, `user:settings`). Who may call which
-//! command is set per window in `capabilities/`.
+//! command is set per window in `capabilities/`. A setting is checked, put in force, then
+//! saved, in that order in every command: what is refused changes nothing, and nothing is saved
+//! that the running host did not take.
 
 use std::time::Duration;
 
@@ -192,8 +194,8 @@ pub async fn set_notifications<R: Runtime>(
     state: State<'_, AppState>,
     notifications: NotifySettings,
 ) -> Result<SettingsView> {
+    state.notifications.send_replace(notifications.clone());
     Settings::save_notifications(state.core.store(), &notifications).await?;
-    state.notifications.send_replace(notifications);
     Ok(view(&app, &state).await)
 }
 
@@ -294,8 +296,6 @@ pub async fn set_limits<R: Runtime>(
 ) -> Result<SettingsView> {
     let store = state.core.store();
     let days = baton_api::settings::check_retention(limits.retention_days)?;
-    HostSettings::save_caps(store, limits.max_active_runs, limits.max_runs_per_client).await?;
-    HostSettings::save_retention(store, days).await?;
     let caps = baton_core::Caps {
         max_active: limits.max_active_runs,
         max_per_client: limits.max_runs_per_client,
@@ -304,6 +304,8 @@ pub async fn set_limits<R: Runtime>(
     state
         .retention
         .send_replace(Duration::from_secs(u64::from(days) * 24 * 3600));
+    HostSettings::save_caps(store, limits.max_active_runs, limits.max_runs_per_client).await?;
+    HostSettings::save_retention(store, days).await?;
     Ok(view(&app, &state).await)
 }
 
@@ -315,11 +317,11 @@ pub async fn set_ask_first<R: Runtime>(
     state: State<'_, AppState>,
     ask_first: bool,
 ) -> Result<SettingsView> {
-    HostSettings::save_ask_first(state.core.store(), ask_first).await?;
     state
         .core
         .set_ask_first(ask_first, settings_window())
         .await?;
+    HostSettings::save_ask_first(state.core.store(), ask_first).await?;
     Ok(view(&app, &state).await)
 }
 
@@ -332,7 +334,7 @@ pub async fn set_takeover<R: Runtime>(
     takeover: TakeoverConfig,
 ) -> Result<SettingsView> {
     let settings = takeover.to_settings()?;
-    HostSettings::save_takeover(state.core.store(), &takeover).await?;
     state.takeover.send_replace(settings);
+    HostSettings::save_takeover(state.core.store(), &takeover).await?;
     Ok(view(&app, &state).await)
 }

@@ -10,7 +10,7 @@
 //! - [`tray`]: the tray icon and menu, kept current.
 //! - [`hotkey`]: the global stop hotkey, replaceable live.
 //! - [`notifier`]: shows the notices as OS notifications.
-//! - [`windows`]: the dashboard and settings windows, created on demand, kept live by events.
+//! - [`web_windows`]: the dashboard and settings web windows, created on demand, kept live.
 //! - [`commands`]: the IPC commands the windows call.
 //! - [`settings`]: the settings, kept in Baton's database.
 //! - [`error`]: the crate's one error type.
@@ -28,7 +28,7 @@ pub mod settings;
 pub mod state;
 pub mod tray;
 pub mod view;
-pub mod windows;
+pub mod web_windows;
 
 use baton_api::{Host, HostOptions};
 use baton_core::Timestamp;
@@ -66,9 +66,9 @@ pub fn run(options: Options) -> Result<()> {
                 .dbus_id(instance_id(&data_dir))
                 .callback(|app, argv, _cwd| {
                     let opened = if argv.iter().any(|a| a == "--settings") {
-                        windows::open_settings(app)
+                        web_windows::open_settings(app)
                     } else {
-                        windows::open_dashboard(app)
+                        web_windows::open_dashboard(app)
                     };
                     if let Err(e) = opened {
                         tracing::warn!(error = %e, "cannot open the window");
@@ -146,7 +146,7 @@ pub fn run(options: Options) -> Result<()> {
                 core.clone(),
                 state.notifications.subscribe(),
             ));
-            tauri::async_runtime::spawn(windows::follow(handle.clone(), core.clone()));
+            tauri::async_runtime::spawn(web_windows::follow(handle.clone(), core.clone()));
             let owner = handle.clone();
             tauri::async_runtime::spawn(async move {
                 let failed = state::own_host(host, requests, signals).await;
@@ -154,10 +154,10 @@ pub fn run(options: Options) -> Result<()> {
                 owner.exit(i32::from(failed));
             });
             if options.dashboard {
-                windows::open_dashboard(&handle)?;
+                web_windows::open_dashboard(&handle)?;
             }
             if options.settings {
-                windows::open_settings(&handle)?;
+                web_windows::open_settings(&handle)?;
             }
             tracing::info!("Baton's tray app is running");
             Ok(())
@@ -196,13 +196,15 @@ fn stop_under_an_ending_loop<R: Runtime>(app: &tauri::AppHandle<R>) {
     std::process::exit(0);
 }
 
-/// The single-instance D-Bus name for a data directory.
+/// The single-instance D-Bus name for a data directory. A SHA-256 of the path, not std's
+/// `DefaultHasher`, whose output may change between Rust releases: two builds of Baton (an
+/// upgrade while one runs) must find each other under the same name.
 fn instance_id(data_dir: &DataDir) -> String {
-    use std::hash::{DefaultHasher, Hash, Hasher};
+    use sha2::{Digest, Sha256};
     let path = std::fs::canonicalize(data_dir.path()).unwrap_or_else(|_| data_dir.path().into());
-    let mut hasher = DefaultHasher::new();
-    path.hash(&mut hasher);
-    format!("app.baton.tray.d{:016x}", hasher.finish())
+    let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("app.baton.tray.d{hex}")
 }
 
 /// The IPC commands, for the app and for tests with the mock runtime.
@@ -228,4 +230,17 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         commands::set_takeover,
         commands::set_limits,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pinned: a different name for the same directory would let a second app start beside
+    /// the first after an upgrade.
+    #[test]
+    fn the_instance_name_of_a_data_directory_is_stable() {
+        let dir = DataDir::at("/nonexistent/baton-instance-test");
+        assert_eq!(instance_id(&dir), "app.baton.tray.dbbaad40b540444a3");
+    }
 }

@@ -90,7 +90,9 @@ fn connect_x11(display: &str) -> std::io::Result<()> {
             std::os::unix::net::UnixStream::connect(format!("/tmp/.X11-unix/X{number}"))?;
         }
         host => {
-            let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, 6000 + number))?
+            // `host:60000` names no port: an error, not an overflow.
+            let port = number.checked_add(6000).ok_or_else(invalid)?;
+            let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))?
                 .next()
                 .ok_or_else(invalid)?;
             std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2))?;
@@ -109,4 +111,20 @@ fn connect_wayland(display: &str) -> std::io::Result<()> {
             .join(display)
     };
     std::os::unix::net::UnixStream::connect(path).map(|_| ())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    #[test]
+    fn a_display_number_past_the_last_port_is_refused_not_a_panic() {
+        use super::connect_x11;
+        let error = connect_x11("localhost:60000").unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(
+            connect_x11("nohost:x").unwrap_err().kind(),
+            std::io::ErrorKind::InvalidInput
+        );
+    }
 }

@@ -237,7 +237,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     let core = state.core.clone();
     match event.id().as_ref() {
         // Both act on what the menu showed: not on a holder the desktop was handed to since,
-        // nor on a pause someone else switched meanwhile.
+        // nor on a pause someone else switched meanwhile. So does Give back, below.
         ids::STOP => {
             let seen = state.tray_shown.holder();
             tauri::async_runtime::spawn(async move {
@@ -255,13 +255,19 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             });
         }
         ids::DASHBOARD => {
-            if let Err(e) = crate::windows::open_dashboard(app) {
+            if let Err(e) = crate::web_windows::open_dashboard(app) {
                 tracing::warn!(error = %e, "cannot open the dashboard");
             }
         }
+        // Gives back to the holder the menu named, as Stop does: if the desktop has been
+        // handed on since, the next holder's pause is not this click's business.
         ids::GIVE_BACK => {
+            let Some(seen) = state.tray_shown.holder() else {
+                return;
+            };
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = core.resume_holder(Caller::user("tray")).await {
+                let who = Caller::user("tray");
+                if let Err(e) = core.set_holder_paused_if(seen, false, who).await {
                     tracing::warn!(error = %e, "giving the desktop back failed");
                 }
             });
@@ -285,7 +291,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             });
         }
         ids::SETTINGS => {
-            if let Err(e) = crate::windows::open_settings(app) {
+            if let Err(e) = crate::web_windows::open_settings(app) {
                 tracing::warn!(error = %e, "cannot open the settings");
             }
         }

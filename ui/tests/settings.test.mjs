@@ -73,6 +73,28 @@ test("says what does not work on this computer, and only then", async (t) => {
   assert.deepEqual(ui.errors, []);
 });
 
+test("before its data arrives it says it is loading, and shows no false state", async (t) => {
+  const ui = await openPage("settings.html", { get_settings: view() }, () => {
+    const settled = window.__fake.replies.get_settings;
+    let release;
+    const arrived = new Promise((resolve) => (release = resolve));
+    window.__release = () => release();
+    window.__fake.replies.get_settings = () => arrived.then(() => settled);
+  });
+  t.after(() => ui.close());
+  await ui.page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "get_settings"));
+  assert.equal(await ui.page.isVisible("#loading"), true);
+  assert.equal(await ui.page.textContent("#loading"), "Loading the settings…");
+  assert.equal(await ui.page.isVisible('[data-notify="queued"]'), false, "no unchecked box before the data");
+  assert.equal(await ui.page.isVisible("#hotkey-current"), false);
+  await ui.page.evaluate(() => window.__release());
+  await ui.page.waitForFunction(() => document.getElementById("main").getAttribute("aria-busy") === "false");
+  assert.equal(await ui.page.isVisible("#loading"), false);
+  assert.equal(await ui.page.isChecked('[data-notify="queued"]'), true);
+  assert.equal(await ui.page.textContent("#hotkey-current") !== "…", true);
+  assert.deepEqual(ui.errors, []);
+});
+
 test("shows the settings in force", async (t) => {
   const { page, errors } = await settings(t);
   assert.equal(await page.textContent("#hotkey-current"), "Ctrl+Alt+Shift+S");

@@ -205,8 +205,7 @@ pub async fn load_value<T: DeserializeOwned>(store: &Store, key: &str) -> Option
 
 /// Stores one setting.
 pub async fn store_value<T: Serialize + ?Sized>(store: &Store, key: &str, value: &T) -> Result<()> {
-    let value = serde_json::to_value(value)
-        .map_err(|e| baton_core::Error::Invalid(format!("cannot store the setting {key}: {e}")))?;
+    let value = serde_json::to_value(value).map_err(baton_core::Error::unstorable)?;
     store.set_setting(key, &value, Timestamp::now()).await?;
     Ok(())
 }

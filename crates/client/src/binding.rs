@@ -32,7 +32,7 @@ pub struct BoundRun {
 }
 
 /// How a withdraw went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Withdrawal {
     /// The run is withdrawn.
     Withdrawn,
@@ -40,6 +40,9 @@ pub enum Withdrawal {
     Started,
     /// The host went away.
     HostGone,
+    /// The host did not withdraw it for another reason (a timeout, an internal error): the run
+    /// may still be queued, and is not to be taken for started.
+    Failed(Error),
 }
 
 impl BoundRun {
@@ -102,7 +105,9 @@ impl BoundRun {
             Ok(_) => Withdrawal::Withdrawn,
             Err(Error::NoHost) => Withdrawal::HostGone,
             Err(e) if e.code() == Some("shutting_down") => Withdrawal::HostGone,
-            Err(_) => Withdrawal::Started,
+            // The one refusal that means "granted meanwhile": the run is no longer queued.
+            Err(e) if e.is_invalid_state() => Withdrawal::Started,
+            Err(e) => Withdrawal::Failed(e),
         }
     }
 
@@ -247,5 +252,62 @@ pub fn queue_notice(status: &RunStatus) -> String {
         (None, true) => format!(
             "hand-offs are paused by the user: queued at position {position}; starting automatically when they resume"
         ),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    /// A host that answers every request with `status` and the error `code`.
+    fn host_answering(status: &str, code: &str) -> Client {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let body = format!(r#"{{"error":{{"code":"{code}","message":"refused here"}}}}"#);
+        let head = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut request_body = vec![0; length];
+                let _ = reader.read_exact(&mut request_body);
+                let _ = stream.write_all(format!("{head}{body}").as_bytes());
+            }
+        });
+        Client::at(&url, "token").unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_an_invalid_state_refusal_reads_as_started() {
+        let run = BoundRun::detached(RunId(7), host_answering("409 Conflict", "invalid_state"));
+        assert!(matches!(run.withdraw("test").await, Withdrawal::Started));
+        let run = BoundRun::detached(
+            RunId(7),
+            host_answering("500 Internal Server Error", "internal"),
+        );
+        match run.withdraw("test").await {
+            Withdrawal::Failed(e) => assert_eq!(e.code(), Some("internal")),
+            other => panic!("a 500 was read as {other:?}"),
+        }
+        let run = BoundRun::detached(
+            RunId(7),
+            host_answering("503 Service Unavailable", "shutting_down"),
+        );
+        assert!(matches!(run.withdraw("test").await, Withdrawal::HostGone));
     }
 }

@@ -103,6 +103,11 @@ impl Error {
         }
     }
 
+    /// A value Baton cannot write to its history: its own failure (500), never the request's.
+    pub fn unstorable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Store(sqlx::Error::Encode(Box::new(e)))
+    }
+
     /// Only Unix sets modes itself; on Windows the history's files inherit the data
     /// directory's owner-only ACL.
     #[cfg(unix)]

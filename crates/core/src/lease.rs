@@ -742,11 +742,6 @@ impl Machine {
         self.runs.get(&id).is_some_and(|a| a.run.state.is_active())
     }
 
-    /// Ids of every run the machine knows about (active, or ended in this request).
-    pub fn run_ids(&self) -> Vec<RunId> {
-        self.runs.keys().copied().collect()
-    }
-
     /// What the scheduler publishes after a commit: O(log n) to make, see [`Published`]. It
     /// reflects the rows as of the last [`Machine::take_batch`].
     pub fn published(&self) -> Published {

@@ -60,11 +60,6 @@ impl Published {
         }
     }
 
-    /// How many runs wait for the desktop.
-    pub fn queue_len(&self) -> usize {
-        self.queue.len()
-    }
-
     /// The holder's id.
     pub fn holder_id(&self) -> Option<RunId> {
         self.holder.as_ref().map(|h| h.id)

@@ -298,8 +298,12 @@ impl Store {
             .await?;
         value
             .map(|v| {
+                // What the history holds and cannot read is the store's failure (500), not
+                // the request's (400).
                 serde_json::from_str(&v).map_err(|e| {
-                    Error::Invalid(format!("the stored setting '{key}' is not valid JSON: {e}"))
+                    Error::Store(sqlx::Error::Decode(
+                        format!("the stored setting '{key}' is not valid JSON: {e}").into(),
+                    ))
                 })
             })
             .transpose()
@@ -400,10 +404,7 @@ async fn insert_events(tx: &mut sqlx::SqliteConnection, events: &[Event]) -> Res
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let data = chunk
             .iter()
-            .map(|event| {
-                serde_json::to_string(&event.kind)
-                    .map_err(|e| Error::Invalid(format!("event does not serialize: {e}")))
-            })
+            .map(|event| serde_json::to_string(&event.kind).map_err(Error::unstorable))
             .collect::<Result<Vec<_>>>()?;
         let mut insert =
             QueryBuilder::<Sqlite>::new("INSERT INTO events (seq, at, run_id, kind, data) ");

@@ -242,8 +242,9 @@ impl DataDir {
 
     /// Announces where the host listens.
     pub fn write_host_info(&self, info: &HostInfo) -> Result<()> {
+        // A note that does not serialize is Baton's own failure, not the directory's.
         let text = serde_json::to_vec_pretty(info)
-            .map_err(|e| Error::DataDir(format!("host info does not serialize: {e}")))?;
+            .map_err(|e| Error::io("cannot write the host note", std::io::Error::other(e)))?;
         write_private(&self.host_path(), &text)
     }
 

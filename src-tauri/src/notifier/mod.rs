@@ -203,8 +203,8 @@ async fn respond<R: Runtime>(app: &AppHandle<R>, core: &Handle, notice: &Notice,
     tracing::info!(?answer, run = ?notice.run, "answered from a notification");
     if answer == Answer::OpenDashboard {
         let opened = match notice.run {
-            Some(run) => crate::windows::open_dashboard_on(app, run),
-            None => crate::windows::open_dashboard(app),
+            Some(run) => crate::web_windows::open_dashboard_on(app, run),
+            None => crate::web_windows::open_dashboard(app),
         };
         if let Err(e) = opened {
             tracing::warn!(error = %e, "cannot open the dashboard");

@@ -131,6 +131,12 @@ impl Wrapper {
                         }
                         // Granted in the meantime: the command runs after all.
                         Withdrawal::Started => {}
+                        // Still queued, perhaps: this wrapper's end closes its stream, and
+                        // the host ends the run with it.
+                        Withdrawal::Failed(e) => {
+                            self.end_job().await;
+                            return Err(e.into());
+                        }
                     }
                 }
                 sig = signals.recv() => {
@@ -306,6 +312,11 @@ impl Wrapper {
                 Withdrawal::HostGone => return self.host_gone().await.map(Some),
                 Withdrawal::Withdrawn => eprintln!(
                     "baton: stopped waiting ({sig}); run #{} withdrawn",
+                    self.run.id()
+                ),
+                // The host ends the run when this wrapper's stream closes, at its exit.
+                Withdrawal::Failed(e) => eprintln!(
+                    "baton: stopped waiting ({sig}); withdrawing run #{} failed ({e}), so it ends as this command exits",
                     self.run.id()
                 ),
                 // Granted just now: end the run instead of starting the command.
