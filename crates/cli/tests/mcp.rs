@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 struct Agent {
     info: ClientConfig,
     progress: Arc<Mutex<Vec<String>>>,
+    tools_changed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ClientHandler for Agent {
@@ -41,11 +42,18 @@ impl ClientHandler for Agent {
             .unwrap()
             .push(params.message.unwrap_or_default());
     }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tools_changed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 struct Session {
     client: RunningService<RoleClient, Agent>,
     progress: Arc<Mutex<Vec<String>>>,
+    /// How many times Baton said its tools changed.
+    tools_changed: Arc<std::sync::atomic::AtomicUsize>,
     /// The `baton mcp` process.
     pid: u32,
 }
@@ -68,17 +76,20 @@ impl Session {
             .0;
         let pid = transport.id().unwrap();
         let progress = Arc::new(Mutex::new(Vec::new()));
+        let tools_changed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let agent = Agent {
             info: ClientConfig::new(
                 ClientCapabilities::default(),
                 Implementation::new(name, "1.0"),
             ),
             progress: progress.clone(),
+            tools_changed: tools_changed.clone(),
         };
         let client = agent.serve(transport).await.unwrap();
         Session {
             client,
             progress,
+            tools_changed,
             pid,
         }
     }
@@ -457,6 +468,57 @@ fn calls(log: &Path) -> Vec<Call> {
 }
 
 const INPUT_TOOLS: [&str; 3] = ["click", "type_text", "press_key"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_the_server_adds_mid_session_is_announced_and_runs_gated() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("calls.jsonl");
+    let p = proxied(&d, "agent-1", &log, &[]).await;
+    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
+        tools.iter().map(|t| t.name.to_string()).collect()
+    };
+    let before = names(p.client.peer().list_all_tools().await.unwrap());
+    assert!(!before.contains(&"drag_window".to_string()), "{before:?}");
+
+    // A read: it passes without the desktop, and the server adds an input tool.
+    assert_eq!(
+        p.ok("show_more_tools", json!({ "who": "p" })).await,
+        "show_more_tools done for p"
+    );
+    assert_eq!(d.holder_id(), None, "a read takes no desktop");
+    let started = Instant::now();
+    while p.tools_changed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the agent was not told the tools changed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = names(p.client.peer().list_all_tools().await.unwrap());
+    assert!(after.contains(&"drag_window".to_string()), "{after:?}");
+
+    // The new tool runs, and as input: only once the session holds the desktop.
+    assert_eq!(
+        p.ok("drag_window", json!({ "who": "p" })).await,
+        "drag_window done for p"
+    );
+    let run = run_of(&d, "agent-1")["id"].as_i64().unwrap();
+    assert_eq!(
+        d.holder_id(),
+        Some(run),
+        "the new input tool took the desktop"
+    );
+    assert!(
+        calls(&log).iter().any(|c| c.tool == "drag_window"),
+        "{:?}",
+        calls(&log)
+    );
+    // A tool nobody listed is still refused, naming the ones there are.
+    let (refused, text) = p.call("fly_away", json!({})).await;
+    assert!(refused && text.contains("drag_window"), "{text}");
+    p.end().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxied_input_calls_of_two_sessions_never_interleave_and_reads_pass() {

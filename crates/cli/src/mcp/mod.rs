@@ -23,7 +23,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -78,7 +78,12 @@ impl Baton {
 
 impl ServerHandler for Baton {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        // listChanged: a proxied server's tools may change, and the agent is told.
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("baton", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
     }
@@ -230,11 +235,19 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
         .serve_with_ct(rmcp::transport::stdio(), stop.clone())
         .await
     {
-        Ok(service) => service
-            .waiting()
-            .await
-            .map(|_| ())
-            .map_err(|e| Failure::new(exit::FAILED, format!("the MCP session failed: {e}"))),
+        Ok(service) => {
+            let forwarding = downstream
+                .clone()
+                .map(|d| tokio::spawn(forward_tool_changes(d, service.peer().clone())));
+            let outcome =
+                service.waiting().await.map(|_| ()).map_err(|e| {
+                    Failure::new(exit::FAILED, format!("the MCP session failed: {e}"))
+                });
+            if let Some(forwarding) = forwarding {
+                forwarding.abort();
+            }
+            outcome
+        }
         Err(e) => Err(Failure::new(
             exit::FAILED,
             format!("no MCP session was started on stdin/stdout: {e}"),
@@ -260,6 +273,20 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
         std::process::exit(i32::from(exit::OK));
     }
     outcome.map(|()| exit::OK)
+}
+
+/// Each time the desktop server says its tools changed: lists them again (so the new ones can
+/// be called, classified as they are), then tells the agent, which lists them in turn.
+async fn forward_tool_changes(downstream: Arc<Downstream>, agent: Peer<RoleServer>) {
+    let mut changes = downstream.changes();
+    while changes.changed().await.is_ok() {
+        if let Err(why) = downstream.tools().await {
+            tracing::warn!("{why}");
+        }
+        if agent.notify_tool_list_changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn stop_on_signal(stop: CancellationToken) {

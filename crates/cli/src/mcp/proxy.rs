@@ -8,6 +8,11 @@
 //!
 //! The downstream server is started once, in the background, so a slow or broken one never
 //! holds up the MCP handshake; when it fails, calls say so and the lease is given back.
+//!
+//! Its tools may change while the session runs (`notifications/tools/list_changed`): the proxy
+//! then lists them again, classifies the new ones by the same rules as it calls them (gated
+//! unless they only read), and tells the agent in turn. A tool the proxy has not listed never
+//! runs: a call to one it does not know lists the tools again first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +20,9 @@ use std::time::Duration;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, Tool,
 };
-use rmcp::service::{RequestContext, RunningService};
+use rmcp::service::{NotificationContext, RequestContext, RunningService};
 use rmcp::transport::TokioChildProcess;
-use rmcp::{RoleClient, RoleServer, ServiceError, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, RoleServer, ServiceError, ServiceExt};
 use tokio::sync::watch;
 
 use crate::exit::NO_HOST_MESSAGE;
@@ -150,13 +155,28 @@ fn words(name: &str) -> Vec<String> {
     words
 }
 
-type Service = RunningService<RoleClient, ClientConfig>;
+type Service = RunningService<RoleClient, Listener>;
+
+/// Baton as the downstream server's client: counts its announcements that its tools changed.
+struct Listener {
+    config: ClientConfig,
+    changed: watch::Sender<u64>,
+}
+
+impl ClientHandler for Listener {
+    fn get_info(&self) -> ClientConfig {
+        self.config.clone()
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.changed.send_modify(|n| *n += 1);
+    }
+}
 
 #[derive(Clone)]
 enum Down {
     Starting,
-    /// The service, and its tools as it listed them at the start.
-    Up(Arc<Service>, Arc<Vec<Tool>>),
+    Up(Arc<Service>),
     Failed(String),
 }
 
@@ -165,6 +185,10 @@ pub struct Downstream {
     /// The command line, as the agent and the user are told.
     pub label: String,
     state: watch::Receiver<Down>,
+    /// Its tools as it last listed them: only these are called.
+    known: Arc<std::sync::Mutex<Vec<Tool>>>,
+    /// Bumped each time the server says its tools changed.
+    changed: watch::Receiver<u64>,
     pub gates: Gates,
     call_timeout: Duration,
 }
@@ -182,12 +206,18 @@ impl Downstream {
     pub fn start(command: &[String], gates: Gates, call_timeout: Duration) -> Downstream {
         let label = crate::format::truncate(&command.join(" "), 120);
         let (tx, state) = watch::channel(Down::Starting);
+        let (changes, changed) = watch::channel(0);
+        let known = Arc::new(std::sync::Mutex::new(Vec::new()));
         let command = command.to_vec();
         let name = label.clone();
+        let listed = known.clone();
         tokio::spawn(async move {
-            let result = tokio::time::timeout(START_TIMEOUT, connect(&command)).await;
+            let result = tokio::time::timeout(START_TIMEOUT, connect(&command, changes)).await;
             let down = match result {
-                Ok(Ok((service, tools))) => Down::Up(Arc::new(service), Arc::new(tools)),
+                Ok(Ok((service, tools))) => {
+                    *listed.lock().unwrap_or_else(|e| e.into_inner()) = tools;
+                    Down::Up(Arc::new(service))
+                }
                 Ok(Err(why)) => Down::Failed(format!("the desktop MCP server '{name}' {why}")),
                 Err(_) => Down::Failed(format!(
                     "the desktop MCP server '{name}' did not answer within {} s",
@@ -202,9 +232,16 @@ impl Downstream {
         Downstream {
             label,
             state,
+            known,
+            changed,
             gates,
             call_timeout,
         }
+    }
+
+    /// Resolves each time the server says its tools changed (never, once it is gone).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.clone()
     }
 
     /// The running service, once it started; the reason it is not there otherwise.
@@ -215,11 +252,11 @@ impl Downstream {
             .await
             .map(|down| down.clone());
         match ready {
-            Ok(Down::Up(service, _)) if service.is_transport_closed() => Err(format!(
+            Ok(Down::Up(service)) if service.is_transport_closed() => Err(format!(
                 "the desktop MCP server '{}' has stopped; restart this MCP session to start it again",
                 self.label
             )),
-            Ok(Down::Up(service, _)) => Ok(service),
+            Ok(Down::Up(service)) => Ok(service),
             Ok(Down::Failed(why)) => Err(why),
             Ok(Down::Starting) | Err(_) => Err(format!(
                 "the desktop MCP server '{}' is not available",
@@ -228,11 +265,14 @@ impl Downstream {
         }
     }
 
-    /// Its tools, or why there are none.
+    /// Its tools as it lists them now (and from now on the ones called), or why there are none.
     pub async fn tools(&self) -> Result<Vec<Tool>, String> {
         let service = self.service().await?;
         match tokio::time::timeout(self.call_timeout, service.list_all_tools()).await {
-            Ok(Ok(tools)) => Ok(tools),
+            Ok(Ok(tools)) => {
+                *self.known.lock().unwrap_or_else(|e| e.into_inner()) = tools.clone();
+                Ok(tools)
+            }
             Ok(Err(e)) => Err(self.failure(&service, &e)),
             Err(_) => Err(format!(
                 "the desktop MCP server '{}' did not list its tools within {} s",
@@ -256,39 +296,55 @@ impl Downstream {
     /// Stops the downstream server: its stdin closes. (One that ignores that gets SIGTERM when
     /// this process exits: see [`connect`].)
     pub fn shut_down(&self) {
-        if let Down::Up(service, _) = &*self.state.borrow() {
+        if let Down::Up(service) = &*self.state.borrow() {
             service.cancellation_token().cancel();
         }
     }
 
-    /// The server's tool names, when it listed them and `name` is not among them.
+    /// The server's tool names, when `name` is not among the tools it last listed.
     fn unknown(&self, name: &str) -> Option<String> {
-        match &*self.state.borrow() {
-            Down::Up(_, tools) if !tools.iter().any(|t| t.name == name) => Some(
-                tools
-                    .iter()
-                    .map(|t| t.name.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            _ => None,
+        let tools = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        (!tools.iter().any(|t| t.name == name)).then(|| {
+            tools
+                .iter()
+                .map(|t| t.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+
+    /// `name` is a tool of the server's; if the last list lacks it, the server is asked again
+    /// (it may have added it since). Otherwise the tools it has.
+    async fn check_known(&self, name: &str) -> Result<(), String> {
+        if self.unknown(name).is_none() {
+            return Ok(());
+        }
+        self.tools().await?;
+        match self.unknown(name) {
+            None => Ok(()),
+            Some(known) => Err(format!(
+                "the desktop MCP server '{}' has no tool '{name}'; its tools are {known}",
+                self.label
+            )),
         }
     }
 
-    /// Whether the server says its tool `name` only reads (from the list it gave at start).
+    /// Whether the server says its tool `name` only reads (in the list it gave last).
     fn read_only(&self, name: &str) -> bool {
-        match &*self.state.borrow() {
-            Down::Up(_, tools) => tools
-                .iter()
-                .find(|t| t.name == name)
-                .and_then(|t| t.annotations.as_ref()?.read_only_hint)
-                .unwrap_or(false),
-            _ => false,
-        }
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.annotations.as_ref()?.read_only_hint)
+            .unwrap_or(false)
     }
 }
 
-async fn connect(command: &[String]) -> Result<(Service, Vec<Tool>), String> {
+async fn connect(
+    command: &[String],
+    changed: watch::Sender<u64>,
+) -> Result<(Service, Vec<Tool>), String> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| "has no command".to_string())?;
@@ -298,11 +354,14 @@ async fn connect(command: &[String]) -> Result<(Service, Vec<Tool>), String> {
     // included), so a desktop server never outlives the session that gates it.
     let transport = TokioChildProcess::new(crate::process::downstream(cmd))
         .map_err(|e| format!("cannot start: {e}"))?;
-    let info = ClientConfig::new(
-        ClientCapabilities::default(),
-        Implementation::new("baton", env!("CARGO_PKG_VERSION")),
-    );
-    let service = info
+    let listener = Listener {
+        config: ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("baton", env!("CARGO_PKG_VERSION")),
+        ),
+        changed,
+    };
+    let service = listener
         .serve(transport)
         .await
         .map_err(|e| format!("did not start an MCP session: {e}"))?;
@@ -333,11 +392,8 @@ impl Baton {
             }
         };
         let name = request.name.to_string();
-        if let Some(known) = downstream.unknown(&name) {
-            return error(format!(
-                "the desktop MCP server '{}' has no tool '{name}'; its tools are {known}",
-                downstream.label
-            ));
+        if let Err(why) = downstream.check_known(&name).await {
+            return error(why);
         }
         let read_only = downstream.read_only(&name);
         let mut params = CallToolRequestParams::new(request.name);

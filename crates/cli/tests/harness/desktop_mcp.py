@@ -7,7 +7,8 @@ test can check that gated calls of two sessions never overlap.
 
 Tools: click, type_text, press_key (input; 200 ms each), screenshot, list_windows (read-only;
 immediate), click_and_crash (exits the server), click_then_exit (answers, then exits the server
-0.3 s later), scroll_forever (never answers).
+0.3 s later), scroll_forever (never answers), show_more_tools (adds drag_window, an input tool,
+and announces notifications/tools/list_changed, as servers do whose tools change mid-session).
 """
 
 import json
@@ -22,7 +23,7 @@ log_lock = threading.Lock()
 
 # "computer" drives the desktop but claims to be read-only: a server's word is not evidence.
 TOOLS = ["click", "type_text", "press_key", "screenshot", "list_windows",
-         "click_and_crash", "click_then_exit", "scroll_forever", "computer"]
+         "click_and_crash", "click_then_exit", "scroll_forever", "computer", "show_more_tools"]
 
 
 def send(message):
@@ -40,8 +41,11 @@ def call(request_id, params):
     name = params.get("name")
     who = (params.get("arguments") or {}).get("who", "")
     start = time.monotonic()
-    if name in ("click", "type_text", "press_key"):
+    if name in ("click", "type_text", "press_key", "drag_window"):
         time.sleep(0.2)
+    elif name == "show_more_tools" and "drag_window" not in TOOLS:
+        TOOLS.append("drag_window")
+        send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
     elif name == "click_and_crash":
         record(name, who, start, time.monotonic())
         os._exit(3)
