@@ -17,6 +17,9 @@ use serde_json::{Value, json};
 /// The W3C element key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// The longest one WebDriver request may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 struct Driver {
     process: Child,
     http: reqwest::Client,
@@ -76,13 +79,20 @@ impl Driver {
         }
     }
 
+    /// One WebDriver request. Within a deadline: a request the browser never answers fails
+    /// the test, naming itself, instead of holding up the whole suite.
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut req = self.http.request(method, url);
+        let what = format!("{method} {path}");
+        let mut req = self.http.request(method, url).timeout(CALL_TIMEOUT);
         if let Some(body) = body {
             req = req.json(&body);
         }
-        req.send().await.unwrap().json::<Value>().await.unwrap()["value"].take()
+        let answer = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {what} failed: {e}"));
+        answer.json::<Value>().await.unwrap()["value"].take()
     }
 
     /// Waits for an element matching `css` whose text satisfies `pred`.
@@ -130,21 +140,27 @@ impl Driver {
         .await;
     }
 
-    /// Replaces the value of the input matching `css` with `text`.
+    /// Replaces the value of the input matching `css` with `text`, as typing leaves it (an
+    /// `input` event). Set by the page, not with WebDriver's synthesized keys: on a bare Xvfb
+    /// (no window manager gives the window the keyboard focus) WebKitWebDriver's key events
+    /// once never finished, in CI under load, leaving the field empty and the test hung.
     async fn fill(&self, css: &str, text: &str) {
-        let element = self.find(css).await.unwrap_or_else(|| panic!("no {css}"));
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
+        let filled = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({
+                    "script": "const field = document.querySelector(arguments[0]);\
+                               if (!field) return false;\
+                               field.focus();\
+                               field.value = arguments[1];\
+                               field.dispatchEvent(new Event('input', { bubbles: true }));\
+                               return true;",
+                    "args": [css, text],
+                })),
+            )
+            .await;
+        assert_eq!(filled, json!(true), "no {css}");
     }
 
     /// Runs `body` (the body of an async function that receives `done`) in the page.
