@@ -28,12 +28,18 @@ setup-run:
 	@./scripts/setup.sh run
 
 ## The Debian package (the tray app, the baton CLI, the menu entry with the app id the Wayland
-## portals know, the icon, the GNOME Shell extension) in target/debian/, built with cargo-deb.
-## DEB_VERSION=… gives the package another version (CI's upgrade check).
+## portals know, the icon, the GNOME Shell extension) in target/debian/, built with cargo-deb, and
+## an RPM of the same files in target/rpm/ (cargo-generate-rpm; checked, not installed: see
+## scripts/package/rpm.sh). DEB_VERSION=… gives the Debian package another version (CI's upgrade check).
 package:
 	@./scripts/setup.sh package
 	$(CARGO) build --release -p baton-cli -p baton-tray
 	cargo deb -p baton-tray --no-build --output target/debian/ $(if $(DEB_VERSION),--deb-version $(DEB_VERSION))
+	@# The RPM of the same files (cargo-generate-rpm), from stripped copies of the programs.
+	mkdir -p target/rpm/bin
+	strip -o target/rpm/bin/baton target/release/baton
+	strip -o target/rpm/bin/baton-tray target/release/baton-tray
+	cargo generate-rpm -p src-tauri --output target/rpm/
 
 ## The Windows installer (baton.exe on PATH, baton-tray.exe with a Start-menu entry, an
 ## uninstaller that keeps the data) in target/windows/, built with mingw-w64 and wixl.

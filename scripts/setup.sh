@@ -3,7 +3,8 @@
 # what is missing. Works as root or through sudo. Safe to run again.
 #   run    what building and running Baton needs (`make run`): the C toolchain, WebKitGTK, the
 #          tray library, and Rust (rustup, the pinned toolchain). Nothing of the tests.
-#   package  also cargo-deb, which `make package` builds the Debian package with.
+#   package  also cargo-deb and cargo-generate-rpm, which `make package` builds the Debian package
+#          and the RPM with.
 #   package-windows  also mingw-w64, Rust's Windows standard library and wixl (msitools), which
 #          `make package-windows` builds the Windows installer with.
 #   test   (the default) also everything the tests need (`make test`): Xvfb, D-Bus, dunst,
@@ -148,10 +149,14 @@ fi
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
 fi
-# The Debian package's builder (make package).
-if [ "$MODE" = package ] && ! command -v cargo-deb >/dev/null 2>&1; then
-    echo "setup: installing cargo-deb"
-    cargo install cargo-deb --locked --quiet
+# The packages' builders (make package).
+if [ "$MODE" = package ]; then
+    for builder in cargo-deb cargo-generate-rpm; do
+        if ! command -v "$builder" >/dev/null 2>&1; then
+            echo "setup: installing $builder"
+            cargo install "$builder" --locked --quiet
+        fi
+    done
 fi
 # What follows only the tests need.
 case "$MODE" in
