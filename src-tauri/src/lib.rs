@@ -107,7 +107,7 @@ pub fn run(options: Options) -> Result<()> {
             // itself, as for `baton daemon` on the same data directory.
             let host = match tauri::async_runtime::block_on(Host::start(HostOptions::new(
                 data_dir.clone(),
-                "tray",
+                baton_platform::HostKind::Tray,
             ))) {
                 Ok(host) => host,
                 Err(e) => {

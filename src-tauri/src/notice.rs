@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use baton_core::{Event, EventKind, RunBrief, RunId, Snapshot};
+use baton_core::{Caller, Event, EventKind, RunBrief, RunId, Snapshot};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -281,10 +281,9 @@ impl Noticer {
             EventKind::Cancelled {
                 by, replaced_by, ..
             } => {
-                let how = match (by.strip_prefix("user:"), by.strip_prefix("run:")) {
-                    (Some(surface), _) => surface.to_string(),
-                    (None, Some(run)) => format!("relayed by run #{run}"),
-                    _ => by.clone(),
+                let how = match by {
+                    Caller::User { via } => via.clone(),
+                    Caller::Run(run) => format!("relayed by run #{run}"),
                 };
                 let text = match replaced_by {
                     Some(new) => format!(
@@ -309,7 +308,7 @@ impl Noticer {
                 }
                 self.ended(id);
             }
-            EventKind::HolderPaused { by } if by == "user:takeover" => {
+            EventKind::HolderPaused { by } if by.is_takeover() => {
                 notices.push(Notice::about(
                     NoticeKind::Takeover,
                     id,
@@ -518,7 +517,7 @@ mod tests {
             at: Timestamp(0),
             run_id: None,
             kind: EventKind::HandoffsPaused {
-                by: "user:tray".into(),
+                by: baton_core::Caller::user("tray"),
             },
         });
         let paused = n.on_event(&ev(7, 3, queued(3)));
@@ -560,7 +559,7 @@ mod tests {
             behind: Some(RunId(1)),
         };
         let paused = EventKind::HolderPaused {
-            by: "user:takeover".into(),
+            by: baton_core::Caller::user("takeover"),
         };
         let mut notices = Vec::new();
         for event in [
@@ -637,7 +636,7 @@ mod tests {
                 5,
                 1,
                 EventKind::Cancelled {
-                    by: "user:hotkey".into(),
+                    by: baton_core::Caller::user("hotkey"),
                     reason: None,
                     replaced_by: None,
                 },
@@ -747,7 +746,7 @@ mod tests {
                 at: Timestamp(0),
                 run_id: None,
                 kind: EventKind::HandoffsPaused {
-                    by: "user:cli".into(),
+                    by: baton_core::Caller::user("cli"),
                 },
             },
             ev(1, 1, submitted("A", "x")),
@@ -763,7 +762,7 @@ mod tests {
                 3,
                 1,
                 EventKind::Cancelled {
-                    by: "run:7".into(),
+                    by: baton_core::Caller::Run(baton_core::RunId(7)),
                     reason: Some("user said".into()),
                     replaced_by: None,
                 },

@@ -31,7 +31,7 @@ fn fixture() -> Fixture {
     // The host lives on Tauri's runtime, where the commands run.
     let host = tauri::async_runtime::block_on(Host::start(HostOptions {
         input: baton_api::InputOptions::Disabled,
-        ..HostOptions::new(data_dir.clone(), "test")
+        ..HostOptions::new(data_dir.clone(), baton_platform::HostKind::Tray)
     }))
     .unwrap();
     let core = host.core().clone();
@@ -82,12 +82,14 @@ impl Fixture {
     fn submit(&self, title: &str) -> i64 {
         let core = self.core.clone();
         let spec = RunSpec::new(title, "test", true);
-        tauri::async_runtime::block_on(async move { core.submit(spec).await })
-            .unwrap()
-            .status
-            .run
-            .id
-            .0
+        tauri::async_runtime::block_on(async move {
+            core.submit(spec, baton_core::Caller::user("test")).await
+        })
+        .unwrap()
+        .status
+        .run
+        .id
+        .0
     }
 }
 
@@ -248,8 +250,20 @@ fn asking_first_is_kept_in_force_at_once_and_allow_lets_in_only_the_waiting_run(
     assert!(stored.host.ask_first, "kept for the next start");
     let core = f.core.clone();
     let (a, b) = tauri::async_runtime::block_on(async move {
-        let a = core.submit(RunSpec::new("a", "test", true)).await.unwrap();
-        let b = core.submit(RunSpec::new("b", "test", true)).await.unwrap();
+        let a = core
+            .submit(
+                RunSpec::new("a", "test", true),
+                baton_core::Caller::user("test"),
+            )
+            .await
+            .unwrap();
+        let b = core
+            .submit(
+                RunSpec::new("b", "test", true),
+                baton_core::Caller::user("test"),
+            )
+            .await
+            .unwrap();
         (a.status.run.id, b.status.run.id)
     });
     assert!(f.core.status().desktop.holder.is_none());
@@ -284,7 +298,11 @@ fn the_default_ttl_applies_to_new_runs_and_absurd_values_are_refused() {
     assert_eq!(view["default_ttl_secs"], 40.0);
     let core = f.core.clone();
     let run = tauri::async_runtime::block_on(async move {
-        core.submit(RunSpec::new("new", "test", false)).await
+        core.submit(
+            RunSpec::new("new", "test", false),
+            baton_core::Caller::user("test"),
+        )
+        .await
     })
     .unwrap();
     assert_eq!(run.status.run.ttl_ms, 40_000);
@@ -509,10 +527,18 @@ fn caps_and_retention_are_checked_and_in_force_at_once() {
     f.submit("second");
     let core = f.core.clone();
     let refused = tauri::async_runtime::block_on(async move {
-        core.submit(RunSpec::new("third", "test", true)).await
+        core.submit(
+            RunSpec::new("third", "test", true),
+            baton_core::Caller::user("test"),
+        )
+        .await
     })
     .unwrap_err();
-    assert_eq!(refused.code(), "too_many_runs", "{refused}");
+    assert_eq!(
+        refused.code(),
+        baton_core::ErrorCode::TooManyRuns,
+        "{refused}"
+    );
     // The old run is pruned at once; the newer one stays.
     let store = f.core.store().clone();
     let ids = tauri::async_runtime::block_on(async move {

@@ -42,7 +42,7 @@ async fn main() {
     let host = Host::start(HostOptions {
         durability,
         input: baton_api::InputOptions::Disabled,
-        ..HostOptions::new(DataDir::at(dir.path()), "bench")
+        ..HostOptions::new(DataDir::at(dir.path()), baton_platform::HostKind::Daemon)
     })
     .await
     .unwrap();

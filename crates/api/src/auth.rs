@@ -5,15 +5,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use baton_core::Caller;
 use baton_core::auth::secrets_equal;
+use baton_core::{Caller, ErrorCode, VIA_HEADER};
 
 use crate::error::{Error, Result};
 use crate::state::ApiState;
-
-/// The header a user surface names itself in (`cli`, `tray`, `dashboard`, …); recorded in the
-/// history as `user:<surface>`. Absent: `api`.
-pub const VIA_HEADER: &str = "x-baton-via";
 
 /// Refuses requests whose `Host` is not this server's loopback address, and requests a browser
 /// sends from a web page (an `Origin` that is not loopback).
@@ -96,7 +92,7 @@ fn via(headers: &HeaderMap) -> Result<String> {
         Ok(text.to_string())
     } else {
         Err(Error::bad_request(
-            "invalid_header",
+            ErrorCode::InvalidHeader,
             format!("{VIA_HEADER} must be 1 to 32 lower-case letters, digits, '-' or '_'"),
         ))
     }

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use baton_core::ErrorCode;
 use serde::Serialize;
 
 /// Everything the API answers with an error.
@@ -42,7 +43,7 @@ pub enum Error {
     #[error("{message}")]
     BadRequest {
         /// The stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// The HTTP status.
         status: StatusCode,
         /// What is wrong with it.
@@ -70,7 +71,7 @@ pub enum Error {
 
 impl Error {
     /// A malformed request.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Error::BadRequest {
             code,
             status: StatusCode::BAD_REQUEST,
@@ -110,18 +111,18 @@ impl Error {
     }
 
     /// The stable code clients match on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Error::Core(e) => e.code(),
             Error::Platform(e) => e.code(),
-            Error::Unauthorized => "unauthorized",
-            Error::Forbidden(_) => "forbidden",
-            Error::HostNotAllowed(_) => "host_not_allowed",
-            Error::OriginNotAllowed(_) => "origin_not_allowed",
-            Error::BadRequest { code, .. } => code,
-            Error::NoRoute(_) => "no_route",
-            Error::MethodNotAllowed(_) => "method_not_allowed",
-            Error::Bind { .. } => "bind_failed",
+            Error::Unauthorized => ErrorCode::Unauthorized,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::HostNotAllowed(_) => ErrorCode::HostNotAllowed,
+            Error::OriginNotAllowed(_) => ErrorCode::OriginNotAllowed,
+            Error::BadRequest { code, .. } => *code,
+            Error::NoRoute(_) => ErrorCode::NoRoute,
+            Error::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            Error::Bind { .. } => ErrorCode::BindFailed,
         }
     }
 }
@@ -136,9 +137,8 @@ pub struct ErrorBody {
 /// An error's code and sentence.
 #[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `unknown_run`, `self_cancel`, `forbidden`, `invalid_state`,
-    /// `invalid_request`, `invalid_json`, `unauthorized`, `payload_too_large`, …
-    pub code: String,
+    /// Stable, machine-readable: what a client matches on.
+    pub code: ErrorCode,
     /// A sentence a person understands.
     pub message: String,
 }
@@ -152,7 +152,7 @@ impl IntoResponse for Error {
         }
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code().to_string(),
+                code: self.code(),
                 message: self.to_string(),
             },
         };

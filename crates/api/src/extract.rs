@@ -4,7 +4,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use baton_core::RunId;
+use baton_core::{ErrorCode, RunId};
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
@@ -31,9 +31,9 @@ where
         let text: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         let refused = |e: serde_json::Error| {
             let code = if e.is_syntax() || e.is_eof() {
-                "invalid_json"
+                ErrorCode::InvalidJson
             } else {
-                "invalid_request"
+                ErrorCode::InvalidRequest
             };
             Error::bad_request(
                 code,
@@ -44,7 +44,7 @@ where
         // Every body is an object: serde would also take a struct's fields as an array.
         if !value.is_object() {
             return Err(Error::bad_request(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "the request body is not what this route takes: send a JSON object",
             ));
         }
@@ -79,7 +79,7 @@ pub fn bounded(value: u64, name: &str) -> Result<u64, Error> {
         Ok(value)
     } else {
         Err(Error::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!(
                 "{name} is at most {}, not {value}",
                 crate::openapi::MAX_NUMBER
@@ -94,7 +94,7 @@ fn from_bytes_rejection(rejection: BytesRejection) -> Error {
         too_large()
     } else {
         Error::BadRequest {
-            code: "unreadable_body",
+            code: ErrorCode::UnreadableBody,
             status,
             message: rejection.body_text(),
         }
@@ -103,7 +103,7 @@ fn from_bytes_rejection(rejection: BytesRejection) -> Error {
 
 fn too_large() -> Error {
     Error::BadRequest {
-        code: "payload_too_large",
+        code: ErrorCode::PayloadTooLarge,
         status: StatusCode::PAYLOAD_TOO_LARGE,
         message: format!(
             "the request body is too large: at most {} KiB",
@@ -129,7 +129,7 @@ where
             .map(|q| Query(q.0))
             .map_err(|e: QueryRejection| {
                 Error::bad_request(
-                    "invalid_query",
+                    ErrorCode::InvalidQuery,
                     format!("bad query parameters: {}", e.body_text()),
                 )
             })
@@ -150,14 +150,16 @@ where
         let axum::extract::Path(raw) =
             axum::extract::Path::<String>::from_request_parts(parts, state)
                 .await
-                .map_err(|e: PathRejection| Error::bad_request("invalid_run_id", e.body_text()))?;
+                .map_err(|e: PathRejection| {
+                    Error::bad_request(ErrorCode::InvalidRunId, e.body_text())
+                })?;
         raw.parse::<i64>()
             .ok()
             .filter(|id| *id > 0)
             .map(|id| RunPath(RunId(id)))
             .ok_or_else(|| {
                 Error::bad_request(
-                    "invalid_run_id",
+                    ErrorCode::InvalidRunId,
                     format!("'{raw}' is not a run id: run ids are positive whole numbers"),
                 )
             })

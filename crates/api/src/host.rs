@@ -11,7 +11,7 @@ use baton_core::clock::SystemClock;
 use baton_core::input::{Gateway, InputDriver};
 use baton_core::takeover::{self, TakeoverSettings};
 use baton_core::{Config, Durability, Handle, Store, Timestamp};
-use baton_platform::{DataDir, EnigoDriver, HostInfo, HostLock};
+use baton_platform::{DataDir, EnigoDriver, HostInfo, HostKind, HostLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,8 +26,8 @@ use crate::state::ApiState;
 pub struct HostOptions {
     /// The data directory to serve.
     pub data_dir: DataDir,
-    /// `daemon` or `tray`, written into `host.json`.
-    pub kind: String,
+    /// Which program hosts, written into `host.json`.
+    pub kind: HostKind,
     /// SQLite `synchronous` level.
     pub durability: Durability,
     /// Where input goes.
@@ -41,10 +41,10 @@ pub struct HostOptions {
 impl HostOptions {
     /// A host of `data_dir` with the stored settings, the default durability and input on the
     /// display.
-    pub fn new(data_dir: DataDir, kind: impl Into<String>) -> HostOptions {
+    pub fn new(data_dir: DataDir, kind: HostKind) -> HostOptions {
         HostOptions {
             data_dir,
-            kind: kind.into(),
+            kind,
             durability: Durability::Normal,
             input: InputOptions::Display,
             overrides: Overrides::default(),
@@ -90,7 +90,7 @@ pub struct Host {
     core: Handle,
     state: ApiState,
     data_dir: DataDir,
-    kind: String,
+    kind: HostKind,
     started_at: Timestamp,
     /// Set once, when the whole host stops: every server and every endless stream ends.
     stopping: watch::Sender<bool>,
@@ -411,7 +411,7 @@ impl Host {
             url: self.url(),
             socket: self.local.as_ref().map(|l| l.path.clone()),
             pid: std::process::id(),
-            kind: self.kind.clone(),
+            kind: self.kind,
             version: env!("CARGO_PKG_VERSION").into(),
             started_at: self.started_at,
         })?;

@@ -7,8 +7,8 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use baton_core::input::{self, Stop};
-use baton_core::lease::TAKEOVER_MESSAGE;
-use baton_core::{Caller, Error as CoreError, RunId, RunState, queued_message};
+use baton_core::messages::{self, TAKEOVER_MESSAGE};
+use baton_core::{Caller, Error as CoreError, ErrorCode, RunId, RunState, queued_message};
 
 use crate::error::{Error, ErrorBody, Result};
 use crate::extract::{Body, RunPath};
@@ -66,30 +66,23 @@ async fn refusal(
     id: RunId,
     lease_token: u64,
     stop: Stop,
-) -> Result<(&'static str, String)> {
+) -> Result<(ErrorCode, String)> {
     Ok(match stop {
         Stop::StaleToken { current } => (
-            "stale_token",
-            format!(
-                "lease token {lease_token} is stale: run #{id} holds the desktop under token {current} now"
-            ),
+            ErrorCode::StaleToken,
+            messages::stale_token(id, lease_token, current),
         ),
-        Stop::UserActive => ("user_active", TAKEOVER_MESSAGE.to_string()),
+        Stop::UserActive => (ErrorCode::UserActive, TAKEOVER_MESSAGE.to_string()),
         Stop::NotHolder => {
             let run = state.core.run(id).await?;
             let published = state.core.published();
             let holder = published.holder.as_ref().map(|h| h.brief());
             match run.state {
-                RunState::Cancelled => (
-                    "cancelled",
-                    format!(
-                        "run #{id} was cancelled by the user{}; its input is refused",
-                        run.reason.map(|r| format!(": {r}")).unwrap_or_default()
-                    ),
-                ),
+                RunState::Cancelled => (ErrorCode::Cancelled, messages::cancelled_input(&run)),
                 RunState::Queued => (
-                    "not_holder",
+                    ErrorCode::NotHolder,
                     queued_message(
+                        id,
                         holder.as_ref(),
                         run.position.unwrap_or_default(),
                         published.paused,
@@ -98,22 +91,12 @@ async fn refusal(
                     ),
                 ),
                 RunState::Running => (
-                    "not_holder",
-                    match holder {
-                        Some(h) => format!(
-                            "run #{id} does not hold the desktop: '{}' ({}) does; acquire it first",
-                            h.title, h.client
-                        ),
-                        None => format!(
-                            "run #{id} does not hold the desktop, which is free; acquire it first"
-                        ),
-                    },
+                    ErrorCode::NotHolder,
+                    messages::not_holder(id, holder.as_ref()),
                 ),
                 ended => (
-                    "stale_token",
-                    format!(
-                        "run #{id} no longer holds the desktop (it {ended}); lease token {lease_token} is stale"
-                    ),
+                    ErrorCode::StaleToken,
+                    messages::ended_input(id, lease_token, ended),
                 ),
             }
         }

@@ -111,7 +111,8 @@ fn text(max: usize, pattern: String, required: bool) -> Value {
 }
 
 fn constrain_schemas(doc: &mut Value) {
-    use baton_core::lease::{limits, text_pattern};
+    use baton_core::lease::limits;
+    use baton_core::text::text_pattern;
     let reason = || {
         text(
             limits::REASON_CHARS,

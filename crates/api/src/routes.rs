@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use baton_core::{
-    Caller, Event, HistoryQuery, Run, RunId, RunSpec, RunState, RunStatus, Snapshot, Submitted,
+    Caller, ErrorCode, Event, HistoryQuery, Run, RunId, RunSpec, RunState, RunStatus, Snapshot,
+    Submitted,
 };
 use std::time::Duration;
 
@@ -57,7 +58,7 @@ pub async fn submit(
     Extension(caller): Extension<Caller>,
     Body(spec): Body<RunSpec>,
 ) -> Result<(StatusCode, Json<Submitted>)> {
-    let submitted = state.core.submit_by(spec, caller).await?;
+    let submitted = state.core.submit(spec, caller).await?;
     Ok((StatusCode::CREATED, Json(submitted)))
 }
 
@@ -346,7 +347,7 @@ pub async fn history(
         .as_deref()
         .map(str::parse::<RunState>)
         .transpose()
-        .map_err(|e| Error::bad_request("invalid_query", e))?;
+        .map_err(|e| Error::bad_request(ErrorCode::InvalidQuery, e))?;
     let query = HistoryQuery {
         state: run_state,
         client: params.client,

@@ -424,7 +424,7 @@ async fn only_the_user_allows_and_only_the_run_that_waits_for_it() {
     assert!(events.iter().any(|e| e.run_id == Some(baton_core::RunId(a))
         && e.kind
             == baton_core::EventKind::Allowed {
-                by: "user:cli".into()
+                by: baton_core::Caller::user("cli")
             }));
 }
 
@@ -725,6 +725,23 @@ async fn the_main_routes_keep_their_contract() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
+    // Every error's code is one of a listed set, the same set the clients parse.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["ErrorDetail"]["properties"]["code"]["$ref"],
+        "#/components/schemas/ErrorCode"
+    );
+    let listed: Vec<&str> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode is an enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let known: Vec<&str> = baton_core::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(listed, known);
 }
 
 impl Api {

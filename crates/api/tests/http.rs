@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 fn options(dir: &std::path::Path) -> HostOptions {
     HostOptions {
         input: baton_api::InputOptions::Disabled,
-        ..HostOptions::new(DataDir::at(dir), "test")
+        ..HostOptions::new(DataDir::at(dir), baton_platform::HostKind::Daemon)
     }
 }
 
@@ -122,7 +122,7 @@ async fn one_host_per_data_directory_and_a_note_saying_where() {
     assert!(note.url.starts_with("http://127.0.0.1:"));
 
     let err = Host::start(options(dir.path())).await.unwrap_err();
-    assert_eq!(err.code(), "host_running");
+    assert_eq!(err.code(), baton_core::ErrorCode::HostRunning);
     assert!(err.to_string().contains(&host.url()), "{err}");
 
     let c = Client::new(&host);
@@ -257,7 +257,7 @@ async fn moving_to_another_port_keeps_attached_clients_and_refuses_a_taken_port(
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let err = host.set_port(port).await.unwrap_err();
-    assert_eq!(err.code(), "bind_failed");
+    assert_eq!(err.code(), baton_core::ErrorCode::BindFailed);
     assert!(
         err.to_string().contains("Address already in use") || err.to_string().contains("in use"),
         "{err}"

@@ -79,7 +79,7 @@ async fn random_requests_never_get_a_500_and_refusals_change_nothing() {
             default_ttl: Some(Duration::from_secs(3600)),
             ..Default::default()
         },
-        ..HostOptions::new(DataDir::at(dir.path()), "test")
+        ..HostOptions::new(DataDir::at(dir.path()), baton_platform::HostKind::Daemon)
     })
     .await
     .unwrap();

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use baton_core::ErrorCode;
+
 /// Success.
 pub const OK: u8 = 0;
 /// Something else went wrong.
@@ -57,7 +59,7 @@ impl From<baton_client::Error> for Failure {
     fn from(error: baton_client::Error) -> Self {
         let code = match &error {
             baton_client::Error::NoHost => NO_HOST,
-            baton_client::Error::Api { code, .. } => code_for(code),
+            baton_client::Error::Api { code, .. } => code_for(*code),
             _ => FAILED,
         };
         Failure::new(code, error.to_string())
@@ -65,11 +67,11 @@ impl From<baton_client::Error> for Failure {
 }
 
 /// The exit code for an API error code.
-pub fn code_for(api_code: &str) -> u8 {
+pub fn code_for(api_code: Option<ErrorCode>) -> u8 {
     match api_code {
-        "unknown_run" => UNKNOWN_RUN,
-        "shutting_down" => NO_HOST,
-        "store_failed" | "io_failed" | "bind_failed" => FAILED,
+        Some(ErrorCode::UnknownRun) => UNKNOWN_RUN,
+        Some(ErrorCode::ShuttingDown) => NO_HOST,
+        Some(ErrorCode::StoreFailed | ErrorCode::IoFailed | ErrorCode::BindFailed) => FAILED,
         _ => REFUSED,
     }
 }

@@ -62,7 +62,7 @@ impl Holder {
         match self.run.input(self.id, &request).await {
             Ok(_) => true,
             Err(e) => {
-                assert_eq!(e.code(), Some("user_active"), "{e}");
+                assert_eq!(e.code(), Some(baton_core::ErrorCode::UserActive), "{e}");
                 false
             }
         }

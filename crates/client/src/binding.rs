@@ -3,15 +3,15 @@
 //! After submit the run is *attached*: its life is tied to this process's connection, so a
 //! kill -9 of the process hands the desktop on at once (DESIGN rule 9). Heartbeats every third
 //! of the TTL keep it alive, so a frozen process loses the desktop after the TTL. The run's
-//! statuses arrive on the attach stream, newest last; [`queue_notice`] says honestly why it
-//! waits. A run that gives up either finishes or withdraws, whichever the host accepts: a grant
+//! statuses arrive on the attach stream, newest last; [`baton_core::messages::queue_notice`]
+//! says honestly why it waits. A run that gives up either finishes or withdraws, whichever the host accepts: a grant
 //! may arrive between the decision and the request ([`BoundRun::leave`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use baton_core::{Amendment, Outcome, Run, RunId, RunStatus};
+use baton_core::{Amendment, ErrorCode, Outcome, Run, RunId, RunStatus};
 use tokio::task::JoinHandle;
 
 use crate::client::Client;
@@ -104,7 +104,7 @@ impl BoundRun {
         match self.me.withdraw(self.id, Some(reason.to_string())).await {
             Ok(_) => Withdrawal::Withdrawn,
             Err(Error::NoHost) => Withdrawal::HostGone,
-            Err(e) if e.code() == Some("shutting_down") => Withdrawal::HostGone,
+            Err(e) if e.code() == Some(ErrorCode::ShuttingDown) => Withdrawal::HostGone,
             // The one refusal that means "granted meanwhile": the run is no longer queued.
             Err(e) if e.is_invalid_state() => Withdrawal::Started,
             Err(e) => Withdrawal::Failed(e),
@@ -226,35 +226,6 @@ async fn heartbeat(run: BoundRun, ttl: Duration) {
     }
 }
 
-/// The honest sentence for a queued run (DESIGN rule 11), as a person reads it in a terminal.
-pub fn queue_notice(status: &RunStatus) -> String {
-    let position = status.run.position.unwrap_or_default();
-    match (&status.queued_behind, status.handoffs_paused) {
-        (Some(holder), false) if status.ask_first => format!(
-            "the desktop is busy: queued behind '{}' ({}), position {position}; the user OKs each run that takes it, so starting once it is released, it is this one's turn and they allow it",
-            holder.title, holder.client
-        ),
-        (Some(holder), false) => format!(
-            "the desktop is busy: queued behind '{}' ({}), position {position}; starting automatically when it is released",
-            holder.title, holder.client
-        ),
-        (Some(holder), true) => format!(
-            "the desktop is busy: queued behind '{}' ({}), position {position}; hand-offs are paused by the user, so starting automatically when they resume and it is released",
-            holder.title, holder.client
-        ),
-        (None, _) if status.awaiting_ok => format!(
-            "the desktop is free, but the user OKs each run that takes it: waiting for their OK (the tray, or 'baton allow {}'); starting automatically when they allow it",
-            status.run.id
-        ),
-        (None, false) => format!(
-            "the desktop is free, but the user OKs each run that takes it: queued at position {position}, behind the run waiting for that OK; starting automatically when it is this one's turn and they allow it"
-        ),
-        (None, true) => format!(
-            "hand-offs are paused by the user: queued at position {position}; starting automatically when they resume"
-        ),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -298,10 +269,16 @@ mod tests {
         assert!(matches!(run.withdraw("test").await, Withdrawal::Started));
         let run = BoundRun::detached(
             RunId(7),
-            host_answering("500 Internal Server Error", "internal"),
+            host_answering("500 Internal Server Error", "store_failed"),
         );
         match run.withdraw("test").await {
-            Withdrawal::Failed(e) => assert_eq!(e.code(), Some("internal")),
+            Withdrawal::Failed(e) => assert_eq!(e.code(), Some(ErrorCode::StoreFailed)),
+            other => panic!("a 500 was read as {other:?}"),
+        }
+        // A code from a newer host is no code this client knows, and still no "started".
+        let run = BoundRun::detached(RunId(7), host_answering("409 Conflict", "some_newer_code"));
+        match run.withdraw("test").await {
+            Withdrawal::Failed(e) => assert_eq!(e.code(), None),
             other => panic!("a 500 was read as {other:?}"),
         }
         let run = BoundRun::detached(

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_core::{Event, Run, RunId, RunSpec, RunStatus, Snapshot, Submitted};
+use baton_core::{ErrorCode, Event, Run, RunId, RunSpec, RunStatus, Snapshot, Submitted};
 use baton_platform::DataDir;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -445,7 +445,7 @@ impl Client {
         request
             .bearer_auth(&self.token)
             // The user's surface, recorded as `user:cli` in what it changes.
-            .header("x-baton-via", "cli")
+            .header(baton_core::VIA_HEADER, "cli")
     }
 
     async fn send<T: DeserializeOwned>(
@@ -491,7 +491,9 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response> {
         return Ok(response);
     }
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    let code = body["error"]["code"].as_str().unwrap_or("").to_string();
+    let code = body["error"]["code"]
+        .as_str()
+        .and_then(|code| code.parse::<ErrorCode>().ok());
     let message = body["error"]["message"].as_str().map_or_else(
         || format!("the Baton host answered {status}"),
         str::to_string,

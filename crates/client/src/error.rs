@@ -1,5 +1,7 @@
 //! The client's one error type.
 
+use baton_core::ErrorCode;
+
 /// What the client tells when there is no host to talk to.
 pub const NO_HOST_MESSAGE: &str = "no Baton host is running: start the tray app or 'baton daemon'";
 
@@ -15,8 +17,9 @@ pub enum Error {
     Api {
         /// The HTTP status.
         status: u16,
-        /// The stable code (`not_holder`, `unknown_run`, …).
-        code: String,
+        /// The stable code; `None` when the host sent none, or one this client does not know
+        /// (a newer host's).
+        code: Option<ErrorCode>,
         /// The host's sentence.
         message: String,
     },
@@ -40,9 +43,9 @@ pub enum Error {
 
 impl Error {
     /// The host's error code, when the host refused.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Api { code, .. } => Some(code),
+            Error::Api { code, .. } => *code,
             _ => None,
         }
     }
@@ -50,7 +53,7 @@ impl Error {
     /// Whether the host refused because the run is not in a state for it (for example a
     /// withdraw that came after the grant).
     pub fn is_invalid_state(&self) -> bool {
-        self.code() == Some("invalid_state")
+        self.code() == Some(ErrorCode::InvalidState)
     }
 }
 

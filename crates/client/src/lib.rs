@@ -24,7 +24,7 @@ pub mod error;
 pub mod sse;
 
 #[cfg(feature = "transport")]
-pub use binding::{Binding, Bound, BoundRun, Withdrawal, queue_notice};
+pub use binding::{Binding, Bound, BoundRun, Withdrawal};
 #[cfg(feature = "transport")]
 pub use client::{Client, env};
 #[cfg(feature = "transport")]

@@ -265,15 +265,10 @@ impl Handle {
 
     // ----- requests ------------------------------------------------------------------------
 
-    /// `submit`.
-    pub async fn submit(&self, spec: RunSpec) -> Result<Submitted> {
-        self.submit_by(spec, Caller::user("api")).await
-    }
-
     /// `submit` by `caller`: a run whose run has ended may submit no more.
-    pub async fn submit_by(&self, spec: RunSpec, caller: Caller) -> Result<Submitted> {
+    pub async fn submit(&self, spec: RunSpec, caller: Caller) -> Result<Submitted> {
         let status = self
-            .status_op(move |m, now| m.submit_by(spec, &caller, now))
+            .status_op(move |m, now| m.submit(spec, &caller, now))
             .await?;
         Ok(Submitted {
             token: self.tokens.issue(status.run.id),

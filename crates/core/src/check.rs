@@ -277,7 +277,7 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Timestamp;
+    use crate::model::{Caller, Timestamp};
 
     fn ev(seq: u64, run: i64, kind: EventKind) -> Event {
         Event {
@@ -385,7 +385,7 @@ mod tests {
                 3,
                 EventKind::Reordered {
                     position: 1,
-                    by: "user:x".into(),
+                    by: Caller::user("x"),
                 },
             ),
         ];

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Outcome, RunId, Timestamp};
+use crate::model::{Caller, Outcome, RunId, Timestamp};
 
 /// One transition, as committed to SQLite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +66,7 @@ pub enum EventKind {
         /// Its new 1-based place.
         position: usize,
         /// Who asked.
-        by: String,
+        by: Caller,
     },
     /// A correction reached a run's inbox.
     Amended {
@@ -80,7 +80,7 @@ pub enum EventKind {
     /// The user cancelled a run (directly, or relayed by another run).
     Cancelled {
         /// `user:<surface>` or `run:<id>`.
-        by: String,
+        by: Caller,
         /// Why.
         reason: Option<String>,
         /// The run that took its place, for `replace`.
@@ -107,13 +107,13 @@ pub enum EventKind {
     Interrupted,
     /// The person at the computer took over: the holder's input is refused until it resumes.
     HolderPaused {
-        /// Who: `user:takeover` when Baton noticed the person, else the surface they used.
-        by: String,
+        /// Who: [`Caller::takeover`] when Baton noticed the person, else the surface they used.
+        by: Caller,
     },
     /// The holder may send input again.
     HolderResumed {
-        /// Who, or `user:takeover` after the quiet time.
-        by: String,
+        /// Who, or [`Caller::takeover`] after the quiet time.
+        by: Caller,
     },
     /// The desktop is free and this run is at the head of the queue, but the user OKs each run
     /// that takes the desktop: it waits for their answer (allow, or cancel). Nobody is granted
@@ -122,17 +122,17 @@ pub enum EventKind {
     /// The user allowed the run waiting for their OK to take the desktop; its `granted` follows.
     Allowed {
         /// Who: `user:<surface>`.
-        by: String,
+        by: Caller,
     },
     /// The user paused hand-offs.
     HandoffsPaused {
         /// Who asked.
-        by: String,
+        by: Caller,
     },
     /// The user resumed hand-offs.
     HandoffsResumed {
         /// Who asked.
-        by: String,
+        by: Caller,
     },
 }
 

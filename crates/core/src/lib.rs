@@ -6,10 +6,12 @@
 //! is enforced, is `docs/DESIGN.md`.
 //!
 //! Map of the crate:
-//! - [`model`]: the words — runs, states, callers, the status snapshot, the honest message
-//!   (rule 11).
+//! - [`model`]: the words — runs, states, callers, the status snapshot.
 //! - [`lease`]: the lease as a synchronous state machine: who holds, the queue, tokens, who may
 //!   do what (DESIGN rules 1–4, 6, 9, and the lease's part of 7).
+//! - [`messages`]: every honest sentence about the desktop (rule 11), the agent's wording and
+//!   the terminal's side by side.
+//! - [`text`]: the rules for the texts a request carries, and their regular expressions.
 //! - [`actor`]: the scheduler task that owns the machine and the store; [`Handle`] is its door.
 //!   Status is read from the published snapshot (rule 5); every change is committed before it
 //!   is answered, requests that arrive together sharing one transaction (rule 10).
@@ -24,7 +26,7 @@
 //! - [`check`]: an invariant checker that replays an event log (tests, torture, soak).
 //! - [`auth`]: the user token and per-run tokens.
 //! - [`clock`]: wall-clock time behind a trait, for tests.
-//! - [`error`]: the crate's one error type.
+//! - [`error`]: the crate's one error type, and [`ErrorCode`], every error code of every crate.
 //!
 //! What touches a real display, or the operating system beyond files and sockets, is not here:
 //! the input and takeover drivers of each platform, and the data directory with its owner-only
@@ -38,18 +40,21 @@ pub mod error;
 pub mod event;
 pub mod input;
 pub mod lease;
+pub mod messages;
 pub mod model;
 pub mod published;
 pub mod store;
 pub mod takeover;
+pub mod text;
 
 pub use actor::{Attachment, Config, DEFAULT_TTL, Handle, Submitted, spawn};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use event::{Event, EventKind};
 pub use lease::Caps;
+pub use messages::{busy_message, queued_message};
 pub use model::{
-    AWAITING_OK_MESSAGE, Amendment, Caller, Desktop, Outcome, Run, RunBrief, RunId, RunSpec,
-    RunState, RunStatus, Snapshot, Timestamp, busy_message, queued_message,
+    Amendment, Caller, Desktop, Outcome, Run, RunBrief, RunId, RunSpec, RunState, RunStatus,
+    Snapshot, Timestamp, UnknownCaller, VIA_HEADER,
 };
 pub use published::Published;
 pub use store::{Durability, HistoryQuery, Opened, Pruned, Store};

@@ -159,10 +159,18 @@ pub enum Outcome {
     Failed,
 }
 
+/// The HTTP header a user surface names itself in (`cli`, `tray`, `dashboard`, …), recorded as
+/// [`Caller::User`]'s `via`. Absent: `api`.
+pub const VIA_HEADER: &str = "x-baton-via";
+
 /// Who is asking. The core's state machine enforces who may do what (DESIGN section 4), so that
 /// no adapter can forget a rule; the two requests that never reach it (cancel targets and
 /// input) are checked by the API (see docs/DESIGN.md, rules 6 and 8).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Recorded in the history (`cancelled_by`, an event's `by`) as `user:<via>` or `run:<id>`:
+/// [`fmt::Display`] writes that form and [`std::str::FromStr`] is its one parser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Caller {
     /// The person at the computer, through one of their surfaces (`cli`, `tray`, `hotkey`,
     /// `dashboard`, `api`, …).
@@ -175,21 +183,86 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The surface of Baton's own takeover detection: the person at the computer, noticed
+    /// rather than asking.
+    const TAKEOVER: &str = "takeover";
+
     /// A user request through `via`.
     pub fn user(via: impl Into<String>) -> Self {
         Caller::User { via: via.into() }
     }
 
-    /// How the caller is written in the history: `user:cli`, `run:12`.
-    pub fn label(&self) -> String {
-        match self {
-            Caller::User { via } => format!("user:{via}"),
-            Caller::Run(id) => format!("run:{id}"),
-        }
+    /// The person at the computer, as Baton's takeover detection noticed them.
+    pub fn takeover() -> Self {
+        Caller::user(Self::TAKEOVER)
     }
 
-    pub(crate) fn is_user(&self) -> bool {
+    /// Whether this is [`Caller::takeover`].
+    pub fn is_takeover(&self) -> bool {
+        matches!(self, Caller::User { via } if via == Self::TAKEOVER)
+    }
+
+    /// Whether the person at the computer asks (through any surface), not an agent's run.
+    pub fn is_user(&self) -> bool {
         matches!(self, Caller::User { .. })
+    }
+}
+
+impl fmt::Display for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Caller::User { via } => write!(f, "user:{via}"),
+            Caller::Run(id) => write!(f, "run:{id}"),
+        }
+    }
+}
+
+/// Text that is not `user:<via>` or `run:<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' names no caller: a caller is user:<surface> or run:<id>")]
+pub struct UnknownCaller(pub String);
+
+impl std::str::FromStr for Caller {
+    type Err = UnknownCaller;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(via) = s.strip_prefix("user:").filter(|via| !via.is_empty()) {
+            return Ok(Caller::user(via));
+        }
+        s.strip_prefix("run:")
+            .and_then(|id| id.parse::<i64>().ok())
+            .filter(|id| *id > 0)
+            .map(|id| Caller::Run(RunId(id)))
+            .ok_or_else(|| UnknownCaller(s.to_string()))
+    }
+}
+
+/// On the wire a caller is its text, so the document says a string of that form.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Caller {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^(user:[a-z0-9_-]{1,32}|run:[1-9][0-9]*)$"))
+            .description(Some("Who: `user:<surface>` (the person, through `cli`, `tray`, `hotkey`, …) or `run:<id>` (an agent's run)"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Caller {}
+
+impl From<Caller> for String {
+    fn from(caller: Caller) -> String {
+        caller.to_string()
+    }
+}
+
+impl TryFrom<String> for Caller {
+    type Error = UnknownCaller;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
     }
 }
 
@@ -264,7 +337,7 @@ pub struct Run {
     /// The exit code its command reported, when it had one.
     pub exit_code: Option<i32>,
     /// Who cancelled it (`user:cli`, `user:hotkey`, `run:12`), for cancelled runs.
-    pub cancelled_by: Option<String>,
+    pub cancelled_by: Option<Caller>,
     /// Why it was cancelled, expired or withdrawn.
     pub reason: Option<String>,
 }
@@ -392,69 +465,41 @@ pub struct Desktop {
     pub queue: Vec<Run>,
 }
 
-/// The honest answer to a run that asked not to wait, when the desktop is not free.
-/// `asks_first`: the desktop is free, but the person OKs each run that takes it.
-pub fn busy_message(
-    holder: Option<&RunBrief>,
-    waiting: usize,
-    handoffs_paused: bool,
-    asks_first: bool,
-) -> String {
-    let who = match holder {
-        Some(h) => format!("the desktop is busy: held by '{}' ({})", h.title, h.client),
-        None if handoffs_paused => "the desktop is held back: the user paused hand-offs".into(),
-        None if asks_first => {
-            "the desktop is free, but the user OKs each run that takes it".to_string()
-        }
-        None => "the desktop is held back".to_string(),
-    };
-    let queue = match waiting {
-        0 => String::new(),
-        1 => ", 1 run waiting".to_string(),
-        n => format!(", {n} runs waiting"),
-    };
-    let paused = if handoffs_paused && holder.is_some() {
-        ", hand-offs paused"
-    } else {
-        ""
-    };
-    format!("{who}{queue}{paused}; not queued, because the run asked not to wait")
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
 
-/// DESIGN rule 11: the honest answer to a run that has to wait. `awaiting_ok`: the run at the
-/// head of the queue that waits for the person's OK (the run itself at position 1);
-/// `ask_first`: the person OKs each run that takes the desktop.
-pub fn queued_message(
-    behind: Option<&RunBrief>,
-    position: usize,
-    handoffs_paused: bool,
-    awaiting_ok: Option<&RunBrief>,
-    ask_first: bool,
-) -> String {
-    match (behind, awaiting_ok) {
-        (Some(b), _) if ask_first && !handoffs_paused => format!(
-            "the desktop is busy: queued behind '{}' ({}), position {position}; the user OKs each run that takes the desktop, so you will start once it is released, it is your turn and they allow it.",
-            b.title, b.client
-        ),
-        (Some(b), _) if !handoffs_paused => format!(
-            "the desktop is busy: queued behind '{}' ({}), position {position}; you will start automatically when it is released.",
-            b.title, b.client
-        ),
-        (Some(b), _) => format!(
-            "the desktop is busy: queued behind '{}' ({}), position {position}; hand-offs are paused by the user, so you will start automatically when they resume and the desktop is released.",
-            b.title, b.client
-        ),
-        (None, Some(_)) if position == 1 => AWAITING_OK_MESSAGE.to_string(),
-        (None, Some(head)) => format!(
-            "the desktop is free, but the user OKs each run that takes it: queued behind '{}' ({}), which waits for that OK, position {position}; you will start automatically when it is your turn and the user allows it.",
-            head.title, head.client
-        ),
-        (None, None) => format!(
-            "hand-offs are paused by the user: queued at position {position}; you will start automatically when they resume."
-        ),
+    #[test]
+    fn a_caller_is_written_and_read_back_in_one_form() {
+        for caller in [
+            Caller::user("cli"),
+            Caller::takeover(),
+            Caller::Run(RunId(12)),
+        ] {
+            let text = caller.to_string();
+            assert_eq!(text.parse::<Caller>(), Ok(caller.clone()));
+            assert_eq!(
+                serde_json::to_value(&caller).unwrap(),
+                serde_json::json!(text)
+            );
+            assert_eq!(
+                serde_json::from_value::<Caller>(text.into()).unwrap(),
+                caller
+            );
+        }
+        assert_eq!(Caller::takeover().to_string(), "user:takeover");
+        assert!(Caller::takeover().is_takeover());
+        assert!(!Caller::user("tray").is_takeover());
+        for wrong in [
+            "", "user:", "run:", "run:0", "run:-3", "run:x", "agent:7", "cli",
+        ] {
+            assert_eq!(
+                wrong.parse::<Caller>(),
+                Err(UnknownCaller(wrong.into())),
+                "{wrong}"
+            );
+            assert!(serde_json::from_value::<Caller>(wrong.into()).is_err());
+        }
     }
 }
-
-/// What the run at the head of the queue hears while the person has yet to OK it (DESIGN rule
-/// 11's honesty, for the "ask before an agent takes the desktop" setting).
-pub const AWAITING_OK_MESSAGE: &str = "the desktop is free, but the user OKs each run that takes it: waiting for the user's OK, position 1; you will start automatically when they allow it.";

@@ -21,7 +21,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::lease::{Batch, Resume};
-use crate::model::{Run, RunId, RunState, Timestamp};
+use crate::model::{Caller, Run, RunId, RunState, Timestamp};
 
 /// How hard a commit tries to reach the disk.
 ///
@@ -176,7 +176,7 @@ impl Store {
                     .push_bind(run.finished_at.map(|t| t.0))
                     .push_bind(&run.outcome)
                     .push_bind(run.exit_code)
-                    .push_bind(&run.cancelled_by)
+                    .push_bind(run.cancelled_by.as_ref().map(Caller::to_string))
                     .push_bind(&run.reason);
             });
             insert.push(
@@ -439,7 +439,11 @@ fn run_from_row(row: &SqliteRow) -> Result<Run> {
         finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(Timestamp),
         outcome: row.try_get("outcome")?,
         exit_code: row.try_get("exit_code")?,
-        cancelled_by: row.try_get("cancelled_by")?,
+        cancelled_by: row
+            .try_get::<Option<String>, _>("cancelled_by")?
+            .map(|by| by.parse::<Caller>())
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         reason: row.try_get("reason")?,
     })
 }

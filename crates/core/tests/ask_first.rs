@@ -8,12 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use baton_core::{AWAITING_OK_MESSAGE, Caller, EventKind, Outcome, RunId, RunState, check::check};
-use common::{advance, core, desktop, with_ttl};
-
-fn user() -> Caller {
-    Caller::user("test")
-}
+use baton_core::messages::{Standing, Voice, queued};
+use baton_core::{Caller, EventKind, Outcome, RunId, RunState, check::check};
+use common::{advance, core, desktop, user, with_ttl};
 
 async fn events_of(h: &baton_core::Handle, id: RunId) -> Vec<EventKind> {
     h.events_after(0, 10_000)
@@ -31,12 +28,18 @@ async fn the_free_desktop_waits_for_the_user_s_ok_and_silence_cancels_nobody() {
     let h = &c.handle;
     assert!(h.set_ask_first(true, user()).await.unwrap());
 
-    let a = h.submit(desktop("fill the expense form")).await.unwrap();
+    let a = h
+        .submit(desktop("fill the expense form"), user())
+        .await
+        .unwrap();
     let a_id = a.status.run.id;
     assert_eq!(a.status.run.state, RunState::Queued);
     assert!(a.status.awaiting_ok);
-    assert_eq!(a.status.message, AWAITING_OK_MESSAGE);
-    let b = h.submit(desktop("book the flight")).await.unwrap();
+    assert_eq!(
+        a.status.message,
+        queued(Standing::AwaitingOk, a_id, 1, Voice::Agent)
+    );
+    let b = h.submit(desktop("book the flight"), user()).await.unwrap();
     let b_id = b.status.run.id;
     assert!(!b.status.awaiting_ok);
     assert_eq!(
@@ -58,9 +61,9 @@ async fn the_free_desktop_waits_for_the_user_s_ok_and_silence_cancels_nobody() {
     // Only the user allows, and only the run that was asked about.
     let before = h.status();
     let by_agent = h.allow(a_id, Caller::Run(b_id)).await.unwrap_err();
-    assert_eq!(by_agent.code(), "forbidden");
+    assert_eq!(by_agent.code(), baton_core::ErrorCode::Forbidden);
     let not_asked = h.allow(b_id, user()).await.unwrap_err();
-    assert_eq!(not_asked.code(), "invalid_state");
+    assert_eq!(not_asked.code(), baton_core::ErrorCode::InvalidState);
     assert!(
         not_asked
             .to_string()
@@ -74,10 +77,10 @@ async fn the_free_desktop_waits_for_the_user_s_ok_and_silence_cancels_nobody() {
     assert!(!allowed.awaiting_ok);
     assert_eq!(allowed.run.lease_token, Some(1));
     assert!(events_of(h, a_id).await.contains(&EventKind::Allowed {
-        by: "user:notification".into()
+        by: baton_core::Caller::user("notification")
     }));
     // Behind a holder, a newcomer hears that it will need the user's OK too.
-    let c3 = h.submit(desktop("upload receipts")).await.unwrap();
+    let c3 = h.submit(desktop("upload receipts"), user()).await.unwrap();
     assert!(c3.status.ask_first);
     assert_eq!(
         c3.status.message,
@@ -93,7 +96,10 @@ async fn the_free_desktop_waits_for_the_user_s_ok_and_silence_cancels_nobody() {
     assert_eq!(status.desktop.awaiting_ok.as_ref().unwrap().id, b_id);
     let b_now = h.heartbeat(b_id, Caller::Run(b_id), 0).await.unwrap();
     assert!(b_now.awaiting_ok);
-    assert_eq!(b_now.message, AWAITING_OK_MESSAGE);
+    assert_eq!(
+        b_now.message,
+        queued(Standing::AwaitingOk, b_id, 1, Voice::Agent)
+    );
     assert_eq!(
         events_of(h, b_id).await.last(),
         Some(&EventKind::AwaitingOk)
@@ -101,7 +107,7 @@ async fn the_free_desktop_waits_for_the_user_s_ok_and_silence_cancels_nobody() {
 
     // A stale OK for the run that already ended stops at a clear refusal.
     let stale = h.allow(a_id, user()).await.unwrap_err();
-    assert_eq!(stale.code(), "invalid_state");
+    assert_eq!(stale.code(), baton_core::ErrorCode::InvalidState);
     assert!(stale.to_string().contains("already ended"), "{stale}");
 
     check(&h.events_after(0, 10_000).await.unwrap()).unwrap();
@@ -112,9 +118,9 @@ async fn cancelling_the_waiting_run_asks_about_the_next_and_reordering_asks_anew
     let c = core().await;
     let h = &c.handle;
     h.set_ask_first(true, user()).await.unwrap();
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
-    let c3 = h.submit(desktop("c")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
+    let c3 = common::submitted(h, desktop("c")).await;
 
     // Cancel it: the user's refusal. The next is asked about, still nobody holds.
     h.cancel(a, Caller::user("notification"), None)
@@ -129,7 +135,7 @@ async fn cancelling_the_waiting_run_asks_about_the_next_and_reordering_asks_anew
     assert_eq!(h.status().desktop.awaiting_ok.as_ref().unwrap().id, c3);
     assert_eq!(
         h.allow(b, user()).await.unwrap_err().code(),
-        "invalid_state"
+        baton_core::ErrorCode::InvalidState
     );
     assert!(h.status().desktop.holder.is_none());
 
@@ -161,7 +167,7 @@ async fn cancelling_the_waiting_run_asks_about_the_next_and_reordering_asks_anew
             .await
             .unwrap_err()
             .code(),
-        "forbidden"
+        baton_core::ErrorCode::Forbidden
     );
     check(&h.events_after(0, 10_000).await.unwrap()).unwrap();
 }
@@ -171,20 +177,8 @@ async fn a_waiting_run_that_vanishes_is_not_asked_about_and_no_wait_runs_are_wit
     let c = core().await;
     let h = &c.handle;
     h.set_ask_first(true, user()).await.unwrap();
-    let a = h
-        .submit(with_ttl(desktop("a"), Duration::from_secs(1)))
-        .await
-        .unwrap()
-        .status
-        .run
-        .id;
-    let b = h
-        .submit(with_ttl(desktop("b"), Duration::from_secs(60)))
-        .await
-        .unwrap()
-        .status
-        .run
-        .id;
+    let a = common::submitted(h, with_ttl(desktop("a"), Duration::from_secs(1))).await;
+    let b = common::submitted(h, with_ttl(desktop("b"), Duration::from_secs(60))).await;
     // a's client is gone (no heartbeat): it expires as always, and b is asked about.
     advance(h, Duration::from_secs(2)).await;
     assert_eq!(h.run(a).await.unwrap().state, RunState::Expired);
@@ -193,7 +187,7 @@ async fn a_waiting_run_that_vanishes_is_not_asked_about_and_no_wait_runs_are_wit
     // A run that asked not to wait is not queued for an OK either; it is told why.
     let mut spec = desktop("quick look");
     spec.queue = false;
-    let quick = h.submit(spec).await.unwrap();
+    let quick = h.submit(spec, user()).await.unwrap();
     assert_eq!(quick.status.run.state, RunState::Withdrawn);
     assert!(
         quick
@@ -224,7 +218,7 @@ async fn the_setting_is_read_at_start() {
             ..Default::default()
         },
     );
-    let a = h.submit(desktop("a")).await.unwrap();
+    let a = h.submit(desktop("a"), user()).await.unwrap();
     assert!(a.status.awaiting_ok);
     assert!(h.status().desktop.holder.is_none());
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use baton_core::{Caller, Error, Outcome, RunState, check::check};
-use common::{desktop, open_at};
+use common::{desktop, open_at, user};
 
 /// Reads a run's state straight from the file, on a connection of its own.
 async fn state_on_disk(db: &Path, id: i64) -> Option<String> {
@@ -43,7 +43,7 @@ async fn concurrent_requests_share_commits_and_every_answer_is_on_disk() {
         tasks.push(tokio::spawn(async move {
             for round in 0..rounds {
                 let submitted = h
-                    .submit(desktop(&format!("c{client} r{round}")))
+                    .submit(desktop(&format!("c{client} r{round}")), user())
                     .await
                     .unwrap();
                 let id = submitted.status.run.id;

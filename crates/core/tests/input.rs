@@ -30,8 +30,8 @@ async fn only_the_holder_with_its_token_acts_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let core = common::open_at(&dir.path().join("baton.db")).await;
     let (gateway, driver) = gateway(&core);
-    let a = core.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = core.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(&core, desktop("a")).await;
+    let b = common::submitted(&core, desktop("b")).await;
     let batch = steps(&[
         Action::Move {
             x: 1,
@@ -72,8 +72,8 @@ async fn a_button_left_pressed_is_let_go_when_its_holder_loses_the_desktop() {
     let dir = tempfile::tempdir().unwrap();
     let core = common::open_at(&dir.path().join("baton.db")).await;
     let (gateway, driver) = gateway(&core);
-    let a = core.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = core.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(&core, desktop("a")).await;
+    let b = common::submitted(&core, desktop("b")).await;
     // a starts a drag and means to finish it in its next batch...
     let down = steps(&[
         Action::Down {
@@ -116,7 +116,7 @@ async fn a_cancel_mid_batch_lets_go_of_what_the_batch_pressed() {
     let dir = tempfile::tempdir().unwrap();
     let core = common::open_at(&dir.path().join("baton.db")).await;
     let (gateway, driver) = gateway(&core);
-    let a = core.submit(desktop("a")).await.unwrap().status.run.id;
+    let a = common::submitted(&core, desktop("a")).await;
     let batch = steps(&[
         Action::Down {
             button: Button::Right,
@@ -170,12 +170,12 @@ async fn a_driver_waiting_for_permission_is_refused_honestly_until_it_connects()
         gateway.unavailable_reason().as_deref(),
         Some("waiting for the person to allow it")
     );
-    let a = core.submit(desktop("a")).await.unwrap().status.run.id;
+    let a = common::submitted(&core, desktop("a")).await;
     let refused = gateway
         .run(a, 1, steps(&[Action::Type { text: "hi".into() }]))
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), "no_display");
+    assert_eq!(refused.code(), baton_core::ErrorCode::NoDisplay);
     assert!(
         refused.to_string().contains("waiting for the person"),
         "{refused}"
@@ -253,7 +253,7 @@ async fn a_desktop_that_hides_the_pointer_says_so_and_how_to_move_it() {
         core.watch_status(),
     );
     let refused = blind.pointer().await.unwrap_err();
-    assert_eq!(refused.code(), "not_supported");
+    assert_eq!(refused.code(), baton_core::ErrorCode::NotSupported);
     assert!(
         refused.to_string().contains("baton input move"),
         "{refused}"

@@ -10,11 +10,7 @@ mod common;
 use std::time::Duration;
 
 use baton_core::{Caller, Error, EventKind, Outcome, RunId, RunState, check::check};
-use common::{advance, core, desktop, parallel, with_ttl};
-
-fn user() -> Caller {
-    Caller::user("test")
-}
+use common::{advance, core, desktop, parallel, user, with_ttl};
 
 async fn all_events(handle: &baton_core::Handle) -> Vec<baton_core::Event> {
     handle.events_after(0, 10_000).await.unwrap()
@@ -24,14 +20,17 @@ async fn all_events(handle: &baton_core::Handle) -> Vec<baton_core::Event> {
 async fn desktop_runs_queue_fifo_and_are_told_the_honest_thing() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("log in to the bank")).await.unwrap();
+    let a = h
+        .submit(desktop("log in to the bank"), user())
+        .await
+        .unwrap();
     assert_eq!(a.status.run.state, RunState::Running);
     assert!(a.status.run.holds_desktop);
     assert_eq!(a.status.run.lease_token, Some(1));
 
     let mut spec = desktop("fill the form");
     spec.client = "codex".into();
-    let b = h.submit(spec).await.unwrap();
+    let b = h.submit(spec, user()).await.unwrap();
     assert_eq!(b.status.run.state, RunState::Queued);
     assert_eq!(b.status.run.position, Some(1));
     assert_eq!(b.status.run.lease_token, None);
@@ -41,7 +40,7 @@ async fn desktop_runs_queue_fifo_and_are_told_the_honest_thing() {
     );
     assert_eq!(b.status.queued_behind.as_ref().unwrap().id, a.status.run.id);
 
-    let c3 = h.submit(desktop("third")).await.unwrap();
+    let c3 = h.submit(desktop("third"), user()).await.unwrap();
     assert_eq!(c3.status.run.position, Some(2));
 
     let status = h.status();
@@ -78,10 +77,10 @@ async fn desktop_runs_queue_fifo_and_are_told_the_honest_thing() {
 async fn work_without_the_desktop_never_waits() {
     let c = core().await;
     let h = &c.handle;
-    h.submit(desktop("holder")).await.unwrap();
-    h.submit(desktop("waiter")).await.unwrap();
+    h.submit(desktop("holder"), user()).await.unwrap();
+    h.submit(desktop("waiter"), user()).await.unwrap();
     h.set_paused(true, user()).await.unwrap();
-    let p = h.submit(parallel("run the tests")).await.unwrap();
+    let p = h.submit(parallel("run the tests"), user()).await.unwrap();
     assert_eq!(p.status.run.state, RunState::Running);
     assert!(!p.status.run.holds_desktop);
     assert_eq!(h.status().running.len(), 1);
@@ -91,8 +90,8 @@ async fn work_without_the_desktop_never_waits() {
 async fn status_changes_nothing() {
     let c = core().await;
     let h = &c.handle;
-    h.submit(desktop("a")).await.unwrap();
-    h.submit(desktop("b")).await.unwrap();
+    h.submit(desktop("a"), user()).await.unwrap();
+    h.submit(desktop("b"), user()).await.unwrap();
     let before = h.status();
     let events_before = all_events(h).await;
     for _ in 0..10 {
@@ -109,8 +108,8 @@ async fn status_changes_nothing() {
 async fn a_run_never_cancels_itself_but_may_relay_the_user() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
 
     // Not listed among its own cancel targets.
     let targets: Vec<RunId> = h.cancel_targets(a).iter().map(|r| r.id).collect();
@@ -127,7 +126,7 @@ async fn a_run_never_cancels_itself_but_may_relay_the_user() {
 
     // Relaying needs a reason.
     let err = h.cancel(b, Caller::Run(a), None).await.unwrap_err();
-    assert_eq!(err.code(), "invalid_request");
+    assert_eq!(err.code(), baton_core::ErrorCode::InvalidRequest);
 
     // With one it is recorded as relayed by run a.
     let cancelled = h
@@ -135,10 +134,7 @@ async fn a_run_never_cancels_itself_but_may_relay_the_user() {
         .await
         .unwrap();
     assert_eq!(cancelled.state, RunState::Cancelled);
-    assert_eq!(
-        cancelled.cancelled_by.as_deref(),
-        Some(&*format!("run:{a}"))
-    );
+    assert_eq!(cancelled.cancelled_by, Some(Caller::Run(a)));
     assert_eq!(cancelled.reason.as_deref(), Some("user: skip the form"));
     let stored = h.run(b).await.unwrap();
     assert_eq!(stored.cancelled_by, cancelled.cancelled_by);
@@ -148,31 +144,31 @@ async fn a_run_never_cancels_itself_but_may_relay_the_user() {
 async fn only_the_user_reorders_replaces_pauses_and_stops() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     let agent = Caller::Run(a);
     let before = h.status();
     assert_eq!(
         h.front(b, agent.clone()).await.unwrap_err().code(),
-        "forbidden"
+        baton_core::ErrorCode::Forbidden
     );
     assert_eq!(
         h.set_paused(true, agent.clone()).await.unwrap_err().code(),
-        "forbidden"
+        baton_core::ErrorCode::Forbidden
     );
     assert_eq!(
         h.stop_holder(agent.clone(), None, None)
             .await
             .unwrap_err()
             .code(),
-        "forbidden"
+        baton_core::ErrorCode::Forbidden
     );
     assert_eq!(
         h.replace(b, desktop("c"), agent.clone())
             .await
             .unwrap_err()
             .code(),
-        "forbidden"
+        baton_core::ErrorCode::Forbidden
     );
     // A run acts only on itself.
     assert_eq!(
@@ -180,9 +176,12 @@ async fn only_the_user_reorders_replaces_pauses_and_stops() {
             .await
             .unwrap_err()
             .code(),
-        "forbidden"
+        baton_core::ErrorCode::Forbidden
     );
-    assert_eq!(h.release(b, agent).await.unwrap_err().code(), "forbidden");
+    assert_eq!(
+        h.release(b, agent).await.unwrap_err().code(),
+        baton_core::ErrorCode::Forbidden
+    );
     assert_eq!(h.status(), before);
 }
 
@@ -190,15 +189,18 @@ async fn only_the_user_reorders_replaces_pauses_and_stops() {
 async fn cancelling_the_holder_hands_the_lease_on_at_once() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     let stopped = h
         .stop_holder(Caller::user("hotkey"), Some("wrong window".into()), None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stopped.id, a);
-    assert_eq!(stopped.cancelled_by.as_deref(), Some("user:hotkey"));
+    assert_eq!(
+        stopped.cancelled_by,
+        Some(baton_core::Caller::user("hotkey"))
+    );
     let status = h.status();
     assert_eq!(status.desktop.holder.as_ref().unwrap().id, b);
     // Nothing left to stop after the queue drains.
@@ -211,20 +213,8 @@ async fn a_silent_holder_expires_after_its_ttl_and_the_next_starts() {
     let c = core().await;
     let h = &c.handle;
     let ttl = Duration::from_secs(2);
-    let a = h
-        .submit(with_ttl(desktop("a"), ttl))
-        .await
-        .unwrap()
-        .status
-        .run
-        .id;
-    let b = h
-        .submit(with_ttl(desktop("b"), Duration::from_secs(60)))
-        .await
-        .unwrap()
-        .status
-        .run
-        .id;
+    let a = common::submitted(h, with_ttl(desktop("a"), ttl)).await;
+    let b = common::submitted(h, with_ttl(desktop("b"), Duration::from_secs(60))).await;
 
     // Heartbeats keep it alive well past one TTL.
     for _ in 0..5 {
@@ -254,8 +244,8 @@ async fn a_silent_holder_expires_after_its_ttl_and_the_next_starts() {
 async fn a_dropped_connection_releases_at_once() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     let attachment = h.attach(a, Caller::Run(a)).await.unwrap();
     let mut waiter = h.attach(b, Caller::Run(b)).await.unwrap();
     drop(attachment);
@@ -270,8 +260,8 @@ async fn a_dropped_connection_releases_at_once() {
 async fn paused_hand_offs_keep_the_holder_and_hold_the_queue() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     assert!(h.set_paused(true, user()).await.unwrap());
     assert!(!h.set_paused(true, user()).await.unwrap(), "idempotent");
     h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
@@ -287,7 +277,7 @@ async fn paused_hand_offs_keep_the_holder_and_hold_the_queue() {
         waiting.message
     );
     // Newcomers queue behind, even though the desktop is free.
-    let c3 = h.submit(desktop("c")).await.unwrap();
+    let c3 = h.submit(desktop("c"), user()).await.unwrap();
     assert_eq!(c3.status.run.position, Some(2));
     h.set_paused(false, user()).await.unwrap();
     assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, b);
@@ -298,14 +288,14 @@ async fn paused_hand_offs_keep_the_holder_and_hold_the_queue() {
 async fn the_user_moves_a_run_to_the_front() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
-    let d = h.submit(desktop("d")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
+    let d = common::submitted(h, desktop("d")).await;
     let moved = h.front(d, user()).await.unwrap();
     assert_eq!(moved.run.position, Some(1));
     assert_eq!(
         h.front(a, user()).await.unwrap_err().code(),
-        "invalid_state"
+        baton_core::ErrorCode::InvalidState
     );
     h.cancel(a, user(), None).await.unwrap();
     assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, d);
@@ -317,9 +307,9 @@ async fn the_user_moves_a_run_to_the_front() {
 async fn replace_puts_the_new_run_in_the_old_ones_place() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
-    let d = h.submit(desktop("d")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
+    let d = common::submitted(h, desktop("d")).await;
 
     // A queued run: the replacement takes its slot, not the back of the queue.
     let b2 = h.replace(b, desktop("b, corrected"), user()).await.unwrap();
@@ -340,7 +330,7 @@ async fn replace_puts_the_new_run_in_the_old_ones_place() {
 
     // An ended run cannot be replaced.
     let err = h.replace(a, desktop("x"), user()).await.unwrap_err();
-    assert_eq!(err.code(), "invalid_state");
+    assert_eq!(err.code(), baton_core::ErrorCode::InvalidState);
     assert!(err.to_string().contains("already ended"), "{err}");
     check(&all_events(h).await).unwrap();
 }
@@ -349,8 +339,8 @@ async fn replace_puts_the_new_run_in_the_old_ones_place() {
 async fn release_goes_on_in_parallel_and_acquire_queues_at_the_back() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     let released = h.release(a, Caller::Run(a)).await.unwrap();
     assert_eq!(released.run.state, RunState::Running);
     assert!(!released.run.holds_desktop);
@@ -373,8 +363,8 @@ async fn release_goes_on_in_parallel_and_acquire_queues_at_the_back() {
 async fn amendments_reach_the_inbox_and_change_nothing_else() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     let before = h.status();
     h.amend(a, user(), "use the staging account".into())
         .await
@@ -384,7 +374,7 @@ async fn amendments_reach_the_inbox_and_change_nothing_else() {
         .amend(a, Caller::Run(b), "and log out after".into())
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "forbidden", "{err}");
+    assert_eq!(err.code(), baton_core::ErrorCode::Forbidden, "{err}");
     h.amend_with(
         a,
         Caller::Run(b),
@@ -420,7 +410,7 @@ async fn amendments_reach_the_inbox_and_change_nothing_else() {
     assert_eq!(status.inbox_after(1).inbox.len(), 1);
     assert_eq!(
         h.amend(a, user(), "   ".into()).await.unwrap_err().code(),
-        "invalid_request"
+        baton_core::ErrorCode::InvalidRequest
     );
 }
 
@@ -428,10 +418,10 @@ async fn amendments_reach_the_inbox_and_change_nothing_else() {
 async fn no_wait_and_withdraw_record_a_withdrawn_run() {
     let c = core().await;
     let h = &c.handle;
-    h.submit(desktop("a")).await.unwrap();
+    h.submit(desktop("a"), user()).await.unwrap();
     let mut spec = desktop("impatient");
     spec.queue = false;
-    let refused = h.submit(spec).await.unwrap();
+    let refused = h.submit(spec, user()).await.unwrap();
     assert_eq!(refused.status.run.state, RunState::Withdrawn);
     assert!(refused.status.ended);
     assert_eq!(
@@ -440,7 +430,7 @@ async fn no_wait_and_withdraw_record_a_withdrawn_run() {
     );
     assert!(h.status().desktop.queue.is_empty());
 
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let b = common::submitted(h, desktop("b")).await;
     let gone = h.withdraw(b, Caller::Run(b), None).await.unwrap();
     assert_eq!(gone.state, RunState::Withdrawn);
     assert!(h.status().desktop.queue.is_empty());
@@ -451,8 +441,8 @@ async fn no_wait_and_withdraw_record_a_withdrawn_run() {
 async fn wait_blocks_until_the_run_is_granted() {
     let c = core().await;
     let h = c.handle.clone();
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let queued = h.submit(desktop("b")).await.unwrap();
+    let a = common::submitted(&h, desktop("a")).await;
+    let queued = h.submit(desktop("b"), user()).await.unwrap();
     let b = queued.status.run.id;
     let waiter = {
         let h = h.clone();
@@ -492,7 +482,7 @@ async fn wait_blocks_until_the_run_is_granted() {
 async fn bad_requests_are_refused_and_change_nothing() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
     let before = h.status();
     let events = all_events(h).await;
     let long = "x".repeat(201);
@@ -503,18 +493,21 @@ async fn bad_requests_are_refused_and_change_nothing() {
         with_ttl(desktop("t"), Duration::ZERO),
         with_ttl(desktop("t"), Duration::from_secs(25 * 3600)),
     ] {
-        assert_eq!(h.submit(spec).await.unwrap_err().code(), "invalid_request");
+        assert_eq!(
+            h.submit(spec, user()).await.unwrap_err().code(),
+            baton_core::ErrorCode::InvalidRequest
+        );
     }
     assert_eq!(
         h.cancel(RunId(999), user(), None).await.unwrap_err().code(),
-        "unknown_run"
+        baton_core::ErrorCode::UnknownRun
     );
     h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
         .await
         .unwrap();
     let after_finish = h.status();
     let err = h.cancel(a, user(), None).await.unwrap_err();
-    assert_eq!(err.code(), "invalid_state");
+    assert_eq!(err.code(), baton_core::ErrorCode::InvalidState);
     assert!(
         err.to_string().contains("already ended (succeeded)"),
         "{err}"
@@ -529,8 +522,8 @@ async fn bad_requests_are_refused_and_change_nothing() {
 async fn nobody_acts_as_a_run_but_the_run_itself() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     let before = h.status();
     // Not even the user: the user ends a run by cancelling it, recorded as such.
     for caller in [user(), Caller::Run(b)] {
@@ -556,7 +549,11 @@ async fn nobody_acts_as_a_run_but_the_run_itself() {
         ];
         for result in codes {
             let err = result.unwrap_err();
-            assert_eq!(err.code(), "forbidden", "{caller:?}: {err}");
+            assert_eq!(
+                err.code(),
+                baton_core::ErrorCode::Forbidden,
+                "{caller:?}: {err}"
+            );
             assert!(err.to_string().contains("itself can"), "{err}");
         }
     }
@@ -567,7 +564,7 @@ async fn nobody_acts_as_a_run_but_the_run_itself() {
 async fn read_notes_are_dropped_and_numbers_never_repeat() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
     for i in 0..100 {
         h.amend(a, user(), format!("note {i}")).await.unwrap();
     }
@@ -587,8 +584,8 @@ async fn read_notes_are_dropped_and_numbers_never_repeat() {
 async fn a_run_waiting_to_reacquire_can_still_finish() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     h.release(a, Caller::Run(a)).await.unwrap();
     assert_eq!(
         h.acquire(a, Caller::Run(a)).await.unwrap().run.state,
@@ -602,12 +599,12 @@ async fn a_run_waiting_to_reacquire_can_still_finish() {
     assert!(h.status().desktop.queue.is_empty());
     assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, b);
     // A run that never started must withdraw instead.
-    let d = h.submit(desktop("d")).await.unwrap().status.run.id;
+    let d = common::submitted(h, desktop("d")).await;
     let err = h
         .finish(d, Caller::Run(d), Outcome::Succeeded, None, None)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "invalid_state");
+    assert_eq!(err.code(), baton_core::ErrorCode::InvalidState);
     check(&all_events(h).await).unwrap();
 }
 
@@ -615,8 +612,8 @@ async fn a_run_waiting_to_reacquire_can_still_finish() {
 async fn an_ended_run_can_no_longer_relay_a_stop() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(parallel("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, parallel("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
         .await
         .unwrap();
@@ -624,7 +621,7 @@ async fn an_ended_run_can_no_longer_relay_a_stop() {
         .cancel(b, Caller::Run(a), Some("user said so".into()))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "forbidden");
+    assert_eq!(err.code(), baton_core::ErrorCode::Forbidden);
     assert!(h.status().desktop.holder.is_some());
 }
 
@@ -632,26 +629,41 @@ async fn an_ended_run_can_no_longer_relay_a_stop() {
 async fn the_user_changes_the_default_ttl_for_new_runs() {
     let c = core().await;
     let h = &c.handle;
-    let before = h.submit(desktop("before")).await.unwrap().status.run;
+    let before = h
+        .submit(desktop("before"), user())
+        .await
+        .unwrap()
+        .status
+        .run;
     assert_eq!(before.ttl_ms, 15_000);
     h.set_default_ttl(Duration::from_secs(40), user())
         .await
         .unwrap();
-    let after = h.submit(parallel("after")).await.unwrap().status.run;
+    let after = h
+        .submit(parallel("after"), user())
+        .await
+        .unwrap()
+        .status
+        .run;
     assert_eq!(after.ttl_ms, 40_000);
     // Runs already going keep theirs; bad values and agents are refused.
     assert_eq!(h.run(before.id).await.unwrap().ttl_ms, 15_000);
     for ttl in [Duration::ZERO, Duration::from_secs(25 * 3600)] {
         let err = h.set_default_ttl(ttl, user()).await.unwrap_err();
-        assert_eq!(err.code(), "invalid_request");
+        assert_eq!(err.code(), baton_core::ErrorCode::InvalidRequest);
     }
     let err = h
         .set_default_ttl(Duration::from_secs(5), Caller::Run(before.id))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "forbidden");
+    assert_eq!(err.code(), baton_core::ErrorCode::Forbidden);
     assert_eq!(
-        h.submit(parallel("still")).await.unwrap().status.run.ttl_ms,
+        h.submit(parallel("still"), user())
+            .await
+            .unwrap()
+            .status
+            .run
+            .ttl_ms,
         40_000
     );
 }
@@ -660,13 +672,13 @@ async fn the_user_changes_the_default_ttl_for_new_runs() {
 async fn a_stop_aimed_at_a_holder_that_is_gone_stops_nobody() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     // The user saw a holding and clicks Stop twice: the second click lands after the hand-off.
     let stopped = h.stop_holder(user(), None, Some(a)).await.unwrap().unwrap();
     assert_eq!(stopped.id, a);
     let err = h.stop_holder(user(), None, Some(a)).await.unwrap_err();
-    assert_eq!(err.code(), "invalid_state");
+    assert_eq!(err.code(), baton_core::ErrorCode::InvalidState);
     assert!(
         err.to_string()
             .contains("changed hands: 'b' (test) holds it now"),
@@ -715,28 +727,28 @@ async fn caps_refuse_runs_beyond_them_and_free_as_runs_end() {
         },
     );
     let spec = |client: &str| baton_core::RunSpec::new("t", client, true);
-    let a = h.submit(spec("a")).await.unwrap().status.run.id;
-    h.submit(spec("a")).await.unwrap();
-    let refused = h.submit(spec("a")).await.unwrap_err();
+    let a = common::submitted(&h, spec("a")).await;
+    h.submit(spec("a"), user()).await.unwrap();
+    let refused = h.submit(spec("a"), user()).await.unwrap_err();
     assert!(matches!(refused, Error::TooManyRuns(_)), "{refused}");
-    assert_eq!(refused.code(), "too_many_runs");
-    h.submit(spec("b")).await.unwrap();
-    let refused = h.submit(spec("c")).await.unwrap_err();
+    assert_eq!(refused.code(), baton_core::ErrorCode::TooManyRuns);
+    h.submit(spec("b"), user()).await.unwrap();
+    let refused = h.submit(spec("c"), user()).await.unwrap_err();
     assert!(refused.to_string().contains("3 active runs"), "{refused}");
     // A refused submit is not recorded, and the queue is as it was.
     assert_eq!(h.status().desktop.queue.len(), 2);
     h.cancel(a, Caller::user("test"), None).await.unwrap();
-    h.submit(spec("c")).await.unwrap();
+    h.submit(spec("c"), user()).await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_run_hears_its_new_place_whether_or_not_it_was_watching() {
     let c = core().await;
     let h = &c.handle;
-    let holder = h.submit(desktop("holder")).await.unwrap().status.run.id;
-    let first = h.submit(desktop("first")).await.unwrap().status.run.id;
-    let unwatched = h.submit(desktop("unwatched")).await.unwrap();
-    let watched = h.submit(desktop("watched")).await.unwrap().status.run.id;
+    let holder = common::submitted(h, desktop("holder")).await;
+    let first = common::submitted(h, desktop("first")).await;
+    let unwatched = h.submit(desktop("unwatched"), user()).await.unwrap();
+    let watched = common::submitted(h, desktop("watched")).await;
     let mut attached = h.attach(watched, Caller::Run(watched)).await.unwrap();
     assert_eq!(attached.updates.borrow().run.position, Some(3));
     // Someone ahead leaves: the watcher is told at once, without asking.
@@ -763,8 +775,8 @@ async fn a_run_hears_its_new_place_whether_or_not_it_was_watching() {
 async fn what_was_seen_of_one_holder_never_pauses_or_resumes_the_next() {
     let c = core().await;
     let h = &c.handle;
-    let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-    let b = h.submit(desktop("b")).await.unwrap().status.run.id;
+    let a = common::submitted(h, desktop("a")).await;
+    let b = common::submitted(h, desktop("b")).await;
     h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
         .await
         .unwrap();

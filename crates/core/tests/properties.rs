@@ -14,7 +14,7 @@ mod common;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use baton_core::{Caller, Error, Outcome, RunId, RunSpec, RunState, check::check};
+use baton_core::{Caller, Error, ErrorCode, Outcome, RunId, RunSpec, RunState, check::check};
 use proptest::prelude::*;
 
 const TTLS_MS: [u64; 3] = [500, 1000, 3000];
@@ -99,7 +99,7 @@ struct Model {
 #[derive(Debug, PartialEq, Eq)]
 enum Expect {
     Ok,
-    Err(&'static str),
+    Err(ErrorCode),
 }
 
 impl Model {
@@ -163,7 +163,7 @@ impl Model {
     }
 
     fn ended_or(&self, i: usize) -> Option<Expect> {
-        (!self.active(i)).then_some(Expect::Err("invalid_state"))
+        (!self.active(i)).then_some(Expect::Err(ErrorCode::InvalidState))
     }
 
     /// Applies `op`, then asks the user's OK of whoever should be asked now: the head of the
@@ -234,7 +234,7 @@ impl Model {
                     return e;
                 }
                 if self.runs[i].state == RunState::Queued && !self.runs[i].started {
-                    return Expect::Err("invalid_state");
+                    return Expect::Err(ErrorCode::InvalidState);
                 }
                 self.end(
                     i,
@@ -250,13 +250,13 @@ impl Model {
                 let target = pick(target);
                 if let Some(by) = by.map(pick) {
                     if by == target {
-                        return Expect::Err("self_cancel");
+                        return Expect::Err(ErrorCode::SelfCancel);
                     }
                     if !reason {
-                        return Expect::Err("invalid_request");
+                        return Expect::Err(ErrorCode::InvalidRequest);
                     }
                     if !self.active(by) {
-                        return Expect::Err("forbidden");
+                        return Expect::Err(ErrorCode::Forbidden);
                     }
                 }
                 if let Some(e) = self.ended_or(target) {
@@ -271,7 +271,7 @@ impl Model {
                     return e;
                 }
                 let Some(index) = self.queue.iter().position(|q| *q == i) else {
-                    return Expect::Err("invalid_state");
+                    return Expect::Err(ErrorCode::InvalidState);
                 };
                 self.queue.remove(index);
                 self.queue.push_front(i);
@@ -289,7 +289,7 @@ impl Model {
                     self.queue.retain(|q| *q != i);
                     self.runs[i].state = RunState::Running;
                 } else {
-                    return Expect::Err("invalid_state");
+                    return Expect::Err(ErrorCode::InvalidState);
                 }
                 Expect::Ok
             }
@@ -311,7 +311,7 @@ impl Model {
                     return e;
                 }
                 if self.runs[i].state != RunState::Queued || self.runs[i].started {
-                    return Expect::Err("invalid_state");
+                    return Expect::Err(ErrorCode::InvalidState);
                 }
                 self.end(i, RunState::Withdrawn);
                 Expect::Ok
@@ -323,7 +323,7 @@ impl Model {
                     return e;
                 }
                 if self.awaiting != Some(i) {
-                    return Expect::Err("invalid_state");
+                    return Expect::Err(ErrorCode::InvalidState);
                 }
                 self.queue.pop_front();
                 self.grant(i);
@@ -379,7 +379,7 @@ async fn perform(h: &baton_core::Handle, model: &Model, op: &Op) -> Expect {
             let mut spec = RunSpec::new("r", "prop", desktop);
             spec.ttl_ms = Some(TTLS_MS[ttl]);
             spec.queue = queue;
-            outcome(h.submit(spec).await)
+            outcome(h.submit(spec, user()).await)
         }
         Op::Status => {
             let before = h.status();
@@ -614,7 +614,8 @@ proptest! {
     /// The patterns the API's document states accept exactly the texts the lease accepts.
     #[test]
     fn the_documented_text_patterns_are_the_rules(text in edge_text()) {
-        use baton_core::lease::{Caps, Machine, Resume, text_pattern};
+        use baton_core::lease::{Caps, Machine, Resume};
+        use baton_core::text::text_pattern;
         let full = |p: String| regex::Regex::new(&p).unwrap();
         let resume = Resume { last_token: 0, next_run_id: 1, next_seq: 1, paused: false };
         let mut m = Machine::new(
@@ -625,9 +626,9 @@ proptest! {
         );
         let now = tokio::time::Instant::now();
         let user = Caller::user("test");
-        let title_ok = m.submit(RunSpec::new(text.clone(), "c", false), now).is_ok();
+        let title_ok = m.submit(RunSpec::new(text.clone(), "c", false), &user, now).is_ok();
         prop_assert_eq!(title_ok, full(text_pattern::one_line()).is_match(&text), "title {:?}", text);
-        let run = m.submit(RunSpec::new("t", "c", true), now).unwrap();
+        let run = m.submit(RunSpec::new("t", "c", true), &user, now).unwrap();
         let amend_ok = m.amend(run, &user, &text).is_ok();
         prop_assert_eq!(amend_ok, full(text_pattern::multi_line()).is_match(&text), "correction {:?}", text);
         let cancel_ok = m.cancel(run, &user, Some(&text), now).is_ok();

@@ -8,7 +8,7 @@
 mod common;
 
 use baton_core::{Caller, EventKind, Outcome, RunId, RunState, check::check};
-use common::{desktop, open_at, parallel};
+use common::{desktop, open_at, parallel, user};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -25,13 +25,13 @@ fn a_crash_interrupts_active_runs_and_tokens_keep_rising() {
     let first = runtime();
     let (a, b, c, p) = first.block_on(async {
         let h = open_at(&path).await;
-        let a = h.submit(desktop("a")).await.unwrap().status.run.id;
-        let b = h.submit(desktop("b")).await.unwrap().status.run.id;
-        let p = h.submit(parallel("p")).await.unwrap().status.run.id;
+        let a = common::submitted(&h, desktop("a")).await;
+        let b = common::submitted(&h, desktop("b")).await;
+        let p = common::submitted(&h, parallel("p")).await;
         h.finish(a, Caller::Run(a), Outcome::Succeeded, Some(0), None)
             .await
             .unwrap();
-        let c = h.submit(desktop("c")).await.unwrap().status.run.id;
+        let c = common::submitted(&h, desktop("c")).await;
         h.amend(b, Caller::user("test"), "acknowledged".into())
             .await
             .unwrap();
@@ -67,7 +67,7 @@ fn a_crash_interrupts_active_runs_and_tokens_keep_rising() {
         // Nothing is active after the restart, ids and tokens continue.
         let status = h.status();
         assert!(status.desktop.holder.is_none() && status.desktop.queue.is_empty());
-        let d = h.submit(desktop("d")).await.unwrap();
+        let d = h.submit(desktop("d"), user()).await.unwrap();
         assert!(d.status.run.id > c);
         assert_eq!(d.status.run.lease_token, Some(3));
         check(&h.events_after(0, 1000).await.unwrap()).unwrap();
@@ -80,7 +80,7 @@ fn a_clean_stop_interrupts_and_tells_attached_clients() {
     let path = dir.path().join("baton.db");
     runtime().block_on(async {
         let h = open_at(&path).await;
-        let a = h.submit(desktop("a")).await.unwrap().status.run.id;
+        let a = common::submitted(&h, desktop("a")).await;
         let mut attached = h.attach(a, Caller::Run(a)).await.unwrap();
         h.shutdown().await;
         // The attached client sees the final status, then the channel closes.
@@ -89,8 +89,8 @@ fn a_clean_stop_interrupts_and_tells_attached_clients() {
         assert_eq!(last.run.state, RunState::Interrupted);
         assert!(attached.updates.changed().await.is_err());
         assert_eq!(
-            h.submit(desktop("late")).await.unwrap_err().code(),
-            "shutting_down"
+            h.submit(desktop("late"), user()).await.unwrap_err().code(),
+            baton_core::ErrorCode::ShuttingDown
         );
     });
     runtime().block_on(async {
@@ -107,15 +107,14 @@ fn pruning_keeps_active_runs_and_the_newest_so_ids_and_sequence_numbers_go_on() 
     let first = runtime();
     let (p, b, last_seq) = first.block_on(async {
         let h = open_at(&path).await;
-        let user = Caller::user("test");
         let run = |s: baton_core::Submitted| (s.status.run.id, s.token);
-        let (a, _) = run(h.submit(parallel("a")).await.unwrap());
+        let (a, _) = run(h.submit(parallel("a"), user()).await.unwrap());
         h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
             .await
             .unwrap();
-        let (p, _) = run(h.submit(parallel("p")).await.unwrap());
-        let (b, _) = run(h.submit(parallel("b")).await.unwrap());
-        h.cancel(b, user, None).await.unwrap();
+        let (p, _) = run(h.submit(parallel("p"), user()).await.unwrap());
+        let (b, _) = run(h.submit(parallel("b"), user()).await.unwrap());
+        h.cancel(b, user(), None).await.unwrap();
         // Everything is older than a cutoff in the future.
         let pruned = h
             .store()
@@ -139,7 +138,7 @@ fn pruning_keeps_active_runs_and_the_newest_so_ids_and_sequence_numbers_go_on() 
     let second = runtime();
     second.block_on(async {
         let h = open_at(&path).await;
-        let next = h.submit(parallel("next")).await.unwrap().status.run.id;
+        let next = common::submitted(&h, parallel("next")).await;
         assert_eq!(next, RunId(b.0 + 1), "ids are never reused");
         let events = h.events_after(0, 1000).await.unwrap();
         assert!(events.iter().all(|e| e.seq >= last_seq), "{events:?}");

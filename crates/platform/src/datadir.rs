@@ -38,12 +38,22 @@ pub struct HostInfo {
     pub socket: Option<PathBuf>,
     /// The host's process id.
     pub pid: u32,
-    /// `daemon` or `tray`.
-    pub kind: String,
+    /// Which program hosts.
+    pub kind: HostKind,
     /// The host's version.
     pub version: String,
     /// When it started.
     pub started_at: Timestamp,
+}
+
+/// The program that hosts a data directory, as `host.json` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostKind {
+    /// `baton daemon`, the headless host.
+    Daemon,
+    /// `baton-tray`, the tray app.
+    Tray,
 }
 
 /// Proof that this process is the one host of a data directory. Dropping it (or dying) lets go.
@@ -315,7 +325,7 @@ mod tests {
             url: "http://127.0.0.1:4242".into(),
             socket: None,
             pid: 1,
-            kind: "daemon".into(),
+            kind: HostKind::Daemon,
             version: "0".into(),
             started_at: Timestamp(0),
         }
@@ -390,7 +400,7 @@ mod tests {
         let lock = dir.lock().expect("first lock");
         dir.write_host_info(&a_host_note()).expect("host info");
         let err = dir.lock().expect_err("second lock must fail");
-        assert_eq!(err.code(), "host_running");
+        assert_eq!(err.code(), baton_core::ErrorCode::HostRunning);
         assert!(err.to_string().contains("http://127.0.0.1:4242"), "{err}");
         assert!(dir.host_alive(), "a held lock is a live host");
         drop(lock);

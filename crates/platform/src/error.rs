@@ -108,12 +108,13 @@ pub enum Error {
 
 impl Error {
     /// The stable code clients match on, as the core's errors have.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> baton_core::ErrorCode {
+        use baton_core::ErrorCode;
         match self {
-            Error::HostRunning { .. } => "host_running",
-            Error::DataDir(_) => "invalid_data_dir",
-            Error::Io { .. } | Error::Token { .. } | Error::Runtime(_) => "io_failed",
-            _ => "input_unavailable",
+            Error::HostRunning { .. } => ErrorCode::HostRunning,
+            Error::DataDir(_) => ErrorCode::InvalidDataDir,
+            Error::Io { .. } | Error::Token { .. } | Error::Runtime(_) => ErrorCode::IoFailed,
+            _ => ErrorCode::InputUnavailable,
         }
     }
 

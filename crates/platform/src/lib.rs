@@ -42,7 +42,7 @@ pub mod takeover;
 #[cfg(all(target_os = "linux", feature = "desktop"))]
 pub mod wayland;
 
-pub use datadir::{DataDir, HostInfo, HostLock};
+pub use datadir::{DataDir, HostInfo, HostKind, HostLock};
 pub use error::{Error, Result};
 #[cfg(feature = "desktop")]
 pub use native::EnigoDriver;

@@ -289,7 +289,12 @@ mod tests {
 
     async fn submit(core: &Handle, title: &str) -> RunId {
         let spec = baton_core::RunSpec::new(title, "test", true);
-        core.submit(spec).await.unwrap().status.run.id
+        core.submit(spec, baton_core::Caller::user("test"))
+            .await
+            .unwrap()
+            .status
+            .run
+            .id
     }
 
     #[tokio::test]
@@ -304,13 +309,19 @@ mod tests {
         assert_eq!(core.status().desktop.queue[0].id, c);
         carry_out(&core, Some(b), Answer::CancelIt).await.unwrap();
         let cancelled = core.run(b).await.unwrap();
-        assert_eq!(cancelled.cancelled_by.as_deref(), Some("user:notification"));
+        assert_eq!(
+            cancelled.cancelled_by,
+            Some(baton_core::Caller::user("notification"))
+        );
         core.pause_holder(Caller::user("takeover")).await.unwrap();
         carry_out(&core, Some(a), Answer::GiveItBack).await.unwrap();
         assert!(!core.status().desktop.holder_paused);
         carry_out(&core, Some(a), Answer::StopIt).await.unwrap();
         let stopped = core.run(a).await.unwrap();
-        assert_eq!(stopped.cancelled_by.as_deref(), Some("user:notification"));
+        assert_eq!(
+            stopped.cancelled_by,
+            Some(baton_core::Caller::user("notification"))
+        );
         assert_eq!(
             core.status().desktop.holder.unwrap().id,
             c,
@@ -343,7 +354,7 @@ mod tests {
         assert!(events.iter().any(|e| e.run_id == Some(b)
             && e.kind
                 == baton_core::EventKind::Allowed {
-                    by: "user:notification".into()
+                    by: baton_core::Caller::user("notification")
                 }));
     }
 

@@ -40,7 +40,7 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
             InputOptions::Display
         },
         overrides,
-        ..HostOptions::new(data_dir, "daemon")
+        ..HostOptions::new(data_dir, baton_platform::HostKind::Daemon)
     })
     .await
     .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;

@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use baton_core::lease::TAKEOVER_MESSAGE;
+use baton_core::messages::TAKEOVER_MESSAGE;
 use baton_core::{RunId, Snapshot, queued_message};
 use baton_platform::DataDir;
 use serde_json::json;
@@ -156,6 +156,7 @@ pub fn decision(snapshot: &Snapshot, mine: &[RunId], tool: &str) -> Option<Decis
         "'{tool}' must wait (run #{}): {} Call desktop_wait, then try again.",
         queued.id,
         queued_message(
+            queued.id,
             holder.as_ref(),
             index + 1,
             desktop.paused,

@@ -9,8 +9,9 @@
 
 use std::time::Duration;
 
-use baton_client::{Binding, Bound, BoundRun, Client, Withdrawal, env, queue_notice};
+use baton_client::{Binding, Bound, BoundRun, Client, Withdrawal, env};
 use baton_core::clock::sleep_until;
+use baton_core::messages::queue_notice;
 use baton_core::{Outcome, RunId, RunSpec, RunState, RunStatus};
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -380,7 +381,7 @@ fn title_of(command: &[String]) -> String {
         .join(" ")
         .chars()
         .map(|c| {
-            if baton_core::lease::breaks_one_line(c) {
+            if baton_core::text::breaks_one_line(c) {
                 ' '
             } else {
                 c

@@ -165,7 +165,7 @@ pub async fn watch(
     mut settings: watch::Receiver<TakeoverSettings>,
 ) {
     let mut status = core.watch_status();
-    let who = Caller::user("takeover");
+    let who = Caller::takeover();
     let mut holding: Option<Holding> = None;
     // One for the display, not one per holder: Baton's requests sent just before a hand-off
     // are still Baton's when their events arrive after it.

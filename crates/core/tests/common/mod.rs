@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_core::clock::{Clock, TokioClock};
-use baton_core::{Config, Durability, Handle, RunSpec, Store, Timestamp};
+use baton_core::{Caller, Config, Durability, Handle, RunId, RunSpec, Store, Timestamp};
 
 /// 2027-01-15T08:00:00Z: a fixed start so timestamps in failures are readable.
 pub const EPOCH: Timestamp = Timestamp(1_800_000_000_000);
@@ -57,6 +57,16 @@ pub async fn core() -> Core {
         dir,
         _freeze: freeze,
     }
+}
+
+/// The person, through the surface tests name themselves by.
+pub fn user() -> Caller {
+    Caller::user("test")
+}
+
+/// Submits `spec` as the user, and answers the new run's id.
+pub async fn submitted(handle: &Handle, spec: RunSpec) -> RunId {
+    handle.submit(spec, user()).await.unwrap().status.run.id
 }
 
 pub fn desktop(title: &str) -> RunSpec {

@@ -4,6 +4,16 @@
 //!
 //! Each request validates everything before it changes anything, so a refused request leaves
 //! both memory and the batch untouched (DESIGN: bad input changes nothing).
+//!
+//! This file holds the state and the requests; `views.rs` what the machine shows (status,
+//! snapshot, the published state), `internals.rs` the steps the requests are made of. The
+//! sentences are [`crate::messages`]', the text rules [`crate::text`]'s.
+
+mod internals;
+mod views;
+
+use internals::{ttl_of, user_only};
+pub use views::ended_status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -15,11 +25,15 @@ use tokio::time::Instant;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
+use crate::messages::{
+    Standing, TAKEOVER_MESSAGE, Voice, busy_message, queued_message, state_message,
+};
 use crate::model::{
-    AWAITING_OK_MESSAGE, Amendment, Caller, Desktop, Outcome, Run, RunId, RunSpec, RunState,
-    RunStatus, Snapshot, Timestamp, busy_message, queued_message,
+    Amendment, Caller, Desktop, Outcome, Run, RunId, RunSpec, RunState, RunStatus, Snapshot,
+    Timestamp,
 };
 use crate::published::Published;
+use crate::text::{one_line, optional, required};
 
 /// Bounds on what a client may send; beyond them a request is refused, not truncated.
 pub mod limits {
@@ -189,14 +203,10 @@ impl Machine {
     // ----- requests -------------------------------------------------------------------------
 
     /// `submit`: a new run. Desktop runs get the lease or a queue place (or, with
-    /// `queue: false`, are withdrawn at once when the desktop is busy).
-    pub fn submit(&mut self, spec: RunSpec, now: Instant) -> Result<RunId> {
-        self.submit_by(spec, &Caller::user("api"), now)
-    }
-
-    /// `submit` by `caller`: a run's token submits only while its run is active, so a stray
-    /// child of a stopped agent cannot take the desktop back.
-    pub fn submit_by(&mut self, spec: RunSpec, caller: &Caller, now: Instant) -> Result<RunId> {
+    /// `queue: false`, are withdrawn at once when the desktop is busy). A run's token submits
+    /// only while its run is active, so a stray child of a stopped agent cannot take the
+    /// desktop back.
+    pub fn submit(&mut self, spec: RunSpec, caller: &Caller, now: Instant) -> Result<RunId> {
         if let Caller::Run(by) = caller
             && !self.is_active(*by)
         {
@@ -289,9 +299,9 @@ impl Machine {
                         "run #{by} has ended, so it can no longer relay corrections"
                     )));
                 }
-                format!("{} relaying the user: {reason}", caller.label())
+                format!("{caller} relaying the user: {reason}")
             }
-            _ => caller.label(),
+            _ => caller.to_string(),
         };
         let at = self.clock.now();
         let active = self.active_mut(id)?;
@@ -384,7 +394,7 @@ impl Machine {
         }
         self.paused = paused;
         self.batch.paused = Some(paused);
-        let by = caller.label();
+        let by = caller.clone();
         let kind = if paused {
             EventKind::HandoffsPaused { by }
         } else {
@@ -411,7 +421,7 @@ impl Machine {
                 Some(id),
                 EventKind::Reordered {
                     position: 1,
-                    by: caller.label(),
+                    by: caller.clone(),
                 },
             );
             self.reask();
@@ -445,7 +455,7 @@ impl Machine {
         }
         self.awaiting_ok = None;
         self.queue.pop_front();
-        self.event(Some(id), EventKind::Allowed { by: caller.label() });
+        self.event(Some(id), EventKind::Allowed { by: caller.clone() });
         self.grant(id, None, now);
         Ok(())
     }
@@ -705,7 +715,7 @@ impl Machine {
             return Ok(false);
         }
         holder.paused = paused;
-        let (id, by) = (holder.id, caller.label());
+        let (id, by) = (holder.id, caller.clone());
         let kind = if paused {
             EventKind::HolderPaused { by }
         } else {
@@ -734,541 +744,6 @@ impl Machine {
         self.default_ttl = ttl;
         Ok(())
     }
-
-    // ----- views ---------------------------------------------------------------------------
-
-    /// Whether `id` is an active run.
-    pub fn is_active(&self, id: RunId) -> bool {
-        self.runs.get(&id).is_some_and(|a| a.run.state.is_active())
-    }
-
-    /// What the scheduler publishes after a commit: O(log n) to make, see [`Published`]. It
-    /// reflects the rows as of the last [`Machine::take_batch`].
-    pub fn published(&self) -> Published {
-        let desktop = Desktop {
-            holder: self.holder.map(|h| self.view(h.id)),
-            lease_token: self.holder.map(|h| h.token),
-            since: self.holder.map(|h| h.since),
-            paused: self.paused,
-            holder_paused: self.holder.is_some_and(|h| h.paused),
-            awaiting_ok: self.awaiting_ok.map(|id| self.runs[&id].run.brief()),
-            ask_first: self.ask_first,
-            queue: Vec::new(),
-        };
-        Published::new(
-            desktop,
-            self.next_seq - 1,
-            self.queue.clone(),
-            self.rows.clone(),
-        )
-    }
-
-    /// The full status snapshot, built from the machine's own state as it is now (tests and
-    /// fuzzing compare it with what [`Machine::published`] shares; the scheduler publishes that).
-    pub fn snapshot(&self) -> Snapshot {
-        let holder = self.holder.map(|h| self.view(h.id));
-        Snapshot {
-            desktop: Desktop {
-                lease_token: self.holder.map(|h| h.token),
-                since: self.holder.map(|h| h.since),
-                holder,
-                paused: self.paused,
-                holder_paused: self.holder.is_some_and(|h| h.paused),
-                awaiting_ok: self.awaiting_ok.map(|id| self.runs[&id].run.brief()),
-                ask_first: self.ask_first,
-                queue: self
-                    .queue
-                    .iter()
-                    .enumerate()
-                    .map(|(index, id)| Run {
-                        position: Some(index + 1),
-                        ..self.runs[id].run.clone()
-                    })
-                    .collect(),
-            },
-            running: self
-                .runs
-                .values()
-                .filter(|a| {
-                    a.run.state == RunState::Running && self.holder.is_none_or(|h| h.id != a.run.id)
-                })
-                .map(|a| self.view(a.run.id))
-                .collect(),
-            last_event: self.next_seq - 1,
-        }
-    }
-
-    /// What run `id` learns about itself. `None` if the machine does not know it.
-    pub fn status(&self, id: RunId) -> Option<RunStatus> {
-        let active = self.runs.get(&id)?;
-        let run = self.view(id);
-        let holder = self.holder.map(|h| self.runs[&h.id].run.brief());
-        let queued = run.state == RunState::Queued;
-        let paused = self.holder.is_some_and(|h| h.id == id && h.paused);
-        let awaiting_ok = self.awaiting_ok == Some(id);
-        let awaited = self.awaiting_ok.map(|a| self.runs[&a].run.brief());
-        let message = match (run.state, run.position) {
-            (RunState::Queued, Some(_)) if awaiting_ok => AWAITING_OK_MESSAGE.to_string(),
-            (RunState::Queued, Some(position)) => queued_message(
-                holder.as_ref(),
-                position,
-                self.paused,
-                awaited.as_ref(),
-                self.ask_first,
-            ),
-            _ if paused => TAKEOVER_MESSAGE.to_string(),
-            _ => state_message(&run),
-        };
-        Some(RunStatus {
-            cancelled: run.state == RunState::Cancelled,
-            ended: !run.state.is_active(),
-            queued_behind: holder.filter(|_| queued),
-            handoffs_paused: self.paused,
-            paused,
-            awaiting_ok,
-            ask_first: self.ask_first && queued,
-            message,
-            inbox: active.inbox.clone(),
-            version: 0,
-            run,
-        })
-    }
-
-    /// Takes the changes of the last request, and forgets runs that ended in it (they live on in
-    /// the store). Returns the batch and the ids of the runs that ended.
-    pub fn take_batch(&mut self) -> (Batch, Vec<RunId>) {
-        let mut batch = std::mem::take(&mut self.batch);
-        let mut ended = Vec::new();
-        for id in std::mem::take(&mut self.dirty) {
-            let Some(active) = self.runs.get(&id) else {
-                continue;
-            };
-            let mut run = active.run.clone();
-            run.position = None;
-            run.holds_desktop = false;
-            if active.run.state.is_active() {
-                self.rows.insert(id, Arc::new(run.clone()));
-            } else {
-                self.rows.remove(&id);
-                ended.push(id);
-            }
-            batch.runs.push(run);
-        }
-        (batch, ended)
-    }
-
-    /// Drops runs that ended, once their last status has been published.
-    pub fn forget(&mut self, ended: &[RunId]) {
-        for id in ended {
-            self.runs.remove(id);
-        }
-    }
-
-    // ----- internals -----------------------------------------------------------------------
-
-    fn validate_spec(&self, spec: &RunSpec) -> Result<Duration> {
-        one_line(&spec.title, "the title", limits::TITLE_CHARS)?;
-        one_line(&spec.client, "the client", limits::CLIENT_CHARS)?;
-        let ttl = spec.ttl_ms.map_or(self.default_ttl, Duration::from_millis);
-        check_ttl(ttl)?;
-        Ok(ttl)
-    }
-
-    fn create(
-        &mut self,
-        spec: RunSpec,
-        ttl: Duration,
-        replaces: Option<RunId>,
-        now: Instant,
-    ) -> RunId {
-        let id = RunId(self.next_run_id);
-        self.next_run_id += 1;
-        let run = Run {
-            id,
-            title: spec.title.trim().to_string(),
-            client: spec.client.trim().to_string(),
-            needs_desktop: spec.needs_desktop,
-            state: RunState::Queued,
-            holds_desktop: false,
-            lease_token: None,
-            position: None,
-            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
-            created_at: self.clock.now(),
-            started_at: None,
-            finished_at: None,
-            outcome: None,
-            exit_code: None,
-            cancelled_by: None,
-            reason: None,
-        };
-        self.event(
-            Some(id),
-            EventKind::Submitted {
-                title: run.title.clone(),
-                client: run.client.clone(),
-                needs_desktop: run.needs_desktop,
-                replaces,
-            },
-        );
-        self.active_count += 1;
-        *self.per_client.entry(run.client.clone()).or_default() += 1;
-        self.deadlines.insert((now + ttl, id));
-        self.runs.insert(
-            id,
-            Active {
-                run,
-                inbox: Vec::new(),
-                notes_sent: 0,
-                deadline: now + ttl,
-                attachments: BTreeSet::new(),
-            },
-        );
-        self.dirty.insert(id);
-        id
-    }
-
-    /// Starts a fresh (or re-acquiring) run: in parallel, with the lease, in the queue, or —
-    /// when it may not queue — withdrawn.
-    fn place(&mut self, id: RunId, may_queue: bool, now: Instant) {
-        let run = &self.runs[&id].run;
-        if !run.needs_desktop {
-            let at = self.clock.now();
-            self.active_mut_unchecked(id)
-                .run
-                .started_at
-                .get_or_insert(at);
-            self.set_state(id, RunState::Running);
-            self.event(Some(id), EventKind::Started);
-            return;
-        }
-        if self.holder.is_none() && !self.paused && self.queue.is_empty() && !self.ask_first {
-            self.grant(id, None, now);
-            return;
-        }
-        let behind = self.holder.map(|h| h.id);
-        if !may_queue {
-            let brief = behind.map(|b| self.runs[&b].run.brief());
-            let reason = busy_message(
-                brief.as_ref(),
-                self.queue.len(),
-                self.paused,
-                self.ask_first,
-            );
-            self.end(
-                id,
-                RunState::Withdrawn,
-                EventKind::Withdrawn { reason },
-                now,
-            );
-            return;
-        }
-        self.queue.push_back(id);
-        self.set_state(id, RunState::Queued);
-        self.event(
-            Some(id),
-            EventKind::Queued {
-                position: self.queue.len(),
-                behind,
-            },
-        );
-        self.reask();
-    }
-
-    fn grant(&mut self, id: RunId, handed_from: Option<RunId>, now: Instant) {
-        debug_assert!(self.holder.is_none(), "two holders");
-        // Whoever waited for the user's OK waits for the desktop again.
-        if let Some(waiting) = self.awaiting_ok.take() {
-            self.dirty.insert(waiting);
-        }
-        self.last_token += 1;
-        let token = self.last_token;
-        let since = self.clock.now();
-        self.holder = Some(Holder {
-            id,
-            token,
-            since,
-            paused: false,
-        });
-        self.batch.last_token = Some(token);
-        let active = self.active_mut_unchecked(id);
-        active.run.lease_token = Some(token);
-        active.run.started_at.get_or_insert(since);
-        // A grant is a sign of life for the waiter, and it gets a whole TTL to notice.
-        self.renew(id, now);
-        self.set_state(id, RunState::Running);
-        self.event(
-            Some(id),
-            EventKind::Granted {
-                lease_token: token,
-                handed_from,
-            },
-        );
-    }
-
-    /// Grants the head of the queue, unless someone holds the lease or hand-offs are paused;
-    /// asks the user first when they OK each run.
-    fn grant_next(&mut self, handed_from: Option<RunId>, now: Instant) {
-        if self.holder.is_some() || self.paused || self.ask_first {
-            self.reask();
-            return;
-        }
-        if let Some(next) = self.queue.pop_front() {
-            self.grant(next, handed_from, now);
-        }
-    }
-
-    /// Keeps the user's OK asked for the right run: the head of the queue while the desktop is
-    /// free, hand-offs are not paused and the user OKs each run; nobody otherwise. A new head
-    /// is asked anew (an `awaiting_ok` event), so an answer about the old one never lets the
-    /// new one in.
-    fn reask(&mut self) {
-        let due = self
-            .queue
-            .front()
-            .copied()
-            .filter(|_| self.ask_first && self.holder.is_none() && !self.paused);
-        if self.awaiting_ok == due {
-            return;
-        }
-        if let Some(old) = self.awaiting_ok.filter(|old| self.runs.contains_key(old)) {
-            self.dirty.insert(old);
-        }
-        self.awaiting_ok = due;
-        if let Some(id) = due {
-            self.dirty.insert(id);
-            self.event(Some(id), EventKind::AwaitingOk);
-        }
-    }
-
-    fn release_lease(&mut self, id: RunId, now: Instant) {
-        let Some(holder) = self.holder.filter(|h| h.id == id) else {
-            return;
-        };
-        self.holder = None;
-        let handed_to = if self.paused || self.ask_first {
-            None
-        } else {
-            self.queue.front().copied()
-        };
-        self.event(
-            Some(id),
-            EventKind::Released {
-                lease_token: Some(holder.token),
-                handed_to,
-            },
-        );
-        self.grant_next(Some(id), now);
-    }
-
-    fn cancel_unchecked(
-        &mut self,
-        id: RunId,
-        caller: &Caller,
-        reason: Option<String>,
-        replaced_by: Option<RunId>,
-        now: Instant,
-    ) -> Run {
-        let by = caller.label();
-        let run = &mut self.active_mut_unchecked(id).run;
-        run.cancelled_by = Some(by.clone());
-        run.reason.clone_from(&reason);
-        self.end(
-            id,
-            RunState::Cancelled,
-            EventKind::Cancelled {
-                by,
-                reason,
-                replaced_by,
-            },
-            now,
-        )
-    }
-
-    /// Cancels the run that `replace` puts another in place of, without handing its lease or
-    /// queue slot to anyone else.
-    fn end_without_handoff(
-        &mut self,
-        id: RunId,
-        caller: &Caller,
-        reason: Option<String>,
-        replaced_by: RunId,
-    ) {
-        let by = caller.label();
-        let run = &mut self.active_mut_unchecked(id).run;
-        run.cancelled_by = Some(by.clone());
-        run.reason.clone_from(&reason);
-        self.unqueue(id);
-        let token = self.holder.filter(|h| h.id == id).map(|h| h.token);
-        self.close(
-            id,
-            RunState::Cancelled,
-            EventKind::Cancelled {
-                by,
-                reason,
-                replaced_by: Some(replaced_by),
-            },
-        );
-        if let Some(token) = token {
-            self.holder = None;
-            self.event(
-                Some(id),
-                EventKind::Released {
-                    lease_token: Some(token),
-                    handed_to: Some(replaced_by),
-                },
-            );
-        }
-    }
-
-    /// Moves an active run to a final state: out of the queue, and if it held the lease, the
-    /// lease is released at once and handed to the next in line (DESIGN rule 7).
-    fn end(&mut self, id: RunId, state: RunState, kind: EventKind, now: Instant) -> Run {
-        self.unqueue(id);
-        self.close(id, state, kind);
-        self.release_lease(id, now);
-        self.reask();
-        self.view(id)
-    }
-
-    fn close(&mut self, id: RunId, state: RunState, kind: EventKind) {
-        let at = self.clock.now();
-        let active = self.active_mut_unchecked(id);
-        let deadline = active.deadline;
-        let run = &mut active.run;
-        run.finished_at = Some(at);
-        let client = run.client.clone();
-        self.deadlines.remove(&(deadline, id));
-        self.active_count -= 1;
-        if let Some(count) = self.per_client.get_mut(&client) {
-            *count -= 1;
-            if *count == 0 {
-                self.per_client.remove(&client);
-            }
-        }
-        let run = &mut self.active_mut_unchecked(id).run;
-        if let EventKind::Expired { reason } | EventKind::Withdrawn { reason } = &kind {
-            run.reason.get_or_insert_with(|| reason.clone());
-        }
-        self.set_state(id, state);
-        self.event(Some(id), kind);
-    }
-
-    fn release_for_shutdown(&mut self) {
-        // Nothing is granted while everything is being interrupted.
-        if let Some(holder) = self.holder.take() {
-            self.event(
-                Some(holder.id),
-                EventKind::Released {
-                    lease_token: Some(holder.token),
-                    handed_to: None,
-                },
-            );
-        }
-        self.queue.clear();
-    }
-
-    fn set_state(&mut self, id: RunId, state: RunState) {
-        self.active_mut_unchecked(id).run.state = state;
-        self.dirty.insert(id);
-    }
-
-    fn event(&mut self, run_id: Option<RunId>, kind: EventKind) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.batch.events.push(Event {
-            seq,
-            at: self.clock.now(),
-            run_id,
-            kind,
-        });
-    }
-
-    fn view(&self, id: RunId) -> Run {
-        let mut run = self.runs[&id].run.clone();
-        run.holds_desktop = self.holder.is_some_and(|h| h.id == id);
-        run.position = if run.state == RunState::Queued {
-            self.queue.index_of(&id).map(|index| index + 1)
-        } else {
-            None
-        };
-        run
-    }
-
-    /// Takes `id` out of the queue, if it is in it (only queued runs are).
-    fn unqueue(&mut self, id: RunId) {
-        if self
-            .runs
-            .get(&id)
-            .is_some_and(|a| a.run.state == RunState::Queued)
-            && let Some(index) = self.queue.index_of(&id)
-        {
-            self.queue.remove(index);
-        }
-    }
-
-    /// The run showed a sign of life: its TTL starts again.
-    fn renew(&mut self, id: RunId, now: Instant) {
-        let active = self.active_mut_unchecked(id);
-        let old = active.deadline;
-        active.deadline = now + ttl_of(&active.run);
-        let new = active.deadline;
-        self.deadlines.remove(&(old, id));
-        self.deadlines.insert((new, id));
-    }
-
-    /// Refuses a new run when a cap on active runs is reached.
-    fn check_caps(&self, client: &str) -> Result<()> {
-        if self.active_count >= self.caps.max_active {
-            return Err(Error::TooManyRuns(format!(
-                "Baton already has {} active runs, the most it takes; wait for some to end, or raise the cap in the settings",
-                self.active_count
-            )));
-        }
-        self.check_caps_of_client(client)
-    }
-
-    fn check_caps_of_client(&self, client: &str) -> Result<()> {
-        let of_client = self.per_client.get(client).copied().unwrap_or(0);
-        if of_client >= self.caps.max_per_client {
-            return Err(Error::TooManyRuns(format!(
-                "the client '{client}' already has {of_client} active runs, the most one client may have; wait for some to end, or raise the cap in the settings"
-            )));
-        }
-        Ok(())
-    }
-
-    fn active(&self, id: RunId) -> Result<&Active> {
-        self.runs
-            .get(&id)
-            .filter(|a| a.run.state.is_active())
-            .ok_or(Error::UnknownRun(id))
-    }
-
-    fn active_mut(&mut self, id: RunId) -> Result<&mut Active> {
-        self.runs
-            .get_mut(&id)
-            .filter(|a| a.run.state.is_active())
-            .ok_or(Error::UnknownRun(id))
-    }
-
-    fn active_mut_unchecked(&mut self, id: RunId) -> &mut Active {
-        self.runs.get_mut(&id).expect("run checked by the caller")
-    }
-
-    /// Requests a run makes about itself. Not even the user makes them on a run's behalf: the
-    /// user ends a run by cancelling it, which is recorded as such (DESIGN rule 6), and a
-    /// user's heartbeat must not keep a vanished client's lease alive (rule 9).
-    fn only_self(&self, id: RunId, caller: &Caller, what: &str) -> Result<()> {
-        match caller {
-            Caller::Run(by) if *by == id => Ok(()),
-            Caller::Run(by) => Err(Error::Forbidden(format!(
-                "run #{by} cannot {what} run #{id}: only run #{id} itself can"
-            ))),
-            Caller::User { .. } => Err(Error::Forbidden(format!(
-                "only run #{id} itself can {what} it; to stop it, cancel it"
-            ))),
-        }
-    }
 }
 
 /// A heartbeat TTL within [`limits::MIN_TTL`] and [`limits::MAX_TTL`].
@@ -1296,189 +771,5 @@ pub fn ttl_from_secs(seconds: f64) -> Result<Duration> {
             limits::MIN_TTL.as_secs_f64(),
             limits::MAX_TTL.as_secs() / 3600
         )))
-    }
-}
-
-fn ttl_of(run: &Run) -> Duration {
-    Duration::from_millis(run.ttl_ms)
-}
-
-fn user_only(caller: &Caller, what: &str) -> Result<()> {
-    if caller.is_user() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(format!(
-            "only the user can {what}; {} is an agent's run token",
-            caller.label()
-        )))
-    }
-}
-
-/// A non-empty, bounded piece of text, trimmed. Line breaks and tabs may stand inside it, no
-/// other control character. The bound counts the text as sent (so the API's document can state
-/// it as a `maxLength`), the rest is checked on the trimmed text; [`text_pattern`] says the same
-/// as regular expressions for the document.
-fn required(text: &str, what: &str, max_chars: usize) -> Result<String> {
-    checked(text, what, max_chars, refused_in_multi_line)?
-        .ok_or_else(|| Error::Invalid(format!("{what} must not be empty")))
-}
-
-/// Checks `text` as sent against `max_chars`, then its trimmed form against `refused`; `None`
-/// when it is blank.
-fn checked(
-    text: &str,
-    what: &str,
-    max_chars: usize,
-    refused: impl Fn(char) -> bool,
-) -> Result<Option<String>> {
-    if text.chars().count() > max_chars {
-        return Err(Error::Invalid(format!(
-            "{what} is too long: at most {max_chars} characters"
-        )));
-    }
-    let trimmed = text.trim();
-    if let Some(c) = trimmed.chars().find(|c| refused(*c)) {
-        return Err(refused_character(what, c));
-    }
-    Ok(Some(trimmed.to_string()).filter(|t| !t.is_empty()))
-}
-
-/// Control characters (escape sequences among them) and the bidirectional overrides: text with
-/// them, shown in a terminal or a notification, can rewrite what is around it.
-pub fn rewrites_terminals(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// What a one-line text refuses: also the Unicode line and paragraph separators, which
-/// notification servers show as line breaks (a title could fake a second line).
-pub fn breaks_one_line(c: char) -> bool {
-    rewrites_terminals(c) || matches!(c, '\u{2028}' | '\u{2029}')
-}
-
-/// In texts that may span lines, line breaks and tabs are allowed.
-fn refused_in_multi_line(c: char) -> bool {
-    !matches!(c, '\n' | '\t') && rewrites_terminals(c)
-}
-
-fn refused_character(what: &str, c: char) -> Error {
-    Error::Invalid(format!(
-        "{what} contains the control character U+{:04X}, which could rewrite the terminal or notification that shows it: send plain text",
-        u32::from(c)
-    ))
-}
-
-/// A one-line text: also no line breaks or tabs.
-fn one_line(text: &str, what: &str, max_chars: usize) -> Result<String> {
-    checked(text, what, max_chars, breaks_one_line)?
-        .ok_or_else(|| Error::Invalid(format!("{what} must not be empty")))
-}
-
-/// Like [`required`], but absent or blank text is simply `None`.
-fn optional(text: Option<&str>, what: &str, max_chars: usize) -> Result<Option<String>> {
-    match text {
-        None => Ok(None),
-        Some(text) => checked(text, what, max_chars, refused_in_multi_line),
-    }
-}
-
-/// The texts a request carries, as regular expressions (ECMA-262 and Python alike) that match
-/// exactly what [`Machine`] accepts, for the API's document (a property test holds the two
-/// together, and a contract test holds the host to the document).
-pub mod text_pattern {
-    /// What `str::trim` removes: Unicode's White_Space.
-    const SPACE: &str =
-        r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
-    /// Refused in one-line texts: control characters and bidirectional overrides.
-    const ONE_LINE_REFUSED: &str =
-        r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069";
-    /// Refused in texts that may span lines: the same, but for line breaks and tabs.
-    const MULTI_LINE_REFUSED: &str =
-        r"\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069";
-
-    fn pattern(refused: &str, optional: bool) -> String {
-        let core = format!("[^{SPACE}{refused}]([^{refused}]*[^{SPACE}{refused}])?");
-        if optional {
-            format!("^[{SPACE}]*({core}[{SPACE}]*)?$")
-        } else {
-            format!("^[{SPACE}]*{core}[{SPACE}]*$")
-        }
-    }
-
-    /// Titles and client names.
-    pub fn one_line() -> String {
-        pattern(ONE_LINE_REFUSED, false)
-    }
-
-    /// Corrections.
-    pub fn multi_line() -> String {
-        pattern(MULTI_LINE_REFUSED, false)
-    }
-
-    /// Reasons and notes, which may be blank (then they are left out).
-    pub fn optional_multi_line() -> String {
-        pattern(MULTI_LINE_REFUSED, true)
-    }
-}
-
-/// The sentence for a run that is not waiting.
-fn state_message(run: &Run) -> String {
-    let id = run.id;
-    match run.state {
-        RunState::Queued => format!("run #{id} is waiting for the desktop"),
-        RunState::Running if run.holds_desktop => format!(
-            "run #{id} holds the desktop with lease token {}",
-            run.lease_token.unwrap_or_default()
-        ),
-        RunState::Running => format!("run #{id} is running in parallel, without the desktop"),
-        RunState::Succeeded | RunState::Failed => format!(
-            "run #{id} finished: {}",
-            run.outcome.as_deref().unwrap_or(run.state.as_str())
-        ),
-        RunState::Cancelled => format!(
-            "run #{id} was cancelled by {}{}",
-            match run.cancelled_by.as_deref() {
-                Some(by) if by.starts_with("run:") => format!("the user (relayed by {by})"),
-                _ => "the user".to_string(),
-            },
-            run.reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        ),
-        RunState::Expired => format!(
-            "run #{id} expired: {}",
-            run.reason
-                .as_deref()
-                .unwrap_or("its holder stopped answering")
-        ),
-        RunState::Withdrawn => format!(
-            "run #{id} was withdrawn: {}",
-            run.reason
-                .as_deref()
-                .unwrap_or("its client stopped waiting")
-        ),
-        RunState::Interrupted => format!("run #{id} was interrupted: Baton stopped under it"),
-    }
-}
-
-/// What a holder hears while the person at the computer uses it (DESIGN rule 11's honesty, for
-/// a takeover).
-pub const TAKEOVER_MESSAGE: &str =
-    "the person at the computer is using it; you keep your place and resume automatically";
-
-/// The status of a run that has already ended, built from its stored row.
-pub fn ended_status(run: Run) -> RunStatus {
-    RunStatus {
-        cancelled: run.state == RunState::Cancelled,
-        ended: !run.state.is_active(),
-        queued_behind: None,
-        handoffs_paused: false,
-        paused: false,
-        awaiting_ok: false,
-        ask_first: false,
-        message: state_message(&run),
-        inbox: Vec::new(),
-        version: 0,
-        run,
     }
 }
