@@ -52,6 +52,7 @@ build: setup
 	$(CARGO) build --workspace
 
 lint:
+	python3 scripts/tidy.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@# The typed client on its own: the data directory without any display library.

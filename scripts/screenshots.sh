@@ -1,6 +1,7 @@
 #!/bin/sh
-# Takes the README's screenshots of the real app on a private Xvfb desktop: the tray menu (drawn
-# by xfce4-panel's status tray, a real StatusNotifierItem host) and the dashboard.
+# Takes the screenshots of the README and docs/TRAY.md, of the real app on a private Xvfb
+# desktop: the tray menu (drawn by xfce4-panel's status tray, a real StatusNotifierItem host) and
+# the dashboard.
 # Needs: a debug build (cargo build --workspace --bins), xvfb, dbus, imagemagick, xdotool,
 # xfce4-panel (documentation only; the tests do not need it). Writes docs/*.png.
 set -eu

@@ -38,9 +38,12 @@ expected_files=$(
     for f in extensions/gnome/baton-takeover@baton.app/*; do
         echo "/usr/share/gnome-shell/extensions/baton-takeover@baton.app/$(basename "$f")"
     done
+    for f in docs/*.md docs/*.png; do
+        echo "/usr/share/doc/baton/$f"
+    done
 )
 files=$(rpm -qpl "$RPM" 2>/dev/null | sort)
-check "holds exactly the tray app, the CLI, the menu entry, the icon, the extension and the README" \
+check "holds exactly the tray app, the CLI, the menu entry, the icon, the extension and the docs" \
     test "$files" = "$(sort <<<"$expected_files")"
 if [ "$files" != "$(sort <<<"$expected_files")" ]; then
     diff <(sort <<<"$expected_files") <(echo "$files") | sed 's/^/rpm:      /'
