@@ -35,7 +35,9 @@ pub mod stream;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::{Error, ErrorBody, Result};
 
@@ -52,43 +54,56 @@ pub use state::ApiState;
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Every route that needs a token, with its OpenAPI operation: the router and the document
+/// are both made from this one list, so neither can have a route the other lacks.
+pub(crate) fn protected_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::status))
+        .routes(routes!(routes::host))
+        .routes(routes!(routes::submit))
+        .routes(routes!(routes::run))
+        .routes(routes!(routes::heartbeat))
+        .routes(routes!(routes::wait))
+        .routes(routes!(stream::attach))
+        .routes(routes!(routes::amend))
+        .routes(routes!(routes::replace))
+        .routes(routes!(routes::cancel))
+        .routes(routes!(routes::front))
+        .routes(routes!(routes::allow))
+        .routes(routes!(routes::finish))
+        .routes(routes!(routes::release))
+        .routes(routes!(routes::acquire))
+        .routes(routes!(routes::withdraw))
+        .routes(routes!(routes::cancel_targets))
+        .routes(routes!(routes::stop))
+        .routes(routes!(routes::pause))
+        .routes(routes!(routes::resume))
+        .routes(routes!(routes::pause_holder))
+        .routes(routes!(routes::resume_holder))
+        .routes(routes!(input::input))
+        .routes(routes!(input::pointer))
+        .routes(routes!(input::screen))
+        .routes(routes!(routes::history))
+        .routes(routes!(routes::events))
+        .routes(routes!(stream::events))
+}
+
+/// The routes anyone on the loopback may call.
+pub(crate) fn public_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(routes::health))
+}
+
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
-    let protected = Router::new()
-        .route("/v1/status", get(routes::status))
-        .route("/v1/host", get(routes::host))
-        .route("/v1/runs", post(routes::submit))
-        .route("/v1/runs/{id}", get(routes::run))
-        .route("/v1/runs/{id}/heartbeat", post(routes::heartbeat))
-        .route("/v1/runs/{id}/wait", get(routes::wait))
-        .route("/v1/runs/{id}/attach", get(stream::attach))
-        .route("/v1/runs/{id}/amend", post(routes::amend))
-        .route("/v1/runs/{id}/replace", post(routes::replace))
-        .route("/v1/runs/{id}/cancel", post(routes::cancel))
-        .route("/v1/runs/{id}/front", post(routes::front))
-        .route("/v1/runs/{id}/allow", post(routes::allow))
-        .route("/v1/runs/{id}/finish", post(routes::finish))
-        .route("/v1/runs/{id}/release", post(routes::release))
-        .route("/v1/runs/{id}/acquire", post(routes::acquire))
-        .route("/v1/runs/{id}/withdraw", post(routes::withdraw))
-        .route("/v1/runs/{id}/cancel-targets", get(routes::cancel_targets))
-        .route("/v1/desktop/stop", post(routes::stop))
-        .route("/v1/desktop/pause", post(routes::pause))
-        .route("/v1/desktop/resume", post(routes::resume))
-        .route("/v1/desktop/holder/pause", post(routes::pause_holder))
-        .route("/v1/desktop/holder/resume", post(routes::resume_holder))
-        .route("/v1/runs/{id}/input", post(input::input))
-        .route("/v1/input/pointer", get(input::pointer))
-        .route("/v1/input/screen", get(input::screen))
-        .route("/v1/history", get(routes::history))
-        .route("/v1/events", get(routes::events))
-        .route("/v1/events/stream", get(stream::events))
+    let (protected, _) = protected_routes().split_for_parts();
+    let (public, _) = public_routes().split_for_parts();
+    let protected = protected
+        // The document describes the routes above; it is not one of them.
         .route("/v1/openapi.json", get(openapi::serve))
         // A body is read only once the token is good: nothing a stranger sends is buffered.
         .route_layer(axum::middleware::from_fn(extract::read_whole_body))
         .route_layer(from_fn_with_state(state.clone(), auth::require_token));
-    Router::new()
-        .route("/v1/health", get(routes::health))
+    public
         .merge(protected)
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::wrong_method)
