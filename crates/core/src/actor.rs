@@ -100,33 +100,53 @@ impl Drop for DetachOnDrop {
     }
 }
 
-/// What a request returns, resolved by the actor after the commit.
-enum Answer {
-    Run(Run),
-    MaybeRun(Option<Run>),
-    Status(RunId),
-    Flag(bool),
+/// A request as the actor runs it: applied to the machine at once, answered after the commit
+/// of its group.
+type Job = Box<dyn FnOnce(&mut Machine, Instant) -> Box<dyn Pending> + Send>;
+
+/// A request applied to the machine and waiting for its commit. It carries its own typed reply,
+/// so the actor answers every request without knowing what it asked.
+trait Pending: Send {
+    /// Sends the answer. `failure`: the group's failed commit, told as it is to the first
+    /// request that needs it; the others learn that the scheduler stopped, which it does.
+    fn answer(self: Box<Self>, actor: &mut Actor, failed: bool, failure: &mut Option<Error>);
 }
 
-enum Resolved {
-    Run(Run),
-    MaybeRun(Option<Run>),
-    Status(RunStatus),
-    Flag(bool),
+/// The one [`Pending`]: what the machine answered (`A`), made into the reply (`T`) once the
+/// change is committed (for most requests `A` is the reply; for the ones that answer a run's
+/// status, the status published by the commit).
+struct Awaiting<A, T> {
+    applied: Result<A>,
+    finish: fn(&mut Actor, A) -> Result<T>,
+    reply: oneshot::Sender<Result<T>>,
 }
 
-type Op = Box<dyn FnOnce(&mut Machine, Instant) -> Result<Answer> + Send>;
+impl<A: Send, T: Send> Pending for Awaiting<A, T> {
+    fn answer(self: Box<Self>, actor: &mut Actor, failed: bool, failure: &mut Option<Error>) {
+        let result = match self.applied {
+            Err(e) => Err(e),
+            Ok(_) if failed => Err(failure.take().unwrap_or(Error::Closed)),
+            Ok(value) => (self.finish)(actor, value),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Where a [`Command::Watch`] is answered: a `wait` gets the channel, an `attach` also the
+/// attachment's id.
+enum WatchReply {
+    Wait(oneshot::Sender<Result<watch::Receiver<RunStatus>>>),
+    Attach(oneshot::Sender<Result<(watch::Receiver<RunStatus>, u64)>>),
+}
 
 enum Command {
-    Apply {
-        op: Op,
-        reply: oneshot::Sender<Result<Resolved>>,
-    },
+    Apply(Job),
+    /// A run's status channel (a heartbeat first); for an attach, with the run's life bound to
+    /// the answer.
     Watch {
         id: RunId,
         caller: Caller,
-        attach: bool,
-        reply: oneshot::Sender<Result<(watch::Receiver<RunStatus>, Option<u64>)>>,
+        reply: WatchReply,
     },
     Shutdown {
         reply: oneshot::Sender<()>,
@@ -293,14 +313,10 @@ impl Handle {
     /// answers the final status, so a client learns why it lost the lease.
     pub async fn heartbeat(&self, id: RunId, caller: Caller, read_up_to: u32) -> Result<RunStatus> {
         let result = self
-            .apply(move |m, now| {
-                m.heartbeat(id, &caller, read_up_to, now)
-                    .map(|()| Answer::Status(id))
-            })
+            .status_op(move |m, now| m.heartbeat(id, &caller, read_up_to, now).map(|()| id))
             .await;
         match result {
-            Ok(Resolved::Status(status)) => Ok(status.inbox_after(read_up_to)),
-            Ok(_) => Err(Error::Closed),
+            Ok(status) => Ok(status.inbox_after(read_up_to)),
             Err(Error::UnknownRun(_)) => self.ended(id).await,
             Err(e) => Err(e),
         }
@@ -317,8 +333,12 @@ impl Handle {
         timeout: Duration,
     ) -> Result<RunStatus> {
         let start = Instant::now();
-        let mut updates = match self.watch(id, caller.clone(), false).await {
-            Ok((updates, _)) => updates,
+        let (reply, answer) = oneshot::channel();
+        let mut updates = match self
+            .watch(id, caller.clone(), WatchReply::Wait(reply), answer)
+            .await
+        {
+            Ok(updates) => updates,
             Err(Error::UnknownRun(_)) => return self.ended(id).await,
             Err(e) => return Err(e),
         };
@@ -346,11 +366,14 @@ impl Handle {
     /// `attach`: binds the run's life to the returned [`Attachment`] (and so to a connection),
     /// on top of its heartbeat.
     pub async fn attach(&self, id: RunId, caller: Caller) -> Result<Attachment> {
-        let (updates, attach_id) = match self.watch(id, caller, true).await {
+        let (reply, answer) = oneshot::channel();
+        let (updates, attach_id) = match self
+            .watch(id, caller, WatchReply::Attach(reply), answer)
+            .await
+        {
             Ok(pair) => pair,
             Err(e) => return Err(self.explained(e, id).await),
         };
-        let attach_id = attach_id.ok_or(Error::Closed)?;
         Ok(Attachment {
             updates,
             guard: DetachOnDrop {
@@ -386,7 +409,7 @@ impl Handle {
     /// `cancel` (user, or relayed by another run with a reason; never self).
     pub async fn cancel(&self, id: RunId, caller: Caller, reason: Option<String>) -> Result<Run> {
         let result = self
-            .run_op(move |m, now| m.cancel(id, &caller, reason.as_deref(), now))
+            .apply(move |m, now| m.cancel(id, &caller, reason.as_deref(), now))
             .await;
         self.or_explained(result, id).await
     }
@@ -399,39 +422,20 @@ impl Handle {
         reason: Option<String>,
         only: Option<RunId>,
     ) -> Result<Option<Run>> {
-        match self
-            .apply(move |m, now| {
-                m.stop_holder(&caller, reason.as_deref(), only, now)
-                    .map(Answer::MaybeRun)
-            })
-            .await?
-        {
-            Resolved::MaybeRun(run) => Ok(run),
-            _ => Err(Error::Closed),
-        }
+        self.apply(move |m, now| m.stop_holder(&caller, reason.as_deref(), only, now))
+            .await
     }
 
     /// `pause` (true) or `resume` (false) hand-offs. Returns whether anything changed.
     pub async fn set_paused(&self, paused: bool, caller: Caller) -> Result<bool> {
-        match self
-            .apply(move |m, now| m.set_paused(paused, &caller, now).map(Answer::Flag))
-            .await?
-        {
-            Resolved::Flag(changed) => Ok(changed),
-            _ => Err(Error::Closed),
-        }
+        self.apply(move |m, now| m.set_paused(paused, &caller, now))
+            .await
     }
 
     /// The person at the computer takes over: the holder's input is refused until resumed.
     /// Returns whether anything changed.
     pub async fn pause_holder(&self, caller: Caller) -> Result<bool> {
-        match self
-            .apply(move |m, _| m.pause_holder(&caller).map(Answer::Flag))
-            .await?
-        {
-            Resolved::Flag(changed) => Ok(changed),
-            _ => Err(Error::Closed),
-        }
+        self.apply(move |m, _| m.pause_holder(&caller)).await
     }
 
     /// Pauses (`true`) or resumes the holder only if it is still run `only` (see
@@ -442,41 +446,24 @@ impl Handle {
         paused: bool,
         caller: Caller,
     ) -> Result<bool> {
-        match self
-            .apply(move |m, _| {
-                m.set_holder_paused_if(only, paused, &caller)
-                    .map(Answer::Flag)
-            })
-            .await?
-        {
-            Resolved::Flag(changed) => Ok(changed),
-            _ => Err(Error::Closed),
-        }
+        self.apply(move |m, _| m.set_holder_paused_if(only, paused, &caller))
+            .await
     }
 
     /// The holder may send input again. Returns whether anything changed.
     pub async fn resume_holder(&self, caller: Caller) -> Result<bool> {
-        match self
-            .apply(move |m, _| m.resume_holder(&caller).map(Answer::Flag))
-            .await?
-        {
-            Resolved::Flag(changed) => Ok(changed),
-            _ => Err(Error::Closed),
-        }
+        self.apply(move |m, _| m.resume_holder(&caller)).await
     }
 
     /// The user changes the heartbeat TTL for runs submitted from now on.
     pub async fn set_default_ttl(&self, ttl: Duration, caller: Caller) -> Result<()> {
-        self.apply(move |m, _| m.set_default_ttl(ttl, &caller).map(|()| Answer::Flag(true)))
+        self.apply(move |m, _| m.set_default_ttl(ttl, &caller))
             .await
-            .map(|_| ())
     }
 
     /// The user changes the caps on active runs, for submits from now on.
     pub async fn set_caps(&self, caps: Caps, caller: Caller) -> Result<()> {
-        self.apply(move |m, _| m.set_caps(caps, &caller).map(|()| Answer::Flag(true)))
-            .await
-            .map(|_| ())
+        self.apply(move |m, _| m.set_caps(caps, &caller)).await
     }
 
     /// `allow`: the user OKs the run waiting for it, which takes the desktop now.
@@ -489,13 +476,8 @@ impl Handle {
 
     /// The user turns asking before each grant on or off. Returns whether anything changed.
     pub async fn set_ask_first(&self, ask_first: bool, caller: Caller) -> Result<bool> {
-        match self
-            .apply(move |m, now| m.set_ask_first(ask_first, &caller, now).map(Answer::Flag))
-            .await?
-        {
-            Resolved::Flag(changed) => Ok(changed),
-            _ => Err(Error::Closed),
-        }
+        self.apply(move |m, now| m.set_ask_first(ask_first, &caller, now))
+            .await
     }
 
     /// `front`: the user moves a queued run to the head of the queue.
@@ -516,7 +498,7 @@ impl Handle {
         note: Option<String>,
     ) -> Result<Run> {
         let result = self
-            .run_op(move |m, now| m.finish(id, &caller, outcome, exit_code, note.as_deref(), now))
+            .apply(move |m, now| m.finish(id, &caller, outcome, exit_code, note.as_deref(), now))
             .await;
         self.or_explained(result, id).await
     }
@@ -540,7 +522,7 @@ impl Handle {
     /// `withdraw`: the run's client gives up before it started.
     pub async fn withdraw(&self, id: RunId, caller: Caller, reason: Option<String>) -> Result<Run> {
         let result = self
-            .run_op(move |m, now| m.withdraw(id, &caller, reason.as_deref(), now))
+            .apply(move |m, now| m.withdraw(id, &caller, reason.as_deref(), now))
             .await;
         self.or_explained(result, id).await
     }
@@ -548,7 +530,7 @@ impl Handle {
     /// Waits until the actor has applied everything sent before, including expiries that are
     /// already due. Changes nothing.
     pub async fn barrier(&self) -> Result<()> {
-        self.apply(|_, _| Ok(Answer::Flag(false))).await.map(|_| ())
+        self.apply(|_, _| Ok(())).await
     }
 
     /// Stops the scheduler: every active run is marked `interrupted` (committed), attached
@@ -562,61 +544,58 @@ impl Handle {
 
     // ----- plumbing ------------------------------------------------------------------------
 
-    async fn apply(
+    /// Sends `op` to the actor and waits for its answer, made by `finish` after the commit.
+    async fn request<A, T>(
         &self,
-        op: impl FnOnce(&mut Machine, Instant) -> Result<Answer> + Send + 'static,
-    ) -> Result<Resolved> {
+        op: impl FnOnce(&mut Machine, Instant) -> Result<A> + Send + 'static,
+        finish: fn(&mut Actor, A) -> Result<T>,
+    ) -> Result<T>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Command::Apply {
-                op: Box::new(op),
+        let job: Job = Box::new(move |m, now| {
+            Box::new(Awaiting {
+                applied: op(m, now),
+                finish,
                 reply,
             })
+        });
+        self.tx
+            .send(Command::Apply(job))
             .await
             .map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
+    /// A request whose answer is what the machine answered.
+    async fn apply<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut Machine, Instant) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.request(op, |_, value| Ok(value)).await
+    }
+
+    /// A request about run `id` (the machine answers the id), answered with the run's status as
+    /// the commit published it.
     async fn status_op(
         &self,
         op: impl FnOnce(&mut Machine, Instant) -> Result<RunId> + Send + 'static,
     ) -> Result<RunStatus> {
-        match self
-            .apply(move |m, now| op(m, now).map(Answer::Status))
-            .await?
-        {
-            Resolved::Status(status) => Ok(status),
-            _ => Err(Error::Closed),
-        }
+        self.request(op, Actor::last_status).await
     }
 
-    async fn run_op(
-        &self,
-        op: impl FnOnce(&mut Machine, Instant) -> Result<Run> + Send + 'static,
-    ) -> Result<Run> {
-        match self
-            .apply(move |m, now| op(m, now).map(Answer::Run))
-            .await?
-        {
-            Resolved::Run(run) => Ok(run),
-            _ => Err(Error::Closed),
-        }
-    }
-
-    async fn watch(
+    /// Sends a [`Command::Watch`] answered through `reply`, and waits for `answer`.
+    async fn watch<T>(
         &self,
         id: RunId,
         caller: Caller,
-        attach: bool,
-    ) -> Result<(watch::Receiver<RunStatus>, Option<u64>)> {
-        let (reply, answer) = oneshot::channel();
+        reply: WatchReply,
+        answer: oneshot::Receiver<Result<T>>,
+    ) -> Result<T> {
         self.tx
-            .send(Command::Watch {
-                id,
-                caller,
-                attach,
-                reply,
-            })
+            .send(Command::Watch { id, caller, reply })
             .await
             .map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
@@ -730,12 +709,12 @@ impl Actor {
 
     async fn handle(&mut self, command: Command) {
         match command {
-            Command::Apply { op, reply } => {
-                let mut group = vec![(op(&mut self.machine, Instant::now()), reply)];
+            Command::Apply(job) => {
+                let mut group = vec![job(&mut self.machine, Instant::now())];
                 while group.len() < MAX_GROUP {
                     match self.rx.try_recv() {
-                        Ok(Command::Apply { op, reply }) => {
-                            group.push((op(&mut self.machine, Instant::now()), reply));
+                        Ok(Command::Apply(job)) => {
+                            group.push(job(&mut self.machine, Instant::now()));
                         }
                         Ok(other) => {
                             self.deferred = Some(other);
@@ -744,57 +723,49 @@ impl Actor {
                         Err(_) => break,
                     }
                 }
-                // A failed commit is told as it is to the first request of the group; the
-                // others learn that the scheduler stopped, which it does after this.
                 let mut failure = self.commit().await.err();
                 let failed = failure.is_some();
-                for (answer, reply) in group {
-                    let result = match answer {
-                        Err(e) => Err(e),
-                        Ok(_) if failed => Err(failure.take().unwrap_or(Error::Closed)),
-                        Ok(answer) => self.resolve(answer),
-                    };
-                    let _ = reply.send(result);
+                for pending in group {
+                    pending.answer(self, failed, &mut failure);
                 }
             }
-            Command::Watch {
-                id,
-                caller,
-                attach,
-                reply,
-            } => {
+            Command::Watch { id, caller, reply } => {
                 let now = Instant::now();
-                let result = if attach {
-                    self.machine.attach(id, &caller, now).map(Some)
-                } else {
-                    self.machine.heartbeat(id, &caller, 0, now).map(|()| None)
-                };
-                let result = result.and_then(|attach_id| {
-                    self.refresh(id);
-                    self.watched.insert(id);
-                    self.statuses
-                        .get(&id)
-                        .map(|tx| (tx.subscribe(), attach_id))
-                        .ok_or(Error::UnknownRun(id))
-                });
-                // If the asker is gone (its connection dropped while waiting for this), nobody
-                // holds the attachment: undo it, or it would keep the run attached forever.
-                if let Err(Ok((_, Some(attach_id)))) = reply.send(result) {
-                    self.machine.detach(id, attach_id, now);
-                    let _ = self.commit().await;
+                match reply {
+                    WatchReply::Wait(reply) => {
+                        let result = self
+                            .machine
+                            .heartbeat(id, &caller, 0, now)
+                            .and_then(|()| self.subscribe(id));
+                        let _ = reply.send(result);
+                    }
+                    WatchReply::Attach(reply) => {
+                        let result = self
+                            .machine
+                            .attach(id, &caller, now)
+                            .and_then(|attach_id| Ok((self.subscribe(id)?, attach_id)));
+                        // If the asker is gone (its connection dropped while waiting for this),
+                        // nobody holds the attachment: undo it, or it would keep the run
+                        // attached forever.
+                        if let Err(Ok((_, attach_id))) = reply.send(result) {
+                            self.machine.detach(id, attach_id, now);
+                            let _ = self.commit().await;
+                        }
+                    }
                 }
             }
             Command::Shutdown { .. } => {}
         }
     }
 
-    fn resolve(&mut self, answer: Answer) -> Result<Resolved> {
-        Ok(match answer {
-            Answer::Run(run) => Resolved::Run(run),
-            Answer::MaybeRun(run) => Resolved::MaybeRun(run),
-            Answer::Flag(flag) => Resolved::Flag(flag),
-            Answer::Status(id) => Resolved::Status(self.last_status(id)?),
-        })
+    /// Run `id`'s status channel, brought up to date and watched from now on.
+    fn subscribe(&mut self, id: RunId) -> Result<watch::Receiver<RunStatus>> {
+        self.refresh(id);
+        self.watched.insert(id);
+        self.statuses
+            .get(&id)
+            .map(watch::Sender::subscribe)
+            .ok_or(Error::UnknownRun(id))
     }
 
     /// The status just published for `id` (also for a run that ended in this request).
