@@ -2,8 +2,6 @@
 //! auth, the Host guard, every kind of bad input (each refused with the JSON error format and
 //! changing nothing), and the contract of the main routes.
 
-#![allow(clippy::unwrap_used)]
-
 use std::sync::Arc;
 
 use axum::body::Body;

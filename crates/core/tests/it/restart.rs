@@ -3,12 +3,8 @@
 //! approximation of a crash (SQLite still closes its connections as they are dropped); the real
 //! one, kill -9 of `baton daemon`, is in the CLI's end-to-end tests.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
+use crate::common::{desktop, open_at, parallel, user};
 use baton_core::{Caller, EventKind, Outcome, RunId, RunState, check::check};
-use common::{desktop, open_at, parallel, user};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -25,13 +21,13 @@ fn a_crash_interrupts_active_runs_and_tokens_keep_rising() {
     let first = runtime();
     let (a, b, c, p) = first.block_on(async {
         let h = open_at(&path).await;
-        let a = common::submitted(&h, desktop("a")).await;
-        let b = common::submitted(&h, desktop("b")).await;
-        let p = common::submitted(&h, parallel("p")).await;
+        let a = crate::common::submitted(&h, desktop("a")).await;
+        let b = crate::common::submitted(&h, desktop("b")).await;
+        let p = crate::common::submitted(&h, parallel("p")).await;
         h.finish(a, Caller::Run(a), Outcome::Succeeded, Some(0), None)
             .await
             .unwrap();
-        let c = common::submitted(&h, desktop("c")).await;
+        let c = crate::common::submitted(&h, desktop("c")).await;
         h.amend(b, Caller::user("test"), "acknowledged".into())
             .await
             .unwrap();
@@ -80,7 +76,7 @@ fn a_clean_stop_interrupts_and_tells_attached_clients() {
     let path = dir.path().join("baton.db");
     runtime().block_on(async {
         let h = open_at(&path).await;
-        let a = common::submitted(&h, desktop("a")).await;
+        let a = crate::common::submitted(&h, desktop("a")).await;
         let mut attached = h.attach(a, Caller::Run(a)).await.unwrap();
         h.shutdown().await;
         // The attached client sees the final status, then the channel closes.
@@ -138,7 +134,7 @@ fn pruning_keeps_active_runs_and_the_newest_so_ids_and_sequence_numbers_go_on() 
     let second = runtime();
     second.block_on(async {
         let h = open_at(&path).await;
-        let next = common::submitted(&h, parallel("next")).await;
+        let next = crate::common::submitted(&h, parallel("next")).await;
         assert_eq!(next, RunId(b.0 + 1), "ids are never reused");
         let events = h.events_after(0, 1000).await.unwrap();
         assert!(events.iter().all(|e| e.seq >= last_seq), "{events:?}");

@@ -3,14 +3,10 @@
 //! file. Input (rule 8), durability across crashes (rule 10) and commands (the rest of rule 7)
 //! have tests of their own: see the table in docs/DESIGN.md.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{advance, core, desktop, parallel, user, with_ttl};
 use baton_core::{Caller, Error, EventKind, Outcome, RunId, RunState, check::check};
-use common::{advance, core, desktop, parallel, user, with_ttl};
 
 async fn all_events(handle: &baton_core::Handle) -> Vec<baton_core::Event> {
     handle.events_after(0, 10_000).await.unwrap()
@@ -108,8 +104,8 @@ async fn status_changes_nothing() {
 async fn a_run_never_cancels_itself_but_may_relay_the_user() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
 
     // Not listed among its own cancel targets.
     let targets: Vec<RunId> = h.cancel_targets(a).iter().map(|r| r.id).collect();
@@ -144,8 +140,8 @@ async fn a_run_never_cancels_itself_but_may_relay_the_user() {
 async fn only_the_user_reorders_replaces_pauses_and_stops() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     let agent = Caller::Run(a);
     let before = h.status();
     assert_eq!(
@@ -189,8 +185,8 @@ async fn only_the_user_reorders_replaces_pauses_and_stops() {
 async fn cancelling_the_holder_hands_the_lease_on_at_once() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     let stopped = h
         .stop_holder(Caller::user("hotkey"), Some("wrong window".into()), None)
         .await
@@ -213,8 +209,8 @@ async fn a_silent_holder_expires_after_its_ttl_and_the_next_starts() {
     let c = core().await;
     let h = &c.handle;
     let ttl = Duration::from_secs(2);
-    let a = common::submitted(h, with_ttl(desktop("a"), ttl)).await;
-    let b = common::submitted(h, with_ttl(desktop("b"), Duration::from_secs(60))).await;
+    let a = crate::common::submitted(h, with_ttl(desktop("a"), ttl)).await;
+    let b = crate::common::submitted(h, with_ttl(desktop("b"), Duration::from_secs(60))).await;
 
     // Heartbeats keep it alive well past one TTL.
     for _ in 0..5 {
@@ -244,8 +240,8 @@ async fn a_silent_holder_expires_after_its_ttl_and_the_next_starts() {
 async fn a_dropped_connection_releases_at_once() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     let attachment = h.attach(a, Caller::Run(a)).await.unwrap();
     let mut waiter = h.attach(b, Caller::Run(b)).await.unwrap();
     drop(attachment);
@@ -260,8 +256,8 @@ async fn a_dropped_connection_releases_at_once() {
 async fn paused_hand_offs_keep_the_holder_and_hold_the_queue() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     assert!(h.set_paused(true, user()).await.unwrap());
     assert!(!h.set_paused(true, user()).await.unwrap(), "idempotent");
     h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
@@ -288,9 +284,9 @@ async fn paused_hand_offs_keep_the_holder_and_hold_the_queue() {
 async fn the_user_moves_a_run_to_the_front() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
-    let d = common::submitted(h, desktop("d")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
+    let d = crate::common::submitted(h, desktop("d")).await;
     let moved = h.front(d, user()).await.unwrap();
     assert_eq!(moved.run.position, Some(1));
     assert_eq!(
@@ -307,9 +303,9 @@ async fn the_user_moves_a_run_to_the_front() {
 async fn replace_puts_the_new_run_in_the_old_ones_place() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
-    let d = common::submitted(h, desktop("d")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
+    let d = crate::common::submitted(h, desktop("d")).await;
 
     // A queued run: the replacement takes its slot, not the back of the queue.
     let b2 = h.replace(b, desktop("b, corrected"), user()).await.unwrap();
@@ -339,8 +335,8 @@ async fn replace_puts_the_new_run_in_the_old_ones_place() {
 async fn release_goes_on_in_parallel_and_acquire_queues_at_the_back() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     let released = h.release(a, Caller::Run(a)).await.unwrap();
     assert_eq!(released.run.state, RunState::Running);
     assert!(!released.run.holds_desktop);
@@ -363,8 +359,8 @@ async fn release_goes_on_in_parallel_and_acquire_queues_at_the_back() {
 async fn amendments_reach_the_inbox_and_change_nothing_else() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     let before = h.status();
     h.amend(a, user(), "use the staging account".into())
         .await
@@ -430,7 +426,7 @@ async fn no_wait_and_withdraw_record_a_withdrawn_run() {
     );
     assert!(h.status().desktop.queue.is_empty());
 
-    let b = common::submitted(h, desktop("b")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     let gone = h.withdraw(b, Caller::Run(b), None).await.unwrap();
     assert_eq!(gone.state, RunState::Withdrawn);
     assert!(h.status().desktop.queue.is_empty());
@@ -441,7 +437,7 @@ async fn no_wait_and_withdraw_record_a_withdrawn_run() {
 async fn wait_blocks_until_the_run_is_granted() {
     let c = core().await;
     let h = c.handle.clone();
-    let a = common::submitted(&h, desktop("a")).await;
+    let a = crate::common::submitted(&h, desktop("a")).await;
     let queued = h.submit(desktop("b"), user()).await.unwrap();
     let b = queued.status.run.id;
     let waiter = {
@@ -482,7 +478,7 @@ async fn wait_blocks_until_the_run_is_granted() {
 async fn bad_requests_are_refused_and_change_nothing() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
     let before = h.status();
     let events = all_events(h).await;
     let long = "x".repeat(201);
@@ -522,8 +518,8 @@ async fn bad_requests_are_refused_and_change_nothing() {
 async fn nobody_acts_as_a_run_but_the_run_itself() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     let before = h.status();
     // Not even the user: the user ends a run by cancelling it, recorded as such.
     for caller in [user(), Caller::Run(b)] {
@@ -564,7 +560,7 @@ async fn nobody_acts_as_a_run_but_the_run_itself() {
 async fn read_notes_are_dropped_and_numbers_never_repeat() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
     for i in 0..100 {
         h.amend(a, user(), format!("note {i}")).await.unwrap();
     }
@@ -584,8 +580,8 @@ async fn read_notes_are_dropped_and_numbers_never_repeat() {
 async fn a_run_waiting_to_reacquire_can_still_finish() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     h.release(a, Caller::Run(a)).await.unwrap();
     assert_eq!(
         h.acquire(a, Caller::Run(a)).await.unwrap().run.state,
@@ -599,7 +595,7 @@ async fn a_run_waiting_to_reacquire_can_still_finish() {
     assert!(h.status().desktop.queue.is_empty());
     assert_eq!(h.status().desktop.holder.as_ref().unwrap().id, b);
     // A run that never started must withdraw instead.
-    let d = common::submitted(h, desktop("d")).await;
+    let d = crate::common::submitted(h, desktop("d")).await;
     let err = h
         .finish(d, Caller::Run(d), Outcome::Succeeded, None, None)
         .await
@@ -612,8 +608,8 @@ async fn a_run_waiting_to_reacquire_can_still_finish() {
 async fn an_ended_run_can_no_longer_relay_a_stop() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, parallel("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, parallel("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
         .await
         .unwrap();
@@ -672,8 +668,8 @@ async fn the_user_changes_the_default_ttl_for_new_runs() {
 async fn a_stop_aimed_at_a_holder_that_is_gone_stops_nobody() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     // The user saw a holding and clicks Stop twice: the second click lands after the hand-off.
     let stopped = h.stop_holder(user(), None, Some(a)).await.unwrap().unwrap();
     assert_eq!(stopped.id, a);
@@ -706,7 +702,9 @@ async fn a_stop_aimed_at_a_holder_that_is_gone_stops_nobody() {
 #[tokio::test]
 async fn caps_refuse_runs_beyond_them_and_free_as_runs_end() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(baton_core::clock::TokioClock::starting_at(common::EPOCH));
+    let clock = std::sync::Arc::new(baton_core::clock::TokioClock::starting_at(
+        crate::common::EPOCH,
+    ));
     let opened = baton_core::Store::open(
         &dir.path().join("baton.db"),
         baton_core::Durability::Normal,
@@ -727,7 +725,7 @@ async fn caps_refuse_runs_beyond_them_and_free_as_runs_end() {
         },
     );
     let spec = |client: &str| baton_core::RunSpec::new("t", client, true);
-    let a = common::submitted(&h, spec("a")).await;
+    let a = crate::common::submitted(&h, spec("a")).await;
     h.submit(spec("a"), user()).await.unwrap();
     let refused = h.submit(spec("a"), user()).await.unwrap_err();
     assert!(matches!(refused, Error::TooManyRuns(_)), "{refused}");
@@ -745,10 +743,10 @@ async fn caps_refuse_runs_beyond_them_and_free_as_runs_end() {
 async fn a_run_hears_its_new_place_whether_or_not_it_was_watching() {
     let c = core().await;
     let h = &c.handle;
-    let holder = common::submitted(h, desktop("holder")).await;
-    let first = common::submitted(h, desktop("first")).await;
+    let holder = crate::common::submitted(h, desktop("holder")).await;
+    let first = crate::common::submitted(h, desktop("first")).await;
     let unwatched = h.submit(desktop("unwatched"), user()).await.unwrap();
-    let watched = common::submitted(h, desktop("watched")).await;
+    let watched = crate::common::submitted(h, desktop("watched")).await;
     let mut attached = h.attach(watched, Caller::Run(watched)).await.unwrap();
     assert_eq!(attached.updates.borrow().run.position, Some(3));
     // Someone ahead leaves: the watcher is told at once, without asking.
@@ -775,8 +773,8 @@ async fn a_run_hears_its_new_place_whether_or_not_it_was_watching() {
 async fn what_was_seen_of_one_holder_never_pauses_or_resumes_the_next() {
     let c = core().await;
     let h = &c.handle;
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
     h.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
         .await
         .unwrap();

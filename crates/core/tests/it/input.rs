@@ -1,15 +1,11 @@
 //! The input gateway with a recording driver, over the real scheduler and SQLite: the order is
 //! kept, nobody but the holder with its token acts, and nothing stays pressed for the next one.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::desktop;
 use baton_core::input::{Action, Button, FakeDriver, Gateway, InputDriver, Step, Stop, validate};
 use baton_core::{Caller, Outcome};
-use common::desktop;
 
 fn gateway(core: &baton_core::Handle) -> (Gateway, FakeDriver) {
     let driver = FakeDriver::new();
@@ -28,10 +24,10 @@ fn steps(actions: &[Action]) -> Vec<Step> {
 #[tokio::test]
 async fn only_the_holder_with_its_token_acts_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let core = crate::common::open_at(&dir.path().join("baton.db")).await;
     let (gateway, driver) = gateway(&core);
-    let a = common::submitted(&core, desktop("a")).await;
-    let b = common::submitted(&core, desktop("b")).await;
+    let a = crate::common::submitted(&core, desktop("a")).await;
+    let b = crate::common::submitted(&core, desktop("b")).await;
     let batch = steps(&[
         Action::Move {
             x: 1,
@@ -70,10 +66,10 @@ async fn only_the_holder_with_its_token_acts_and_in_order() {
 #[tokio::test]
 async fn a_button_left_pressed_is_let_go_when_its_holder_loses_the_desktop() {
     let dir = tempfile::tempdir().unwrap();
-    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let core = crate::common::open_at(&dir.path().join("baton.db")).await;
     let (gateway, driver) = gateway(&core);
-    let a = common::submitted(&core, desktop("a")).await;
-    let b = common::submitted(&core, desktop("b")).await;
+    let a = crate::common::submitted(&core, desktop("a")).await;
+    let b = crate::common::submitted(&core, desktop("b")).await;
     // a starts a drag and means to finish it in its next batch...
     let down = steps(&[
         Action::Down {
@@ -114,9 +110,9 @@ async fn a_button_left_pressed_is_let_go_when_its_holder_loses_the_desktop() {
 #[tokio::test]
 async fn a_cancel_mid_batch_lets_go_of_what_the_batch_pressed() {
     let dir = tempfile::tempdir().unwrap();
-    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let core = crate::common::open_at(&dir.path().join("baton.db")).await;
     let (gateway, driver) = gateway(&core);
-    let a = common::submitted(&core, desktop("a")).await;
+    let a = crate::common::submitted(&core, desktop("a")).await;
     let batch = steps(&[
         Action::Down {
             button: Button::Right,
@@ -147,7 +143,7 @@ async fn a_cancel_mid_batch_lets_go_of_what_the_batch_pressed() {
 #[tokio::test]
 async fn a_driver_waiting_for_permission_is_refused_honestly_until_it_connects() {
     let dir = tempfile::tempdir().unwrap();
-    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let core = crate::common::open_at(&dir.path().join("baton.db")).await;
     let driver = FakeDriver::new();
     let recorded = driver.clone();
     let (allow, allowed) = std::sync::mpsc::channel::<()>();
@@ -170,7 +166,7 @@ async fn a_driver_waiting_for_permission_is_refused_honestly_until_it_connects()
         gateway.unavailable_reason().as_deref(),
         Some("waiting for the person to allow it")
     );
-    let a = common::submitted(&core, desktop("a")).await;
+    let a = crate::common::submitted(&core, desktop("a")).await;
     let refused = gateway
         .run(a, 1, steps(&[Action::Type { text: "hi".into() }]))
         .await
@@ -245,7 +241,7 @@ impl InputDriver for Blind {
 #[tokio::test]
 async fn a_desktop_that_hides_the_pointer_says_so_and_how_to_move_it() {
     let dir = tempfile::tempdir().unwrap();
-    let core = common::open_at(&dir.path().join("baton.db")).await;
+    let core = crate::common::open_at(&dir.path().join("baton.db")).await;
     let driver = FakeDriver::new();
     let recorded = driver.clone();
     let blind = Gateway::spawn(

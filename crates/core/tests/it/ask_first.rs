@@ -2,15 +2,11 @@
 //! the user's OK while the desktop stays free; nobody is cancelled by silence, nobody else gets
 //! in, and the waiting runs are told so. Against the real actor and a real SQLite file.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{advance, core, desktop, user, with_ttl};
 use baton_core::messages::{Standing, Voice, queued};
 use baton_core::{Caller, EventKind, Outcome, RunId, RunState, check::check};
-use common::{advance, core, desktop, user, with_ttl};
 
 async fn events_of(h: &baton_core::Handle, id: RunId) -> Vec<EventKind> {
     h.events_after(0, 10_000)
@@ -118,9 +114,9 @@ async fn cancelling_the_waiting_run_asks_about_the_next_and_reordering_asks_anew
     let c = core().await;
     let h = &c.handle;
     h.set_ask_first(true, user()).await.unwrap();
-    let a = common::submitted(h, desktop("a")).await;
-    let b = common::submitted(h, desktop("b")).await;
-    let c3 = common::submitted(h, desktop("c")).await;
+    let a = crate::common::submitted(h, desktop("a")).await;
+    let b = crate::common::submitted(h, desktop("b")).await;
+    let c3 = crate::common::submitted(h, desktop("c")).await;
 
     // Cancel it: the user's refusal. The next is asked about, still nobody holds.
     h.cancel(a, Caller::user("notification"), None)
@@ -177,8 +173,8 @@ async fn a_waiting_run_that_vanishes_is_not_asked_about_and_no_wait_runs_are_wit
     let c = core().await;
     let h = &c.handle;
     h.set_ask_first(true, user()).await.unwrap();
-    let a = common::submitted(h, with_ttl(desktop("a"), Duration::from_secs(1))).await;
-    let b = common::submitted(h, with_ttl(desktop("b"), Duration::from_secs(60))).await;
+    let a = crate::common::submitted(h, with_ttl(desktop("a"), Duration::from_secs(1))).await;
+    let b = crate::common::submitted(h, with_ttl(desktop("b"), Duration::from_secs(60))).await;
     // a's client is gone (no heartbeat): it expires as always, and b is asked about.
     advance(h, Duration::from_secs(2)).await;
     assert_eq!(h.run(a).await.unwrap().state, RunState::Expired);

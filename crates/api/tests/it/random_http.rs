@@ -6,8 +6,6 @@
 //! Requests: `BATON_RANDOM_HTTP` (default 3000). The seed is printed; `BATON_RANDOM_SEED`
 //! replays one.
 
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
-
 use std::time::Duration;
 
 use baton_api::{Host, HostOptions};

@@ -2,15 +2,11 @@
 //! runtime, so requests pile up while a commit runs and share group commits. Every answer must
 //! still come after its change is on disk, and the log must keep every rule.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::common::{desktop, open_at, user};
 use baton_core::{Caller, Error, Outcome, RunState, check::check};
-use common::{desktop, open_at, user};
 
 /// Reads a run's state straight from the file, on a connection of its own.
 async fn state_on_disk(db: &Path, id: i64) -> Option<String> {

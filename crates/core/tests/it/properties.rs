@@ -7,10 +7,6 @@
 //! acknowledged); after the sequence, that the broadcast events equal the stored ones and that
 //! the log replays without a breach (one holder, rising tokens, FIFO).
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -486,7 +482,7 @@ fn run_sequence(ops: Vec<Op>, ask_first: bool) {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let c = common::core().await;
+        let c = crate::common::core().await;
         let h = &c.handle;
         let mut broadcast = h.subscribe_events();
         let mut model = Model::default();

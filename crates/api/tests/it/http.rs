@@ -2,8 +2,6 @@
 //! reqwest: the host note, the one-host rule, SSE resume, and a dropped attach connection
 //! handing the lease on.
 
-#![allow(clippy::unwrap_used)]
-
 use std::time::{Duration, Instant};
 
 use baton_api::{Host, HostOptions};

@@ -1,0 +1,24 @@
+//! The core's integration tests, one binary: every module runs against the real actor and a
+//! real SQLite file (`common` sets them up).
+//!
+//! - `lease`: the lease's rules (DESIGN section 2) and the requests of section 4, scenario by
+//!   scenario.
+//! - `ask_first`: with "ask before an agent takes the desktop" on, the head of the queue waits
+//!   for the person's OK.
+//! - `group`: many clients at once, sharing group commits; every answer after its change is on
+//!   disk.
+//! - `input`: the input gateway with a recording driver: order kept, the holder only, nothing
+//!   left pressed.
+//! - `properties`: random request sequences against a reference model.
+//! - `restart`: durability across a crash and a clean stop (rules 2 and 10).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod ask_first;
+mod group;
+mod input;
+mod lease;
+mod properties;
+mod restart;
