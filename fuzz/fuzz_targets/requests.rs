@@ -40,8 +40,7 @@ fn api() -> &'static Api {
             .await
             .unwrap();
             let core = baton_core::spawn(opened, Arc::new(SystemClock), Config::default());
-            let (stop, stopping) = tokio::sync::watch::channel(false);
-            std::mem::forget(stop);
+            let stopping = tokio_util::sync::CancellationToken::new();
             let driver = FakeDriver::new();
             let input = Gateway::spawn(
                 move || Ok(Box::new(driver) as Box<dyn InputDriver>),

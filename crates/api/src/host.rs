@@ -15,6 +15,7 @@ use baton_platform::{DataDir, EnigoDriver, HostInfo, HostKind, HostLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::serve::Limits;
@@ -92,8 +93,9 @@ pub struct Host {
     data_dir: DataDir,
     kind: HostKind,
     started_at: Timestamp,
-    /// Set once, when the whole host stops: every server and every endless stream ends.
-    stopping: watch::Sender<bool>,
+    /// The root of the host's cancellation tree, cancelled once, when the whole host stops:
+    /// every server (each a child token) and every endless stream and task ends.
+    stopping: CancellationToken,
     /// How the person at the computer is noticed; changed live.
     takeover: watch::Sender<TakeoverSettings>,
     retention: watch::Sender<Duration>,
@@ -111,8 +113,9 @@ pub struct Host {
 #[derive(Debug)]
 struct Server {
     addr: SocketAddr,
-    /// Stops this server accepting; its open connections finish.
-    retire: watch::Sender<bool>,
+    /// Stops this server accepting; its open connections finish. A child of the host's
+    /// token, so the host's stop retires it too.
+    retire: CancellationToken,
     task: JoinHandle<()>,
 }
 
@@ -129,7 +132,7 @@ impl Server {
     fn start(
         listener: TcpListener,
         state: &ApiState,
-        stopping: &watch::Sender<bool>,
+        stopping: &CancellationToken,
     ) -> Result<Server> {
         let addr = listener.local_addr().map_err(|source| Error::Bind {
             addr: "127.0.0.1".into(),
@@ -143,18 +146,12 @@ impl Server {
             }
         });
         let app = crate::router(state.for_port(addr.port()));
-        let (retire, mut retired) = watch::channel(false);
-        let mut stopping = stopping.subscribe();
+        let retire = stopping.child_token();
         let task = tokio::spawn(crate::serve::serve(
             listener,
             app,
             Limits::default(),
-            async move {
-                tokio::select! {
-                    _ = retired.wait_for(|r| *r) => {}
-                    _ = stopping.wait_for(|s| *s) => {}
-                }
-            },
+            retire.clone().cancelled_owned(),
         ));
         Ok(Server { addr, retire, task })
     }
@@ -188,11 +185,7 @@ impl Local {
     /// Serves `state`'s API on the data directory's socket until the host stops. `None` (and a
     /// warning) where there is none to be had: clients then use TCP, as before sockets.
     #[cfg(unix)]
-    fn start(
-        data_dir: &DataDir,
-        state: &ApiState,
-        stopping: &watch::Sender<bool>,
-    ) -> Option<Local> {
+    fn start(data_dir: &DataDir, state: &ApiState, stopping: &CancellationToken) -> Option<Local> {
         use std::os::unix::fs::PermissionsExt;
         let path = data_dir.socket_path();
         // A socket a crash left behind: this process holds the data directory's lock, so the
@@ -210,20 +203,17 @@ impl Local {
         }
         // Over the socket the Host header carries no port (`localhost`).
         let app = crate::router(state.for_port(0));
-        let mut stopping = stopping.subscribe();
         let task = tokio::spawn(crate::serve::serve(
             listener,
             app,
             Limits::default(),
-            async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            },
+            stopping.clone().cancelled_owned(),
         ));
         Some(Local { path, task })
     }
 
     #[cfg(not(unix))]
-    fn start(_: &DataDir, _: &ApiState, _: &watch::Sender<bool>) -> Option<Local> {
+    fn start(_: &DataDir, _: &ApiState, _: &CancellationToken) -> Option<Local> {
         None
     }
 
@@ -275,12 +265,12 @@ impl Host {
         let takeover = settings.takeover;
         let store = opened.store.clone();
         let core = baton_core::spawn(opened, Arc::new(SystemClock), config);
-        let (stopping, stop_rx) = watch::channel(false);
+        let stopping = CancellationToken::new();
         let retention = watch::Sender::new(settings.retention);
         tokio::spawn(prune_history(
             store,
             retention.subscribe(),
-            stopping.subscribe(),
+            stopping.clone(),
         ));
         let ask = first_ask(&data_dir);
         let source = input_source().await;
@@ -299,7 +289,7 @@ impl Host {
                 None,
             )
         };
-        let state = ApiState::new(core.clone(), gateway, token, 0, stop_rx)
+        let state = ApiState::new(core.clone(), gateway, token, 0, stopping.clone())
             .with_takeover(takeover_missing, takeover.subscribe())
             .with_takeover_limit(takeover_limit);
         let server = Server::start(listener, &state, &stopping)?;
@@ -344,11 +334,11 @@ impl Host {
         // written, nothing moves.
         if let Err(e) = self.announce() {
             let new = std::mem::replace(&mut self.server, old);
-            new.retire.send_replace(true);
+            new.retire.cancel();
             self.retired.push(new);
             return Err(e);
         }
-        old.retire.send_replace(true);
+        old.retire.cancel();
         self.retired.push(old);
         tracing::info!(url = %self.url(), "Baton moved to another port");
         Ok(self.url())
@@ -393,7 +383,7 @@ impl Host {
     /// the servers stop, `host.json` is removed and the database is closed.
     pub async fn shutdown(self) {
         self.core.shutdown().await;
-        self.stopping.send_replace(true);
+        self.stopping.cancel();
         self.server.finish().await;
         for server in self.retired {
             server.finish().await;
@@ -533,7 +523,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(6 * 3600);
 async fn prune_history(
     store: Store,
     mut retention: watch::Receiver<Duration>,
-    mut stopping: watch::Receiver<bool>,
+    stopping: CancellationToken,
 ) {
     loop {
         let retention_now = *retention.borrow_and_update();
@@ -552,7 +542,7 @@ async fn prune_history(
         tokio::select! {
             () = tokio::time::sleep(PRUNE_EVERY) => {}
             changed = retention.changed() => if changed.is_err() { return; },
-            _ = stopping.wait_for(|s| *s) => return,
+            () = stopping.cancelled() => return,
         }
     }
 }

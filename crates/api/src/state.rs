@@ -5,6 +5,7 @@ use std::sync::Arc;
 use baton_core::Handle;
 use baton_core::input::Gateway;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::models::{Feature, HostFacts};
 
@@ -17,8 +18,8 @@ pub struct ApiState {
     pub input: Gateway,
     user_token: Arc<watch::Sender<String>>,
     allowed_hosts: Arc<[String]>,
-    /// Becomes `true` when the host stops, so that endless streams end.
-    pub(crate) stopping: watch::Receiver<bool>,
+    /// The host's token: cancelled when the host stops, so that endless streams end.
+    pub(crate) stopping: CancellationToken,
     /// Why takeover detection does not run on this host, if it does not.
     pub(crate) takeover_missing: Option<Arc<str>>,
     /// What takeover detection cannot do here though it runs (sampling only), if anything.
@@ -35,7 +36,7 @@ impl ApiState {
         input: Gateway,
         user_token: String,
         port: u16,
-        stopping: watch::Receiver<bool>,
+        stopping: CancellationToken,
     ) -> Self {
         ApiState {
             core,

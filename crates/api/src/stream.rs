@@ -55,14 +55,14 @@ async fn follow_events(
     mut last: u64,
     tx: mpsc::Sender<Result<SseEvent, Infallible>>,
 ) {
-    let mut stopping = state.stopping.clone();
-    if *stopping.borrow_and_update() || !send_backlog(&state, &mut last, &tx).await {
+    let stopping = state.stopping.clone();
+    if stopping.is_cancelled() || !send_backlog(&state, &mut last, &tx).await {
         return;
     }
     loop {
         tokio::select! {
             () = tx.closed() => return,
-            _ = stopping.changed() => return,
+            () = stopping.cancelled() => return,
             received = live.recv() => match received {
                 Ok(event) if event.seq > last => {
                     last = event.seq;

@@ -34,7 +34,7 @@ async fn api() -> Api {
     .await
     .unwrap();
     let core = baton_core::spawn(opened, Arc::new(SystemClock), Config::default());
-    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    let stopping = tokio_util::sync::CancellationToken::new();
     let driver = FakeDriver::new();
     let performed = driver.performed.clone();
     let input = Gateway::spawn(
@@ -1045,7 +1045,7 @@ async fn without_a_display_input_says_so_and_everything_else_works() {
     .await
     .unwrap();
     let core = baton_core::spawn(opened, Arc::new(SystemClock), Config::default());
-    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    let stopping = tokio_util::sync::CancellationToken::new();
     let state = ApiState::new(
         core,
         Gateway::unavailable("DISPLAY is not set"),
