@@ -7,12 +7,12 @@ Run from anywhere (``make lint`` runs it): ``python3 scripts/tidy.py [DOC ...] [
    the DOC files given) exists in the tree. The docs name code in backticks, the way DESIGN.md's
    table "Where each rule lives" does:
 
-   - a repository path, such as ``crates/core/src/lease.rs`` or ``extensions/gnome/``, must
+   - a repository path, such as ``crates/core/src/actor.rs`` or ``extensions/gnome/``, must
      exist; a bare file name such as ``windows.rs`` must exist in a directory the same
      paragraph named before it (or anywhere);
    - names right after a path and a colon belong to that file, as a list separated by commas
-     or "and" (a remark in parentheses may follow each): ``crates/core/src/lease.rs``:
-     ``Machine::place``, ``grant_next``. Each must be defined there (``fn``, ``struct``,
+     or "and" (a remark in parentheses may follow each): ``crates/core/src/actor.rs``:
+     ``Handle::submit``, ``Actor::run``. Each must be defined there (``fn``, ``struct``,
      ``enum``, ``trait``, ``type``, ``const``, ``static`` or ``mod``); for ``Type::name`` the
      file must also define or implement ``Type``. Tests are named the same way, after their
      test file;

@@ -48,7 +48,8 @@ fuzz_target!(|data: &[u8]| {
                 let mut spec = RunSpec::new(&format!("r{value}"), "fuzz", value % 3 != 0);
                 spec.queue = value % 7 != 0;
                 spec.ttl_ms = (value % 5 == 0).then_some(u64::from(value) * 10);
-                m.submit(spec, &Caller::user("fuzz"), now).map(|id| runs.push(id))
+                m.submit(spec, &Caller::user("fuzz"), now)
+                    .map(|id| runs.push(id))
             }
             2 => m.heartbeat(run, &caller, u32::from(value), now),
             3 => m
@@ -101,7 +102,11 @@ fuzz_target!(|data: &[u8]| {
         events.extend(batch.events);
         m.forget(&ended);
         // What the scheduler publishes (shared, built on demand) is the machine's own view.
-        assert_eq!(m.published().snapshot(), m.snapshot(), "published state drifted");
+        assert_eq!(
+            m.published().snapshot(),
+            m.snapshot(),
+            "published state drifted"
+        );
     }
     if let Err(violation) = check(&events) {
         panic!("the events break a rule: {violation:?}");
