@@ -74,7 +74,7 @@ suites: agents
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
-## The real Claude Code and Codex CLIs, for the test of the README's recipes (tests/agents.rs).
+## The real Claude Code and Codex CLIs, for the test of the README's recipes (tests/it/agents.rs).
 agents:
 	cd crates/cli/tests/agents && npm ci --no-audit --no-fund --loglevel=error
 
@@ -90,7 +90,7 @@ contract:
 
 ## The interference test at length: 8 agents typing at once, 1000 rounds (about 35 minutes).
 interference: setup
-	BATON_INTERFERENCE_ROUNDS=1000 $(CARGO) test -p baton-cli --test interference -- --nocapture
+	BATON_INTERFERENCE_ROUNDS=1000 $(CARGO) test -p baton-cli --test it interference:: -- --nocapture
 
 ## Baton side by side with Redis, etcd and flock (bench/; figures in BENCHMARKS.md): 10 s per
 ## measurement, 60 s of idle and the tray app's memory, about 7 minutes once built.
@@ -109,7 +109,7 @@ bench-quick:
 ## The torture tests at length: 200 rounds of kill -9 under load and a 10-minute soak under a
 ## live invariant checker (make test runs 20 rounds and 15 s).
 torture: setup
-	BATON_TORTURE_ROUNDS=200 BATON_SOAK_SECONDS=600 $(CARGO) test -p baton-cli --test torture -- --nocapture --test-threads 1
+	BATON_TORTURE_ROUNDS=200 BATON_SOAK_SECONDS=600 $(CARGO) test -p baton-cli --test it torture:: -- --nocapture --test-threads 1
 
 ## Fuzzing (cargo-fuzz, nightly): the core's transitions, the API's request decoding and input
 ## validation,

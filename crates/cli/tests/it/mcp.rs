@@ -1,15 +1,11 @@
 //! `baton mcp` against a real host, driven by a real MCP client (rmcp's), over real stdio.
 
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
-
-mod common;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
     ProgressNotificationParam,
@@ -910,9 +906,12 @@ fn explain_lists_what_the_proxy_gates_and_a_server_that_claims_read_only_is_not_
         let mut args = vec!["mcp".to_string(), "--explain".to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
         args.extend(proxy(&log, &[]));
-        let out = common::baton_in(tmp.path()).args(&args).output().unwrap();
-        assert!(out.status.success(), "{}", common::text(&out.stderr));
-        common::text(&out.stdout)
+        let out = crate::common::baton_in(tmp.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", crate::common::text(&out.stderr));
+        crate::common::text(&out.stdout)
     };
     let line = |text: &str, tool: &str| -> String {
         text.lines()

@@ -6,21 +6,17 @@
 //! xdotool, another client of the display, as another tool's input would be. Delays are
 //! measured from just before the person's command starts, so they include its start-up.
 
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
-
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use baton_client::Client;
 use baton_client::models::InputRequest;
 use baton_core::RunSpec;
 use baton_core::input::Action;
 use baton_platform::DataDir;
-use common::*;
 
 const SHORT: Duration = Duration::from_secs(10);
 /// The bound, from the person's first event to the holder's input being refused.

@@ -7,20 +7,16 @@
 //! Rounds: `BATON_TORTURE_ROUNDS` (default 20; `make torture` runs 200). The random seed is
 //! printed; `BATON_TORTURE_SEED` replays one.
 
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
-
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use baton_client::models::InputRequest;
 use baton_client::{BoundRun, Client};
 use baton_core::input::Action;
 use baton_core::{Event, Outcome, Run, RunId, RunSpec, RunStatus, check};
-use common::*;
 use serde_json::Value;
 
 /// What clients saw acknowledged, across all rounds.

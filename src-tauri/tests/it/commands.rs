@@ -2,8 +2,6 @@
 //! HTTP on loopback) owned the way the app owns it: what the windows' buttons do, and the
 //! sentences their errors show.
 
-#![allow(clippy::unwrap_used)]
-
 use baton_api::{Host, HostOptions};
 use baton_core::{Handle, RunSpec};
 use baton_platform::DataDir;

@@ -2,16 +2,12 @@
 //! desktop: it shows the holder's title, cancels a queued run, and leaves a screenshot in
 //! `target/tmp/artifacts/dashboard.png`.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use serde_json::{Value, json};
 
 /// The W3C element key.

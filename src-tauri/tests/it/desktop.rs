@@ -2,14 +2,10 @@
 //! host), driven the way a person and agents drive it: `baton run` clients, the tray menu over
 //! D-Bus, the global hotkey through X.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn without_a_display_the_tray_app_points_to_the_daemon() {

@@ -1,14 +1,10 @@
 //! `baton input` on a real X display (Xvfb): input reaches the display for the holder only,
 //! with its current lease token; a user's stop ends a batch before its next action.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const SHORT: Duration = Duration::from_secs(10);

@@ -5,14 +5,10 @@
 //!
 //! Rounds: `BATON_INTERFERENCE_ROUNDS` (default 20; `make interference` runs 1000).
 
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
-
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const AGENTS: usize = 8;
 

@@ -6,16 +6,12 @@
 //!
 //! `BATON_TEST_AGENTS` may name another directory holding `claude` and `codex`.
 
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
-
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness");

@@ -1,14 +1,10 @@
 //! The `baton` CLI contract, end to end: a real `baton daemon`, real `baton run` processes and
 //! their commands, real signals. Every exit code of the contract appears here.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, alive, baton_in, read_trimmed, signal, text, wait_file};
+use crate::common::{Daemon, alive, baton_in, read_trimmed, signal, text, wait_file};
 use serde_json::Value;
 
 const SHORT: Duration = Duration::from_secs(10);
@@ -22,7 +18,7 @@ fn hold_until(dir: &std::path::Path, name: &str) -> String {
 }
 
 /// `baton run OPTIONS -- <hold_until(dir, name)>`, in the background.
-fn hold(d: &Daemon, dir: &std::path::Path, name: &str, options: &[&str]) -> common::Proc {
+fn hold(d: &Daemon, dir: &std::path::Path, name: &str, options: &[&str]) -> crate::common::Proc {
     let script = hold_until(dir, name);
     let mut args = vec!["run"];
     args.extend_from_slice(options);
@@ -327,13 +323,13 @@ fn a_run_cannot_cancel_itself_but_relays_the_user_for_another() {
     );
     let path = format!(
         "{}:{}",
-        std::path::Path::new(common::BATON)
+        std::path::Path::new(crate::common::BATON)
             .parent()
             .unwrap()
             .display(),
         std::env::var("PATH").unwrap()
     );
-    let mut holder = common::Proc::spawn(
+    let mut holder = crate::common::Proc::spawn(
         d.baton()
             .env("PATH", path)
             .args(["run", "-d", "-t", "holder", "--", "sh", "-c", &script]),
@@ -775,7 +771,8 @@ fn a_clean_daemon_stop_ends_commands_and_says_why() {
         let mut a = hold(&d, tmp.path(), "a", &["-d", "-t", "holder"]);
         wait_file(&tmp.path().join("a.pid"), SHORT);
         d.signal(sig);
-        let stopped = common::wait_timeout(&mut d.child, SHORT).expect("the daemon did not stop");
+        let stopped =
+            crate::common::wait_timeout(&mut d.child, SHORT).expect("the daemon did not stop");
         assert!(stopped.success(), "SIG{sig}: {stopped:?}");
         assert_eq!(a.wait(SHORT).code(), Some(69), "SIG{sig}");
         assert!(
@@ -1116,7 +1113,7 @@ fn credentials_never_go_to_a_listener_that_took_a_dead_hosts_port() {
     // The host dies; its note stays behind, and another process takes its port.
     let mut d = d;
     d.signal("KILL");
-    common::wait_timeout(&mut d.child, SHORT).expect("the daemon did not die");
+    crate::common::wait_timeout(&mut d.child, SHORT).expect("the daemon did not die");
     assert!(dir.join("host.json").exists());
     let squatter = squat(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap(), 3);
 
@@ -1373,7 +1370,7 @@ fn a_run_writes_to_another_runs_inbox_only_to_relay_the_user() {
     let mut b = hold(&d, t, "b", &["-t", "b"]);
     wait_file(&t.join("b.id"), SHORT);
     let b_id = read_trimmed(&t.join("b.id"));
-    let baton = common::BATON;
+    let baton = crate::common::BATON;
     let script = format!(
         "{baton} amend {b_id} 'wire the money elsewhere'; echo $? > {d}/plain; \
          {baton} amend {b_id} 'log out when done' --reason 'the user asked for it'; echo $? > {d}/relayed",
@@ -1615,7 +1612,8 @@ fn history_ids_once_pruned(d: &Daemon, len: usize) -> Vec<i64> {
 
 fn stop_daemon(d: &mut Daemon) {
     signal(d.child.id(), "TERM");
-    let status = common::wait_timeout(&mut d.child, Duration::from_secs(10)).expect("stopped");
+    let status =
+        crate::common::wait_timeout(&mut d.child, Duration::from_secs(10)).expect("stopped");
     assert!(status.success(), "{status}");
 }
 

@@ -1,0 +1,24 @@
+//! The CLI's integration tests, one binary: each module drives the real `baton` binary (a real
+//! `baton daemon`, real clients, real signals; `common` sets them up).
+//!
+//! - `cli`: the `baton` CLI contract end to end; every exit code of the contract appears here.
+//! - `mcp`: `baton mcp` and its gating proxy, driven by a real MCP client over real stdio.
+//! - `agents`: the README's recipes with the real Claude Code and Codex against a scripted model.
+//! - `input`: `baton input` on a real X display (Xvfb), for the holder only.
+//! - `takeover`: the person's input on Xvfb pauses the holder; Baton's own never does.
+//! - `interference`: eight agents typing at once through Baton never mix their input
+//!   (`make interference` runs it at length: `cargo test -p baton-cli --test it interference::`).
+//! - `torture`: the host killed with -9 at random moments loses nothing acknowledged
+//!   (`make torture` runs it at length: `cargo test -p baton-cli --test it torture::`).
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod common;
+
+mod agents;
+mod cli;
+mod input;
+mod interference;
+mod mcp;
+mod takeover;
+mod torture;
