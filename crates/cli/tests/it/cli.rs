@@ -742,23 +742,8 @@ fn kill_9_of_the_daemon_loses_nothing_and_tokens_keep_rising() {
     d.stop();
 
     // The file itself is sound.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::ConnectOptions;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(dir.join("baton.db"))
-            .connect()
-            .await
-            .unwrap();
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(check, "ok");
-    });
+    let (check, _) = crate::common::inspect_db(&dir.join("baton.db"));
+    assert_eq!(check, "ok");
 }
 
 #[test]
@@ -1148,7 +1133,6 @@ fn credentials_never_go_to_a_listener_that_took_a_dead_hosts_port() {
 
 /// Runs `baton hook claude-code` with a PreToolUse input and `env`; its exit code and stdout.
 fn hook(dir: &std::path::Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
-    use std::io::Write;
     let mut command = baton_in(dir);
     command
         .args(["hook", "claude-code"])
@@ -1157,16 +1141,12 @@ fn hook(dir: &std::path::Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = command.spawn().unwrap();
-    // The hook may exit before it reads its input (its panic failpoint, its input deadline),
-    // and then the write fails with BrokenPipe: that is the hook's answer, not the test's error.
+    // The hook may exit before it reads its input (its panic failpoint, its input deadline).
     let mut stdin = child.stdin.take().unwrap();
-    if let Err(e) = stdin.write_all(br#"{"tool_name": "mcp__desktop__click", "tool_input": {}}"#) {
-        assert_eq!(
-            e.kind(),
-            std::io::ErrorKind::BrokenPipe,
-            "writing the hook's input failed: {e}"
-        );
-    }
+    crate::common::feed(
+        &mut stdin,
+        br#"{"tool_name": "mcp__desktop__click", "tool_input": {}}"#,
+    );
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     (out.status.code(), text(&out.stdout))

@@ -107,14 +107,6 @@ fn person(display: &str, args: &[&str]) -> Instant {
     started
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn the_person_right_after_baton_s_own_input_is_noticed_and_wins() {
     let x = Xvfb::start();

@@ -8,7 +8,6 @@
 //! printed; `BATON_TORTURE_SEED` replays one.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -125,32 +124,6 @@ async fn client(
     }
 }
 
-/// `PRAGMA integrity_check`, and every run's state, read straight from the file.
-fn inspect(db: &Path) -> (String, HashMap<i64, String>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::ConnectOptions;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(db)
-            .read_only(true)
-            .connect()
-            .await
-            .unwrap();
-        let check = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        let runs: Vec<(i64, String)> = sqlx::query_as("SELECT id, state FROM runs")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        (check, runs.into_iter().collect())
-    })
-}
-
 fn all_events(d: &Daemon) -> Vec<Event> {
     let out = d.run(&["events", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -173,7 +146,7 @@ fn killing_the_host_at_random_moments_loses_nothing_acknowledged() {
     for round in 0..rounds {
         let d = Daemon::start_in(&dir, &[]);
         if round > 0 {
-            assert_eq!(inspect(&dir.join("baton.db")).0, "ok", "round {round}");
+            assert_eq!(inspect_db(&dir.join("baton.db")).0, "ok", "round {round}");
         }
         let (url, user) = host_of(&d);
         let clients: Vec<_> = (0..6)
@@ -197,7 +170,7 @@ fn killing_the_host_at_random_moments_loses_nothing_acknowledged() {
     }
 
     let d = Daemon::start_in(&dir, &[]);
-    let (integrity, history) = inspect(&dir.join("baton.db"));
+    let (integrity, history) = inspect_db(&dir.join("baton.db"));
     assert_eq!(integrity, "ok");
     let acked = acked.lock().unwrap();
     assert!(
@@ -261,14 +234,6 @@ fn host_of(d: &Daemon) -> (String, String) {
     let host: Value = serde_json::from_str(&read_trimmed(&d.dir.join("host.json"))).unwrap();
     let url = host["url"].as_str().unwrap().to_string();
     (url, read_trimmed(&d.dir.join("token")))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A run driven over the API by the test itself, with its attach stream but no heartbeats

@@ -241,3 +241,52 @@ impl Fields {
         assert_eq!(line.trim(), "cleared");
     }
 }
+
+/// Writes `input` to a child's stdin. A child may exit before it reads its input (a deadline,
+/// a failpoint), and then the write fails with BrokenPipe: that is the child's answer, for the
+/// caller to check, not the test's error. Any other failure is.
+pub fn feed(stdin: &mut ChildStdin, input: &[u8]) {
+    if let Err(e) = stdin.write_all(input) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing the child's input failed: {e}"
+        );
+    }
+}
+
+/// A runtime for tests that are many clients at once.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `PRAGMA integrity_check` of a host's database, and every run's state, read straight from
+/// the file (read-only, so the reading changes nothing).
+pub fn inspect_db(db: &Path) -> (String, std::collections::HashMap<i64, String>) {
+    use sqlx::ConnectOptions;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .read_only(true)
+            .connect()
+            .await
+            .unwrap();
+        let check = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let runs: Vec<(i64, String)> = sqlx::query_as("SELECT id, state FROM runs")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        (check, runs.into_iter().collect())
+    })
+}
