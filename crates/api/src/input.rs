@@ -13,6 +13,7 @@ use baton_core::{Caller, Error as CoreError, ErrorCode, RunId, RunState, queued_
 use crate::error::{Error, ErrorBody, Result};
 use crate::extract::{Body, RunPath};
 use crate::models::{InputReport, InputRequest, Point, ScreenSize};
+use crate::openapi::Failures;
 use crate::state::ApiState;
 
 /// The holder sends input, with its run token and lease token. The batch is checked as a
@@ -24,7 +25,7 @@ use crate::state::ApiState;
               (status = 400, body = ErrorBody, description = "invalid_request: the batch, nothing ran"),
               (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "not_holder, stale_token, cancelled, user_active"),
-              (status = 503, body = ErrorBody, description = "no_display")))]
+              Failures))]
 pub async fn input(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -106,8 +107,7 @@ async fn refusal(
 /// Where the pointer is. Anyone with a token may ask. A desktop that tells no program (Wayland)
 /// is answered with 501 `not_supported`, and what to do instead.
 #[utoipa::path(get, path = "/v1/input/pointer", tag = "input",
-    responses((status = 200, body = Point), (status = 501, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Point), (status = 501, body = ErrorBody), Failures))]
 pub async fn pointer(State(state): State<ApiState>) -> Result<Json<Point>> {
     let (x, y) = state.input.pointer().await?;
     Ok(Json(Point { x, y }))
@@ -115,7 +115,7 @@ pub async fn pointer(State(state): State<ApiState>) -> Result<Json<Point>> {
 
 /// The main screen's size. Anyone with a token may ask.
 #[utoipa::path(get, path = "/v1/input/screen", tag = "input",
-    responses((status = 200, body = ScreenSize), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ScreenSize), Failures))]
 pub async fn screen(State(state): State<ApiState>) -> Result<Json<ScreenSize>> {
     let (width, height) = state.input.screen().await?;
     Ok(Json(ScreenSize { width, height }))

@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::error::ErrorBody;
+
 /// The API description.
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -57,21 +59,18 @@ pub fn document() -> Value {
     constrain_schemas(&mut doc);
     constrain_parameters(&mut doc);
     list_statuses(&mut doc);
+    optional_bodies(&mut doc);
     link_runs(&mut doc);
     doc
 }
 
-/// OpenAPI links: the run a submit (or replace) answers is the `{id}` of every run route, so a
-/// client (or a contract tester) can follow a run through its life.
+/// OpenAPI links: the run a route answers as `Submitted` (a submit, a replace) is the `{id}` of
+/// every run route, so a client (or a contract tester) can follow a run through its life.
 fn link_runs(doc: &mut Value) {
-    let mut targets = Vec::new();
-    for (path, _, operation) in operations_named(doc) {
-        if path.contains("{id}")
-            && let Some(id) = operation["operationId"].as_str()
-        {
-            targets.push(id.to_string());
-        }
-    }
+    let targets: Vec<String> = operations(doc)
+        .filter(|operation| takes_run_id(operation))
+        .filter_map(|operation| operation["operationId"].as_str().map(String::from))
+        .collect();
     let links: serde_json::Map<String, Value> = targets
         .iter()
         .map(|id| {
@@ -81,12 +80,16 @@ fn link_runs(doc: &mut Value) {
             )
         })
         .collect();
-    for pointer in [
-        "/paths/~1v1~1runs/post/responses/201",
-        "/paths/~1v1~1runs~1{id}~1replace/post/responses/201",
-    ] {
-        if let Some(response) = doc.pointer_mut(pointer) {
-            response["links"] = Value::Object(links.clone());
+    let submitted = json!("#/components/schemas/Submitted");
+    for operation in operations(doc) {
+        for response in operation["responses"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|responses| responses.values_mut())
+        {
+            if response.pointer("/content/application~1json/schema/$ref") == Some(&submitted) {
+                response["links"] = Value::Object(links.clone());
+            }
         }
     }
 }
@@ -201,23 +204,52 @@ fn constrain_parameters(doc: &mut Value) {
     }
 }
 
-/// Every status a route can answer, beside the ones its annotation names: what the shared
-/// layers and extractors answer (Host and token checks, path, query and body decoding) and what
-/// the scheduler answers when it stops.
+/// The answers of a route that asks the scheduler or the input gateway, when they cannot
+/// answer: named in each such route's annotation. Described, never built: handlers answer
+/// through [`crate::error::Error`].
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum Failures {
+    /// store_failed, or input_failed
+    #[response(status = 500)]
+    Internal(ErrorBody),
+    /// shutting_down, or no_display
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// invalid_state: not in a state for this request
+#[derive(utoipa::IntoResponses)]
+#[response(status = 409)]
+#[allow(dead_code)]
+pub(crate) struct Conflict(ErrorBody);
+
+/// too_many_runs: a cap on active runs is reached
+#[derive(utoipa::IntoResponses)]
+#[response(status = 429)]
+#[allow(dead_code)]
+pub(crate) struct TooMany(ErrorBody);
+
+/// The statuses the shared layers and extractors answer, beside the ones each route's
+/// annotation names. They follow from what the document already says of a route, never from
+/// its path: a route that is not public checks the token (401); any route checks Host and
+/// Origin (403); a run id in the path may be malformed (400) or unknown (404); parameters and
+/// bodies may not decode (400); a body may be too large (413).
 fn list_statuses(doc: &mut Value) {
     let error = json!({
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     });
-    for (path, method, operation) in operations_named(doc) {
+    for operation in operations(doc) {
         let has = |what: &str| operation.get(what).is_some();
         let mut statuses = vec![(
             "403",
             "forbidden: a run token for another run, or a Host or Origin that is not this host's",
         )];
-        if path != "/v1/health" {
+        // `security(())` in an annotation: a public route, which takes no token.
+        if operation["security"] != json!([{}]) {
             statuses.push(("401", "unauthorized: no token, or not a token of this host"));
         }
-        if path.contains("{id}") {
+        if takes_run_id(operation) {
             statuses.push((
                 "400",
                 "invalid_run_id, or a request this route does not take",
@@ -230,19 +262,6 @@ fn list_statuses(doc: &mut Value) {
         if has("requestBody") {
             statuses.push(("413", "payload_too_large"));
         }
-        if !matches!(path.as_str(), "/v1/health" | "/v1/status" | "/v1/host") {
-            statuses.push(("500", "store_failed, or input_failed"));
-            statuses.push(("503", "shutting_down, or no_display"));
-        }
-        if matches!(path.as_str(), "/v1/runs" | "/v1/runs/{id}/replace") {
-            statuses.push(("429", "too_many_runs: a cap on active runs is reached"));
-        }
-        if method == "post" && path != "/v1/runs" && path.starts_with("/v1/runs/")
-            || path.starts_with("/v1/desktop/holder")
-            || path == "/v1/desktop/stop"
-        {
-            statuses.push(("409", "invalid_state: not in a state for this request"));
-        }
         let responses = &mut operation["responses"];
         for (status, description) in statuses {
             if responses.get(status).is_none() {
@@ -252,37 +271,43 @@ fn list_statuses(doc: &mut Value) {
             }
         }
     }
-    // Bodies whose fields are all optional may be left out.
-    for path in [
-        "/v1/runs/{id}/heartbeat",
-        "/v1/runs/{id}/cancel",
-        "/v1/runs/{id}/withdraw",
-        "/v1/desktop/stop",
-    ] {
-        if let Some(body) = doc.pointer_mut(&format!(
-            "/paths/{}/post/requestBody",
-            path.replace('~', "~0").replace('/', "~1")
-        )) {
-            body["required"] = json!(false);
-        }
+}
+
+/// An annotation's `request_body = Option<T>` means the body may be left out, which is what
+/// the extractor takes (an empty body reads as `{}`), not that it may be `null`, which it
+/// refuses. utoipa writes the latter; this says the former.
+fn optional_bodies(doc: &mut Value) {
+    for operation in operations(doc) {
+        let Some(body) = operation.get_mut("requestBody") else {
+            continue;
+        };
+        let Some(schema) = body.pointer_mut("/content/application~1json/schema") else {
+            continue;
+        };
+        let inner = match schema["oneOf"].as_array().map(Vec::as_slice) {
+            Some([null, inner]) if *null == json!({"type": "null"}) => inner.clone(),
+            _ => continue,
+        };
+        *schema = inner;
+        body["required"] = json!(false);
     }
 }
 
-fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
-    operations_named(doc).map(|(_, _, operation)| operation)
+/// Whether an operation takes a run's id in its path.
+fn takes_run_id(operation: &Value) -> bool {
+    operation["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["name"] == "id" && p["in"] == "path"))
 }
 
-fn operations_named(doc: &mut Value) -> impl Iterator<Item = (String, String, &mut Value)> {
+/// Every operation of every path.
+fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
     doc.get_mut("paths")
         .and_then(Value::as_object_mut)
         .into_iter()
-        .flat_map(|paths| paths.iter_mut())
-        .flat_map(|(path, item)| {
-            item.as_object_mut()
-                .into_iter()
-                .flat_map(|methods| methods.iter_mut())
-                .map(move |(method, operation)| (path.clone(), method.clone(), operation))
-        })
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|methods| methods.values_mut())
 }
 
 fn merge(target: &mut Value, extra: Value) {

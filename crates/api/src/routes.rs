@@ -19,6 +19,7 @@ use crate::models::{
     AmendRequest, EventsParams, FinishRequest, Health, HeartbeatRequest, HistoryParams, HostFacts,
     Paused, ReasonRequest, StopRequest, Stopped, WaitParams,
 };
+use crate::openapi::{Conflict, Failures, TooMany};
 use crate::state::ApiState;
 
 /// Is the host up? The only route without a token.
@@ -52,7 +53,7 @@ pub async fn status(State(state): State<ApiState>) -> Json<Snapshot> {
 /// carries the run token.
 #[utoipa::path(post, path = "/v1/runs", tag = "runs", request_body = RunSpec,
     responses((status = 201, body = Submitted), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), TooMany, Failures))]
 pub async fn submit(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -64,7 +65,7 @@ pub async fn submit(
 
 /// One run, live or from the history.
 #[utoipa::path(get, path = "/v1/runs/{id}", tag = "runs", params(("id" = i64, Path)),
-    responses((status = 200, body = Run), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Run), (status = 404, body = ErrorBody), Failures))]
 pub async fn run(State(state): State<ApiState>, RunPath(id): RunPath) -> Result<Json<Run>> {
     Ok(Json(state.core.run(id).await?))
 }
@@ -73,9 +74,9 @@ pub async fn run(State(state): State<ApiState>, RunPath(id): RunPath) -> Result<
 /// notes numbered `inbox_after` and below count as read and are dropped. For a run that ended
 /// it answers the final status. Only the run itself (its run token).
 #[utoipa::path(post, path = "/v1/runs/{id}/heartbeat", tag = "runs", params(("id" = i64, Path)),
-    request_body = HeartbeatRequest,
+    request_body = Option<HeartbeatRequest>,
     responses((status = 200, body = RunStatus), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), Conflict, Failures))]
 pub async fn heartbeat(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -91,7 +92,7 @@ pub async fn heartbeat(
 #[utoipa::path(get, path = "/v1/runs/{id}/wait", tag = "runs",
     params(("id" = i64, Path), WaitParams),
     responses((status = 200, body = RunStatus), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), Failures))]
 pub async fn wait(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -117,7 +118,7 @@ pub async fn wait(
 #[utoipa::path(post, path = "/v1/runs/{id}/amend", tag = "runs", params(("id" = i64, Path)),
     request_body = AmendRequest,
     responses((status = 200, body = RunStatus), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              Conflict, Failures))]
 pub async fn amend(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -137,7 +138,7 @@ pub async fn amend(
 #[utoipa::path(post, path = "/v1/runs/{id}/replace", tag = "runs", params(("id" = i64, Path)),
     request_body = RunSpec,
     responses((status = 201, body = Submitted), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              Conflict, TooMany, Failures))]
 pub async fn replace(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -151,9 +152,9 @@ pub async fn replace(
 /// Cancels a run: the user, or a run relaying the user's stop for *another* run with a
 /// reason. A run's own token is refused (`self_cancel`).
 #[utoipa::path(post, path = "/v1/runs/{id}/cancel", tag = "runs", params(("id" = i64, Path)),
-    request_body = ReasonRequest,
+    request_body = Option<ReasonRequest>,
     responses((status = 200, body = Run), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), Conflict, Failures))]
 pub async fn cancel(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -166,7 +167,7 @@ pub async fn cancel(
 /// User only: moves a queued run to the head of the queue.
 #[utoipa::path(post, path = "/v1/runs/{id}/front", tag = "runs", params(("id" = i64, Path)),
     responses((status = 200, body = RunStatus), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              Conflict, Failures))]
 pub async fn front(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -179,7 +180,7 @@ pub async fn front(
 /// takes the desktop" on), which takes the free desktop now. Any other run is refused (409).
 #[utoipa::path(post, path = "/v1/runs/{id}/allow", tag = "runs", params(("id" = i64, Path)),
     responses((status = 200, body = RunStatus), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), Conflict, Failures))]
 pub async fn allow(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -192,7 +193,7 @@ pub async fn allow(
 #[utoipa::path(post, path = "/v1/runs/{id}/finish", tag = "runs", params(("id" = i64, Path)),
     request_body = FinishRequest,
     responses((status = 200, body = Run), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              Conflict, Failures))]
 pub async fn finish(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -208,7 +209,7 @@ pub async fn finish(
 
 /// The run gives the desktop back (or stops waiting for it again) and goes on in parallel.
 #[utoipa::path(post, path = "/v1/runs/{id}/release", tag = "runs", params(("id" = i64, Path)),
-    responses((status = 200, body = RunStatus), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = RunStatus), Conflict, Failures))]
 pub async fn release(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -219,7 +220,7 @@ pub async fn release(
 
 /// The run asks for the desktop (again); it queues at the back.
 #[utoipa::path(post, path = "/v1/runs/{id}/acquire", tag = "runs", params(("id" = i64, Path)),
-    responses((status = 200, body = RunStatus), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = RunStatus), Conflict, Failures))]
 pub async fn acquire(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -230,8 +231,8 @@ pub async fn acquire(
 
 /// The run's client gives up waiting before the run started.
 #[utoipa::path(post, path = "/v1/runs/{id}/withdraw", tag = "runs", params(("id" = i64, Path)),
-    request_body = ReasonRequest,
-    responses((status = 200, body = Run), (status = 409, body = ErrorBody)))]
+    request_body = Option<ReasonRequest>,
+    responses((status = 200, body = Run), Conflict, Failures))]
 pub async fn withdraw(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -244,7 +245,7 @@ pub async fn withdraw(
 /// The runs this run may relay a user's stop for: every active run except itself.
 #[utoipa::path(get, path = "/v1/runs/{id}/cancel-targets", tag = "runs",
     params(("id" = i64, Path)),
-    responses((status = 200, body = [Run]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [Run]), (status = 403, body = ErrorBody), Failures))]
 pub async fn cancel_targets(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -261,9 +262,9 @@ pub async fn cancel_targets(
 }
 
 /// User only: cancels whoever holds the desktop now (or only the run `run_id`, if it still does).
-#[utoipa::path(post, path = "/v1/desktop/stop", tag = "desktop", request_body = StopRequest,
+#[utoipa::path(post, path = "/v1/desktop/stop", tag = "desktop", request_body = Option<StopRequest>,
     responses((status = 200, body = Stopped), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              Conflict, Failures))]
 pub async fn stop(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -278,7 +279,7 @@ pub async fn stop(
 
 /// User only: no new hand-offs until resumed; the holder goes on.
 #[utoipa::path(post, path = "/v1/desktop/pause", tag = "desktop",
-    responses((status = 200, body = Paused), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Paused), (status = 403, body = ErrorBody), Failures))]
 pub async fn pause(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -292,7 +293,7 @@ pub async fn pause(
 
 /// User only: hand-offs go on; the head of the queue starts if the desktop is free.
 #[utoipa::path(post, path = "/v1/desktop/resume", tag = "desktop",
-    responses((status = 200, body = Paused), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Paused), (status = 403, body = ErrorBody), Failures))]
 pub async fn resume(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -308,7 +309,7 @@ pub async fn resume(
 /// refused until resumed.
 #[utoipa::path(post, path = "/v1/desktop/holder/pause", tag = "desktop",
     responses((status = 200, body = Paused), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              Conflict, Failures))]
 pub async fn pause_holder(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -323,7 +324,7 @@ pub async fn pause_holder(
 /// User only: gives the desktop back to its holder after a takeover.
 #[utoipa::path(post, path = "/v1/desktop/holder/resume", tag = "desktop",
     responses((status = 200, body = Paused), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              Conflict, Failures))]
 pub async fn resume_holder(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -337,7 +338,7 @@ pub async fn resume_holder(
 
 /// Runs, newest first.
 #[utoipa::path(get, path = "/v1/history", tag = "history", params(HistoryParams),
-    responses((status = 200, body = [Run]), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = [Run]), (status = 400, body = ErrorBody), Failures))]
 pub async fn history(
     State(state): State<ApiState>,
     Query(params): Query<HistoryParams>,
@@ -359,7 +360,7 @@ pub async fn history(
 
 /// Committed events after `after`, oldest first.
 #[utoipa::path(get, path = "/v1/events", tag = "history", params(EventsParams),
-    responses((status = 200, body = [Event])))]
+    responses((status = 200, body = [Event]), Failures))]
 pub async fn events(
     State(state): State<ApiState>,
     Query(params): Query<EventsParams>,

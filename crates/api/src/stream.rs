@@ -21,6 +21,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::error::Result;
 use crate::extract::{Query, RunPath, bounded};
 use crate::models::EventsParams;
+use crate::openapi::{Conflict, Failures};
 use crate::state::ApiState;
 
 type SseStream = Sse<KeepAliveStream<ReceiverStream<Result<SseEvent, Infallible>>>>;
@@ -29,7 +30,7 @@ type SseStream = Sse<KeepAliveStream<ReceiverStream<Result<SseEvent, Infallible>
 /// after `Last-Event-ID` (or `?after=`) from the stored log, then follows live.
 #[utoipa::path(get, path = "/v1/events/stream", tag = "history", operation_id = "events_stream",
     params(EventsParams),
-    responses((status = 200, description = "text/event-stream of Event", content_type = "text/event-stream")))]
+    responses((status = 200, description = "text/event-stream of Event", content_type = "text/event-stream"), Failures))]
 pub async fn events(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -122,7 +123,7 @@ fn to_sse(event: &Event) -> SseEvent {
 /// its lease is handed on. Heartbeats are still needed (a frozen client keeps its socket open).
 #[utoipa::path(get, path = "/v1/runs/{id}/attach", tag = "runs", params(("id" = i64, Path)),
     responses((status = 200, description = "text/event-stream of RunStatus", content_type = "text/event-stream"),
-              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody), Conflict, Failures))]
 pub async fn attach(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
