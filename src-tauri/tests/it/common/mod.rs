@@ -243,15 +243,22 @@ impl Desktop {
 
     /// Waits until the menu has an entry starting with `prefix`; returns that entry's label.
     pub fn wait_menu(&self, prefix: &str) -> String {
+        self.wait_menu_where(prefix, |_| true)
+    }
+
+    /// Waits for a menu entry that starts with `prefix` and is `wanted`: the menu follows the
+    /// host on its own, so an entry read too early (before a notification's news reached the
+    /// menu) would show the state before.
+    pub fn wait_menu_where(&self, prefix: &str, wanted: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let labels = self.menu_labels();
-            if let Some(label) = labels.iter().find(|l| l.starts_with(prefix)) {
+            if let Some(label) = labels.iter().find(|l| l.starts_with(prefix) && wanted(l)) {
                 return label.clone();
             }
             assert!(
                 start.elapsed() < WAIT,
-                "no menu entry {prefix:?}; menu: {labels:?}"
+                "no menu entry {prefix:?} as wanted; menu: {labels:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
