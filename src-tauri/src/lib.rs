@@ -147,11 +147,13 @@ pub fn run(options: Options) -> Result<()> {
                 state.notifications.subscribe(),
             ));
             tauri::async_runtime::spawn(web_windows::follow(handle.clone(), core.clone()));
-            let owner = handle.clone();
+            let owner = state.host_owner(host, requests, signals);
+            let app = handle.clone();
             tauri::async_runtime::spawn(async move {
-                let failed = state::own_host(host, requests, signals).await;
-                owner.state::<AppState>().mark_stopped();
-                owner.exit(i32::from(failed));
+                // The owner is done (and dropped) before the exit is asked for, so the ending
+                // loop finds the host stopped.
+                let failed = owner.await;
+                app.exit(i32::from(failed));
             });
             if options.dashboard {
                 web_windows::open_dashboard(&handle)?;

@@ -1,5 +1,6 @@
 //! What the app's parts share (Tauri-managed state), and the task that owns the host.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
@@ -7,15 +8,16 @@ use baton_api::{ApiState, Host};
 use baton_core::{Handle, RunId};
 use baton_platform::DataDir;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
 use crate::settings::{NotifySettings, Settings};
 
-/// Requests to the task that owns the host.
+/// Requests to the task that owns the host. Stopping is not one: it is the app's
+/// cancellation token ([`AppState::quit`]).
 #[derive(Debug)]
 pub enum HostRequest {
-    /// Stop cleanly and end the app.
-    Quit,
     /// Move the API to another port; answers the new URL.
     SetPort {
         /// 0: any free port.
@@ -58,8 +60,12 @@ pub struct AppState {
     /// What the tray menu shows now, so its items act on what the user saw.
     pub tray_shown: TrayShown,
     host: mpsc::UnboundedSender<HostRequest>,
-    /// Whether the host has stopped (and the app asked its event loop to end).
-    stopped: watch::Sender<bool>,
+    /// The root of the app's cancellation tree, cancelled once to stop: the task that owns the
+    /// host then stops it cleanly (runs end `interrupted`, then the host's own token ends its
+    /// servers and streams) and ends the app.
+    stop: CancellationToken,
+    /// The task that owns the host: closed once it is made, empty once the host has stopped.
+    owner: TaskTracker,
 }
 
 /// The holder and pause state the tray menu last showed.
@@ -130,37 +136,44 @@ impl AppState {
             retention,
             tray_shown: TrayShown::default(),
             host,
-            stopped: watch::Sender::new(false),
+            stop: CancellationToken::new(),
+            owner: TaskTracker::new(),
         };
         (state, requests)
     }
 
+    /// The task that owns `host` until the app stops, to be spawned once; it answers whether
+    /// the scheduler failed. Tracked, so that [`AppState::stop_and_wait`] can wait for its end.
+    pub fn host_owner(
+        &self,
+        host: Host,
+        requests: mpsc::UnboundedReceiver<HostRequest>,
+        signals: std::io::Result<baton_api::signals::Signals>,
+    ) -> impl Future<Output = bool> + use<> {
+        let owner = self
+            .owner
+            .track_future(own_host(host, requests, signals, self.stop.clone()));
+        self.owner.close();
+        owner
+    }
+
     /// Asks the app to stop cleanly: active runs end `interrupted` and their clients are told.
     pub fn quit(&self) {
-        let _ = self.host.send(HostRequest::Quit);
+        self.stop.cancel();
     }
 
-    /// Notes that the host has stopped, before the app ends its event loop.
-    pub fn mark_stopped(&self) {
-        self.stopped.send_replace(true);
-    }
-
-    /// Whether the host has stopped.
+    /// Whether the host has stopped: its owner was made and has ended.
     pub fn has_stopped(&self) -> bool {
-        *self.stopped.borrow()
+        self.owner.is_closed() && self.owner.is_empty()
     }
 
     /// Stops the host and waits until it has, for at most `budget`. For the thread of an event
     /// loop that is ending, outside the async runtime.
     pub fn stop_and_wait(&self, budget: std::time::Duration) {
-        let mut stopped = self.stopped.subscribe();
         self.quit();
+        let owner = self.owner.clone();
         // The timer is made inside the runtime: this thread is not one of its own.
-        let stopping = async move {
-            tokio::time::timeout(budget, stopped.wait_for(|stopped| *stopped))
-                .await
-                .map(drop)
-        };
+        let stopping = async move { tokio::time::timeout(budget, owner.wait()).await };
         if tauri::async_runtime::block_on(stopping).is_err() {
             tracing::warn!("the host did not stop in time; the app ends anyway");
         }
@@ -178,14 +191,15 @@ impl AppState {
     }
 }
 
-/// Owns the host: serves requests until a quit, a stop signal (SIGINT/SIGTERM/SIGHUP: the
+/// Owns the host: serves requests until the app's token is cancelled (a quit), a stop signal (SIGINT/SIGTERM/SIGHUP: the
 /// terminal it was started from closed; on Windows the console's events, logoff and
 /// shutdown), or a failed scheduler, then stops it cleanly. Returns whether the scheduler
 /// failed. `signals` were listened for before the host started serving.
-pub async fn own_host(
+async fn own_host(
     mut host: Host,
     mut requests: mpsc::UnboundedReceiver<HostRequest>,
     signals: std::io::Result<baton_api::signals::Signals>,
+    stop: CancellationToken,
 ) -> bool {
     let Ok(mut signals) = signals else {
         tracing::error!("cannot listen for signals");
@@ -198,8 +212,9 @@ pub async fn own_host(
                 Some(HostRequest::SetPort { port, reply }) => {
                     let _ = reply.send(host.set_port(port).await.map_err(Error::from));
                 }
-                Some(HostRequest::Quit) | None => break false,
+                None => break false,
             },
+            () = stop.cancelled() => break false,
             _ = signals.recv() => break false,
             () = host.failed() => break true,
         }

@@ -42,7 +42,7 @@ fn fixture() -> Fixture {
         &Settings::default(),
     );
     let signals = tauri::async_runtime::block_on(async { baton_api::signals::Signals::new() });
-    tauri::async_runtime::spawn(baton_tray::state::own_host(host, requests, signals));
+    tauri::async_runtime::spawn(state.host_owner(host, requests, signals));
     let app = mock_builder()
         .manage(state)
         .invoke_handler(baton_tray::handler())
