@@ -160,6 +160,8 @@ pub struct Noticer {
     /// A holder that stopped responding: its release and the grant that follows say who got
     /// the desktop.
     expired_holder: Option<RunId>,
+    /// The run the user's OK was asked for, until it is granted or ends.
+    awaiting_ok: Option<RunId>,
 }
 
 impl Noticer {
@@ -177,6 +179,7 @@ impl Noticer {
         self.holder = desktop.holder.as_ref().map(|r| r.id);
         self.queued = desktop.queue.iter().map(|r| r.id).collect();
         self.paused = desktop.paused;
+        self.awaiting_ok = desktop.awaiting_ok.as_ref().map(|r| r.id);
     }
 
     /// The prompt for the run the snapshot says waits for the user's OK (at start-up, or when
@@ -193,13 +196,25 @@ impl Noticer {
     pub fn on_event(&mut self, event: &Event) -> Vec<Notice> {
         let Some(id) = event.run_id else {
             match event.kind {
-                EventKind::HandoffsPaused { .. } => self.paused = true,
+                EventKind::HandoffsPaused { .. } => {
+                    self.paused = true;
+                    self.awaiting_ok = None;
+                }
                 EventKind::HandoffsResumed { .. } => self.paused = false,
                 _ => {}
             }
             return Vec::new();
         };
         let mut notices = Vec::new();
+        // Other resources than the desktop are announced only where the person asked for it;
+        // this announces the desktop's.
+        if let EventKind::Queued { resource, .. }
+        | EventKind::Granted { resource, .. }
+        | EventKind::Released { resource, .. } = &event.kind
+            && !resource.is_desktop()
+        {
+            return notices;
+        }
         match &event.kind {
             EventKind::Submitted { title, client, .. } => {
                 self.runs.insert(
@@ -211,7 +226,9 @@ impl Noticer {
                     },
                 );
             }
-            EventKind::Queued { position, behind } => {
+            EventKind::Queued {
+                position, behind, ..
+            } => {
                 self.queued.insert(id);
                 let text = match behind {
                     Some(holder) => format!(
@@ -225,17 +242,23 @@ impl Noticer {
                     ),
                     // First in line on a free desktop: the prompt that follows says it all.
                     None if *position == 1 => return notices,
-                    None => format!(
+                    None if self.awaiting_ok.is_some() => format!(
                         "{} is queued at position {position}, behind a run that waits for your OK",
+                        self.name(id)
+                    ),
+                    None => format!(
+                        "{} is queued at position {position}, behind a run that waits for another resource it needs",
                         self.name(id)
                     ),
                 };
                 notices.push(Notice::about(NoticeKind::Queued, id, text));
             }
             EventKind::AwaitingOk => {
+                self.awaiting_ok = Some(id);
                 notices.push(ask(id, &self.name(id)));
             }
             EventKind::Granted { handed_from, .. } => {
+                self.awaiting_ok = None;
                 self.queued.remove(&id);
                 self.holder = Some(id);
                 if let Some(from) = handed_from {
@@ -264,6 +287,7 @@ impl Noticer {
             EventKind::Released {
                 lease_token,
                 handed_to,
+                ..
             } => {
                 if lease_token.is_some() && self.holder == Some(id) {
                     self.holder = None;
@@ -328,6 +352,9 @@ impl Noticer {
 
     fn ended(&mut self, id: RunId) {
         self.queued.remove(&id);
+        if self.awaiting_ok == Some(id) {
+            self.awaiting_ok = None;
+        }
         self.ended.push_back(id);
         while self.ended.len() > REMEMBERED_ENDED {
             if let Some(old) = self.ended.pop_front() {
@@ -469,6 +496,7 @@ mod tests {
             client: client.into(),
             needs_desktop: true,
             replaces: None,
+            resources: Vec::new(),
         }
     }
 
@@ -486,6 +514,7 @@ mod tests {
         let queued = |position| EventKind::Queued {
             position,
             behind: None,
+            resource: baton_core::ResourceName::desktop(),
         };
         let mut notices = Vec::new();
         for event in [
@@ -553,10 +582,12 @@ mod tests {
         let granted = |from: Option<i64>| EventKind::Granted {
             lease_token: 1,
             handed_from: from.map(RunId),
+            resource: baton_core::ResourceName::desktop(),
         };
         let queued = EventKind::Queued {
             position: 1,
             behind: Some(RunId(1)),
+            resource: baton_core::ResourceName::desktop(),
         };
         let paused = EventKind::HolderPaused {
             by: baton_core::Caller::user("takeover"),
@@ -621,6 +652,7 @@ mod tests {
                 EventKind::Granted {
                     lease_token: 1,
                     handed_from: None,
+                    resource: baton_core::ResourceName::desktop(),
                 },
             ),
             ev(3, 2, submitted("fill form", "codex")),
@@ -630,6 +662,7 @@ mod tests {
                 EventKind::Queued {
                     position: 1,
                     behind: Some(RunId(1)),
+                    resource: baton_core::ResourceName::desktop(),
                 },
             ),
             ev(
@@ -647,6 +680,7 @@ mod tests {
                 EventKind::Released {
                     lease_token: Some(1),
                     handed_to: Some(RunId(2)),
+                    resource: baton_core::ResourceName::desktop(),
                 },
             ),
             ev(
@@ -655,6 +689,7 @@ mod tests {
                 EventKind::Granted {
                     lease_token: 2,
                     handed_from: Some(RunId(1)),
+                    resource: baton_core::ResourceName::desktop(),
                 },
             ),
         ];
@@ -679,6 +714,7 @@ mod tests {
                 EventKind::Granted {
                     lease_token: 1,
                     handed_from: None,
+                    resource: baton_core::ResourceName::desktop(),
                 },
             ),
             ev(3, 2, submitted("B", "y")),
@@ -698,6 +734,7 @@ mod tests {
                 EventKind::Released {
                     lease_token: Some(1),
                     handed_to: Some(RunId(2)),
+                    resource: baton_core::ResourceName::desktop(),
                 },
             ),
             ev(
@@ -706,6 +743,7 @@ mod tests {
                 EventKind::Granted {
                     lease_token: 2,
                     handed_from: Some(RunId(1)),
+                    resource: baton_core::ResourceName::desktop(),
                 },
             ),
         ];
@@ -728,6 +766,7 @@ mod tests {
                 EventKind::Released {
                     lease_token: Some(2),
                     handed_to: None,
+                    resource: baton_core::ResourceName::desktop(),
                 },
             ),
         ];
@@ -756,6 +795,7 @@ mod tests {
                 EventKind::Queued {
                     position: 1,
                     behind: None,
+                    resource: baton_core::ResourceName::desktop(),
                 },
             ),
             ev(

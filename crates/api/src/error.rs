@@ -84,7 +84,7 @@ impl Error {
         use baton_core::Error as Core;
         match self {
             Error::Core(e) => match e {
-                Core::UnknownRun(_) => StatusCode::NOT_FOUND,
+                Core::UnknownRun(_) | Core::UnknownResource(_) => StatusCode::NOT_FOUND,
                 Core::SelfCancel(_) | Core::Forbidden(_) => StatusCode::FORBIDDEN,
                 Core::InvalidState(_) => StatusCode::CONFLICT,
                 Core::Invalid(_) => StatusCode::BAD_REQUEST,

@@ -136,6 +136,18 @@ where
     }
 }
 
+/// A route's one path parameter as text; a path that does not decode is refused with `code`.
+pub async fn path_text<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    code: ErrorCode,
+) -> Result<String, Error> {
+    let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(|e: PathRejection| Error::bad_request(code, e.body_text()))?;
+    Ok(raw)
+}
+
 /// The `{id}` of a run route.
 #[derive(Debug, Clone, Copy)]
 pub struct RunPath(pub RunId);
@@ -147,12 +159,7 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|e: PathRejection| {
-                    Error::bad_request(ErrorCode::InvalidRunId, e.body_text())
-                })?;
+        let raw = path_text(parts, state, ErrorCode::InvalidRunId).await?;
         raw.parse::<i64>()
             .ok()
             .filter(|id| *id > 0)

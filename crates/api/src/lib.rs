@@ -10,6 +10,7 @@
 //! - [`serve`]: serving a listener within limits (connections, header and idle time).
 //! - [`routes`]: the JSON handlers.
 //! - [`input`]: the input routes: the holder's batches, pointer and screen.
+//! - [`resources`]: the resource routes: read them; the person declares, resizes, removes.
 //! - [`stream`]: the SSE handlers (event log, a run's attach stream).
 //! - [`auth`]: the Host/Origin guard and bearer auth.
 //! - [`extract`]: body, query and path extractors that answer in the API's error format.
@@ -25,6 +26,7 @@ pub mod host;
 pub mod input;
 pub mod models;
 pub mod openapi;
+pub mod resources;
 pub mod routes;
 pub mod serve;
 pub mod settings;
@@ -83,6 +85,9 @@ pub(crate) fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(input::input))
         .routes(routes!(input::pointer))
         .routes(routes!(input::screen))
+        .routes(routes!(resources::list, resources::add))
+        .routes(routes!(resources::capacity))
+        .routes(routes!(resources::remove))
         .routes(routes!(routes::history))
         .routes(routes!(routes::events))
         .routes(routes!(stream::events))

@@ -25,6 +25,7 @@ use crate::error::ErrorBody;
         (name = "runs", description = "Runs: submit, heartbeat, finish, cancel, …"),
         (name = "history", description = "The history and the event log"),
         (name = "input", description = "Input, sent by Baton for the desktop holder only"),
+        (name = "resources", description = "Named resources besides the desktop: read them; the person declares, resizes and removes them"),
         (name = "host", description = "The host itself"),
     ),
 )]
@@ -142,6 +143,16 @@ fn constrain_schemas(doc: &mut Value) {
         ("ReasonRequest", "reason", reason()),
         ("StopRequest", "reason", reason()),
         ("FinishRequest", "note", reason()),
+        (
+            "AddResource",
+            "capacity",
+            json!({"minimum": 1, "maximum": baton_core::resource::limits::MAX_CAPACITY}),
+        ),
+        (
+            "CapacityRequest",
+            "capacity",
+            json!({"minimum": 1, "maximum": baton_core::resource::limits::MAX_CAPACITY}),
+        ),
         (
             "HeartbeatRequest",
             "inbox_after",

@@ -16,8 +16,8 @@ use std::time::Duration;
 use crate::error::{Error, ErrorBody, Result};
 use crate::extract::{Body, Query, RunPath, bounded};
 use crate::models::{
-    AmendRequest, EventsParams, FinishRequest, Health, HeartbeatRequest, HistoryParams, HostFacts,
-    Paused, ReasonRequest, StopRequest, Stopped, WaitParams,
+    AcquireRequest, AmendRequest, EventsParams, FinishRequest, Health, HeartbeatRequest,
+    HistoryParams, HostFacts, Paused, ReasonRequest, StopRequest, Stopped, WaitParams,
 };
 use crate::openapi::{Conflict, Failures, TooMany};
 use crate::state::ApiState;
@@ -53,7 +53,8 @@ pub async fn status(State(state): State<ApiState>) -> Json<Snapshot> {
 /// carries the run token.
 #[utoipa::path(post, path = "/v1/runs", tag = "runs", request_body = RunSpec,
     responses((status = 201, body = Submitted), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), TooMany, Failures))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "unknown_resource"), TooMany, Failures))]
 pub async fn submit(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -138,6 +139,7 @@ pub async fn amend(
 #[utoipa::path(post, path = "/v1/runs/{id}/replace", tag = "runs", params(("id" = i64, Path)),
     request_body = RunSpec,
     responses((status = 201, body = Submitted), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "unknown_run, or unknown_resource"),
               Conflict, TooMany, Failures))]
 pub async fn replace(
     State(state): State<ApiState>,
@@ -218,15 +220,24 @@ pub async fn release(
     Ok(Json(state.core.release(id, caller).await?))
 }
 
-/// The run asks for the desktop (again); it queues at the back.
+/// The run asks for the desktop (again), or for the resources it names, all at once; it queues
+/// at the back of each line. A run that holds or waits for something asks only for that.
 #[utoipa::path(post, path = "/v1/runs/{id}/acquire", tag = "runs", params(("id" = i64, Path)),
-    responses((status = 200, body = RunStatus), Conflict, Failures))]
+    request_body = Option<AcquireRequest>,
+    responses((status = 200, body = RunStatus),
+              (status = 404, body = ErrorBody, description = "unknown_run, or unknown_resource"),
+              Conflict, Failures))]
 pub async fn acquire(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     RunPath(id): RunPath,
+    Body(body): Body<AcquireRequest>,
 ) -> Result<Json<RunStatus>> {
-    Ok(Json(state.core.acquire(id, caller).await?))
+    let status = match body.resources {
+        None => state.core.acquire(id, caller).await?,
+        Some(resources) => state.core.acquire_resources(id, caller, resources).await?,
+    };
+    Ok(Json(status))
 }
 
 /// The run's client gives up waiting before the run started.

@@ -139,6 +139,10 @@ pub enum Command {
         /// The agent whose hook this is.
         agent: HookAgent,
     },
+    /// Named resources besides the desktop, such as a browser profile: list them, or (the
+    /// person only) declare, resize and remove them.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// The event log: every transition, in order.
     Events {
         /// Keep following new events.
@@ -151,6 +155,39 @@ pub enum Command {
         /// One JSON object a line.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// A line per resource, the desktop first: its capacity, who holds it and who waits.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Declare a resource, such as browser:work; runs then need it with --resource NAME.
+    Add {
+        /// Letters, digits and ':' '.' '_' '-', at most 64 characters.
+        #[arg(value_parser = crate::cmd::resource::name)]
+        name: baton_core::ResourceName,
+        /// How many runs may hold it at once.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        capacity: u32,
+    },
+    /// Change how many runs may hold a resource at once; it applies to its queue at once.
+    Capacity {
+        /// The resource.
+        #[arg(value_parser = crate::cmd::resource::name)]
+        name: baton_core::ResourceName,
+        /// The new capacity.
+        capacity: u32,
+    },
+    /// Remove a resource; only while nobody holds it or waits for it.
+    Remove {
+        /// The resource.
+        #[arg(value_parser = crate::cmd::resource::name)]
+        name: baton_core::ResourceName,
     },
 }
 
@@ -240,9 +277,14 @@ pub enum HookAgent {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The command needs the mouse, keyboard and screen: hold the desktop lease while it runs.
+    /// The command needs the mouse, keyboard and screen: hold the desktop lease while it runs
+    /// (the same as --resource desktop).
     #[arg(long, short)]
     pub desktop: bool,
+    /// The command needs this resource (one the person declared, such as browser:work): hold
+    /// it while it runs. Repeat for several; they are granted together, and with --desktop.
+    #[arg(long = "resource", short = 'r', value_name = "NAME", value_parser = crate::cmd::resource::name)]
+    pub resources: Vec<baton_core::ResourceName>,
     /// What the run is doing, as the user sees it (default: the command line).
     #[arg(long, short)]
     pub title: Option<String>,
@@ -265,7 +307,8 @@ pub struct RunArgs {
 
 const RUN_AFTER_HELP: &str = "\
 The command gets BATON_URL, BATON_RUN_ID, BATON_RUN_TOKEN and, while it holds the desktop,
-BATON_LEASE_TOKEN in its environment.
+BATON_LEASE_TOKEN in its environment. With --resource it starts once it holds every resource
+it names (and the desktop with --desktop), all at once; it waits holding none of them.
 
 Exit codes: the command's own; 69 no Baton host (or it went away: the command is ended);
 75 gave up waiting (--wait, --no-wait) or lost the desktop; 130 cancelled by the user (the

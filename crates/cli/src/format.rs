@@ -35,6 +35,16 @@ pub fn run(run: &Run) -> String {
     format!("#{} '{}' ({})", run.id, run.title, run.client)
 }
 
+/// `'browser:work': ` before what an event says of a resource besides the desktop; nothing for
+/// the desktop, so its lines read as they always have.
+fn of(resource: &baton_core::ResourceName) -> String {
+    if resource.is_desktop() {
+        String::new()
+    } else {
+        format!("'{resource}': ")
+    }
+}
+
 /// One line per event for `baton events`.
 pub fn event(event: &Event) -> String {
     let run = event
@@ -46,27 +56,41 @@ pub fn event(event: &Event) -> String {
             title,
             client,
             needs_desktop,
+            resources,
             replaces,
         } => format!(
-            "'{title}' ({client}){}{}",
+            "'{title}' ({client}){}{}{}",
             if *needs_desktop {
                 ", needs the desktop"
             } else {
                 ""
             },
+            if resources.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = resources.iter().map(|r| r.as_str()).collect();
+                format!(", needs {}", names.join(", "))
+            },
             replaces
                 .map(|r| format!(", replacing #{r}"))
                 .unwrap_or_default()
         ),
-        EventKind::Queued { position, behind } => format!(
-            "position {position}{}",
+        EventKind::Queued {
+            position,
+            behind,
+            resource,
+        } => format!(
+            "{}position {position}{}",
+            of(resource),
             behind.map(|b| format!(", behind #{b}")).unwrap_or_default()
         ),
         EventKind::Granted {
             lease_token,
             handed_from,
+            resource,
         } => format!(
-            "lease token {lease_token}{}",
+            "{}lease token {lease_token}{}",
+            of(resource),
             handed_from
                 .map(|f| format!(", handed from #{f}"))
                 .unwrap_or_default()
@@ -74,12 +98,28 @@ pub fn event(event: &Event) -> String {
         EventKind::Released {
             lease_token,
             handed_to,
+            resource,
         } => match (lease_token, handed_to) {
-            (Some(t), Some(to)) => format!("lease token {t}, handed to #{to}"),
-            (Some(t), None) => format!("lease token {t}"),
-            (None, _) => "left the queue".into(),
+            (Some(t), Some(to)) => format!("{}lease token {t}, handed to #{to}", of(resource)),
+            (Some(t), None) => format!("{}lease token {t}", of(resource)),
+            (None, _) => format!("{}left the queue", of(resource)),
         },
-        EventKind::Reordered { position, by } => format!("to position {position} by {by}"),
+        EventKind::Reordered {
+            position,
+            by,
+            resource,
+        } => format!("{}to position {position} by {by}", of(resource)),
+        EventKind::ResourceAdded {
+            resource,
+            capacity,
+            by,
+        }
+        | EventKind::CapacityChanged {
+            resource,
+            capacity,
+            by,
+        } => format!("'{resource}', capacity {capacity}, by {by}"),
+        EventKind::ResourceRemoved { resource, by } => format!("'{resource}' by {by}"),
         EventKind::Amended { n, by, text } => format!("note {n} from {by}: {text}"),
         EventKind::Cancelled { by, reason, .. } => format!(
             "by {by}{}",

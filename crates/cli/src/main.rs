@@ -134,5 +134,6 @@ async fn dispatch(command: Command, data_dir: DataDir) -> Result<u8, Failure> {
             since,
             json,
         } => cmd::show::events(&client, follow, since, json).await,
+        Command::Resource(command) => cmd::resource::resource(&client, command).await,
     }
 }

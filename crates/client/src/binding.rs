@@ -148,7 +148,7 @@ pub enum Bound {
     /// The run is attached and kept alive.
     Live(Binding),
     /// The run had ended already (not queued on a busy desktop, or cancelled right away).
-    Ended(RunStatus),
+    Ended(Box<RunStatus>),
 }
 
 impl Binding {
@@ -158,7 +158,7 @@ impl Binding {
     pub async fn bind(me: Client, status: RunStatus) -> Result<Bound> {
         let id = status.run.id;
         if status.ended {
-            return Ok(Bound::Ended(status));
+            return Ok(Bound::Ended(Box::new(status)));
         }
         let run = BoundRun {
             id,
@@ -172,7 +172,7 @@ impl Binding {
                 if let Some(now) = run.current().await
                     && now.ended
                 {
-                    return Ok(Bound::Ended(now));
+                    return Ok(Bound::Ended(Box::new(now)));
                 }
                 // Withdrawn if it waits; ended if it was granted at submit, so that it does not
                 // hold the desktop until its TTL.

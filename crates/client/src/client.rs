@@ -10,15 +10,19 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_core::{ErrorCode, Event, Run, RunId, RunSpec, RunStatus, Snapshot, Submitted};
+use baton_core::{
+    ErrorCode, Event, ResourceName, ResourceState, Run, RunId, RunSpec, RunStatus, Snapshot,
+    Submitted,
+};
 use baton_platform::DataDir;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::models::{
-    AmendRequest, EventsParams, FinishRequest, HeartbeatRequest, HistoryParams, InputReport,
-    InputRequest, Paused, Point, ReasonRequest, ScreenSize, StopRequest, Stopped,
+    AcquireRequest, AddResource, AmendRequest, CapacityRequest, EventsParams, FinishRequest,
+    HeartbeatRequest, HistoryParams, InputReport, InputRequest, Paused, Point, ReasonRequest,
+    Removed, ScreenSize, StopRequest, Stopped,
 };
 use crate::sse::EventStream;
 
@@ -270,6 +274,47 @@ impl Client {
     pub async fn acquire(&self, id: RunId) -> Result<RunStatus> {
         self.post(&format!("/v1/runs/{id}/acquire"), &serde_json::json!({}))
             .await
+    }
+
+    /// `POST /v1/runs/{id}/acquire` of `resources`, all at once.
+    pub async fn acquire_resources(
+        &self,
+        id: RunId,
+        resources: Vec<ResourceName>,
+    ) -> Result<RunStatus> {
+        let body = AcquireRequest {
+            resources: Some(resources),
+        };
+        self.post(&format!("/v1/runs/{id}/acquire"), &body).await
+    }
+
+    /// `GET /v1/resources`: every resource, the desktop first, with holders and queues.
+    pub async fn resources(&self) -> Result<Vec<ResourceState>> {
+        self.get("/v1/resources").await
+    }
+
+    /// `POST /v1/resources`: declares a resource.
+    pub async fn add_resource(&self, name: ResourceName, capacity: u32) -> Result<ResourceState> {
+        self.post("/v1/resources", &AddResource { name, capacity })
+            .await
+    }
+
+    /// `POST /v1/resources/{name}/capacity`.
+    pub async fn set_capacity(&self, name: &ResourceName, capacity: u32) -> Result<ResourceState> {
+        self.post(
+            &format!("/v1/resources/{name}/capacity"),
+            &CapacityRequest { capacity },
+        )
+        .await
+    }
+
+    /// `DELETE /v1/resources/{name}`: only while nobody holds it or waits for it.
+    pub async fn remove_resource(&self, name: &ResourceName) -> Result<Removed> {
+        self.send(
+            |http, url| http.delete(url),
+            &format!("/v1/resources/{name}"),
+        )
+        .await
     }
 
     /// `POST /v1/runs/{id}/cancel`: the user's cancel, or another run relaying it.

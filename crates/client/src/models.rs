@@ -2,7 +2,7 @@
 //! statuses, snapshots and events travel as the core serializes them). The server reads them,
 //! this crate's client writes them: one definition for both sides.
 
-use baton_core::{Outcome, Run};
+use baton_core::{Outcome, ResourceName, Run};
 use serde::{Deserialize, Serialize};
 
 /// `GET /v1/health`.
@@ -282,4 +282,47 @@ mod tests {
             ]
         );
     }
+}
+
+/// `POST /v1/resources`: the person declares a resource that runs may then need.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddResource {
+    /// Its name: letters, digits and `:` `.` `_` `-`, such as `browser:work`.
+    pub name: ResourceName,
+    /// How many runs may hold it at once (default 1).
+    #[serde(default = "one")]
+    pub capacity: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `POST /v1/resources/{name}/capacity`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CapacityRequest {
+    /// How many runs may hold it at once from now on.
+    pub capacity: u32,
+}
+
+/// `POST /v1/runs/{id}/acquire`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AcquireRequest {
+    /// What to acquire, all at once; absent: the desktop.
+    #[serde(default)]
+    pub resources: Option<Vec<ResourceName>>,
+}
+
+/// `DELETE /v1/resources/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Removed {
+    /// The resource that is gone.
+    pub removed: ResourceName,
 }

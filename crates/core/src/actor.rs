@@ -28,8 +28,9 @@ use crate::clock::{Clock, sleep_until};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::lease::{Caps, Machine, ended_status};
-use crate::model::{Caller, Outcome, Run, RunId, RunSpec, RunStatus, Snapshot};
+use crate::model::{Caller, Outcome, ResourceState, Run, RunId, RunSpec, RunStatus, Snapshot};
 use crate::published::Published;
+use crate::resource::ResourceName;
 use crate::store::{HistoryQuery, Opened, Store};
 
 /// The default heartbeat TTL (DESIGN: 15 s unless a run asks otherwise).
@@ -483,7 +484,7 @@ impl Handle {
     /// `front`: the user moves a queued run to the head of the queue.
     pub async fn front(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
         let result = self
-            .status_op(move |m, _| m.front(id, &caller).map(|()| id))
+            .status_op(move |m, now| m.front(id, &caller, now).map(|()| id))
             .await;
         self.or_explained(result, id).await
     }
@@ -513,10 +514,50 @@ impl Handle {
 
     /// `acquire`: the run asks for the desktop (again) and queues at the back.
     pub async fn acquire(&self, id: RunId, caller: Caller) -> Result<RunStatus> {
+        self.acquire_resources(id, caller, vec![ResourceName::desktop()])
+            .await
+    }
+
+    /// `acquire` of `resources`, all at once (see [`Machine::acquire`]).
+    pub async fn acquire_resources(
+        &self,
+        id: RunId,
+        caller: Caller,
+        resources: Vec<ResourceName>,
+    ) -> Result<RunStatus> {
         let result = self
-            .status_op(move |m, now| m.acquire(id, &caller, now).map(|()| id))
+            .status_op(move |m, now| m.acquire(id, &caller, &resources, now).map(|()| id))
             .await;
         self.or_explained(result, id).await
+    }
+
+    /// `resource add`: the person declares a resource.
+    pub async fn add_resource(
+        &self,
+        name: ResourceName,
+        capacity: u32,
+        caller: Caller,
+    ) -> Result<ResourceState> {
+        self.apply(move |m, _| m.add_resource(name, capacity, &caller))
+            .await
+    }
+
+    /// Changes a resource's capacity; it applies to its queue at once. Returns the resource
+    /// as it is then.
+    pub async fn set_capacity(
+        &self,
+        name: ResourceName,
+        capacity: u32,
+        caller: Caller,
+    ) -> Result<ResourceState> {
+        self.apply(move |m, now| m.set_capacity(&name, capacity, &caller, now))
+            .await
+    }
+
+    /// `resource remove`: only while nobody holds the resource or waits for it.
+    pub async fn remove_resource(&self, name: ResourceName, caller: Caller) -> Result<()> {
+        self.apply(move |m, _| m.remove_resource(&name, &caller))
+            .await
     }
 
     /// `withdraw`: the run's client gives up before it started.

@@ -40,6 +40,8 @@ macro_rules! error_codes {
 error_codes! {
     /// No run with this id exists.
     UnknownRun = "unknown_run",
+    /// No resource of this name is declared.
+    UnknownResource = "unknown_resource",
     /// A run tried to cancel itself (rule 6).
     SelfCancel = "self_cancel",
     /// The caller may not make this request.
@@ -132,6 +134,11 @@ pub enum Error {
     #[error("there is no run #{0}")]
     UnknownRun(RunId),
 
+    /// A name that no declared resource has; the sentence lists the ones there are, so a typo
+    /// never makes a resource of its own.
+    #[error("{0}")]
+    UnknownResource(String),
+
     /// DESIGN rule 6: a run is never its own cancel target.
     #[error(
         "a run cannot cancel itself: run #{0} can finish or release the desktop, but only the user can cancel it"
@@ -209,6 +216,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::UnknownRun(_) => ErrorCode::UnknownRun,
+            Error::UnknownResource(_) => ErrorCode::UnknownResource,
             Error::SelfCancel(_) => ErrorCode::SelfCancel,
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::InvalidState(_) => ErrorCode::InvalidState,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Caller, Outcome, RunId, Timestamp};
+use crate::resource::ResourceName;
 
 /// One transition, as committed to SQLite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,40 +34,57 @@ pub enum EventKind {
         client: String,
         /// Whether it needs the desktop.
         needs_desktop: bool,
+        /// The resources it needs besides the desktop.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resources: Vec<ResourceName>,
         /// The run it replaces, for `replace`.
         replaces: Option<RunId>,
     },
     /// A run that does not need the desktop started at once, in parallel.
     Started,
-    /// A run joined the desktop queue.
+    /// A run joined a resource's queue (one event for each resource it waits for).
     Queued {
         /// 1-based place in the queue.
         position: usize,
-        /// The holder at that moment.
+        /// The desktop's holder at that moment; another resource's longest holder.
         behind: Option<RunId>,
+        /// The resource; `desktop` in logs from before there were others.
+        #[serde(default = "ResourceName::desktop")]
+        resource: ResourceName,
     },
-    /// A run was granted the desktop lease.
+    /// A run was granted a resource (a run that needs several gets one event for each, in a
+    /// row, with nothing between them).
     Granted {
-        /// The new fencing token.
+        /// The new fencing token, of this resource.
         lease_token: u64,
         /// The previous holder, when the lease was handed straight on.
         handed_from: Option<RunId>,
+        /// The resource.
+        #[serde(default = "ResourceName::desktop")]
+        resource: ResourceName,
     },
-    /// A run gave the desktop back (or stopped waiting for it) and goes on in parallel, or lost
+    /// A run gave a resource back (or stopped waiting for it) and goes on in parallel, or lost
     /// it because it ended.
     Released {
         /// The token it held; `null` when it only left the queue.
         lease_token: Option<u64>,
-        /// The run the lease goes to straight away, if any (its `granted` event follows).
+        /// The run the resource goes to straight away, if any (its `granted` event follows
+        /// before anything but other grants and releases).
         #[serde(default)]
         handed_to: Option<RunId>,
+        /// The resource.
+        #[serde(default = "ResourceName::desktop")]
+        resource: ResourceName,
     },
-    /// The user moved a queued run.
+    /// The user moved a queued run (one event for each queue it is in).
     Reordered {
         /// Its new 1-based place.
         position: usize,
         /// Who asked.
         by: Caller,
+        /// The resource whose queue it moved in.
+        #[serde(default = "ResourceName::desktop")]
+        resource: ResourceName,
     },
     /// A correction reached a run's inbox.
     Amended {
@@ -134,6 +152,31 @@ pub enum EventKind {
         /// Who asked.
         by: Caller,
     },
+    /// The user declared a resource.
+    ResourceAdded {
+        /// Its name.
+        resource: ResourceName,
+        /// How many runs may hold it at once.
+        capacity: u32,
+        /// Who asked.
+        by: Caller,
+    },
+    /// The user changed a resource's capacity; it applies to its queue at once.
+    CapacityChanged {
+        /// The resource.
+        resource: ResourceName,
+        /// The new capacity.
+        capacity: u32,
+        /// Who asked.
+        by: Caller,
+    },
+    /// The user removed a resource nobody held or waited for.
+    ResourceRemoved {
+        /// The resource.
+        resource: ResourceName,
+        /// Who asked.
+        by: Caller,
+    },
 }
 
 impl EventKind {
@@ -158,6 +201,9 @@ impl EventKind {
             EventKind::Allowed { .. } => "allowed",
             EventKind::HandoffsPaused { .. } => "handoffs_paused",
             EventKind::HandoffsResumed { .. } => "handoffs_resumed",
+            EventKind::ResourceAdded { .. } => "resource_added",
+            EventKind::CapacityChanged { .. } => "capacity_changed",
+            EventKind::ResourceRemoved { .. } => "resource_removed",
         }
     }
 }

@@ -7,8 +7,8 @@
 //!
 //! Map of the crate:
 //! - [`model`]: the words — runs, states, callers, the status snapshot.
-//! - [`lease`]: the lease as a synchronous state machine: who holds, the queue, tokens, who may
-//!   do what (DESIGN rules 1–4, 6, 9, and the lease's part of 7).
+//! - [`lease`]: the leases as a synchronous state machine: who holds each resource, its queue,
+//!   its tokens, who may do what (DESIGN rules 1–4, 6, 9, 13, and the lease's part of 7).
 //! - [`messages`]: every honest sentence about the desktop (rule 11), the agent's wording and
 //!   the terminal's side by side.
 //! - [`text`]: the rules for the texts a request carries, and their regular expressions.
@@ -16,6 +16,7 @@
 //!   Status is read from the published snapshot (rule 5); every change is committed before it
 //!   is answered, requests that arrive together sharing one transaction (rule 10).
 //! - [`published`]: what a commit publishes, in O(log n); the full snapshot built on demand.
+//! - [`resource`]: named resources, the desktop among them: their names and capacities.
 //! - [`store`]: SQLite through sqlx (migrations in `migrations/`); marks what a crash left
 //!   active as interrupted.
 //! - [`event`]: the append-only event log's entries.
@@ -43,6 +44,7 @@ pub mod lease;
 pub mod messages;
 pub mod model;
 pub mod published;
+pub mod resource;
 pub mod store;
 pub mod takeover;
 pub mod text;
@@ -53,8 +55,9 @@ pub use event::{Event, EventKind};
 pub use lease::Caps;
 pub use messages::{busy_message, queued_message};
 pub use model::{
-    Amendment, Caller, Desktop, Outcome, Run, RunBrief, RunId, RunSpec, RunState, RunStatus,
-    Snapshot, Timestamp, UnknownCaller, VIA_HEADER,
+    Amendment, Caller, Desktop, Holding, Outcome, ResourceState, Run, RunBrief, RunId, RunSpec,
+    RunState, RunStatus, Snapshot, Timestamp, UnknownCaller, VIA_HEADER, Waiting,
 };
 pub use published::Published;
+pub use resource::ResourceName;
 pub use store::{Durability, HistoryQuery, Opened, Pruned, Store};

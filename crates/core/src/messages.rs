@@ -1,9 +1,10 @@
-//! Every honest sentence Baton says about the desktop (DESIGN rule 11), in one place: why a run
-//! waits and for whom, why it may not act, how it ended. Where an agent and a person at a
+//! Every honest sentence Baton says about the desktop and the other resources (DESIGN rule 11),
+//! in one place: why a run waits, for what and for whom, why it may not act, how it ended. Where an agent and a person at a
 //! terminal both hear about the same situation, the two wordings stand side by side
 //! ([`Voice`]), built from the same facts, so that they cannot tell different stories.
 
-use crate::model::{Caller, Run, RunBrief, RunId, RunState, RunStatus};
+use crate::model::{Caller, Run, RunBrief, RunId, RunState, RunStatus, Waiting};
+use crate::resource::ResourceName;
 
 /// Who reads a sentence about a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,12 @@ pub enum Standing<'a> {
     },
     /// The desktop is free, but the person paused hand-offs.
     HandoffsPaused,
+    /// The desktop is free, but the run first in line for it waits for another resource it
+    /// needs too (named where known); nobody overtakes it (DESIGN rule 13).
+    BehindWaiting {
+        /// That run.
+        head: Option<&'a RunBrief>,
+    },
 }
 
 impl<'a> Standing<'a> {
@@ -82,7 +89,8 @@ impl<'a> Standing<'a> {
             },
             (None, Some(_)) if position == 1 => Standing::AwaitingOk,
             (None, Some(head)) => Standing::BehindAwaitingOk { head: Some(head) },
-            (None, None) => Standing::HandoffsPaused,
+            (None, None) if handoffs_paused => Standing::HandoffsPaused,
+            (None, None) => Standing::BehindWaiting { head: None },
         }
     }
 
@@ -95,7 +103,8 @@ impl<'a> Standing<'a> {
                 handoffs_paused,
             },
             (None, _) if status.awaiting_ok => Standing::AwaitingOk,
-            (None, false) => Standing::BehindAwaitingOk { head: None },
+            (None, false) if status.ask_first => Standing::BehindAwaitingOk { head: None },
+            (None, false) => Standing::BehindWaiting { head: None },
             (None, true) => Standing::HandoffsPaused,
         }
     }
@@ -147,6 +156,41 @@ pub fn queued(standing: Standing<'_>, id: RunId, position: usize, voice: Voice) 
         Standing::HandoffsPaused => format!(
             "hand-offs are paused by the user: queued at position {position}; {start} automatically when they resume{end}"
         ),
+        Standing::BehindWaiting { head } => {
+            let head = head.map_or_else(
+                || "the run first in line".to_string(),
+                |h| format!("'{}' ({}), first in line,", h.title, h.client),
+            );
+            format!(
+                "the desktop is free, but {head} waits for another resource it needs too: queued at position {position}; {start} automatically when it is {turn}{end}"
+            )
+        }
+    }
+}
+
+/// DESIGN rule 11 for a resource other than the desktop: where the run waits, for what and
+/// behind whom, in `voice`.
+pub fn waiting_message(waiting: &Waiting, voice: Voice) -> String {
+    let (start, turn, end) = (voice.start(), voice.turn(), voice.end());
+    let Waiting {
+        resource,
+        position,
+        behind,
+        ahead,
+    } = waiting;
+    match behind {
+        Some(holder) => format!(
+            "'{resource}' is busy: queued behind '{}' ({}) for '{resource}', position {position}; {start} automatically when it is {turn}{end}",
+            holder.title, holder.client
+        ),
+        None => format!(
+            "queued for '{resource}' at position {position}, behind {} that {} for it first; {start} automatically when it is {turn}{end}",
+            match ahead {
+                1 => "1 run".to_string(),
+                n => format!("{n} runs"),
+            },
+            if *ahead == 1 { "waits" } else { "wait" },
+        ),
     }
 }
 
@@ -166,6 +210,9 @@ pub fn queued_message(
 
 /// The terminal's sentence for a queued run, from its own status (`baton run` while it waits).
 pub fn queue_notice(status: &RunStatus) -> String {
+    if let Some(waiting) = &status.waiting_for {
+        return waiting_message(waiting, Voice::Terminal);
+    }
     let position = status.run.position.unwrap_or_default();
     queued(
         Standing::of_status(status),
@@ -173,6 +220,35 @@ pub fn queue_notice(status: &RunStatus) -> String {
         position,
         Voice::Terminal,
     )
+}
+
+/// The terminal's line when a run that waited is granted what it needs: each resource with
+/// its token, the desktop's named as always.
+pub fn granted_notice(run: &Run) -> String {
+    let desktop = run.holds_desktop.then(|| {
+        format!(
+            "the desktop is yours (lease token {})",
+            run.lease_token.unwrap_or_default()
+        )
+    });
+    let others: Vec<String> = run
+        .holds
+        .iter()
+        .filter(|r| !r.is_desktop())
+        .map(|r| {
+            format!(
+                "'{r}' (lease token {})",
+                run.leases.get(r).copied().unwrap_or_default()
+            )
+        })
+        .collect();
+    let others = match others.len() {
+        0 => None,
+        1 => Some(format!("{} is yours", others[0])),
+        _ => Some(format!("{} are yours", others.join(" and "))),
+    };
+    let held: Vec<String> = desktop.into_iter().chain(others).collect();
+    format!("{}; starting", held.join(", and "))
 }
 
 /// The honest answer to a run that asked not to wait, when the desktop is not free.
@@ -204,14 +280,49 @@ pub fn busy_message(
     format!("{who}{queue}{paused}; not queued, because the run asked not to wait")
 }
 
+/// The honest answer to a run that asked not to wait, when a resource other than the desktop
+/// has no room for it now.
+pub fn resource_busy_message(
+    resource: &ResourceName,
+    holder: Option<&RunBrief>,
+    holders: usize,
+    waiting: usize,
+) -> String {
+    let who = match (holder, holders) {
+        (Some(h), 1) => format!("'{resource}' is busy: held by '{}' ({})", h.title, h.client),
+        (Some(h), n) => format!(
+            "'{resource}' is busy: held by '{}' ({}) and {} more",
+            h.title,
+            h.client,
+            n - 1
+        ),
+        (None, _) => format!("'{resource}' is not free"),
+    };
+    let queue = match waiting {
+        0 => String::new(),
+        1 => ", 1 run waiting".to_string(),
+        n => format!(", {n} runs waiting"),
+    };
+    format!("{who}{queue}; not queued, because the run asked not to wait")
+}
+
 /// The sentence for a run that is not waiting.
 pub(crate) fn state_message(run: &Run) -> String {
     let id = run.id;
     match run.state {
         RunState::Queued => format!("run #{id} is waiting for the desktop"),
+        RunState::Running if run.holds_desktop && run.holds.len() > 1 => format!(
+            "run #{id} holds the desktop with lease token {}, and {}",
+            run.lease_token.unwrap_or_default(),
+            others_held(run)
+        ),
         RunState::Running if run.holds_desktop => format!(
             "run #{id} holds the desktop with lease token {}",
             run.lease_token.unwrap_or_default()
+        ),
+        RunState::Running if !run.holds.is_empty() => format!(
+            "run #{id} holds {}, in parallel with the desktop",
+            others_held(run)
         ),
         RunState::Running => format!("run #{id} is running in parallel, without the desktop"),
         RunState::Succeeded | RunState::Failed => format!(
@@ -243,6 +354,22 @@ pub(crate) fn state_message(run: &Run) -> String {
         ),
         RunState::Interrupted => format!("run #{id} was interrupted: Baton stopped under it"),
     }
+}
+
+/// The resources besides the desktop that a run holds, each with its token.
+fn others_held(run: &Run) -> String {
+    let held: Vec<String> = run
+        .holds
+        .iter()
+        .filter(|r| !r.is_desktop())
+        .map(|r| {
+            format!(
+                "'{r}' with lease token {}",
+                run.leases.get(r).copied().unwrap_or_default()
+            )
+        })
+        .collect();
+    held.join(" and ")
 }
 
 /// What a holder hears while the person at the computer uses it (DESIGN rule 11's honesty, for

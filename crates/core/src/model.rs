@@ -1,10 +1,13 @@
 //! The words of DESIGN section 1 as types: runs, their states, who is asking, and the views
 //! (status snapshot, a run's own status) that the API and CLI serialize as they are.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use crate::resource::ResourceName;
 
 /// A run's id: allocated by the host, never reused (also not after a restart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -275,9 +278,14 @@ pub struct RunSpec {
     pub title: String,
     /// Who submitted it: `claude-code`, `codex`, `cron`, `cli`, … (free text).
     pub client: String,
-    /// Whether it needs the mouse, keyboard and screen.
+    /// Whether it needs the mouse, keyboard and screen (the same as naming `desktop` in
+    /// `resources`).
     #[serde(default)]
     pub needs_desktop: bool,
+    /// The resources it needs besides the desktop, by name (`browser:work`): it is granted all
+    /// of them at once, or waits holding none. Each must be declared.
+    #[serde(default)]
+    pub resources: Vec<ResourceName>,
     /// Heartbeat TTL in milliseconds; the host's default (15 s) when absent.
     #[serde(default)]
     pub ttl_ms: Option<u64>,
@@ -298,9 +306,16 @@ impl RunSpec {
             title: title.into(),
             client: client.into(),
             needs_desktop,
+            resources: Vec::new(),
             ttl_ms: None,
             queue: true,
         }
+    }
+
+    /// The same spec, needing `resources` as well.
+    pub fn with_resources(mut self, resources: impl IntoIterator<Item = ResourceName>) -> Self {
+        self.resources.extend(resources);
+        self
     }
 }
 
@@ -316,13 +331,24 @@ pub struct Run {
     pub client: String,
     /// Whether it needs the desktop.
     pub needs_desktop: bool,
+    /// Every resource it needs, the desktop included when it does, by name.
+    #[serde(default)]
+    pub resources: Vec<ResourceName>,
     /// Where it is in its life.
     pub state: RunState,
     /// Whether it holds the desktop lease right now.
     pub holds_desktop: bool,
-    /// The fencing token of its latest grant; `null` until it has held the desktop.
+    /// The resources it holds right now: all it needs, or none.
+    #[serde(default)]
+    pub holds: Vec<ResourceName>,
+    /// The fencing token of its latest grant of the desktop; `null` until it has held it.
     pub lease_token: Option<u64>,
-    /// 1-based place in the queue while queued.
+    /// The fencing token of its latest grant of each resource it has held, the desktop's
+    /// included.
+    #[serde(default)]
+    pub leases: BTreeMap<ResourceName, u64>,
+    /// 1-based place in the queue while queued: the desktop's when it waits for the desktop,
+    /// else that of the first resource it waits for (`waiting_for` in its status says which).
     pub position: Option<usize>,
     /// Heartbeat TTL in milliseconds.
     pub ttl_ms: u64,
@@ -346,6 +372,11 @@ impl Run {
     /// `'<title>' (<client>)`, the way the user sees a run named in a sentence.
     pub fn label(&self) -> String {
         format!("'{}' ({})", self.title, self.client)
+    }
+
+    /// Whether it needs `resource`.
+    pub fn needs(&self, resource: &ResourceName) -> bool {
+        self.resources.contains(resource)
     }
 
     /// A short reference to this run.
@@ -396,6 +427,9 @@ pub struct RunStatus {
     pub ended: bool,
     /// While queued: the run holding the desktop.
     pub queued_behind: Option<RunBrief>,
+    /// While queued for a resource other than the desktop: which one, where, and behind whom.
+    #[serde(default)]
+    pub waiting_for: Option<Waiting>,
     /// While queued: whether the user has paused hand-offs.
     pub handoffs_paused: bool,
     /// While holding: whether the person at the computer has taken over (input is refused
@@ -426,14 +460,31 @@ impl RunStatus {
     }
 }
 
+/// Where a queued run waits for a resource other than the desktop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Waiting {
+    /// The resource it waits for: the first, by name, that it cannot have yet.
+    pub resource: ResourceName,
+    /// 1-based place in that resource's queue.
+    pub position: usize,
+    /// A run holding it (the longest holder), if anyone holds it.
+    pub behind: Option<RunBrief>,
+    /// Runs ahead of it in that queue.
+    pub ahead: usize,
+}
+
 /// The status snapshot (DESIGN section 4, `status`): answered from memory, changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Snapshot {
     /// The desktop lease and its queue.
     pub desktop: Desktop,
-    /// Runs going on in parallel, without the desktop.
+    /// Runs going on in parallel, without the desktop (those holding other resources too).
     pub running: Vec<Run>,
+    /// Every resource besides the desktop, by name: who holds it and who waits.
+    #[serde(default)]
+    pub resources: Vec<ResourceState>,
     /// Sequence number of the newest event reflected here.
     pub last_event: u64,
 }
@@ -463,6 +514,32 @@ pub struct Desktop {
     pub ask_first: bool,
     /// Waiting runs, first in line first.
     pub queue: Vec<Run>,
+}
+
+/// A declared resource as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResourceState {
+    /// Its name.
+    pub name: ResourceName,
+    /// How many runs may hold it at once.
+    pub capacity: u32,
+    /// The runs holding it, longest first.
+    pub holders: Vec<Holding>,
+    /// The runs waiting for it, first in line first.
+    pub queue: Vec<RunBrief>,
+}
+
+/// One run's hold of a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Holding {
+    /// The run.
+    pub run: RunBrief,
+    /// The fencing token of this grant.
+    pub lease_token: u64,
+    /// Since when it holds the resource.
+    pub since: Timestamp,
 }
 
 #[cfg(test)]

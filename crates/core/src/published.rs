@@ -1,9 +1,10 @@
 //! What the scheduler publishes after every commit, made in O(log n) however long the queue.
 //!
 //! The desktop's head (holder, token, flags) is copied, because the input gateway checks it
-//! before every action; the queue and the rows of the active runs are persistent collections
-//! shared with the [`crate::lease::Machine`], so a commit that changes one run changes one
-//! entry. The full [`Snapshot`], which lists every waiting run, is built by whoever reads it
+//! before every action; the resources (their holders and queues, the desktop's among them)
+//! and the rows of the active runs are persistent collections shared with the
+//! [`crate::lease::Machine`], so a commit that changes one run changes one entry, however many
+//! resources and runs there are. The full [`Snapshot`], which lists every waiting run, is built by whoever reads it
 //! (DESIGN rule 5: status is read from this, never from the actor). It is deliberately not
 //! cached here: the scheduler drops the previous publication when it publishes the next, and
 //! freeing a snapshot of ten thousand runs there would put the queue's length back on every
@@ -13,7 +14,11 @@ use std::sync::Arc;
 
 use imbl::{OrdMap, Vector};
 
-use crate::model::{Desktop, Run, RunBrief, RunId, RunState, Snapshot, Timestamp};
+use crate::lease::Pool;
+use crate::model::{
+    Desktop, Holding, ResourceState, Run, RunBrief, RunId, RunState, Snapshot, Timestamp,
+};
+use crate::resource::ResourceName;
 
 /// The lease as of one commit. Cheap to clone into a `watch` channel; see the module docs.
 #[derive(Debug, Clone)]
@@ -34,7 +39,8 @@ pub struct Published {
     pub ask_first: bool,
     /// The newest event reflected here.
     pub last_event: u64,
-    pub(crate) queue: Vector<RunId>,
+    /// Every resource's holders and queue, the desktop's included.
+    pub(crate) pools: OrdMap<ResourceName, Pool>,
     /// Rows of the active runs as stored: no position, `holds_desktop` false.
     pub(crate) rows: OrdMap<RunId, Arc<Run>>,
 }
@@ -43,7 +49,7 @@ impl Published {
     pub(crate) fn new(
         desktop: Desktop,
         last_event: u64,
-        queue: Vector<RunId>,
+        pools: OrdMap<ResourceName, Pool>,
         rows: OrdMap<RunId, Arc<Run>>,
     ) -> Self {
         Published {
@@ -55,9 +61,47 @@ impl Published {
             awaiting_ok: desktop.awaiting_ok,
             ask_first: desktop.ask_first,
             last_event,
-            queue,
+            pools,
             rows,
         }
+    }
+
+    /// The desktop's queue.
+    fn desktop_queue(&self) -> Vector<RunId> {
+        self.pools
+            .get(&ResourceName::desktop())
+            .map(|pool| pool.queue.clone())
+            .unwrap_or_default()
+    }
+
+    /// A run as the snapshot shows it: its stored row, with what it holds and where it waits.
+    fn row(&self, id: &RunId) -> Option<Run> {
+        let mut run = Run::clone(self.rows.get(id)?);
+        fill_in(&self.pools, &mut run);
+        Some(run)
+    }
+
+    /// Every resource, the desktop first, as `GET /v1/resources` shows them.
+    pub fn all_resources(&self) -> Vec<ResourceState> {
+        let desktop = ResourceName::desktop();
+        let brief = |id: &RunId| self.rows.get(id).map(|run| run.brief());
+        self.pools
+            .get(&desktop)
+            .map(|pool| resource_state(&desktop, pool, brief))
+            .into_iter()
+            .chain(self.resources())
+            .collect()
+    }
+
+    /// The resources besides the desktop, as the snapshot shows them.
+    pub fn resources(&self) -> Vec<ResourceState> {
+        self.pools
+            .iter()
+            .filter(|(name, _)| !name.is_desktop())
+            .map(|(name, pool)| {
+                resource_state(name, pool, |id| self.rows.get(id).map(|run| run.brief()))
+            })
+            .collect()
     }
 
     /// The holder's id.
@@ -69,20 +113,15 @@ impl Published {
     pub fn snapshot(&self) -> Snapshot {
         let holder = self.holder_id();
         let queue = self
-            .queue
+            .desktop_queue()
             .iter()
-            .enumerate()
-            .filter_map(|(index, id)| {
-                let mut run = Run::clone(self.rows.get(id)?);
-                run.position = Some(index + 1);
-                Some(run)
-            })
+            .filter_map(|id| self.row(id))
             .collect();
         let running = self
             .rows
             .values()
             .filter(|run| run.state == RunState::Running && Some(run.id) != holder)
-            .map(|run| Run::clone(run))
+            .filter_map(|run| self.row(&run.id))
             .collect();
         Snapshot {
             desktop: Desktop {
@@ -96,7 +135,60 @@ impl Published {
                 queue,
             },
             running,
+            resources: self.resources(),
             last_event: self.last_event,
         }
+    }
+}
+
+/// Fills in what a run's stored row leaves out, from the resources as they are: what it holds,
+/// and while it is queued its place in line (the desktop's when it waits for the desktop, else
+/// that of the first resource it waits for).
+pub(crate) fn fill_in(pools: &OrdMap<ResourceName, Pool>, run: &mut Run) {
+    let id = run.id;
+    run.holds = run
+        .resources
+        .iter()
+        .filter(|r| pools.get(*r).is_some_and(|p| p.holders.contains_key(&id)))
+        .cloned()
+        .collect();
+    run.holds_desktop = run.holds.iter().any(ResourceName::is_desktop);
+    run.position = None;
+    if run.state == RunState::Queued {
+        let desktop = ResourceName::desktop();
+        let line = if run.needs_desktop {
+            Some(&desktop)
+        } else {
+            run.resources.first()
+        };
+        run.position = line
+            .and_then(|line| pools.get(line)?.queue.index_of(&id))
+            .map(|index| index + 1);
+    }
+}
+
+/// One resource as the snapshot shows it; `brief` names a run.
+pub(crate) fn resource_state(
+    name: &ResourceName,
+    pool: &Pool,
+    brief: impl Fn(&RunId) -> Option<RunBrief>,
+) -> ResourceState {
+    let mut holders: Vec<Holding> = pool
+        .holders
+        .iter()
+        .filter_map(|(id, grant)| {
+            Some(Holding {
+                run: brief(id)?,
+                lease_token: grant.token,
+                since: grant.since,
+            })
+        })
+        .collect();
+    holders.sort_by_key(|h| h.lease_token);
+    ResourceState {
+        name: name.clone(),
+        capacity: pool.capacity,
+        holders,
+        queue: pool.queue.iter().filter_map(&brief).collect(),
     }
 }

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::lease::{Batch, Resume};
 use crate::model::{Caller, Run, RunId, RunState, Timestamp};
+use crate::resource::ResourceName;
 
 /// How hard a commit tries to reach the disk.
 ///
@@ -161,49 +162,79 @@ impl Store {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO runs (id, title, client, needs_desktop, state, lease_token, ttl_ms,
                                    created_at, started_at, finished_at, outcome, exit_code,
-                                   cancelled_by, reason) ",
+                                   cancelled_by, reason, resources, leases) ",
             );
-            insert.push_values(runs, |mut row, run| {
-                row.push_bind(run.id.0)
-                    .push_bind(&run.title)
-                    .push_bind(&run.client)
-                    .push_bind(run.needs_desktop)
-                    .push_bind(run.state.as_str())
-                    .push_bind(run.lease_token.map(to_i64))
-                    .push_bind(to_i64(run.ttl_ms))
-                    .push_bind(run.created_at.0)
-                    .push_bind(run.started_at.map(|t| t.0))
-                    .push_bind(run.finished_at.map(|t| t.0))
-                    .push_bind(&run.outcome)
-                    .push_bind(run.exit_code)
-                    .push_bind(run.cancelled_by.as_ref().map(Caller::to_string))
-                    .push_bind(&run.reason);
-            });
+            let named = runs.iter().map(named_json).collect::<Result<Vec<_>>>()?;
+            insert.push_values(
+                runs.iter().zip(named),
+                |mut row, (run, (resources, leases))| {
+                    row.push_bind(run.id.0)
+                        .push_bind(&run.title)
+                        .push_bind(&run.client)
+                        .push_bind(run.needs_desktop)
+                        .push_bind(run.state.as_str())
+                        .push_bind(run.lease_token.map(to_i64))
+                        .push_bind(to_i64(run.ttl_ms))
+                        .push_bind(run.created_at.0)
+                        .push_bind(run.started_at.map(|t| t.0))
+                        .push_bind(run.finished_at.map(|t| t.0))
+                        .push_bind(&run.outcome)
+                        .push_bind(run.exit_code)
+                        .push_bind(run.cancelled_by.as_ref().map(Caller::to_string))
+                        .push_bind(&run.reason)
+                        .push_bind(resources)
+                        .push_bind(leases);
+                },
+            );
             insert.push(
                 " ON CONFLICT (id) DO UPDATE SET
                     needs_desktop = excluded.needs_desktop, state = excluded.state,
                     lease_token = excluded.lease_token, started_at = excluded.started_at,
                     finished_at = excluded.finished_at, outcome = excluded.outcome,
                     exit_code = excluded.exit_code, cancelled_by = excluded.cancelled_by,
-                    reason = excluded.reason",
+                    reason = excluded.reason, resources = excluded.resources,
+                    leases = excluded.leases",
             );
             insert.build().execute(&mut *tx).await?;
         }
         insert_events(&mut tx, &batch.events).await?;
-        let counters: Vec<(&str, i64)> = [
-            batch.last_token.map(|t| ("lease_token", to_i64(t))),
-            batch.paused.map(|p| ("handoffs_paused", i64::from(p))),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let counters: Vec<(String, i64)> = batch
+            .tokens
+            .iter()
+            .map(|(resource, token)| (token_counter(resource), to_i64(*token)))
+            .chain(
+                batch
+                    .paused
+                    .map(|p| ("handoffs_paused".to_string(), i64::from(p))),
+            )
+            .collect();
         if !counters.is_empty() {
             let mut update = QueryBuilder::<Sqlite>::new("INSERT INTO counters (name, value) ");
             update.push_values(&counters, |mut row, (name, value)| {
-                row.push_bind(*name).push_bind(*value);
+                row.push_bind(name).push_bind(*value);
             });
             update.push(" ON CONFLICT (name) DO UPDATE SET value = excluded.value");
             update.build().execute(&mut *tx).await?;
+        }
+        for (resource, capacity) in &batch.declared {
+            match capacity {
+                Some(capacity) => {
+                    sqlx::query(
+                        "INSERT INTO resources (name, capacity) VALUES (?1, ?2)
+                         ON CONFLICT (name) DO UPDATE SET capacity = excluded.capacity",
+                    )
+                    .bind(resource.as_str())
+                    .bind(i64::from(*capacity))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM resources WHERE name = ?1")
+                        .bind(resource.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
         }
         tx.commit().await?;
         self.commits.fetch_add(1, Ordering::Relaxed);
@@ -387,8 +418,35 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?;
+        let declared = sqlx::query("SELECT name, capacity FROM resources ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let name: String = row.try_get("name")?;
+                let capacity: i64 = row.try_get("capacity")?;
+                Ok((
+                    stored_name(&name)?,
+                    u32::try_from(capacity).map_err(|e| decode(Box::new(e)))?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let tokens = sqlx::query(
+            "SELECT substr(name, 13) AS resource, value FROM counters
+             WHERE name LIKE 'lease_token:%'",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let name: String = row.try_get("resource")?;
+            Ok((stored_name(&name)?, to_u64(row.try_get("value")?)))
+        })
+        .collect::<Result<_>>()?;
         Ok(Resume {
             last_token: to_u64(row.try_get("last_token")?),
+            declared,
+            tokens,
             next_run_id: row.try_get::<i64, _>("last_run")? + 1,
             next_seq: to_u64(row.try_get("last_seq")?) + 1,
             paused: row.try_get::<i64, _>("paused")? != 0,
@@ -420,18 +478,73 @@ async fn insert_events(tx: &mut sqlx::SqliteConnection, events: &[Event]) -> Res
     Ok(())
 }
 
+/// The counter of a resource's fencing tokens: the desktop's keeps its name from before there
+/// were others.
+fn token_counter(resource: &ResourceName) -> String {
+    if resource.is_desktop() {
+        "lease_token".into()
+    } else {
+        format!("lease_token:{resource}")
+    }
+}
+
+/// A resource name the store holds: written by Baton, so one that does not parse is the store's
+/// failure.
+fn stored_name(name: &str) -> Result<ResourceName> {
+    name.parse()
+        .map_err(|e: Error| decode(e.to_string().into()))
+}
+
+fn decode(e: Box<dyn std::error::Error + Send + Sync>) -> Error {
+    Error::Store(sqlx::Error::Decode(e))
+}
+
+/// A run's resources and tokens besides the desktop's, as the `resources` and `leases` columns
+/// hold them.
+fn named_json(run: &Run) -> Result<(String, String)> {
+    let resources: Vec<&ResourceName> = run.resources.iter().filter(|r| !r.is_desktop()).collect();
+    let leases: std::collections::BTreeMap<&ResourceName, u64> = run
+        .leases
+        .iter()
+        .filter(|(r, _)| !r.is_desktop())
+        .map(|(r, t)| (r, *t))
+        .collect();
+    Ok((
+        serde_json::to_string(&resources).map_err(Error::unstorable)?,
+        serde_json::to_string(&leases).map_err(Error::unstorable)?,
+    ))
+}
+
 fn run_from_row(row: &SqliteRow) -> Result<Run> {
     let state: String = row.try_get("state")?;
+    let needs_desktop: bool = row.try_get("needs_desktop")?;
+    let lease_token = row.try_get::<Option<i64>, _>("lease_token")?.map(to_u64);
+    let named: String = row.try_get("resources")?;
+    let mut resources: Vec<ResourceName> =
+        serde_json::from_str(&named).map_err(|e| decode(Box::new(e)))?;
+    if needs_desktop {
+        resources.push(ResourceName::desktop());
+        resources.sort();
+    }
+    let leases: String = row.try_get("leases")?;
+    let mut leases: std::collections::BTreeMap<ResourceName, u64> =
+        serde_json::from_str(&leases).map_err(|e| decode(Box::new(e)))?;
+    if let Some(token) = lease_token {
+        leases.insert(ResourceName::desktop(), token);
+    }
     Ok(Run {
         id: RunId(row.try_get("id")?),
         title: row.try_get("title")?,
         client: row.try_get("client")?,
-        needs_desktop: row.try_get("needs_desktop")?,
+        needs_desktop,
+        resources,
         state: state
             .parse()
             .map_err(|e: String| Error::Store(sqlx::Error::Decode(e.into())))?,
         holds_desktop: false,
-        lease_token: row.try_get::<Option<i64>, _>("lease_token")?.map(to_u64),
+        holds: Vec::new(),
+        lease_token,
+        leases,
         position: None,
         ttl_ms: to_u64(row.try_get("ttl_ms")?),
         created_at: Timestamp(row.try_get("created_at")?),

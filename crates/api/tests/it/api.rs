@@ -1141,3 +1141,212 @@ async fn requests_the_document_allows_are_taken_and_what_it_forbids_is_refused()
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 }
+
+#[tokio::test]
+async fn resources_are_declared_by_the_person_and_leased_alone_and_together() {
+    let api = api().await;
+    // Only the desktop at first.
+    let r = api.call("GET", "/v1/resources", Some(USER), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    assert_eq!(r.body[0]["name"], "desktop");
+    assert_eq!(r.body[0]["capacity"], 1);
+
+    let r = api
+        .call(
+            "POST",
+            "/v1/resources",
+            Some(USER),
+            Some(json!({"name": "browser:work"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["capacity"], 1, "capacity 1 unless told");
+
+    // A run needs the browser and the desktop: granted both at once, each with its token.
+    let r = api
+        .call(
+            "POST",
+            "/v1/runs",
+            Some(USER),
+            Some(
+                json!({"title": "a", "client": "codex", "needs_desktop": true,
+                        "resources": ["browser:work"]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let a = r.body["run"]["id"].as_i64().unwrap();
+    assert_eq!(r.body["run"]["holds"], json!(["browser:work", "desktop"]));
+    assert_eq!(
+        r.body["run"]["leases"],
+        json!({"browser:work": 1, "desktop": 1})
+    );
+    assert_eq!(r.body["run"]["lease_token"], 1, "the desktop's, as before");
+
+    // Another needs only the browser: queued, and told for what and behind whom.
+    let r = api
+        .call(
+            "POST",
+            "/v1/runs",
+            Some(USER),
+            Some(json!({"title": "b", "client": "claude-code", "resources": ["browser:work"]})),
+        )
+        .await;
+    let (b, b_token) = (
+        r.body["run"]["id"].as_i64().unwrap(),
+        r.body["token"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(r.body["run"]["state"], "queued");
+    assert_eq!(r.body["waiting_for"]["resource"], "browser:work");
+    let message = r.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("queued behind 'a' (codex) for 'browser:work', position 1"),
+        "{message}"
+    );
+    let status = api.call("GET", "/v1/status", Some(USER), None).await.body;
+    assert_eq!(status["resources"][0]["name"], "browser:work");
+    assert_eq!(status["resources"][0]["holders"][0]["run"]["id"], a);
+    assert_eq!(status["resources"][0]["queue"][0]["id"], b);
+
+    // Bad input: a clear error, and nothing changes.
+    let before = api.fingerprint().await;
+    let cases = [
+        (
+            "POST",
+            "/v1/resources",
+            json!({"name": "a b"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "POST",
+            "/v1/resources",
+            json!({"name": "x", "capacity": 0}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "POST",
+            "/v1/resources",
+            json!({"name": "browser:work"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            "POST",
+            "/v1/resources/nope/capacity",
+            json!({"capacity": 2}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            "/v1/resources/desktop/capacity",
+            json!({"capacity": 2}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "POST",
+            "/v1/runs",
+            json!({"title": "t", "client": "c", "resources": ["browser:wrok"]}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "DELETE",
+            "/v1/resources/browser:work",
+            Value::Null,
+            StatusCode::CONFLICT,
+        ),
+        (
+            "DELETE",
+            "/v1/resources/a%20b",
+            Value::Null,
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (method, path, body, want) in cases {
+        let body = (!body.is_null()).then_some(body);
+        let r = api.call(method, path, Some(USER), body).await;
+        assert_eq!(r.status, want, "{method} {path}: {:?}", r.body);
+        assert!(
+            r.body["error"]["message"].as_str().is_some(),
+            "{:?}",
+            r.body
+        );
+    }
+    let typo = api
+        .call(
+            "POST",
+            "/v1/runs",
+            Some(USER),
+            Some(json!({"title": "t", "client": "c", "resources": ["browser:wrok"]})),
+        )
+        .await;
+    assert_eq!(error_code(&typo), "unknown_resource");
+    assert!(
+        typo.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("browser:work"),
+        "the known ones are listed: {:?}",
+        typo.body
+    );
+    // A run's token declares nothing.
+    let r = api
+        .call(
+            "POST",
+            "/v1/resources",
+            Some(&b_token),
+            Some(json!({"name": "mine"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(api.fingerprint().await, before);
+
+    // More room: b starts at once.
+    let r = api
+        .call(
+            "POST",
+            "/v1/resources/browser:work/capacity",
+            Some(USER),
+            Some(json!({"capacity": 2})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["holders"].as_array().unwrap().len(), 2);
+
+    // b releases, then acquires the browser again through the acquire route's body.
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{b}/release"),
+            Some(&b_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/runs/{b}/acquire"),
+            Some(&b_token),
+            Some(json!({"resources": ["browser:work"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["run"]["leases"]["browser:work"], 3);
+
+    // Removed once nobody holds or waits for it.
+    for id in [a, b] {
+        let r = api
+            .call("POST", &format!("/v1/runs/{id}/cancel"), Some(USER), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let r = api
+        .call("DELETE", "/v1/resources/browser:work", Some(USER), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["removed"], "browser:work");
+    let r = api.call("GET", "/v1/resources", Some(USER), None).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    let events = api.state.core.events_after(0, 1000).await.unwrap();
+    baton_core::check::check(&events).unwrap();
+}

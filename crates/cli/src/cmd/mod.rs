@@ -4,5 +4,6 @@ pub mod control;
 pub mod daemon;
 pub mod hook;
 pub mod input;
+pub mod resource;
 pub mod run;
 pub mod show;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use baton_client::{Binding, Bound, BoundRun, Client, Withdrawal, env};
 use baton_core::clock::sleep_until;
-use baton_core::messages::queue_notice;
+use baton_core::messages::{granted_notice, queue_notice};
 use baton_core::{Outcome, RunId, RunSpec, RunState, RunStatus};
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -55,6 +55,7 @@ pub async fn run(client: &Client, args: RunArgs, replace: Option<i64>) -> Result
             .unwrap_or_else(|| title_of(&args.command)),
         client: args.client,
         needs_desktop: args.desktop,
+        resources: args.resources,
         ttl_ms,
         queue: !args.no_wait,
     };
@@ -173,10 +174,7 @@ impl Wrapper {
             }
             RunState::Running if self.job.is_none() => {
                 if self.waited {
-                    eprintln!(
-                        "baton: the desktop is yours (lease token {}); starting",
-                        status.run.lease_token.unwrap_or_default()
-                    );
+                    eprintln!("baton: {}", granted_notice(&status.run));
                 }
                 match self.spawn(&status) {
                     Ok(job) => self.job = Some(job),

@@ -60,6 +60,9 @@ pub async fn status(client: &Client, json: bool) -> Result<u8, Failure> {
             );
         }
     }
+    for resource in &snapshot.resources {
+        println!("Resource {}", crate::cmd::resource::line(resource));
+    }
     if let Some(facts) = facts {
         for line in facts.not_working() {
             println!("{line}");
@@ -164,7 +167,7 @@ pub async fn events(
     Err(Failure::new(exit::NO_HOST, "the Baton host stopped"))
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
     println!("{text}");

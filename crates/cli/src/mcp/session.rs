@@ -376,7 +376,7 @@ impl Actor {
                 (run, submitted.status, Some(binding))
             }
             // Cancelled before it could attach: the session learns it as from the stream.
-            Bound::Ended(status) => (BoundRun::detached(id, me.clone()), status, None),
+            Bound::Ended(status) => (BoundRun::detached(id, me.clone()), *status, None),
         };
         let (seen, receiver) = watch::channel(Seen::Status(Box::new(first)));
         let seen = Arc::new(seen);

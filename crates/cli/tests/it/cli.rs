@@ -1463,9 +1463,12 @@ fn old_run(id: i64, finished: i64) -> baton_core::Run {
         title: format!("run {id}"),
         client: "cron".into(),
         needs_desktop: false,
+        resources: Vec::new(),
         state: baton_core::RunState::Succeeded,
         holds_desktop: false,
+        holds: Vec::new(),
         lease_token: None,
+        leases: Default::default(),
         position: None,
         ttl_ms: 15_000,
         created_at: baton_core::Timestamp(finished - 1000),
@@ -1685,4 +1688,94 @@ fn wait_until(mut ok: impl FnMut() -> bool) {
         assert!(started.elapsed() < SHORT, "timed out");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Named resources through the CLI: the person declares one, two `baton run --resource` take
+/// turns on it, alone and together with the desktop, and a typo or a resource in use is
+/// refused with exit 4 and a sentence.
+#[test]
+fn runs_take_turns_on_a_declared_resource_and_a_typo_is_refused() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let out = d.run(&["resource", "add", "browser:work"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("declared 'browser:work' (capacity 1)"));
+
+    // A typo never makes a resource: exit 4, and the known ones are named.
+    let out = d.run(&["run", "--resource", "browser:wrok", "--", "true"]);
+    assert_eq!(out.status.code(), Some(4));
+    let said = text(&out.stderr);
+    for fact in ["'browser:wrok'", "browser:work", "desktop"] {
+        assert!(said.contains(fact), "{said}");
+    }
+    // A name that cannot be one is refused before the host is asked.
+    let out = d.run(&["run", "--resource", "a b", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not a resource name"));
+
+    let mut a = hold(
+        &d,
+        t,
+        "a",
+        &["-r", "browser:work", "-t", "research", "-c", "codex"],
+    );
+    wait_file(&t.join("a.id"), SHORT);
+    // With the desktop too: it waits for the browser, holding neither.
+    let b_out = t.join("b.out");
+    let mut b = d.spawn(&[
+        "run",
+        "-d",
+        "--resource",
+        "browser:work",
+        "-t",
+        "compare",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo $BATON_LEASE_TOKEN > {}", b_out.display()),
+    ]);
+    let line = b.stderr.wait_for("queued", SHORT);
+    assert!(
+        line.contains("'research' (codex) for 'browser:work', position 1"),
+        "{line}"
+    );
+    assert_eq!(d.holder_id(), None, "it holds no desktop while it waits");
+    let status = text(&d.run(&["status"]).stdout);
+    assert!(
+        status.contains("Resource browser:work: capacity 1, held by #1 'research' (codex)"),
+        "{status}"
+    );
+    assert!(status.contains("1 waiting: #2 'compare' (cli)"), "{status}");
+    let list = text(&d.run(&["resource", "list"]).stdout);
+    assert!(list.starts_with("desktop: capacity 1, free"), "{list}");
+    assert!(
+        list.contains("browser:work: capacity 1, held by #1"),
+        "{list}"
+    );
+    // In use: not removed.
+    let out = d.run(&["resource", "remove", "browser:work"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("is in use"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(a.wait(SHORT).code(), Some(0));
+    assert_eq!(b.wait(SHORT).code(), Some(0));
+    assert_eq!(read_trimmed(&b_out), "1", "the desktop's token, as before");
+    let said = b.stderr.joined();
+    assert!(
+        said.contains(
+            "the desktop is yours (lease token 1), and 'browser:work' (lease token 2) is yours"
+        ),
+        "{said}"
+    );
+    let out = d.run(&["resource", "remove", "browser:work"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let list = text(&d.run(&["resource", "list", "--json"]).stdout);
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
 }

@@ -1,35 +1,78 @@
 //! The machine's own steps, which the requests are made of: creating and placing a run,
-//! granting and handing on the lease, ending runs, recording events, and the checks every
-//! request shares.
+//! granting and handing on leases, ending runs, recording events, and the checks every request
+//! shares.
 
 use super::*;
 
+/// What a spec asks for, checked.
+pub(super) struct Checked {
+    pub ttl: Duration,
+    /// Every resource it needs, the desktop included, sorted and without repeats.
+    pub needs: Vec<ResourceName>,
+}
+
 impl Machine {
-    pub(super) fn validate_spec(&self, spec: &RunSpec) -> Result<Duration> {
+    pub(super) fn validate_spec(&self, spec: &RunSpec) -> Result<Checked> {
         one_line(&spec.title, "the title", limits::TITLE_CHARS)?;
         one_line(&spec.client, "the client", limits::CLIENT_CHARS)?;
         let ttl = spec.ttl_ms.map_or(self.default_ttl, Duration::from_millis);
         check_ttl(ttl)?;
-        Ok(ttl)
+        let desktop = spec.needs_desktop.then(ResourceName::desktop);
+        let needs = self.known(spec.resources.iter().cloned().chain(desktop))?;
+        Ok(Checked { ttl, needs })
+    }
+
+    /// `names` as a run's needs: each a resource there is, sorted, without repeats, at most
+    /// [`resource::limits::MAX_PER_RUN`].
+    pub(super) fn known(
+        &self,
+        names: impl IntoIterator<Item = ResourceName>,
+    ) -> Result<Vec<ResourceName>> {
+        let needs: BTreeSet<ResourceName> = names.into_iter().collect();
+        if needs.len() > resource::limits::MAX_PER_RUN {
+            return Err(Error::Invalid(format!(
+                "a run may need at most {} resources; this one names {}",
+                resource::limits::MAX_PER_RUN,
+                needs.len()
+            )));
+        }
+        if let Some(unknown) = needs.iter().find(|name| !self.pools.contains_key(*name)) {
+            return Err(self.unknown_resource(unknown));
+        }
+        Ok(needs.into_iter().collect())
+    }
+
+    /// The refusal of a name no resource has, listing the ones there are.
+    pub(super) fn unknown_resource(&self, name: &ResourceName) -> Error {
+        let known: Vec<&str> = self.pools.keys().map(ResourceName::as_str).collect();
+        Error::UnknownResource(format!(
+            "there is no resource '{name}': the resources are {}; the person declares others with 'baton resource add'",
+            known.join(", ")
+        ))
     }
 
     pub(super) fn create(
         &mut self,
         spec: RunSpec,
-        ttl: Duration,
+        checked: Checked,
         replaces: Option<RunId>,
         now: Instant,
     ) -> RunId {
+        let Checked { ttl, needs } = checked;
         let id = RunId(self.next_run_id);
         self.next_run_id += 1;
+        let needs_desktop = needs.iter().any(ResourceName::is_desktop);
         let run = Run {
             id,
             title: spec.title.trim().to_string(),
             client: spec.client.trim().to_string(),
-            needs_desktop: spec.needs_desktop,
+            needs_desktop,
+            resources: needs,
             state: RunState::Queued,
             holds_desktop: false,
+            holds: Vec::new(),
             lease_token: None,
+            leases: BTreeMap::new(),
             position: None,
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             created_at: self.clock.now(),
@@ -45,7 +88,13 @@ impl Machine {
             EventKind::Submitted {
                 title: run.title.clone(),
                 client: run.client.clone(),
-                needs_desktop: run.needs_desktop,
+                needs_desktop,
+                resources: run
+                    .resources
+                    .iter()
+                    .filter(|r| !r.is_desktop())
+                    .cloned()
+                    .collect(),
                 replaces,
             },
         );
@@ -66,11 +115,78 @@ impl Machine {
         id
     }
 
-    /// Starts a fresh (or re-acquiring) run: in parallel, with the lease, in the queue, or —
+    /// The pool of a resource the machine knows (every name it holds was checked).
+    pub(super) fn pool(&self, name: &ResourceName) -> &Pool {
+        self.pools
+            .get(name)
+            .expect("a resource checked by the caller")
+    }
+
+    pub(super) fn pool_mut(&mut self, name: &ResourceName) -> &mut Pool {
+        self.pools
+            .get_mut(name)
+            .expect("a resource checked by the caller")
+    }
+
+    /// The resources run `id` needs.
+    pub(super) fn needs_of(&self, id: RunId) -> Vec<ResourceName> {
+        self.runs[&id].run.resources.clone()
+    }
+
+    /// The desktop's holder.
+    pub(super) fn desktop_holder(&self) -> Option<(RunId, Grant)> {
+        self.pool(&ResourceName::desktop())
+            .holders
+            .iter()
+            .next()
+            .map(|(id, grant)| (*id, *grant))
+    }
+
+    /// Whether run `id` holds anything (it holds all it needs, or nothing).
+    pub(super) fn holds_any(&self, id: RunId) -> bool {
+        self.runs.get(&id).is_some_and(|a| {
+            a.run.resources.iter().any(|r| {
+                self.pools
+                    .get(r)
+                    .is_some_and(|p| p.holders.contains_key(&id))
+            })
+        })
+    }
+
+    /// Whether `resource` may go to another run now, as far as the resource itself goes: it
+    /// has room, and for the desktop, hand-offs run. `ask`: the desktop's OK counts as given
+    /// (to find whom to ask).
+    fn open(&self, resource: &ResourceName, ask: bool) -> bool {
+        self.pool(resource).has_room()
+            && (!resource.is_desktop() || (!self.paused && (ask || !self.ask_first)))
+    }
+
+    /// Whether queued run `id` may be granted now: first in line for every resource it needs,
+    /// and each of them open (DESIGN rule 13).
+    pub(super) fn ready(&self, id: RunId, ask: bool) -> bool {
+        let Some(active) = self.runs.get(&id) else {
+            return false;
+        };
+        active.run.state == RunState::Queued
+            && active.run.resources.iter().all(|r| {
+                let pool = self.pool(r);
+                pool.queue.front() == Some(&id) && self.open(r, ask)
+            })
+    }
+
+    /// Whether a new run needing `needs` could be granted at once: nobody waits for any of
+    /// them and each is open.
+    fn free_for(&self, needs: &[ResourceName]) -> bool {
+        needs
+            .iter()
+            .all(|r| self.pool(r).queue.is_empty() && self.open(r, false))
+    }
+
+    /// Starts a fresh (or re-acquiring) run: in parallel, with its leases, in the queues, or —
     /// when it may not queue — withdrawn.
     pub(super) fn place(&mut self, id: RunId, may_queue: bool, now: Instant) {
-        let run = &self.runs[&id].run;
-        if !run.needs_desktop {
+        let needs = self.needs_of(id);
+        if needs.is_empty() {
             let at = self.clock.now();
             self.active_mut_unchecked(id)
                 .run
@@ -80,19 +196,12 @@ impl Machine {
             self.event(Some(id), EventKind::Started);
             return;
         }
-        if self.holder.is_none() && !self.paused && self.queue.is_empty() && !self.ask_first {
+        if self.free_for(&needs) {
             self.grant(id, None, now);
             return;
         }
-        let behind = self.holder.map(|h| h.id);
         if !may_queue {
-            let brief = behind.map(|b| self.runs[&b].run.brief());
-            let reason = busy_message(
-                brief.as_ref(),
-                self.queue.len(),
-                self.paused,
-                self.ask_first,
-            );
+            let reason = self.busy_reason(&needs);
             self.end(
                 id,
                 RunState::Withdrawn,
@@ -101,71 +210,142 @@ impl Machine {
             );
             return;
         }
-        self.queue.push_back(id);
         self.set_state(id, RunState::Queued);
-        self.event(
-            Some(id),
-            EventKind::Queued {
-                position: self.queue.len(),
-                behind,
-            },
-        );
+        for resource in needs {
+            let pool = self.pool_mut(&resource);
+            pool.queue.push_back(id);
+            let position = pool.queue.len();
+            let behind = pool.longest_holder();
+            self.event(
+                Some(id),
+                EventKind::Queued {
+                    position,
+                    behind,
+                    resource,
+                },
+            );
+        }
         self.reask();
     }
 
-    pub(super) fn grant(&mut self, id: RunId, handed_from: Option<RunId>, now: Instant) {
-        debug_assert!(self.holder.is_none(), "two holders");
-        // Whoever waited for the user's OK waits for the desktop again.
-        if let Some(waiting) = self.awaiting_ok.take() {
-            self.dirty.insert(waiting);
+    /// Why a run that may not wait cannot start now: about the desktop when it is the
+    /// desktop that is not free, else about the first resource that is not.
+    fn busy_reason(&self, needs: &[ResourceName]) -> String {
+        let desktop = ResourceName::desktop();
+        let blocked = if needs.contains(&desktop) && !self.free_for(std::slice::from_ref(&desktop))
+        {
+            desktop
+        } else {
+            needs
+                .iter()
+                .find(|r| !self.free_for(std::slice::from_ref(*r)))
+                .cloned()
+                .unwrap_or(desktop)
+        };
+        let pool = self.pool(&blocked);
+        let holder = pool.longest_holder().map(|b| self.runs[&b].run.brief());
+        if blocked.is_desktop() {
+            busy_message(
+                holder.as_ref(),
+                pool.queue.len(),
+                self.paused,
+                self.ask_first,
+            )
+        } else {
+            crate::messages::resource_busy_message(
+                &blocked,
+                holder.as_ref(),
+                pool.holders.len(),
+                pool.queue.len(),
+            )
         }
-        self.last_token += 1;
-        let token = self.last_token;
+    }
+
+    /// Grants run `id` every resource it needs, at once: one `granted` event each, in a row.
+    /// The run is taken out of the queues it waited in. The caller knows there is room, or
+    /// that `id` replaces a holder and takes over its grants (which may be over a capacity the
+    /// person lowered since: holders keep theirs).
+    pub(super) fn grant(&mut self, id: RunId, handed_from: Option<RunId>, now: Instant) {
+        let needs = self.needs_of(id);
         let since = self.clock.now();
-        self.holder = Some(Holder {
-            id,
-            token,
-            since,
-            paused: false,
-        });
-        self.batch.last_token = Some(token);
-        let active = self.active_mut_unchecked(id);
-        active.run.lease_token = Some(token);
-        active.run.started_at.get_or_insert(since);
+        for resource in &needs {
+            let pool = self.pool_mut(resource);
+            if pool.queue.front() == Some(&id) {
+                pool.queue.pop_front();
+            } else if let Some(index) = pool.queue.index_of(&id) {
+                pool.queue.remove(index);
+            }
+            pool.last_token += 1;
+            let token = pool.last_token;
+            pool.holders.insert(id, Grant { token, since });
+            self.tokens.insert(resource.clone(), token);
+            self.batch.tokens.insert(resource.clone(), token);
+            let run = &mut self.active_mut_unchecked(id).run;
+            run.leases.insert(resource.clone(), token);
+            if resource.is_desktop() {
+                run.lease_token = Some(token);
+                self.holder_paused = false;
+                // Whoever waited for the user's OK waits for the desktop again.
+                if let Some(waiting) = self.awaiting_ok.take() {
+                    self.dirty.insert(waiting);
+                }
+            }
+            self.event(
+                Some(id),
+                EventKind::Granted {
+                    lease_token: token,
+                    handed_from,
+                    resource: resource.clone(),
+                },
+            );
+        }
+        self.active_mut_unchecked(id)
+            .run
+            .started_at
+            .get_or_insert(since);
         // A grant is a sign of life for the waiter, and it gets a whole TTL to notice.
         self.renew(id, now);
         self.set_state(id, RunState::Running);
-        self.event(
-            Some(id),
-            EventKind::Granted {
-                lease_token: token,
-                handed_from,
-            },
-        );
     }
 
-    /// Grants the head of the queue, unless someone holds the lease or hand-offs are paused;
-    /// asks the user first when they OK each run.
-    pub(super) fn grant_next(&mut self, handed_from: Option<RunId>, now: Instant) {
-        if self.holder.is_some() || self.paused || self.ask_first {
-            self.reask();
-            return;
+    /// Grants every run that may be granted now, looking only at the queues of `resources`
+    /// and at those a grant changes: the cost follows what changed, not how many resources
+    /// or waiting runs there are. Then asks the user's OK of whoever should be asked.
+    pub(super) fn settle(
+        &mut self,
+        resources: impl IntoIterator<Item = ResourceName>,
+        handed_from: Option<RunId>,
+        now: Instant,
+    ) {
+        let mut work: Vec<ResourceName> = resources.into_iter().collect();
+        while let Some(resource) = work.pop() {
+            let Some(head) = self
+                .pools
+                .get(&resource)
+                .and_then(|pool| pool.queue.front().copied())
+            else {
+                continue;
+            };
+            if self.ready(head, false) {
+                let needs = self.needs_of(head);
+                self.grant(head, handed_from, now);
+                work.extend(needs);
+            }
         }
-        if let Some(next) = self.queue.pop_front() {
-            self.grant(next, handed_from, now);
-        }
+        self.reask();
     }
 
-    /// Keeps the user's OK asked for the right run: the head of the queue while the desktop is
-    /// free, hand-offs are not paused and the user OKs each run; nobody otherwise. A new head
-    /// is asked anew (an `awaiting_ok` event), so an answer about the old one never lets the
-    /// new one in.
+    /// Keeps the user's OK asked for the right run: the head of the desktop's queue, while
+    /// the desktop is free, hand-offs are not paused, the user OKs each run, and it could be
+    /// granted everything else it needs; nobody otherwise. A new head is asked anew (an
+    /// `awaiting_ok` event), so an answer about the old one never lets the new one in.
     pub(super) fn reask(&mut self) {
         let due = self
+            .pool(&ResourceName::desktop())
             .queue
             .front()
             .copied()
-            .filter(|_| self.ask_first && self.holder.is_none() && !self.paused);
+            .filter(|head| self.ask_first && self.ready(*head, true));
         if self.awaiting_ok == due {
             return;
         }
@@ -179,24 +359,40 @@ impl Machine {
         }
     }
 
-    pub(super) fn release_lease(&mut self, id: RunId, now: Instant) {
-        let Some(holder) = self.holder.filter(|h| h.id == id) else {
+    /// Run `id` lets go of everything it holds, and each resource goes to whoever may have it
+    /// now. The `released` events name the run a resource goes to straight away; their grants
+    /// follow before anything else happens.
+    pub(super) fn release_all(&mut self, id: RunId, now: Instant) {
+        let mut released = Vec::new();
+        for resource in self.needs_of(id) {
+            let pool = self.pool_mut(&resource);
+            if let Some(grant) = pool.holders.remove(&id) {
+                if resource.is_desktop() {
+                    self.holder_paused = false;
+                }
+                released.push((resource, grant.token));
+            }
+        }
+        if released.is_empty() {
             return;
-        };
-        self.holder = None;
-        let handed_to = if self.paused || self.ask_first {
-            None
-        } else {
-            self.queue.front().copied()
-        };
-        self.event(
-            Some(id),
-            EventKind::Released {
-                lease_token: Some(holder.token),
-                handed_to,
-            },
-        );
-        self.grant_next(Some(id), now);
+        }
+        for (resource, token) in &released {
+            let handed_to = self
+                .pool(resource)
+                .queue
+                .front()
+                .copied()
+                .filter(|head| self.ready(*head, false));
+            self.event(
+                Some(id),
+                EventKind::Released {
+                    lease_token: Some(*token),
+                    handed_to,
+                    resource: resource.clone(),
+                },
+            );
+        }
+        self.settle(released.into_iter().map(|(r, _)| r), Some(id), now);
     }
 
     pub(super) fn cancel_unchecked(
@@ -223,8 +419,8 @@ impl Machine {
         )
     }
 
-    /// Cancels the run that `replace` puts another in place of, without handing its lease or
-    /// queue slot to anyone else.
+    /// Cancels the run that `replace` puts another in place of, without handing its leases or
+    /// queue places to anyone else: `replaced_by` takes them.
     pub(super) fn end_without_handoff(
         &mut self,
         id: RunId,
@@ -236,8 +432,12 @@ impl Machine {
         let run = &mut self.active_mut_unchecked(id).run;
         run.cancelled_by = Some(by.clone());
         run.reason.clone_from(&reason);
-        self.unqueue(id);
-        let token = self.holder.filter(|h| h.id == id).map(|h| h.token);
+        let mut held = Vec::new();
+        for resource in self.needs_of(id) {
+            if let Some(grant) = self.pool_mut(&resource).holders.remove(&id) {
+                held.push((resource, grant.token));
+            }
+        }
         self.close(
             id,
             RunState::Cancelled,
@@ -247,25 +447,29 @@ impl Machine {
                 replaced_by: Some(replaced_by),
             },
         );
-        if let Some(token) = token {
-            self.holder = None;
+        for (resource, token) in held {
+            if resource.is_desktop() {
+                self.holder_paused = false;
+            }
             self.event(
                 Some(id),
                 EventKind::Released {
                     lease_token: Some(token),
                     handed_to: Some(replaced_by),
+                    resource,
                 },
             );
         }
     }
 
-    /// Moves an active run to a final state: out of the queue, and if it held the lease, the
-    /// lease is released at once and handed to the next in line (DESIGN rule 7).
+    /// Moves an active run to a final state: out of the queues, and whatever it held is
+    /// released at once and handed to the next in line (DESIGN rule 7).
     pub(super) fn end(&mut self, id: RunId, state: RunState, kind: EventKind, now: Instant) -> Run {
-        self.unqueue(id);
+        let left = self.unqueue(id);
         self.close(id, state, kind);
-        self.release_lease(id, now);
-        self.reask();
+        self.release_all(id, now);
+        // Its places in line are free: whoever was behind it may go now.
+        self.settle(left, None, now);
         self.view(id)
     }
 
@@ -294,16 +498,26 @@ impl Machine {
 
     pub(super) fn release_for_shutdown(&mut self) {
         // Nothing is granted while everything is being interrupted.
-        if let Some(holder) = self.holder.take() {
-            self.event(
-                Some(holder.id),
-                EventKind::Released {
-                    lease_token: Some(holder.token),
-                    handed_to: None,
-                },
-            );
+        let names: Vec<ResourceName> = self.pools.keys().cloned().collect();
+        for resource in names {
+            let pool = self.pool_mut(&resource);
+            let holders: Vec<(RunId, Grant)> =
+                pool.holders.iter().map(|(id, g)| (*id, *g)).collect();
+            pool.holders.clear();
+            pool.queue.clear();
+            for (id, grant) in holders {
+                self.event(
+                    Some(id),
+                    EventKind::Released {
+                        lease_token: Some(grant.token),
+                        handed_to: None,
+                        resource: resource.clone(),
+                    },
+                );
+            }
         }
-        self.queue.clear();
+        self.holder_paused = false;
+        self.awaiting_ok = None;
     }
 
     pub(super) fn set_state(&mut self, id: RunId, state: RunState) {
@@ -324,25 +538,29 @@ impl Machine {
 
     pub(super) fn view(&self, id: RunId) -> Run {
         let mut run = self.runs[&id].run.clone();
-        run.holds_desktop = self.holder.is_some_and(|h| h.id == id);
-        run.position = if run.state == RunState::Queued {
-            self.queue.index_of(&id).map(|index| index + 1)
-        } else {
-            None
-        };
+        crate::published::fill_in(&self.pools, &mut run);
         run
     }
 
-    /// Takes `id` out of the queue, if it is in it (only queued runs are).
-    pub(super) fn unqueue(&mut self, id: RunId) {
+    /// Takes `id` out of every queue it is in (only queued runs are in any); the resources
+    /// whose queues it left.
+    pub(super) fn unqueue(&mut self, id: RunId) -> Vec<ResourceName> {
         if self
             .runs
             .get(&id)
-            .is_some_and(|a| a.run.state == RunState::Queued)
-            && let Some(index) = self.queue.index_of(&id)
+            .is_none_or(|a| a.run.state != RunState::Queued)
         {
-            self.queue.remove(index);
+            return Vec::new();
         }
+        let mut left = Vec::new();
+        for resource in self.needs_of(id) {
+            let pool = self.pool_mut(&resource);
+            if let Some(index) = pool.queue.index_of(&id) {
+                pool.queue.remove(index);
+                left.push(resource);
+            }
+        }
+        left
     }
 
     /// The run showed a sign of life: its TTL starts again.

@@ -1,6 +1,13 @@
-//! The desktop lease as a plain state machine: runs, the FIFO queue, the holder and the fencing
-//! counter. No I/O and no async: every request mutates memory and records what must be persisted
-//! in a [`Batch`], which the actor commits to SQLite before anyone is answered.
+//! The leases as a plain state machine: runs, and for each resource (the desktop and the ones
+//! the person declared) its holders, its FIFO queue and its fencing counter. No I/O and no
+//! async: every request mutates memory and records what must be persisted in a [`Batch`],
+//! which the actor commits to SQLite before anyone is answered.
+//!
+//! A run that needs several resources is granted all of them at once, or waits holding none
+//! (DESIGN rule 13): it is granted only when it is first in line for every one of them and
+//! each has room, and those behind it in any of its lines wait for it, even for a resource
+//! that is free. So the oldest waiting run is first in every line it stands in and is granted
+//! as soon as enough holders let go: nobody is starved and nobody deadlocks.
 //!
 //! Each request validates everything before it changes anything, so a refused request leaves
 //! both memory and the batch untouched (DESIGN: bad input changes nothing).
@@ -29,10 +36,11 @@ use crate::messages::{
     Standing, TAKEOVER_MESSAGE, Voice, busy_message, queued_message, state_message,
 };
 use crate::model::{
-    Amendment, Caller, Desktop, Outcome, Run, RunId, RunSpec, RunState, RunStatus, Snapshot,
-    Timestamp,
+    Amendment, Caller, Desktop, Outcome, ResourceState, Run, RunId, RunSpec, RunState, RunStatus,
+    Snapshot, Timestamp, Waiting,
 };
 use crate::published::Published;
+use crate::resource::{self, ResourceName, check_capacity};
 use crate::text::{one_line, optional, required};
 
 /// Bounds on what a client may send; beyond them a request is refused, not truncated.
@@ -75,10 +83,15 @@ impl Default for Caps {
 }
 
 /// Counters the machine resumes from, read from the store at start-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resume {
-    /// The last lease token ever granted.
+    /// The last desktop lease token ever granted.
     pub last_token: u64,
+    /// The resources the person declared, with their capacities.
+    pub declared: Vec<(ResourceName, u32)>,
+    /// The last token ever granted of each other resource, also of resources since removed:
+    /// one declared again under the same name goes on from there.
+    pub tokens: BTreeMap<ResourceName, u64>,
     /// The next run id to hand out.
     pub next_run_id: i64,
     /// The next event sequence number.
@@ -94,10 +107,12 @@ pub struct Batch {
     pub runs: Vec<Run>,
     /// New events, in order.
     pub events: Vec<Event>,
-    /// The new value of the fencing counter, if a grant happened.
-    pub last_token: Option<u64>,
+    /// The new value of each fencing counter a grant moved, the desktop's included.
+    pub tokens: BTreeMap<ResourceName, u64>,
     /// The new hand-off pause flag, if it changed.
     pub paused: Option<bool>,
+    /// Declared resources whose capacity is new (`Some`) or which were removed (`None`).
+    pub declared: BTreeMap<ResourceName, Option<u32>>,
 }
 
 impl Batch {
@@ -105,9 +120,57 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()
             && self.events.is_empty()
-            && self.last_token.is_none()
+            && self.tokens.is_empty()
             && self.paused.is_none()
+            && self.declared.is_empty()
     }
+}
+
+/// One resource's holders and queue. Cloned into every publication, which is O(1): the
+/// collections are persistent ones.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    /// How many runs may hold it at once.
+    pub capacity: u32,
+    /// Who holds it, with the grant each holds it by.
+    pub holders: OrdMap<RunId, Grant>,
+    /// Who waits for it, first in line first.
+    pub queue: Vector<RunId>,
+    /// The last token granted of it.
+    pub last_token: u64,
+}
+
+impl Pool {
+    fn new(capacity: u32, last_token: u64) -> Self {
+        Pool {
+            capacity,
+            holders: OrdMap::new(),
+            queue: Vector::new(),
+            last_token,
+        }
+    }
+
+    /// Whether one more run may hold it.
+    pub fn has_room(&self) -> bool {
+        self.holders.len() < self.capacity as usize
+    }
+
+    /// The holder that has held it longest (the one a waiter is said to be behind).
+    pub fn longest_holder(&self) -> Option<RunId> {
+        self.holders
+            .iter()
+            .min_by_key(|(id, grant)| (grant.token, **id))
+            .map(|(id, _)| *id)
+    }
+}
+
+/// One grant of a resource to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// Its fencing token.
+    pub token: u64,
+    /// When it was granted.
+    pub since: Timestamp,
 }
 
 #[derive(Debug)]
@@ -123,16 +186,6 @@ struct Active {
     attachments: BTreeSet<u64>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Holder {
-    id: RunId,
-    token: u64,
-    since: Timestamp,
-    /// The person at the computer took over: input is refused until resumed. Part of the
-    /// holder, so it ends with the holding.
-    paused: bool,
-}
-
 /// The lease state machine. See the module docs.
 ///
 /// No request costs more as the queue grows, apart from finding one run's place in it (a scan
@@ -144,22 +197,27 @@ pub struct Machine {
     default_ttl: Duration,
     caps: Caps,
     runs: BTreeMap<RunId, Active>,
-    queue: Vector<RunId>,
+    /// Every resource, the desktop's always there, by name.
+    pools: OrdMap<ResourceName, Pool>,
     /// The stored rows of the active runs, updated as batches are taken.
     rows: OrdMap<RunId, Arc<Run>>,
+    /// The last token of every resource ever declared, removed ones too (never reused).
+    tokens: BTreeMap<ResourceName, u64>,
     /// Heartbeat deadlines of the active runs, earliest first.
     deadlines: BTreeSet<(Instant, RunId)>,
     /// Active runs in all, and by client name.
     active_count: usize,
     per_client: HashMap<String, usize>,
-    holder: Option<Holder>,
+    /// The person at the computer took over from the desktop's holder: its input is refused
+    /// until resumed. Cleared whenever the desktop changes hands, so it ends with the holding.
+    holder_paused: bool,
+    /// Hand-offs of the desktop are paused.
     paused: bool,
     /// The user OKs each run that takes the free desktop (a setting, off by default).
     ask_first: bool,
     /// The head of the queue, while it waits for that OK. Set only when `ask_first`, nobody
     /// holds and hand-offs are not paused; [`Machine::reask`] keeps it so.
     awaiting_ok: Option<RunId>,
-    last_token: u64,
     next_run_id: i64,
     next_seq: u64,
     next_attach: u64,
@@ -170,21 +228,27 @@ pub struct Machine {
 impl Machine {
     /// A machine with no active runs, continuing the persisted counters.
     pub fn new(clock: Arc<dyn Clock>, default_ttl: Duration, caps: Caps, resume: Resume) -> Self {
+        let mut pools = OrdMap::new();
+        pools.insert(ResourceName::desktop(), Pool::new(1, resume.last_token));
+        for (name, capacity) in resume.declared {
+            let last_token = resume.tokens.get(&name).copied().unwrap_or(0);
+            pools.insert(name, Pool::new(capacity, last_token));
+        }
         Machine {
             clock,
             default_ttl,
             caps,
             runs: BTreeMap::new(),
-            queue: Vector::new(),
+            pools,
+            tokens: resume.tokens,
             rows: OrdMap::new(),
             deadlines: BTreeSet::new(),
             active_count: 0,
             per_client: HashMap::new(),
-            holder: None,
+            holder_paused: false,
             paused: resume.paused,
             ask_first: false,
             awaiting_ok: None,
-            last_token: resume.last_token,
             next_run_id: resume.next_run_id,
             next_seq: resume.next_seq,
             next_attach: 1,
@@ -214,10 +278,10 @@ impl Machine {
                 "run #{by} has ended, so its token can no longer submit runs; only a live run, or the user, can"
             )));
         }
-        let ttl = self.validate_spec(&spec)?;
+        let checked = self.validate_spec(&spec)?;
         self.check_caps(spec.client.trim())?;
         let may_queue = spec.queue;
-        let id = self.create(spec, ttl, None, now);
+        let id = self.create(spec, checked, None, now);
         self.place(id, may_queue, now);
         Ok(id)
     }
@@ -365,16 +429,16 @@ impl Machine {
     ) -> Result<Option<Run>> {
         user_only(caller, "stop the desktop holder")?;
         let reason = optional(reason, "the reason", limits::REASON_CHARS)?;
-        match (self.holder, only) {
-            (Some(holder), Some(seen)) if holder.id != seen => Err(Error::InvalidState(format!(
+        match (self.desktop_holder().map(|(id, _)| id), only) {
+            (Some(holder), Some(seen)) if holder != seen => Err(Error::InvalidState(format!(
                 "the desktop changed hands: {} holds it now, not run #{seen}; nothing was stopped",
-                self.runs[&holder.id].run.label()
+                self.runs[&holder].run.label()
             ))),
             (None, Some(seen)) => Err(Error::InvalidState(format!(
                 "run #{seen} no longer holds the desktop, which is free; nothing was stopped"
             ))),
             (holder, _) => {
-                Ok(holder.map(|h| self.cancel_unchecked(h.id, caller, reason, None, now)))
+                Ok(holder.map(|id| self.cancel_unchecked(id, caller, reason, None, now)))
             }
         }
     }
@@ -401,31 +465,39 @@ impl Machine {
             EventKind::HandoffsResumed { by }
         };
         self.event(None, kind);
-        self.grant_next(None, now);
+        self.settle([ResourceName::desktop()], None, now);
         Ok(true)
     }
 
-    /// `front`: the user moves a queued run to the head of the queue (DESIGN rule 4).
-    pub fn front(&mut self, id: RunId, caller: &Caller) -> Result<()> {
+    /// `front`: the user moves a queued run to the head of every queue it waits in (DESIGN
+    /// rule 4); it starts at once if that is all it waited for.
+    pub fn front(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
         user_only(caller, "reorder the queue")?;
-        let state = self.active(id)?.run.state;
-        let Some(index) = self.queue.index_of(&id) else {
+        let run = &self.active(id)?.run;
+        if run.state != RunState::Queued || run.resources.is_empty() {
             return Err(Error::InvalidState(format!(
-                "run #{id} is not waiting for the desktop (it is {state}); only queued runs can move"
+                "run #{id} is not waiting for the desktop or another resource (it is {}); only queued runs can move",
+                run.state
             )));
-        };
-        if index > 0 {
-            self.queue.remove(index);
-            self.queue.push_front(id);
-            self.event(
-                Some(id),
-                EventKind::Reordered {
-                    position: 1,
-                    by: caller.clone(),
-                },
-            );
-            self.reask();
         }
+        let mut moved = Vec::new();
+        for resource in self.needs_of(id) {
+            let pool = self.pool_mut(&resource);
+            if let Some(index) = pool.queue.index_of(&id).filter(|index| *index > 0) {
+                pool.queue.remove(index);
+                pool.queue.push_front(id);
+                moved.push(resource.clone());
+                self.event(
+                    Some(id),
+                    EventKind::Reordered {
+                        position: 1,
+                        by: caller.clone(),
+                        resource,
+                    },
+                );
+            }
+        }
+        self.settle(moved, None, now);
         Ok(())
     }
 
@@ -434,15 +506,16 @@ impl Machine {
     pub fn allow(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
         user_only(caller, "allow a run to take the desktop")?;
         let run = &self.active(id)?.run;
+        let holder = self.desktop_holder().map(|(holder, _)| holder);
         if self.awaiting_ok != Some(id) {
-            let why = if self.holder.is_some_and(|h| h.id == id) {
+            let why = if holder == Some(id) {
                 format!("run #{id} already holds the desktop")
             } else if let Some(other) = self.awaiting_ok {
                 format!(
                     "run #{id} is not the one waiting for your OK; {} is",
                     self.runs[&other].run.label()
                 )
-            } else if run.state == RunState::Queued && self.holder.is_some() {
+            } else if run.state == RunState::Queued && holder.is_some() {
                 format!("run #{id} waits for the desktop, which is busy; nothing to allow yet")
             } else if run.state == RunState::Queued && self.paused {
                 format!(
@@ -454,9 +527,11 @@ impl Machine {
             return Err(Error::InvalidState(format!("{why}; nothing was allowed")));
         }
         self.awaiting_ok = None;
-        self.queue.pop_front();
         self.event(Some(id), EventKind::Allowed { by: caller.clone() });
+        let needs = self.needs_of(id);
         self.grant(id, None, now);
+        // Its lines have new heads, which may go now where there is more room.
+        self.settle(needs, None, now);
         Ok(())
     }
 
@@ -476,7 +551,7 @@ impl Machine {
             return Ok(false);
         }
         self.ask_first = ask_first;
-        self.grant_next(None, now);
+        self.settle([ResourceName::desktop()], None, now);
         Ok(true)
     }
 
@@ -511,27 +586,30 @@ impl Machine {
         Ok(self.end(id, state, EventKind::Finished { outcome, exit_code }, now))
     }
 
-    /// `release`: the run gives the desktop back (or stops waiting for it again) and goes on in
-    /// parallel.
+    /// `release`: the run gives back everything it holds (or stops waiting for it again) and
+    /// goes on in parallel.
     pub fn release(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
         self.only_self(id, caller, "release the desktop for")?;
         let run = &self.active(id)?.run;
-        if self.holder.is_some_and(|h| h.id == id) {
-            self.release_lease(id, now);
+        if self.holds_any(id) {
             self.set_state(id, RunState::Running);
+            self.release_all(id, now);
             return Ok(());
         }
         if run.state == RunState::Queued && run.started_at.is_some() {
-            self.unqueue(id);
+            let left = self.unqueue(id);
             self.set_state(id, RunState::Running);
-            self.event(
-                Some(id),
-                EventKind::Released {
-                    lease_token: None,
-                    handed_to: None,
-                },
-            );
-            self.reask();
+            for resource in &left {
+                self.event(
+                    Some(id),
+                    EventKind::Released {
+                        lease_token: None,
+                        handed_to: None,
+                        resource: resource.clone(),
+                    },
+                );
+            }
+            self.settle(left, None, now);
             return Ok(());
         }
         Err(Error::InvalidState(format!(
@@ -539,17 +617,48 @@ impl Machine {
         )))
     }
 
-    /// `acquire`: a running run asks for the desktop (again); it queues at the back.
-    pub fn acquire(&mut self, id: RunId, caller: &Caller, now: Instant) -> Result<()> {
+    /// `acquire`: a running run asks for `resources` (again), all at once; it queues at the
+    /// back of each line. A run that holds or waits for something may only ask for what it
+    /// already has or waits for: asking for more while holding is how two runs deadlock
+    /// (DESIGN rule 13), so it releases first and asks for everything together.
+    pub fn acquire(
+        &mut self,
+        id: RunId,
+        caller: &Caller,
+        resources: &[ResourceName],
+        now: Instant,
+    ) -> Result<()> {
         self.only_self(id, caller, "acquire the desktop for")?;
+        let wanted = self.known(resources.iter().cloned())?;
         let run = &self.active(id)?.run;
-        if run.state == RunState::Queued || self.holder.is_some_and(|h| h.id == id) {
-            return Ok(());
+        if run.state == RunState::Queued || self.holds_any(id) {
+            let more: Vec<&str> = wanted
+                .iter()
+                .filter(|r| !run.needs(r))
+                .map(ResourceName::as_str)
+                .collect();
+            if more.is_empty() {
+                return Ok(());
+            }
+            let doing = if run.state == RunState::Queued {
+                "waits for"
+            } else {
+                "holds"
+            };
+            let has: Vec<&str> = run.resources.iter().map(ResourceName::as_str).collect();
+            return Err(Error::InvalidState(format!(
+                "run #{id} {doing} {} and cannot ask for {} as well: a run asks for everything it needs at once, so release first, then acquire all of it together",
+                has.join(", "),
+                more.join(", ")
+            )));
         }
-        if !run.needs_desktop {
-            self.active_mut(id)?.run.needs_desktop = true;
-            self.dirty.insert(id);
+        if wanted.is_empty() {
+            return Err(Error::Invalid("acquire needs at least one resource".into()));
         }
+        let run = &mut self.active_mut(id)?.run;
+        run.needs_desktop = wanted.iter().any(ResourceName::is_desktop);
+        run.resources = wanted;
+        self.dirty.insert(id);
         self.place(id, true, now);
         Ok(())
     }
@@ -589,42 +698,53 @@ impl Machine {
         now: Instant,
     ) -> Result<RunId> {
         user_only(caller, "replace a run")?;
-        let ttl = self.validate_spec(&spec)?;
-        let old_client = &self.active(old)?.run.client;
+        let checked = self.validate_spec(&spec)?;
+        let old_run = &self.active(old)?.run;
         // The old run's place is freed, but a new client name takes a place of its own.
-        if old_client != spec.client.trim() {
+        if old_run.client != spec.client.trim() {
             self.check_caps_of_client(spec.client.trim())?;
         }
-        let needs_desktop = spec.needs_desktop;
-        let slot = self.queue.index_of(&old);
-        let held = self.holder.filter(|h| h.id == old);
-        let new = self.create(spec, ttl, Some(old), now);
+        // What the old run holds or waits for passes to the new one when it needs exactly
+        // the same; otherwise the new run starts afresh.
+        let same = !checked.needs.is_empty() && checked.needs == old_run.resources;
+        let held = same && self.holds_any(old);
+        let queued = same && old_run.state == RunState::Queued;
+        let new = self.create(spec, checked, Some(old), now);
         let reason = Some(format!("replaced by run #{new}"));
 
-        match (needs_desktop, held, slot) {
-            (true, Some(_), _) => {
-                // The replacement takes the lease straight from the old run, bypassing the
-                // queue: the user asked for exactly this.
-                self.end_without_handoff(old, caller, reason, new);
-                self.grant(new, Some(old), now);
-            }
-            (true, None, Some(index)) => {
-                self.end_without_handoff(old, caller, reason, new);
-                self.queue.insert(index, new);
-                let behind = self.holder.map(|h| h.id);
+        if held {
+            // The replacement takes the leases straight from the old run, bypassing the
+            // queues: the user asked for exactly this.
+            self.end_without_handoff(old, caller, reason, new);
+            self.grant(new, Some(old), now);
+        } else if queued {
+            let slots: Vec<(ResourceName, usize)> = self
+                .needs_of(new)
+                .into_iter()
+                .filter_map(|r| {
+                    let index = self.pool(&r).queue.index_of(&old)?;
+                    Some((r, index))
+                })
+                .collect();
+            self.end_without_handoff(old, caller, reason, new);
+            self.set_state(new, RunState::Queued);
+            for (resource, index) in slots {
+                let pool = self.pool_mut(&resource);
+                pool.queue.set(index, new);
+                let behind = pool.longest_holder();
                 self.event(
                     Some(new),
                     EventKind::Queued {
                         position: index + 1,
                         behind,
+                        resource,
                     },
                 );
-                self.reask();
             }
-            _ => {
-                self.cancel_unchecked(old, caller, reason, Some(new), now);
-                self.place(new, true, now);
-            }
+            self.reask();
+        } else {
+            self.cancel_unchecked(old, caller, reason, Some(new), now);
+            self.place(new, true, now);
         }
         Ok(new)
     }
@@ -703,19 +823,19 @@ impl Machine {
                 "resume the desktop holder"
             },
         )?;
-        let Some(holder) = self.holder.as_mut() else {
+        let Some((id, _)) = self.desktop_holder() else {
             return Err(Error::InvalidState(
                 "nobody holds the desktop, so there is no holder to pause or resume".into(),
             ));
         };
-        if only.is_some_and(|only| only != holder.id) {
+        if only.is_some_and(|only| only != id) {
             return Ok(false);
         }
-        if holder.paused == paused {
+        if self.holder_paused == paused {
             return Ok(false);
         }
-        holder.paused = paused;
-        let (id, by) = (holder.id, caller.clone());
+        self.holder_paused = paused;
+        let by = caller.clone();
         let kind = if paused {
             EventKind::HolderPaused { by }
         } else {
@@ -723,6 +843,124 @@ impl Machine {
         };
         self.event(Some(id), kind);
         Ok(true)
+    }
+
+    /// `resource add`: the person declares a resource that runs may then need.
+    pub fn add_resource(
+        &mut self,
+        name: ResourceName,
+        capacity: u32,
+        caller: &Caller,
+    ) -> Result<ResourceState> {
+        user_only(caller, "declare a resource")?;
+        check_capacity(capacity)?;
+        if let Some(pool) = self.pools.get(&name) {
+            return Err(if name.is_desktop() {
+                Error::InvalidState("'desktop' is built in; it needs no declaring".into())
+            } else {
+                Error::InvalidState(format!(
+                    "'{name}' is already declared, with capacity {}; change its capacity instead",
+                    pool.capacity
+                ))
+            });
+        }
+        if self.pools.len() > resource::limits::MAX_DECLARED {
+            return Err(Error::Invalid(format!(
+                "{} resources are declared, the most Baton takes; remove one first",
+                resource::limits::MAX_DECLARED
+            )));
+        }
+        let last_token = self.tokens.get(&name).copied().unwrap_or(0);
+        self.pools
+            .insert(name.clone(), Pool::new(capacity, last_token));
+        self.batch.declared.insert(name.clone(), Some(capacity));
+        self.event(
+            None,
+            EventKind::ResourceAdded {
+                resource: name.clone(),
+                capacity,
+                by: caller.clone(),
+            },
+        );
+        Ok(self.resource_state(&name).expect("just declared"))
+    }
+
+    /// `resource capacity`: how many runs may hold a resource at once. It applies at once:
+    /// more room grants whoever may go now; less lets the holders keep theirs, and nobody new
+    /// is granted until they are within it. Returns the resource as it is then.
+    pub fn set_capacity(
+        &mut self,
+        name: &ResourceName,
+        capacity: u32,
+        caller: &Caller,
+        now: Instant,
+    ) -> Result<ResourceState> {
+        user_only(caller, "change a resource's capacity")?;
+        check_capacity(capacity)?;
+        if name.is_desktop() {
+            return Err(Error::Invalid(
+                "the desktop's capacity is 1: there is one mouse and one keyboard".into(),
+            ));
+        }
+        let Some(pool) = self.pools.get_mut(name) else {
+            return Err(self.unknown_resource(name));
+        };
+        if pool.capacity == capacity {
+            return Ok(self.resource_state(name).expect("a known resource"));
+        }
+        pool.capacity = capacity;
+        self.batch.declared.insert(name.clone(), Some(capacity));
+        self.event(
+            None,
+            EventKind::CapacityChanged {
+                resource: name.clone(),
+                capacity,
+                by: caller.clone(),
+            },
+        );
+        self.settle([name.clone()], None, now);
+        Ok(self.resource_state(name).expect("a known resource"))
+    }
+
+    /// `resource remove`: only while nobody holds the resource or waits for it.
+    pub fn remove_resource(&mut self, name: &ResourceName, caller: &Caller) -> Result<()> {
+        user_only(caller, "remove a resource")?;
+        if name.is_desktop() {
+            return Err(Error::Invalid(
+                "the desktop is built in and cannot be removed".into(),
+            ));
+        }
+        let Some(pool) = self.pools.get(name) else {
+            return Err(self.unknown_resource(name));
+        };
+        if !pool.holders.is_empty() || !pool.queue.is_empty() {
+            let holders: Vec<String> = pool
+                .holders
+                .keys()
+                .map(|id| self.runs[id].run.label())
+                .collect();
+            let held = match holders.len() {
+                0 => "nobody holds it".to_string(),
+                _ => format!("{} holds it", holders.join(" and ")),
+            };
+            return Err(Error::InvalidState(format!(
+                "'{name}' is in use: {held}, and {} waiting; it can be removed once nobody holds it or waits for it",
+                match pool.queue.len() {
+                    1 => "1 run is".to_string(),
+                    n => format!("{n} runs are"),
+                }
+            )));
+        }
+        self.pools.remove(name);
+        self.batch.declared.insert(name.clone(), None);
+        self.event(
+            None,
+            EventKind::ResourceRemoved {
+                resource: name.clone(),
+                by: caller.clone(),
+            },
+        );
+        Ok(())
     }
 
     /// Changes the caps on active runs, for submits from now on; runs already active stay.

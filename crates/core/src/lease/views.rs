@@ -12,12 +12,13 @@ impl Machine {
     /// What the scheduler publishes after a commit: O(log n) to make, see [`Published`]. It
     /// reflects the rows as of the last [`Machine::take_batch`].
     pub fn published(&self) -> Published {
+        let holder = self.desktop_holder();
         let desktop = Desktop {
-            holder: self.holder.map(|h| self.view(h.id)),
-            lease_token: self.holder.map(|h| h.token),
-            since: self.holder.map(|h| h.since),
+            holder: holder.map(|(id, _)| self.view(id)),
+            lease_token: holder.map(|(_, grant)| grant.token),
+            since: holder.map(|(_, grant)| grant.since),
             paused: self.paused,
-            holder_paused: self.holder.is_some_and(|h| h.paused),
+            holder_paused: holder.is_some() && self.holder_paused,
             awaiting_ok: self.awaiting_ok.map(|id| self.runs[&id].run.brief()),
             ask_first: self.ask_first,
             queue: Vec::new(),
@@ -25,7 +26,7 @@ impl Machine {
         Published::new(
             desktop,
             self.next_seq - 1,
-            self.queue.clone(),
+            self.pools.clone(),
             self.rows.clone(),
         )
     }
@@ -33,50 +34,71 @@ impl Machine {
     /// The full status snapshot, built from the machine's own state as it is now (tests and
     /// fuzzing compare it with what [`Machine::published`] shares; the scheduler publishes that).
     pub fn snapshot(&self) -> Snapshot {
-        let holder = self.holder.map(|h| self.view(h.id));
+        let holder = self.desktop_holder();
+        let desktop = ResourceName::desktop();
+        let brief = |id: &RunId| self.runs[id].run.brief();
         Snapshot {
             desktop: Desktop {
-                lease_token: self.holder.map(|h| h.token),
-                since: self.holder.map(|h| h.since),
-                holder,
+                lease_token: holder.map(|(_, grant)| grant.token),
+                since: holder.map(|(_, grant)| grant.since),
+                holder: holder.map(|(id, _)| self.view(id)),
                 paused: self.paused,
-                holder_paused: self.holder.is_some_and(|h| h.paused),
+                holder_paused: holder.is_some() && self.holder_paused,
                 awaiting_ok: self.awaiting_ok.map(|id| self.runs[&id].run.brief()),
                 ask_first: self.ask_first,
                 queue: self
+                    .pool(&desktop)
                     .queue
                     .iter()
-                    .enumerate()
-                    .map(|(index, id)| Run {
-                        position: Some(index + 1),
-                        ..self.runs[id].run.clone()
-                    })
+                    .map(|id| self.view(*id))
                     .collect(),
             },
             running: self
                 .runs
                 .values()
                 .filter(|a| {
-                    a.run.state == RunState::Running && self.holder.is_none_or(|h| h.id != a.run.id)
+                    a.run.state == RunState::Running
+                        && holder.is_none_or(|(holder, _)| holder != a.run.id)
                 })
                 .map(|a| self.view(a.run.id))
                 .collect(),
+            resources: self
+                .pools
+                .iter()
+                .filter(|(name, _)| !name.is_desktop())
+                .map(|(name, pool)| {
+                    crate::published::resource_state(name, pool, |id| Some(brief(id)))
+                })
+                .collect(),
             last_event: self.next_seq - 1,
         }
+    }
+
+    /// One resource as the status shows it, the desktop included.
+    pub fn resource_state(&self, name: &ResourceName) -> Option<crate::model::ResourceState> {
+        let pool = self.pools.get(name)?;
+        Some(crate::published::resource_state(name, pool, |id| {
+            self.runs.get(id).map(|a| a.run.brief())
+        }))
     }
 
     /// What run `id` learns about itself. `None` if the machine does not know it.
     pub fn status(&self, id: RunId) -> Option<RunStatus> {
         let active = self.runs.get(&id)?;
         let run = self.view(id);
-        let holder = self.holder.map(|h| self.runs[&h.id].run.brief());
+        let desktop_holder = self.desktop_holder().map(|(h, _)| h);
+        let holder = desktop_holder.map(|h| self.runs[&h].run.brief());
         let queued = run.state == RunState::Queued;
-        let paused = self.holder.is_some_and(|h| h.id == id && h.paused);
+        let paused = self.holder_paused && desktop_holder == Some(id);
         let awaiting_ok = self.awaiting_ok == Some(id);
         let awaited = self.awaiting_ok.map(|a| self.runs[&a].run.brief());
+        let waiting_for = self.waiting_for(&run);
         let message = match (run.state, run.position) {
             (RunState::Queued, Some(_)) if awaiting_ok => {
                 crate::messages::queued(Standing::AwaitingOk, id, 1, Voice::Agent)
+            }
+            (RunState::Queued, _) if let Some(waiting) = &waiting_for => {
+                crate::messages::waiting_message(waiting, Voice::Agent)
             }
             (RunState::Queued, Some(position)) => queued_message(
                 id,
@@ -92,7 +114,8 @@ impl Machine {
         Some(RunStatus {
             cancelled: run.state == RunState::Cancelled,
             ended: !run.state.is_active(),
-            queued_behind: holder.filter(|_| queued),
+            queued_behind: holder.filter(|_| queued && waiting_for.is_none()),
+            waiting_for,
             handoffs_paused: self.paused,
             paused,
             awaiting_ok,
@@ -102,6 +125,37 @@ impl Machine {
             version: 0,
             run,
         })
+    }
+
+    /// What a queued run waits for when it is not the desktop: the first resource, by name,
+    /// that keeps it from starting (it is not first in line there, or there is no room). A run
+    /// that waits for the desktop hears about the desktop first: it has the most to say
+    /// (hand-offs paused, the person's OK).
+    fn waiting_for(&self, run: &Run) -> Option<Waiting> {
+        if run.state != RunState::Queued {
+            return None;
+        }
+        let desktop = ResourceName::desktop();
+        if run.needs_desktop {
+            let pool = self.pool(&desktop);
+            let first = pool.queue.front() == Some(&run.id);
+            if !first || !pool.has_room() || self.paused || self.awaiting_ok == Some(run.id) {
+                return None;
+            }
+        }
+        run.resources
+            .iter()
+            .filter(|r| !r.is_desktop())
+            .find_map(|r| {
+                let pool = self.pool(r);
+                let index = pool.queue.index_of(&run.id)?;
+                (index > 0 || !pool.has_room()).then(|| Waiting {
+                    resource: r.clone(),
+                    position: index + 1,
+                    behind: pool.longest_holder().map(|h| self.runs[&h].run.brief()),
+                    ahead: index,
+                })
+            })
     }
 
     /// Takes the changes of the last request, and forgets runs that ended in it (they live on in
@@ -116,6 +170,7 @@ impl Machine {
             let mut run = active.run.clone();
             run.position = None;
             run.holds_desktop = false;
+            run.holds.clear();
             if active.run.state.is_active() {
                 self.rows.insert(id, Arc::new(run.clone()));
             } else {
@@ -141,6 +196,7 @@ pub fn ended_status(run: Run) -> RunStatus {
         cancelled: run.state == RunState::Cancelled,
         ended: !run.state.is_active(),
         queued_behind: None,
+        waiting_for: None,
         handoffs_paused: false,
         paused: false,
         awaiting_ok: false,

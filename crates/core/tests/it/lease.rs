@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::common::{advance, core, desktop, parallel, user, with_ttl};
-use baton_core::{Caller, Error, EventKind, Outcome, RunId, RunState, check::check};
+use baton_core::{Caller, Error, EventKind, Outcome, ResourceName, RunId, RunState, check::check};
 
 async fn all_events(handle: &baton_core::Handle) -> Vec<baton_core::Event> {
     handle.events_after(0, 10_000).await.unwrap()
@@ -64,7 +64,8 @@ async fn desktop_runs_queue_fifo_and_are_told_the_honest_thing() {
         && e.kind
             == EventKind::Granted {
                 lease_token: 2,
-                handed_from: Some(a.status.run.id)
+                handed_from: Some(a.status.run.id),
+                resource: ResourceName::desktop(),
             }));
     check(&events).unwrap();
 }
@@ -687,7 +688,8 @@ async fn a_stop_aimed_at_a_holder_that_is_gone_stops_nobody() {
         && e.kind
             == EventKind::Released {
                 lease_token: Some(1),
-                handed_to: Some(b)
+                handed_to: Some(b),
+                resource: ResourceName::desktop(),
             }));
     h.finish(b, Caller::Run(b), Outcome::Succeeded, None, None)
         .await

@@ -10,6 +10,8 @@
 //! - `input`: the input gateway with a recording driver: order kept, the holder only, nothing
 //!   left pressed.
 //! - `properties`: random request sequences against a reference model.
+//! - `resources`: named resources besides the desktop, leased on their own and together (rule
+//!   13).
 //! - `restart`: durability across a crash and a clean stop (rules 2 and 10).
 
 #![allow(clippy::unwrap_used)]
@@ -21,4 +23,5 @@ mod group;
 mod input;
 mod lease;
 mod properties;
+mod resources;
 mod restart;
