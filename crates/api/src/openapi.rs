@@ -144,6 +144,16 @@ fn constrain_schemas(doc: &mut Value) {
         ("StopRequest", "reason", reason()),
         ("FinishRequest", "note", reason()),
         (
+            "RunSpec",
+            "resources",
+            json!({"maxItems": baton_core::resource::limits::MAX_PER_RUN}),
+        ),
+        (
+            "AcquireRequest",
+            "resources",
+            json!({"maxItems": baton_core::resource::limits::MAX_PER_RUN}),
+        ),
+        (
             "AddResource",
             "capacity",
             json!({"minimum": 1, "maximum": baton_core::resource::limits::MAX_CAPACITY}),

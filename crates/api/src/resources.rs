@@ -63,16 +63,21 @@ pub async fn add(
 #[utoipa::path(post, path = "/v1/resources/{name}/capacity", tag = "resources",
     params(("name" = ResourceName, Path)), request_body = CapacityRequest,
     responses((status = 200, body = ResourceState), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody, description = "unknown_resource"), Failures))]
+              (status = 404, body = ErrorBody, description = "unknown_resource"),
+              (status = 409, body = ErrorBody, description = "invalid_state: the desktop's is 1"),
+              Failures))]
 pub async fn capacity(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     ResourcePath(name): ResourcePath,
     Body(body): Body<CapacityRequest>,
 ) -> Result<Json<ResourceState>> {
-    Ok(Json(
-        state.core.set_capacity(name, body.capacity, caller).await?,
-    ))
+    let changed = state
+        .core
+        .set_capacity(name, body.capacity, caller)
+        .await
+        .map_err(not_found)?;
+    Ok(Json(changed))
 }
 
 /// User only: removes a resource nobody holds or waits for.
@@ -86,6 +91,22 @@ pub async fn remove(
     Extension(caller): Extension<Caller>,
     ResourcePath(name): ResourcePath,
 ) -> Result<Json<Removed>> {
-    state.core.remove_resource(name.clone(), caller).await?;
+    state
+        .core
+        .remove_resource(name.clone(), caller)
+        .await
+        .map_err(not_found)?;
     Ok(Json(Removed { removed: name }))
+}
+
+/// On a resource route, the resource its path names is the one that is missing: 404.
+fn not_found(error: baton_core::Error) -> Error {
+    match error {
+        baton_core::Error::UnknownResource(message) => Error::BadRequest {
+            code: ErrorCode::UnknownResource,
+            status: StatusCode::NOT_FOUND,
+            message,
+        },
+        other => Error::Core(other),
+    }
 }

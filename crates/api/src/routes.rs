@@ -54,7 +54,8 @@ pub async fn status(State(state): State<ApiState>) -> Json<Snapshot> {
 #[utoipa::path(post, path = "/v1/runs", tag = "runs", request_body = RunSpec,
     responses((status = 201, body = Submitted), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody, description = "unknown_resource"), TooMany, Failures))]
+              (status = 409, body = ErrorBody, description = "unknown_resource: a resource that is not declared"),
+              TooMany, Failures))]
 pub async fn submit(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -139,8 +140,8 @@ pub async fn amend(
 #[utoipa::path(post, path = "/v1/runs/{id}/replace", tag = "runs", params(("id" = i64, Path)),
     request_body = RunSpec,
     responses((status = 201, body = Submitted), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody, description = "unknown_run, or unknown_resource"),
-              Conflict, TooMany, Failures))]
+              (status = 409, body = ErrorBody, description = "invalid_state, or unknown_resource"),
+              TooMany, Failures))]
 pub async fn replace(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -225,8 +226,8 @@ pub async fn release(
 #[utoipa::path(post, path = "/v1/runs/{id}/acquire", tag = "runs", params(("id" = i64, Path)),
     request_body = Option<AcquireRequest>,
     responses((status = 200, body = RunStatus),
-              (status = 404, body = ErrorBody, description = "unknown_run, or unknown_resource"),
-              Conflict, Failures))]
+              (status = 409, body = ErrorBody, description = "invalid_state, or unknown_resource"),
+              Failures))]
 pub async fn acquire(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,

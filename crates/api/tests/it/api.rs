@@ -1240,13 +1240,25 @@ async fn resources_are_declared_by_the_person_and_leased_alone_and_together() {
             "POST",
             "/v1/resources/desktop/capacity",
             json!({"capacity": 2}),
-            StatusCode::BAD_REQUEST,
+            StatusCode::CONFLICT,
+        ),
+        (
+            "DELETE",
+            "/v1/resources/desktop",
+            Value::Null,
+            StatusCode::CONFLICT,
+        ),
+        (
+            "DELETE",
+            "/v1/resources/nope",
+            Value::Null,
+            StatusCode::NOT_FOUND,
         ),
         (
             "POST",
             "/v1/runs",
             json!({"title": "t", "client": "c", "resources": ["browser:wrok"]}),
-            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
         ),
         (
             "DELETE",

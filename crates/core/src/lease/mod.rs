@@ -865,7 +865,7 @@ impl Machine {
             });
         }
         if self.pools.len() > resource::limits::MAX_DECLARED {
-            return Err(Error::Invalid(format!(
+            return Err(Error::InvalidState(format!(
                 "{} resources are declared, the most Baton takes; remove one first",
                 resource::limits::MAX_DECLARED
             )));
@@ -898,7 +898,7 @@ impl Machine {
         user_only(caller, "change a resource's capacity")?;
         check_capacity(capacity)?;
         if name.is_desktop() {
-            return Err(Error::Invalid(
+            return Err(Error::InvalidState(
                 "the desktop's capacity is 1: there is one mouse and one keyboard".into(),
             ));
         }
@@ -926,7 +926,7 @@ impl Machine {
     pub fn remove_resource(&mut self, name: &ResourceName, caller: &Caller) -> Result<()> {
         user_only(caller, "remove a resource")?;
         if name.is_desktop() {
-            return Err(Error::Invalid(
+            return Err(Error::InvalidState(
                 "the desktop is built in and cannot be removed".into(),
             ));
         }

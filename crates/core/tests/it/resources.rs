@@ -284,7 +284,7 @@ async fn a_change_of_capacity_applies_to_the_queue_at_once() {
         .set_capacity(ResourceName::desktop(), 2, user())
         .await
         .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    assert_eq!(err.code(), ErrorCode::InvalidState);
     check(&h.events_after(0, 1000).await.unwrap()).unwrap();
 }
 
@@ -322,7 +322,7 @@ async fn a_resource_is_removed_only_while_nobody_holds_or_waits_for_it() {
     );
     assert!(matches!(
         h.remove_resource(ResourceName::desktop(), user()).await,
-        Err(Error::Invalid(_))
+        Err(Error::InvalidState(_))
     ));
     check(&h.events_after(0, 1000).await.unwrap()).unwrap();
 }
