@@ -257,6 +257,12 @@ pub struct McpArgs {
     /// With --proxy: give up on a call to the desktop MCP server after this many seconds.
     #[arg(long, default_value_t = 120.0, value_name = "SECS")]
     pub call_timeout: f64,
+    /// With --proxy: gate the server's acting tools on this resource instead of the desktop,
+    /// such as a Playwright server on its browser profile (browser:work). Repeat for several;
+    /// name desktop as well to gate on both.
+    #[arg(long = "resource", value_name = "NAME", requires = "proxy",
+          value_parser = crate::cmd::resource::name)]
+    pub resources: Vec<baton_core::ResourceName>,
     /// The title of the session's runs (default: "agent session", or "desktop through CMD").
     #[arg(long)]
     pub title: Option<String>,

@@ -16,6 +16,7 @@ mod wait;
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_core::ResourceName;
 use baton_platform::DataDir;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -47,6 +48,8 @@ work and tell the user. Status questions (desktop_status, cancel_targets) change
 #[derive(Clone)]
 pub struct Baton {
     data_dir: DataDir,
+    /// What the proxy's gated calls need: the desktop, or the resources `--resource` named.
+    gate: Vec<ResourceName>,
     session: Session,
     client_override: Option<String>,
     downstream: Option<Arc<Downstream>>,
@@ -175,6 +178,13 @@ async fn explain(downstream: &Downstream) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// `desktop`, or `browser:work and desktop`: the resources a gate needs, for titles and
+/// sentences.
+pub(crate) fn names(resources: &[ResourceName]) -> String {
+    let names: Vec<&str> = resources.iter().map(ResourceName::as_str).collect();
+    names.join(" and ")
+}
+
 pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
     let downstream = if args.proxy {
         if args.command.is_empty() {
@@ -211,8 +221,14 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
         // Not fatal: the tools say so until a host runs.
         tracing::warn!("{failure}; the tools will say so until one runs");
     }
+    // What a gated call needs: the desktop, unless the proxy was told otherwise.
+    let gate = if args.resources.is_empty() {
+        vec![ResourceName::desktop()]
+    } else {
+        args.resources.clone()
+    };
     let title = args.title.clone().unwrap_or_else(|| match &downstream {
-        Some(downstream) => format!("desktop through {}", downstream.label),
+        Some(downstream) => format!("{} through {}", names(&gate), downstream.label),
         None => "agent session".to_string(),
     });
     let session = Session::start(
@@ -224,6 +240,7 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
     );
     let server = Baton {
         data_dir,
+        gate,
         session: session.clone(),
         client_override: args.client,
         downstream: downstream.clone(),

@@ -373,7 +373,32 @@ async fn connect(
 }
 
 impl Baton {
-    /// Calls a downstream tool; a gated one only while this session holds the desktop.
+    /// What the gated calls wait for, in a sentence: `the desktop`, or `'browser:work'`.
+    fn gate_words(&self) -> String {
+        match self.gate.as_slice() {
+            [only] if only.is_desktop() => "the desktop".into(),
+            gate => {
+                let names: Vec<String> = gate.iter().map(|r| format!("'{r}'")).collect();
+                names.join(" and ")
+            }
+        }
+    }
+
+    /// ` The desktop was given back.` (or the resources the proxy gates on).
+    fn given_back(&self) -> String {
+        let words = self.gate_words();
+        let mut first = words.chars();
+        let words = first
+            .next()
+            .map(|c| c.to_uppercase().chain(first).collect::<String>())
+            .unwrap_or_default();
+        format!(
+            " {words} {} given back.",
+            if self.gate.len() > 1 { "were" } else { "was" }
+        )
+    }
+
+    /// Calls a downstream tool; a gated one only while this session holds what it gates on.
     pub(crate) async fn call_downstream(
         &self,
         downstream: &Downstream,
@@ -385,8 +410,8 @@ impl Baton {
             Err(why) => {
                 // No call can use the desktop through a server that is gone.
                 let released = match self.session.release().await {
-                    Ok(Some(_)) => " The desktop was given back.",
-                    _ => "",
+                    Ok(Some(_)) => self.given_back(),
+                    _ => String::new(),
                 };
                 return error(format!("{why}.{released}"));
             }
@@ -407,7 +432,7 @@ impl Baton {
 
         let active = match self
             .session
-            .open(true, None, self.client_name(&context))
+            .open(Some(self.gate.clone()), None, self.client_name(&context))
             .await
         {
             Ok(active) => active,
@@ -453,7 +478,8 @@ impl Baton {
             }
             Waited::CallCancelled => {
                 return error(format!(
-                    "'{name}' did not run: the call was cancelled while it waited for the desktop; run #{} keeps its place",
+                    "'{name}' did not run: the call was cancelled while it waited for {}; run #{} keeps its place",
+                    self.gate_words(),
                     active.id
                 ));
             }
@@ -470,8 +496,8 @@ impl Baton {
                 // The server failed under the call; whatever it was doing, nobody should be
                 // waiting behind it.
                 let released = match self.session.release().await {
-                    Ok(Some(_)) => " The desktop was given back.",
-                    _ => "",
+                    Ok(Some(_)) => self.given_back(),
+                    _ => String::new(),
                 };
                 error(format!("{why}.{released}"))
             }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use baton_client::{Binding, Bound, BoundRun, Client};
 use baton_core::clock::sleep_until;
-use baton_core::{Outcome, RunId, RunSpec, RunState, RunStatus};
+use baton_core::{Outcome, ResourceName, RunId, RunSpec, RunState, RunStatus};
 use baton_platform::DataDir;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -82,6 +82,12 @@ pub struct Settings {
     pub idle_release: Option<Duration>,
 }
 
+/// Whether a run holds what it needs, or waits for it: a run holds everything it needs or
+/// nothing.
+fn holds_or_waits(status: &RunStatus) -> bool {
+    !status.run.holds.is_empty() || status.run.state == RunState::Queued
+}
+
 /// A cloneable handle to the session actor.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -90,7 +96,7 @@ pub struct Session {
 
 enum Command {
     Open {
-        desktop: bool,
+        need: Option<Vec<ResourceName>>,
         title: Option<String>,
         client: String,
         reply: oneshot::Sender<Result<Active, Failure>>,
@@ -125,17 +131,18 @@ impl Session {
         Session { tx }
     }
 
-    /// The session's run, created if there is none; with `desktop`, it also asks for the
-    /// desktop unless it holds it or waits for it already. Refused once the user cancelled it.
+    /// The session's run, created if there is none; with `need`, it also asks for those
+    /// resources (the desktop, or what the proxy gates on) unless it holds or waits for them
+    /// already. Refused once the user cancelled it.
     pub async fn open(
         &self,
-        desktop: bool,
+        need: Option<Vec<ResourceName>>,
         title: Option<String>,
         client: String,
     ) -> Result<Active, Failure> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Open {
-            desktop,
+            need,
             title,
             client,
             reply,
@@ -258,12 +265,12 @@ impl Actor {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Open {
-                desktop,
+                need,
                 title,
                 client,
                 reply,
             } => {
-                let opened = self.open(desktop, title, client).await;
+                let opened = self.open(need, title, client).await;
                 let _ = reply.send(opened);
             }
             Command::Current { reply } => {
@@ -293,7 +300,10 @@ impl Actor {
     /// time must not give the desktop back the moment it gets it.
     fn note_grant(&mut self) {
         let holds = match &self.slot {
-            Slot::Live(live) => live.active.status().is_some_and(|s| s.run.holds_desktop),
+            Slot::Live(live) => live
+                .active
+                .status()
+                .is_some_and(|s| !s.run.holds.is_empty()),
             _ => false,
         };
         if holds && !self.holding {
@@ -324,7 +334,7 @@ impl Actor {
 
     async fn open(
         &mut self,
-        desktop: bool,
+        need: Option<Vec<ResourceName>>,
         title: Option<String>,
         client: String,
     ) -> Result<Active, Failure> {
@@ -333,21 +343,27 @@ impl Actor {
             return Err(Failure::new(exit::CANCELLED, message.clone()));
         }
         if let Slot::Empty = self.slot {
-            let live = self.submit(desktop, title, client).await?;
+            let live = self.submit(need.as_deref(), title, client).await?;
             self.slot = Slot::Live(Box::new(live));
         } else if let Slot::Live(live) = &self.slot
-            && desktop
+            && let Some(need) = &need
         {
             let status = live.active.status();
-            let has_or_waits = status
-                .as_ref()
-                .is_some_and(|s| s.run.holds_desktop || s.run.state == RunState::Queued);
-            if !has_or_waits {
-                let status = live.active.me.acquire(live.active.id).await?;
+            let asked = status.as_ref().is_some_and(|s| {
+                holds_or_waits(s) && need.iter().all(|r| s.run.resources.contains(r))
+            });
+            if !asked {
+                // Asking for more while it holds something is refused by the host, with the
+                // reason: release first.
+                let status = live
+                    .active
+                    .me
+                    .acquire_resources(live.active.id, need.clone())
+                    .await?;
                 publish(&live.seen, status);
             }
         }
-        if desktop {
+        if need.is_some() {
             self.last_used = Some(Instant::now());
         }
         match &self.slot {
@@ -359,7 +375,7 @@ impl Actor {
     /// Submits the session's run and binds it to this process.
     async fn submit(
         &self,
-        desktop: bool,
+        need: Option<&[ResourceName]>,
         title: Option<String>,
         client: String,
     ) -> Result<Live, Failure> {
@@ -367,7 +383,9 @@ impl Actor {
         let title = title
             .filter(|t| !t.trim().is_empty())
             .unwrap_or_else(|| self.settings.title.clone());
-        let submitted = user.submit(&RunSpec::new(title, client, desktop)).await?;
+        let spec =
+            RunSpec::new(title, client, false).with_resources(need.unwrap_or_default().to_vec());
+        let submitted = user.submit(&spec).await?;
         let id = submitted.status.run.id;
         let me = user.as_run(id, submitted.token);
         let (run, first, tasks) = match Binding::bind(me.clone(), submitted.status.clone()).await? {
@@ -409,11 +427,7 @@ impl Actor {
         let Slot::Live(live) = &self.slot else {
             return Ok(None);
         };
-        let holds_or_waits = live
-            .active
-            .status()
-            .is_some_and(|s| s.run.holds_desktop || s.run.state == RunState::Queued);
-        if !holds_or_waits {
+        if !live.active.status().is_some_and(|s| holds_or_waits(&s)) {
             return Ok(None);
         }
         let status = live.active.me.release(live.active.id).await?;
@@ -446,7 +460,12 @@ impl Actor {
         let Slot::Live(live) = &self.slot else {
             return None;
         };
-        if self.gated > 0 || !live.active.status().is_some_and(|s| s.run.holds_desktop) {
+        if self.gated > 0
+            || !live
+                .active
+                .status()
+                .is_some_and(|s| !s.run.holds.is_empty())
+        {
             return None;
         }
         Some(self.last_used? + idle)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use baton_client::Client;
 use baton_client::models::{FinishRequest, InputRequest};
 use baton_core::input::Action;
-use baton_core::{Outcome, Run, RunId, RunState, RunStatus, Snapshot};
+use baton_core::{Outcome, ResourceName, Run, RunId, RunState, RunStatus, Snapshot};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::RequestContext;
@@ -42,6 +42,11 @@ pub struct AcquireArgs {
     /// once; at most 600). You keep your place in the queue either way.
     #[serde(default)]
     pub wait_seconds: Option<f64>,
+    /// What to acquire, all at once (default: ["desktop"]). Name other resources the user
+    /// declared, such as "browser:work", with or without "desktop": you get all of them
+    /// together, or wait holding none.
+    #[serde(default)]
+    pub resources: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -143,9 +148,25 @@ impl Baton {
             Ok(wait_for) => wait_for,
             Err(message) => return error(message),
         };
+        let need = match args.resources {
+            None => vec![ResourceName::desktop()],
+            Some(names) => match names
+                .iter()
+                .map(|n| n.parse::<ResourceName>())
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(names) if !names.is_empty() => names,
+                Ok(_) => {
+                    return error(
+                        "resources is empty: name at least one, such as \"desktop\"".into(),
+                    );
+                }
+                Err(e) => return error(e.to_string()),
+            },
+        };
         let active = match self
             .session
-            .open(true, args.title, self.client_name(&context))
+            .open(Some(need), args.title, self.client_name(&context))
             .await
         {
             Ok(active) => active,
@@ -175,7 +196,7 @@ impl Baton {
         };
         let waits = active
             .status()
-            .is_some_and(|s| s.run.holds_desktop || s.run.state == RunState::Queued);
+            .is_some_and(|s| !s.run.holds.is_empty() || s.run.state == RunState::Queued);
         if !waits {
             return error(format!(
                 "run #{} neither holds nor waits for the desktop: call desktop_acquire first",
@@ -469,7 +490,14 @@ pub fn describe(status: &RunStatus) -> String {
             );
         }
         return format!(
-            "run #{id} holds the desktop (lease token {token}). Use it (desktop_input, or your desktop tools), then call desktop_release so the next in line can start."
+            "run #{id} holds the desktop (lease token {token}){}. Use it (desktop_input, or your desktop tools), then call desktop_release so the next in line can start.",
+            others_held(status)
+        );
+    }
+    if !status.run.holds.is_empty() {
+        return format!(
+            "run #{id} holds {}. Use it, then call desktop_release so the next in line can start.",
+            others_held(status).trim_start_matches(", and ")
         );
     }
     if status.run.state == RunState::Queued {
@@ -479,6 +507,27 @@ pub fn describe(status: &RunStatus) -> String {
         );
     }
     format!("run #{id} runs without the desktop.")
+}
+
+/// `, and 'browser:work' (lease token 3)`: what a run holds besides the desktop.
+fn others_held(status: &RunStatus) -> String {
+    let held: Vec<String> = status
+        .run
+        .holds
+        .iter()
+        .filter(|r| !r.is_desktop())
+        .map(|r| {
+            format!(
+                "'{r}' (lease token {})",
+                status.run.leases.get(r).copied().unwrap_or_default()
+            )
+        })
+        .collect();
+    if held.is_empty() {
+        String::new()
+    } else {
+        format!(", and {}", held.join(" and "))
+    }
 }
 
 fn describe_snapshot(snapshot: &Snapshot) -> String {
@@ -550,7 +599,7 @@ impl Baton {
         context: &RequestContext<RoleServer>,
     ) -> Result<Active, CallToolResult> {
         self.session
-            .open(false, None, self.client_name(context))
+            .open(None, None, self.client_name(context))
             .await
             .map_err(|failure| refused(&failure))
     }

@@ -64,17 +64,18 @@ pub enum Waited {
 /// What a wait is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
-    /// The run holds the desktop (paused by the person or not).
+    /// The run holds what it asked for (the desktop paused by the person or not).
     Holding,
-    /// The run holds the desktop and may use it: the person is not using it.
+    /// The run holds what it asked for and may use it: the person is not using the desktop.
     Usable,
 }
 
 impl Until {
     fn reached(self, status: &RunStatus) -> bool {
         match self {
-            Until::Holding => status.run.holds_desktop,
-            Until::Usable => status.run.holds_desktop && !status.paused,
+            // A run holds everything it needs or nothing.
+            Until::Holding => !status.run.holds.is_empty(),
+            Until::Usable => !status.run.holds.is_empty() && !status.paused,
         }
     }
 }
@@ -98,7 +99,7 @@ pub async fn wait(
             Seen::Status(status) if until.reached(&status) => return Waited::Ready(status),
             // Released meanwhile (by the agent, or for want of use): nothing left to wait for.
             Seen::Status(status)
-                if !status.run.holds_desktop && status.run.state != RunState::Queued =>
+                if status.run.holds.is_empty() && status.run.state != RunState::Queued =>
             {
                 return Waited::NotYet(status);
             }

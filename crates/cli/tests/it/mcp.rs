@@ -921,3 +921,71 @@ fn explain_lists_what_the_proxy_gates_and_a_server_that_claims_read_only_is_not_
     // Nothing was called.
     assert!(calls(&log).is_empty());
 }
+
+/// `baton mcp --proxy --resource NAME`: a server's acting tools wait for the named resource,
+/// not the desktop (a Playwright server on its browser profile); a plain session acquires a
+/// named resource through desktop_acquire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_gates_a_server_on_a_named_resource() {
+    let d = Daemon::start();
+    let out = d.run(&["resource", "add", "browser:work"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("calls.jsonl");
+    let gate = ["--resource", "browser:work"];
+    let p1 = proxied(&d, "agent-1", &log, &gate).await;
+    let p2 = Arc::new(proxied(&d, "agent-2", &log, &gate).await);
+
+    assert_eq!(
+        p1.ok("click", json!({ "who": "p1" })).await,
+        "click done for p1"
+    );
+    let run_1 = run_of(&d, "agent-1");
+    assert_eq!(run_1["resources"], json!(["browser:work"]));
+    assert_eq!(d.holder_id(), None, "the desktop stays free");
+
+    // Session 2's acting call waits for the browser, told for what and behind whom.
+    let waiting = {
+        let p2 = p2.clone();
+        tokio::spawn(async move { p2.call("click", json!({ "who": "p2" })).await })
+    };
+    let started = Instant::now();
+    while p2.progress.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let said = p2.progress.lock().unwrap()[0].clone();
+    assert!(said.contains("for 'browser:work', position 1"), "{said}");
+    // A desktop session meanwhile is not held up by the browser's queue.
+    let plain = Session::start(&d.dir, "agent-3", &[]).await;
+    let text = plain.ok("desktop_acquire", json!({})).await;
+    assert!(text.contains("holds the desktop"), "{text}");
+    plain.ok("desktop_release", json!({})).await;
+    assert!(!waiting.is_finished());
+
+    p1.end().await;
+    let (refused, text) = waiting.await.unwrap();
+    assert!(!refused, "{text}");
+    assert_eq!(text, "click done for p2");
+
+    // A plain session asks for the browser by name; a name that is none is refused with the
+    // known ones.
+    let text = plain
+        .refused("desktop_acquire", json!({ "resources": ["browser:wrok"] }))
+        .await;
+    assert!(text.contains("browser:work"), "{text}");
+    let text = plain
+        .ok(
+            "desktop_acquire",
+            json!({ "resources": ["browser:work"], "title": "compare prices" }),
+        )
+        .await;
+    assert!(text.contains("for 'browser:work'"), "{text}");
+    p2.ok("desktop_release", json!({})).await;
+    let text = plain.ok("desktop_wait", json!({ "seconds": 10 })).await;
+    assert!(
+        text.contains("holds 'browser:work' (lease token 3)"),
+        "{text}"
+    );
+    plain.end().await;
+}
