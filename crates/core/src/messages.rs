@@ -231,17 +231,7 @@ pub fn granted_notice(run: &Run) -> String {
             run.lease_token.unwrap_or_default()
         )
     });
-    let others: Vec<String> = run
-        .holds
-        .iter()
-        .filter(|r| !r.is_desktop())
-        .map(|r| {
-            format!(
-                "'{r}' (lease token {})",
-                run.leases.get(r).copied().unwrap_or_default()
-            )
-        })
-        .collect();
+    let others = held_besides_desktop(run);
     let others = match others.len() {
         0 => None,
         1 => Some(format!("{} is yours", others[0])),
@@ -356,20 +346,23 @@ pub(crate) fn state_message(run: &Run) -> String {
     }
 }
 
-/// The resources besides the desktop that a run holds, each with its token.
-fn others_held(run: &Run) -> String {
-    let held: Vec<String> = run
-        .holds
+/// The resources besides the desktop that a run holds, each with its token:
+/// `'browser:work' (lease token 3) and 'phone' (lease token 1)`; empty when there are none.
+pub fn others_held(run: &Run) -> String {
+    held_besides_desktop(run).join(" and ")
+}
+
+fn held_besides_desktop(run: &Run) -> Vec<String> {
+    run.holds
         .iter()
         .filter(|r| !r.is_desktop())
         .map(|r| {
             format!(
-                "'{r}' with lease token {}",
+                "'{r}' (lease token {})",
                 run.leases.get(r).copied().unwrap_or_default()
             )
         })
-        .collect();
-    held.join(" and ")
+        .collect()
 }
 
 /// What a holder hears while the person at the computer uses it (DESIGN rule 11's honesty, for

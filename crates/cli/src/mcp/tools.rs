@@ -511,22 +511,11 @@ pub fn describe(status: &RunStatus) -> String {
 
 /// `, and 'browser:work' (lease token 3)`: what a run holds besides the desktop.
 fn others_held(status: &RunStatus) -> String {
-    let held: Vec<String> = status
-        .run
-        .holds
-        .iter()
-        .filter(|r| !r.is_desktop())
-        .map(|r| {
-            format!(
-                "'{r}' (lease token {})",
-                status.run.leases.get(r).copied().unwrap_or_default()
-            )
-        })
-        .collect();
+    let held = baton_core::messages::others_held(&status.run);
     if held.is_empty() {
-        String::new()
+        held
     } else {
-        format!(", and {}", held.join(" and "))
+        format!(", and {held}")
     }
 }
 
