@@ -34,8 +34,11 @@ const REFRESH_WHILE_HELD: Duration = Duration::from_secs(5);
 /// The tray: the icon and the items whose text changes.
 pub struct Tray {
     icon: TrayIcon,
+    menu: Menu<Wry>,
     holder: MenuItem<Wry>,
     queue: MenuItem<Wry>,
+    /// A line for each other resource in use, after the queue's.
+    resources: Vec<MenuItem<Wry>>,
     stop: MenuItem<Wry>,
     pause: MenuItem<Wry>,
     give_back: MenuItem<Wry>,
@@ -121,6 +124,7 @@ impl Tray {
             &quit,
         ]);
         let menu = Menu::with_items(app, &items)?;
+        let resources = resource_items(app, &menu, &view.resources)?;
         let icon = TrayIconBuilder::with_id("baton")
             .icon(icon_image(view.icon)?)
             .tooltip(&view.tooltip)
@@ -130,8 +134,10 @@ impl Tray {
             .build(app)?;
         Ok(Tray {
             icon,
+            menu,
             holder,
             queue,
+            resources,
             stop,
             pause,
             give_back,
@@ -154,6 +160,19 @@ impl Tray {
         }
         if changed(|v| &v.pause) {
             self.pause.set_text(&view.pause)?;
+        }
+        if old.as_ref().is_none_or(|o| o.resources != view.resources) {
+            if self.resources.len() == view.resources.len() {
+                for (item, line) in self.resources.iter().zip(&view.resources) {
+                    item.set_text(menu_text(line))?;
+                }
+            } else {
+                for item in self.resources.drain(..) {
+                    self.menu.remove(&item)?;
+                }
+                self.resources =
+                    resource_items(self.icon.app_handle(), &self.menu, &view.resources)?;
+            }
         }
         if changed(|v| &v.tooltip) {
             self.icon.set_tooltip(Some(&view.tooltip))?;
@@ -214,7 +233,9 @@ pub async fn follow(
             snapshot.desktop.paused,
         );
         shown.set_awaiting_ok(snapshot.desktop.awaiting_ok.as_ref().map(|r| r.id));
-        let held = snapshot.desktop.holder.is_some();
+        // Holders' times go on: refresh them while anything is held.
+        let held = snapshot.desktop.holder.is_some()
+            || snapshot.resources.iter().any(|r| !r.holders.is_empty());
         let refresh = async {
             if held {
                 tokio::time::sleep(REFRESH_WHILE_HELD).await;
@@ -230,6 +251,22 @@ pub async fn follow(
             () = refresh => {}
         }
     }
+}
+
+/// The lines of the other resources in use, put in the menu after the queue's line.
+fn resource_items(
+    app: &AppHandle,
+    menu: &Menu<Wry>,
+    lines: &[String],
+) -> Result<Vec<MenuItem<Wry>>> {
+    let mut items = Vec::with_capacity(lines.len());
+    for (offset, line) in lines.iter().enumerate() {
+        let item = MenuItem::new(app, menu_text(line), false, None::<&str>)?;
+        // After the desktop's holder and queue.
+        menu.insert(&item, 2 + offset)?;
+        items.push(item);
+    }
+    Ok(items)
 }
 
 fn on_menu_event(app: &AppHandle, event: MenuEvent) {

@@ -1,7 +1,7 @@
 //! What the tray shows for a status snapshot: which icon, and the menu's lines. Pure, so it is
 //! tested without a display.
 
-use baton_core::{Run, RunBrief, RunId, Snapshot, Timestamp};
+use baton_core::{ResourceState, Run, RunBrief, RunId, Snapshot, Timestamp};
 
 /// The tray icon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub struct TrayView {
     pub holder: String,
     /// `2 waiting: 'B', 'C'` or `Nobody waiting`.
     pub queue: String,
+    /// A line for each other resource in use: `browser:work: 'A' (codex) for 12s, 1 waiting`.
+    pub resources: Vec<String>,
     /// Whether there is a holder to stop.
     pub can_stop: bool,
     /// `Pause hand-offs` or `Resume hand-offs`.
@@ -96,6 +98,12 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
         icon,
         holder,
         queue,
+        resources: snapshot
+            .resources
+            .iter()
+            .filter(|r| !r.holders.is_empty() || !r.queue.is_empty())
+            .map(|r| resource_line(r, now))
+            .collect(),
         can_stop: desktop.holder.is_some(),
         pause: pause.to_string(),
         give_back: desktop
@@ -112,6 +120,24 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
         }),
         tooltip,
     }
+}
+
+/// A resource in use: who holds it (or how many of its capacity are held) and how many wait.
+fn resource_line(resource: &ResourceState, now: Timestamp) -> String {
+    let held = match (resource.capacity, resource.holders.as_slice()) {
+        (_, []) => "free".to_string(),
+        (1, [holding]) => format!(
+            "{} for {}",
+            brief(&holding.run),
+            elapsed(holding.since.until(now).as_secs())
+        ),
+        (capacity, holders) => format!("{} of {capacity} held", holders.len()),
+    };
+    let waiting = match resource.queue.len() {
+        0 => String::new(),
+        n => format!(", {n} waiting"),
+    };
+    format!("{}: {held}{waiting}", resource.name)
 }
 
 /// `'title' (client)`, for a run named in a sentence.
@@ -220,6 +246,49 @@ mod tests {
         assert_eq!(view.holder, "Desktop: 'log in' (claude-code) for 2m10s");
         assert_eq!(view.queue, "4 waiting: 'B', 'C', 'D', …");
         assert!(view.can_stop);
+    }
+
+    #[test]
+    fn resources_in_use_get_a_line_each_and_idle_ones_none() {
+        use baton_core::{Holding, ResourceState};
+        let holding = |id, title: &str, since| Holding {
+            run: run(id, title, "codex").brief(),
+            lease_token: 1,
+            since: Timestamp(since),
+        };
+        let state = |name: &str, capacity, holders, queue| ResourceState {
+            name: name.parse().expect("a resource name"),
+            capacity,
+            holders,
+            queue,
+        };
+        let snapshot = Snapshot {
+            resources: vec![
+                state(
+                    "browser:work",
+                    1,
+                    vec![holding(1, "research", 0)],
+                    vec![run(2, "B", "cli").brief()],
+                ),
+                state("idle", 1, vec![], vec![]),
+                state(
+                    "licence:cad",
+                    3,
+                    vec![holding(3, "x", 0), holding(4, "y", 0)],
+                    vec![],
+                ),
+            ],
+            ..Snapshot::default()
+        };
+        let view = tray_view(&snapshot, Timestamp(12_000));
+        assert_eq!(
+            view.resources,
+            [
+                "browser:work: 'research' (codex) for 12s, 1 waiting",
+                "licence:cad: 2 of 3 held",
+            ]
+        );
+        assert_eq!(view.icon, IconKind::Free, "the icon is the desktop's");
     }
 
     #[test]

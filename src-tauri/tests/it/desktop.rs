@@ -779,3 +779,68 @@ fn do_not_disturb_holds_the_question_back_and_the_tray_menu_answers_it() {
     std::fs::write(t.join("a.go"), "").unwrap();
     assert_eq!(exit_of(&mut a).code(), Some(0));
 }
+
+/// Other resources in the real tray menu: a line for each one in use, with its holder and how
+/// many wait, gone once it is free again; their queueing is not announced (the desktop's is).
+#[test]
+fn the_tray_menu_shows_each_busy_resource_with_its_holder_and_queue() {
+    let desk = Desktop::start();
+    let _app = desk.start_app();
+    desk.wait_menu("Desktop: free");
+    let out = desk.baton_output(&["resource", "add", "browser:work"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = desk.scratch.path();
+    // Runs that need the browser only (hold() would take the desktop too).
+    let browse = |name: &str, title: &str| {
+        let script = hold_script(t, name);
+        desk.spawn_baton(&[
+            "run",
+            "-r",
+            "browser:work",
+            "-t",
+            title,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+    };
+    let mut a = browse("a", "research");
+    wait_file(&t.join("a.id"), WAIT);
+    let line = desk.wait_menu("browser:work:");
+    assert!(
+        line.starts_with("browser:work: 'research' (cli) for "),
+        "{line}"
+    );
+    let mut b = browse("b", "compare");
+    desk.wait_menu_where("browser:work:", |l| l.ends_with(", 1 waiting"));
+    // The desktop's lines are the desktop's.
+    assert_eq!(desk.wait_menu("Desktop:"), "Desktop: free");
+    assert_eq!(desk.wait_menu("Nobody"), "Nobody waiting");
+    std::fs::write(t.join("a.go"), "").unwrap();
+    assert_eq!(exit_of(&mut a).code(), Some(0));
+    wait_file(&t.join("b.id"), WAIT);
+    desk.wait_menu_where("browser:work:", |l| {
+        l.starts_with("browser:work: 'compare'")
+    });
+    std::fs::write(t.join("b.go"), "").unwrap();
+    assert_eq!(exit_of(&mut b).code(), Some(0));
+    wait_until("the resource line to go", || {
+        !desk
+            .menu_labels()
+            .iter()
+            .any(|l| l.starts_with("browser:work"))
+    });
+    assert!(
+        !desk
+            .received()
+            .iter()
+            .any(|n| n.body.contains("browser:work") || n.body.contains("compare")),
+        "no notice about another resource: {:?}",
+        desk.received()
+    );
+}
