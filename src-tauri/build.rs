@@ -22,6 +22,11 @@ fn main() {
             "set_limits",
             "allow_run",
             "set_ask_first",
+            "timeline",
+            "resources",
+            "add_resource",
+            "set_capacity",
+            "remove_resource",
         ]),
     ))
     .expect("tauri-build failed");

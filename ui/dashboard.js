@@ -55,7 +55,9 @@ function render(snapshot) {
   renderHolder(desktop);
   renderQueue(desktop.queue);
   renderParallel(snapshot.running);
+  renderResources(snapshot.resources || []);
   highlight();
+  timelineChanged();
 }
 
 /** Marks where the run a notification was about is shown now (queue, holder, history). */
@@ -150,6 +152,144 @@ function renderParallel(running) {
   $("parallel-count").textContent = running.length ? String(running.length) : "";
 }
 
+// ----- other resources --------------------------------------------------------------------
+
+/** A card line per declared resource: its capacity, who holds it, who waits. */
+function renderResources(resources) {
+  $("resources-card").hidden = resources.length === 0;
+  $("resources-count").textContent = resources.length ? String(resources.length) : "";
+  $("resources").replaceChildren(...resources.map((resource) => {
+    const holders = resource.holders.length
+      ? resource.holders.map((held) => el("span", { class: "holding", "data-run": String(held.run.id) },
+          runLabel(held.run),
+          el("span", { class: "elapsed muted", "data-since": held.since, text: `for ${format.since(held.since)}` }),
+          el("span", { class: "muted", text: `token ${held.lease_token}` })))
+      : [el("span", { class: "muted", text: "free" })];
+    const waiting = resource.queue.length
+      ? `${resource.queue.length} waiting: ${resource.queue.map((r) => `'${r.title}'`).join(", ")}`
+      : "nobody waiting";
+    return el("li", { "data-resource": resource.name },
+      el("span", { class: "resource-name", text: resource.name }),
+      el("span", { class: "muted", text: `capacity ${resource.capacity}` }),
+      el("span", { class: "holders" }, ...holders),
+      el("span", { class: "muted queue-line", text: waiting }),
+    );
+  }));
+}
+
+// ----- the last hour ----------------------------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+const TIMELINE_MINUTES = 60;
+const ROW = 18;
+const LABEL = 130;
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
+
+/** Puts each span in the first row where it does not overlap the one before it. */
+function pack(spans, now) {
+  const rows = [];
+  return spans.map((span) => {
+    const from = Date.parse(span.from);
+    const to = span.to ? Date.parse(span.to) : now;
+    let row = rows.findIndex((end) => end <= from);
+    if (row < 0) {
+      row = rows.length;
+      rows.push(0);
+    }
+    rows[row] = to;
+    return { span, from, to, row };
+  });
+}
+
+/** A run's colour: the same run keeps it on every lane, next runs differ. */
+function hue(id) {
+  return (id * 137) % 360;
+}
+
+/** One lane per resource, the desktop first: holds on top, waits below, marks on the line. */
+function renderTimeline(lanes, now = Date.now()) {
+  const box = $("timeline");
+  const width = Math.max(480, box.clientWidth || 900);
+  const start = now - TIMELINE_MINUTES * 60_000;
+  const right = width - 24;
+  const x = (t) => LABEL + ((Math.max(t, start) - start) / (now - start)) * (right - LABEL);
+  lanes = [...lanes].sort((a, b) =>
+    (a.resource === "desktop" ? -1 : b.resource === "desktop" ? 1 : a.resource.localeCompare(b.resource)));
+  const parts = [];
+  let y = 18;
+  // A tick at every round ten minutes, with the time, and "now" at the right.
+  const step = 10 * 60_000;
+  for (let t = Math.ceil(start / step) * step; t < now - step / 4; t += step) {
+    const label = new Date(t).toTimeString().slice(0, 5);
+    parts.push(svg("line", { x1: x(t), x2: x(t), y1: 12, y2: "100%", class: "tick" }),
+      svg("text", { x: x(t), y: 10, class: "tick-label", "text-anchor": "middle" }, label));
+  }
+  parts.push(svg("line", { x1: x(now), x2: x(now), y1: 12, y2: "100%", class: "tick now" }),
+    svg("text", { x: x(now), y: 10, class: "tick-label", "text-anchor": "end" }, "now"));
+  for (const lane of lanes) {
+    const held = pack(lane.spans.filter((s) => s.kind === "held"), now);
+    const waited = pack(lane.spans.filter((s) => s.kind === "waited"), now);
+    const heldRows = Math.max(1, ...held.map((p) => p.row + 1));
+    const waitRows = waited.length ? Math.max(...waited.map((p) => p.row + 1)) : 0;
+    const height = (heldRows + waitRows) * ROW + 10;
+    const group = svg("g", { class: "lane", "data-resource": lane.resource });
+    group.append(svg("text", { x: 0, y: y + ROW - 5, class: "lane-name" }, lane.resource),
+      svg("line", { x1: LABEL, x2: right, y1: y + height - 4, y2: y + height - 4, class: "lane-rule" }));
+    for (const { span, from, to, row } of held.concat(waited.map((p) => ({ ...p, row: p.row + heldRows })))) {
+      const left = x(from);
+      const w = Math.max(2, x(to) - left);
+      const top = y + row * ROW;
+      const minutes = format.duration(to - from);
+      const verb = span.kind === "held" ? "held it" : "waited";
+      // Colours as attributes: WebKitGTK does not read a custom property inside hsl().
+      const h = hue(span.run.id);
+      const colours = span.kind === "held"
+        ? { fill: `hsl(${h}, 45%, 42%)` }
+        : { fill: `hsla(${h}, 40%, 75%, 0.45)`, stroke: `hsl(${h}, 40%, 50%)`, "stroke-dasharray": "3 2" };
+      const rect = svg("rect", {
+        x: left, y: top + 2, width: w, height: ROW - 4, rx: 3,
+        class: `span ${span.kind}`, "data-run": span.run.id, ...colours,
+      }, svg("title", {}, `'${span.run.title}' (${span.run.client}) ${verb} ${minutes}`));
+      group.append(rect);
+      if (w > 48) {
+        group.append(svg("text", { x: left + 4, y: top + ROW - 6, class: `span-label ${span.kind}` },
+          span.run.title.length * 6.5 > w - 8 ? span.run.title.slice(0, Math.floor((w - 8) / 6.5)) + "…" : span.run.title));
+      }
+    }
+    const glyph = { takeover: "▲", stop: "■", expired: "✕" };
+    for (const mark of lane.marks) {
+      const at = Date.parse(mark.at);
+      group.append(svg("text", { x: x(at), y: y + 9, class: `mark ${mark.kind}`, "text-anchor": "middle" },
+        glyph[mark.kind] || "•",
+        svg("title", {}, `${mark.kind === "takeover" ? "You took over from" : mark.kind === "stop" ? "Stopped" : "Stopped answering:"} '${mark.run.title}' at ${format.when(mark.at)}`)));
+    }
+    parts.push(group);
+    y += height;
+  }
+  box.replaceChildren(svg("svg", { width, height: y + 4, viewBox: `0 0 ${width} ${y + 4}` }, ...parts));
+}
+
+async function loadTimeline() {
+  const lanes = await request("timeline", { minutes: TIMELINE_MINUTES });
+  if (lanes) renderTimeline(lanes);
+}
+
+let timelineTimer = null;
+/** A change redraws the picture, at most once a second. */
+function timelineChanged() {
+  if (timelineTimer) return;
+  timelineTimer = setTimeout(() => {
+    timelineTimer = null;
+    loadTimeline();
+  }, 1000);
+}
+
 function runLabel(run) {
   return el("span", { class: "run" },
     el("span", { class: "title", text: run.title }),
@@ -161,17 +301,9 @@ function runLabel(run) {
 function cancelButton(run) {
   const button = el("button", { type: "button", class: "danger subtle", text: "Cancel" });
   button.addEventListener("click", () => {
-    if (button.dataset.armed) {
-      button.disabled = true;
-      request("cancel_run", { id: run.id, reason: null });
-      return;
-    }
-    button.dataset.armed = "yes";
-    button.textContent = "Confirm cancel";
-    setTimeout(() => {
-      delete button.dataset.armed;
-      button.textContent = "Cancel";
-    }, 4000);
+    if (!secondClick(button, "Confirm cancel", 4000)) return;
+    button.disabled = true;
+    request("cancel_run", { id: run.id, reason: null });
   });
   return button;
 }
@@ -282,7 +414,10 @@ async function start() {
   const snapshot = await request("status");
   if (snapshot) render(snapshot);
   await loadHistory();
+  await loadTimeline();
   setInterval(tick, 1000);
+  // The window moves on: redraw the last hour now and then, changes or not.
+  setInterval(loadTimeline, 30_000);
 }
 
 start().catch((error) => showError(`The dashboard cannot reach Baton: ${error}`));

@@ -34,3 +34,24 @@ function el(tag, props = {}, ...children) {
   for (const child of children) if (child != null) node.append(child);
   return node;
 }
+
+/**
+ * A button that acts only on its second click: the first arms it, saying `armedText`, for
+ * `ms`. Returns whether this click should act (then the button is disarmed).
+ */
+function secondClick(button, armedText, ms) {
+  if (button.dataset.armed) {
+    delete button.dataset.armed;
+    clearTimeout(button.disarm);
+    button.textContent = button.dataset.rest;
+    return true;
+  }
+  button.dataset.rest = button.textContent;
+  button.dataset.armed = "yes";
+  button.textContent = armedText;
+  button.disarm = setTimeout(() => {
+    delete button.dataset.armed;
+    button.textContent = button.dataset.rest;
+  }, ms);
+  return false;
+}

@@ -80,6 +80,59 @@ function render(view) {
   $("version").textContent = view.version || "";
   $("autostart").checked = view.autostart;
   $("ask-first").checked = view.ask_first;
+  for (const box of document.querySelectorAll("[data-announce]")) {
+    box.checked = (view.notifications.resources || []).includes(box.dataset.announce);
+    box.disabled = view.notifications.do_not_disturb;
+  }
+}
+
+// ----- resources ----------------------------------------------------------------------------
+
+/** The notification switches as the page shows them, resources included. */
+function notificationsShown() {
+  const notifications = { answers: {}, resources: [] };
+  for (const b of document.querySelectorAll("[data-notify]")) notifications[b.dataset.notify] = b.checked;
+  for (const b of document.querySelectorAll("[data-answers]")) notifications.answers[b.dataset.answers] = b.checked;
+  for (const b of document.querySelectorAll("[data-announce]")) if (b.checked) notifications.resources.push(b.dataset.announce);
+  return notifications;
+}
+
+/** A row per declared resource: its capacity, whether it is announced, and removing it. */
+async function loadResources() {
+  let resources;
+  try {
+    resources = (await bridge.invoke("resources")) || [];
+  } catch (error) {
+    return fieldError("resource", error);
+  }
+  const others = resources.filter((r) => r.name !== "desktop");
+  $("resource-none").hidden = others.length > 0;
+  $("resource-list").replaceChildren(...others.map((resource) => {
+    const row = document.createElement("li");
+    row.dataset.resource = resource.name;
+    const name = el("code", { class: "resource-name", text: resource.name });
+    const capacity = el("input", { type: "number", min: 1, max: 1000, step: 1, value: String(resource.capacity) });
+    capacity.setAttribute("aria-label", `capacity of ${resource.name}`);
+    const setCapacity = el("button", { type: "button", text: "Apply" });
+    setCapacity.addEventListener("click", async () => {
+      const value = Number(capacity.value);
+      if (!Number.isInteger(value) || value < 1 || value > 1000) {
+        return fieldError("resource", "A capacity is a whole number from 1 to 1000.");
+      }
+      if (await apply("resource", "set_capacity", { name: resource.name, capacity: value }) !== undefined) loadResources();
+    });
+    const announce = el("input", { type: "checkbox", "data-announce": resource.name });
+    announce.checked = (current?.notifications.resources || []).includes(resource.name);
+    announce.addEventListener("change", () => apply("notify", "set_notifications", { notifications: notificationsShown() }));
+    const remove = el("button", { type: "button", class: "danger subtle", text: "Remove" });
+    remove.addEventListener("click", async () => {
+      if (!secondClick(remove, "Remove: runs can no longer ask for it", 5000)) return;
+      if (await apply("resource", "remove_resource", { name: resource.name }) !== undefined) loadResources();
+    });
+    row.append(name, el("label", {}, "for ", capacity, " at once"), setCapacity,
+      el("label", { class: "check inline" }, announce, " announce queueing and hand-offs"), remove);
+    return row;
+  }));
 }
 
 /** `CmdOrCtrl+Alt+Shift+KeyK` as people read it: `Ctrl+Alt+Shift+K`. */
@@ -154,13 +207,24 @@ async function start() {
     apply("hotkey", "set_hotkey", { accelerator });
   });
   for (const box of document.querySelectorAll("[data-notify], [data-answers]")) {
-    box.addEventListener("change", () => {
-      const notifications = { answers: {} };
-      for (const b of document.querySelectorAll("[data-notify]")) notifications[b.dataset.notify] = b.checked;
-      for (const b of document.querySelectorAll("[data-answers]")) notifications.answers[b.dataset.answers] = b.checked;
-      apply("notify", "set_notifications", { notifications });
-    });
+    box.addEventListener("change", () =>
+      apply("notify", "set_notifications", { notifications: notificationsShown() }));
   }
+  $("resource-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = $("resource-name").value.trim();
+    const capacity = Number($("resource-capacity").value);
+    if (!/^[A-Za-z0-9:._-]{1,64}$/.test(name)) {
+      return fieldError("resource", "A resource's name is letters, digits and : . _ - (at most 64), such as browser:work.");
+    }
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1000) {
+      return fieldError("resource", "A capacity is a whole number from 1 to 1000.");
+    }
+    if (await apply("resource", "add_resource", { name, capacity }) !== undefined) {
+      $("resource-name").value = "";
+      loadResources();
+    }
+  });
   $("ttl-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const seconds = Number($("ttl").value);
@@ -228,17 +292,7 @@ async function start() {
   });
   const regenerate = $("token-regenerate");
   regenerate.addEventListener("click", async () => {
-    if (!regenerate.dataset.armed) {
-      regenerate.dataset.armed = "yes";
-      regenerate.textContent = "Regenerate: the old token stops working";
-      setTimeout(() => {
-        delete regenerate.dataset.armed;
-        regenerate.textContent = "Regenerate…";
-      }, 5000);
-      return;
-    }
-    delete regenerate.dataset.armed;
-    regenerate.textContent = "Regenerate…";
+    if (!secondClick(regenerate, "Regenerate: the old token stops working", 5000)) return;
     const token = await apply("token", "regenerate_token");
     if (token === undefined) return;
     $("token").type = "text";
@@ -252,6 +306,7 @@ async function start() {
 
   const view = await bridge.invoke("get_settings");
   render(view);
+  await loadResources();
 }
 
 function note(text) {

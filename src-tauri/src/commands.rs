@@ -7,7 +7,11 @@
 use std::time::Duration;
 
 use baton_api::settings::{HostSettings, TakeoverConfig};
-use baton_core::{Caller, HistoryQuery, Run, RunId, RunState, RunStatus, Snapshot};
+use baton_core::timeline::Lane;
+use baton_core::{
+    Caller, HistoryQuery, ResourceName, ResourceState, Run, RunBrief, RunId, RunState, RunStatus,
+    Snapshot, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_autostart::{AutoLaunchManager, ManagerExt};
@@ -24,6 +28,89 @@ fn dashboard() -> Caller {
 #[tauri::command]
 pub fn status(state: State<'_, AppState>) -> Snapshot {
     state.core.status()
+}
+
+/// The most events the picture reads: about three an hour's hand-offs each, for a host far
+/// busier than a person's desktop.
+const TIMELINE_EVENTS: u32 = 50_000;
+
+/// Who held and waited for each resource over the last `minutes` (60 unless told, at most a
+/// day), from the event log. Changes nothing.
+#[tauri::command]
+pub async fn timeline(state: State<'_, AppState>, minutes: Option<u32>) -> Result<Vec<Lane>> {
+    let minutes = i64::from(minutes.unwrap_or(60).clamp(1, 24 * 60));
+    let from = Timestamp(Timestamp::now().0 - minutes * 60_000);
+    let store = state.core.store();
+    let events = store.events_since(from, TIMELINE_EVENTS).await?;
+    let mut ids: Vec<RunId> = events.iter().filter_map(|e| e.run_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let briefs: std::collections::HashMap<RunId, RunBrief> = store
+        .briefs(&ids)
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b))
+        .collect();
+    let declared: Vec<ResourceName> = state
+        .core
+        .status()
+        .resources
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    Ok(baton_core::timeline::lanes(
+        &events,
+        &declared,
+        from,
+        |id| {
+            briefs.get(&id).cloned().unwrap_or_else(|| RunBrief {
+                id,
+                title: format!("run #{id}"),
+                client: String::new(),
+            })
+        },
+    ))
+}
+
+/// Every resource, the desktop first, with holders and queues. Changes nothing.
+#[tauri::command]
+pub fn resources(state: State<'_, AppState>) -> Vec<ResourceState> {
+    state.core.published().all_resources()
+}
+
+/// Declares a resource, from the settings window.
+#[tauri::command]
+pub async fn add_resource(
+    state: State<'_, AppState>,
+    name: String,
+    capacity: Option<u32>,
+) -> Result<ResourceState> {
+    let name: ResourceName = name.trim().parse()?;
+    Ok(state
+        .core
+        .add_resource(name, capacity.unwrap_or(1), settings_window())
+        .await?)
+}
+
+/// Changes a resource's capacity, from the settings window.
+#[tauri::command]
+pub async fn set_capacity(
+    state: State<'_, AppState>,
+    name: String,
+    capacity: u32,
+) -> Result<ResourceState> {
+    let name: ResourceName = name.parse()?;
+    Ok(state
+        .core
+        .set_capacity(name, capacity, settings_window())
+        .await?)
+}
+
+/// Removes a resource nobody holds or waits for, from the settings window.
+#[tauri::command]
+pub async fn remove_resource(state: State<'_, AppState>, name: String) -> Result<()> {
+    let name: ResourceName = name.parse()?;
+    Ok(state.core.remove_resource(name, settings_window()).await?)
 }
 
 /// A page of the history, newest first.

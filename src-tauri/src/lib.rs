@@ -231,6 +231,11 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         commands::resume_holder,
         commands::set_takeover,
         commands::set_limits,
+        commands::timeline,
+        commands::resources,
+        commands::add_resource,
+        commands::set_capacity,
+        commands::remove_resource,
     ]
 }
 

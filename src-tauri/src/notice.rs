@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use baton_core::{Caller, Event, EventKind, RunBrief, RunId, Snapshot};
+use baton_core::{Caller, Event, EventKind, ResourceName, RunBrief, RunId, Snapshot};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -97,6 +97,9 @@ pub struct Notice {
     pub run: Option<RunId>,
     /// What the person can answer from it, first the most likely.
     pub answers: Vec<Answer>,
+    /// The resource it is about when it is not the desktop: shown only where the person
+    /// switched that resource's notifications on.
+    pub resource: Option<ResourceName>,
 }
 
 impl Notice {
@@ -106,6 +109,7 @@ impl Notice {
             text,
             run: None,
             answers: vec![Answer::OpenDashboard],
+            resource: None,
         }
     }
 
@@ -130,7 +134,21 @@ impl Notice {
             text,
             run: Some(run),
             answers,
+            resource: None,
         }
+    }
+
+    /// A notice about `run` and a resource besides the desktop. Stopping is the desktop's
+    /// alone: for a resource the answer is cancelling the run.
+    fn on_resource(kind: NoticeKind, run: RunId, resource: &ResourceName, text: String) -> Self {
+        let mut notice = Notice::about(kind, run, text);
+        for answer in &mut notice.answers {
+            if *answer == Answer::StopIt {
+                *answer = Answer::CancelIt;
+            }
+        }
+        notice.resource = Some(resource.clone());
+        notice
     }
 }
 
@@ -206,14 +224,14 @@ impl Noticer {
             return Vec::new();
         };
         let mut notices = Vec::new();
-        // Other resources than the desktop are announced only where the person asked for it;
-        // this announces the desktop's.
+        // Other resources than the desktop have notices of their own, which the person
+        // switches on per resource (the gate checks).
         if let EventKind::Queued { resource, .. }
         | EventKind::Granted { resource, .. }
         | EventKind::Released { resource, .. } = &event.kind
             && !resource.is_desktop()
         {
-            return notices;
+            return self.on_resource_event(id, resource, &event.kind);
         }
         match &event.kind {
             EventKind::Submitted { title, client, .. } => {
@@ -350,6 +368,48 @@ impl Noticer {
         notices
     }
 
+    /// The notices a resource besides the desktop calls for: its queueing and its hand-offs.
+    fn on_resource_event(
+        &mut self,
+        id: RunId,
+        resource: &ResourceName,
+        kind: &EventKind,
+    ) -> Vec<Notice> {
+        match kind {
+            EventKind::Queued {
+                position, behind, ..
+            } => {
+                let behind = match behind {
+                    Some(holder) => format!("behind {}", self.name(*holder)),
+                    None => "behind runs that wait for it".to_string(),
+                };
+                vec![Notice::on_resource(
+                    NoticeKind::Queued,
+                    id,
+                    resource,
+                    format!(
+                        "{} is queued for '{resource}' {behind}, position {position} — it starts automatically when '{resource}' is free",
+                        self.name(id)
+                    ),
+                )]
+            }
+            EventKind::Granted {
+                handed_from: Some(from),
+                ..
+            } => vec![Notice::on_resource(
+                NoticeKind::Handoff,
+                id,
+                resource,
+                format!(
+                    "'{resource}' handed from {} to {}",
+                    self.title(*from),
+                    self.title(id)
+                ),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     fn ended(&mut self, id: RunId) {
         self.queued.remove(&id);
         if self.awaiting_ok == Some(id) {
@@ -457,10 +517,12 @@ fn summary(kind: NoticeKind, mut notices: Vec<Notice>) -> Notice {
     {
         return newest;
     }
+    let resources = notices.iter().any(|n| n.resource.is_some());
     let texts: Vec<String> = notices.into_iter().map(|n| n.text).collect();
     let n = texts.len();
     let head = match kind {
         NoticeKind::Queued => format!("{n} runs were queued:"),
+        NoticeKind::Handoff if resources => format!("Resources changed hands {n} times:"),
         NoticeKind::Handoff => format!("The desktop changed hands {n} times:"),
         NoticeKind::Stopped => format!("{n} runs were stopped:"),
         NoticeKind::Expired => format!("{n} runs stopped responding:"),
@@ -506,6 +568,99 @@ mod tests {
             .flat_map(|e| noticer.on_event(e))
             .map(|n| n.text)
             .collect()
+    }
+
+    #[test]
+    fn another_resource_has_notices_of_its_own_shown_only_where_switched_on() {
+        let browser: ResourceName = "browser:work".parse().expect("a name");
+        let mut n = Noticer::default();
+        let mut notices = Vec::new();
+        for event in [
+            ev(1, 1, submitted("research", "codex")),
+            ev(
+                2,
+                1,
+                EventKind::Granted {
+                    lease_token: 1,
+                    handed_from: None,
+                    resource: browser.clone(),
+                },
+            ),
+            ev(3, 2, submitted("compare", "cli")),
+            ev(
+                4,
+                2,
+                EventKind::Queued {
+                    position: 1,
+                    behind: Some(RunId(1)),
+                    resource: browser.clone(),
+                },
+            ),
+            ev(
+                5,
+                1,
+                EventKind::Released {
+                    lease_token: Some(1),
+                    handed_to: Some(RunId(2)),
+                    resource: browser.clone(),
+                },
+            ),
+            ev(
+                6,
+                2,
+                EventKind::Granted {
+                    lease_token: 2,
+                    handed_from: Some(RunId(1)),
+                    resource: browser.clone(),
+                },
+            ),
+        ] {
+            notices.extend(n.on_event(&event));
+        }
+        let texts: Vec<&str> = notices.iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "'compare' (cli) is queued for 'browser:work' behind 'research' (codex), position 1 — it starts automatically when 'browser:work' is free",
+                "'browser:work' handed from 'research' to 'compare'",
+            ]
+        );
+        assert!(
+            notices
+                .iter()
+                .all(|n| n.resource.as_ref() == Some(&browser))
+        );
+        // Stopping is the desktop's: the hand-off's answer is cancelling the run.
+        assert!(notices[1].answers.contains(&Answer::CancelIt));
+        assert!(!notices[1].answers.contains(&Answer::StopIt));
+        // Off by default; on where the person switched the resource on.
+        let mut settings = crate::settings::NotifySettings::default();
+        assert!(!settings.shows(&notices[0]));
+        settings.resources.insert(browser);
+        assert!(settings.shows(&notices[0]));
+        settings.queued = false;
+        assert!(
+            !settings.shows(&notices[0]),
+            "the kind's switch still counts"
+        );
+        // The desktop's own notices do not depend on it.
+        let mut desktop = Noticer::default();
+        let desktop_notices: Vec<Notice> = [
+            ev(1, 1, submitted("a", "cli")),
+            ev(
+                2,
+                2,
+                EventKind::Queued {
+                    position: 1,
+                    behind: Some(RunId(1)),
+                    resource: ResourceName::desktop(),
+                },
+            ),
+        ]
+        .iter()
+        .flat_map(|e| desktop.on_event(e))
+        .collect();
+        assert!(crate::settings::NotifySettings::default().shows(&desktop_notices[0]));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! applies at start; the hotkey and the notifications are the tray app's alone.
 
 use baton_api::settings::{HostSettings, load_value, store_value};
-use baton_core::Store;
+use std::collections::BTreeSet;
+
+use baton_core::{ResourceName, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -33,6 +35,9 @@ pub struct NotifySettings {
     pub do_not_disturb: bool,
     /// Which kinds carry their answers (buttons) where the notification server shows them.
     pub answers: AnswerSettings,
+    /// Resources besides the desktop whose queueing and hand-offs are announced too (none
+    /// unless the person switches one on).
+    pub resources: BTreeSet<ResourceName>,
 }
 
 /// Per kind, whether its notifications carry their answers; off, they are the text alone (a
@@ -72,6 +77,7 @@ impl Default for NotifySettings {
             ask: true,
             do_not_disturb: false,
             answers: AnswerSettings::default(),
+            resources: BTreeSet::new(),
         }
     }
 }
@@ -86,6 +92,15 @@ impl NotifySettings {
             NoticeKind::Ask => self.answers.ask,
             NoticeKind::Stopped | NoticeKind::Expired => true,
         }
+    }
+
+    /// Whether `notice` is shown: its kind is, and a resource's only where switched on.
+    pub fn shows(&self, notice: &crate::notice::Notice) -> bool {
+        self.allows(notice.kind)
+            && notice
+                .resource
+                .as_ref()
+                .is_none_or(|r| self.resources.contains(r))
     }
 
     /// Whether a notice of `kind` is shown.

@@ -51,7 +51,8 @@ test("buttons send the right commands", async (t) => {
   await page.selectOption("#filter-state", "cancelled");
   await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "history" && c.args.runState === "cancelled"));
 
-  const calls = (await ui.calls()).filter((c) => c.command !== "status" && c.command !== "history");
+  const reads = ["status", "history", "timeline"];
+  const calls = (await ui.calls()).filter((c) => !reads.includes(c.command));
   assert.deepEqual(calls, [
     { command: "stop_holder", args: { runId: 1 } },
     { command: "set_paused", args: { paused: true } },
@@ -172,4 +173,77 @@ test("a notification's run is shown highlighted, and stays so as the page update
   assert.equal(await ui.page.$eval('#queue li[data-run="3"]', (e) => e.classList.contains("focused")), true);
   await ui.emit("baton://focus", 1);
   assert.deepEqual(await ui.page.$$eval(".focused", (n) => n.map((e) => e.id || e.dataset.run)), ["holder"]);
+});
+
+test("each other resource gets a card line, and the last hour a lane per resource", async (t) => {
+  const now = Date.now();
+  const ago = (minutes) => new Date(now - minutes * 60_000).toISOString();
+  const brief = (id, title, client) => ({ id, title, client });
+  const status = busy();
+  status.resources = [
+    {
+      name: "browser:work", capacity: 1,
+      holders: [{ run: brief(5, "research prices", "codex"), lease_token: 3, since: ago(2) }],
+      queue: [brief(6, "compare offers", "claude-code")],
+    },
+    { name: "phone", capacity: 2, holders: [], queue: [] },
+  ];
+  const lanes = [
+    {
+      resource: "browser:work",
+      spans: [
+        { run: brief(5, "research prices", "codex"), kind: "held", from: ago(2), to: null },
+        { run: brief(6, "compare offers", "claude-code"), kind: "waited", from: ago(1), to: null },
+      ],
+      marks: [],
+    },
+    {
+      resource: "desktop",
+      spans: [
+        { run: brief(1, "log in to the bank", "claude-code"), kind: "held", from: ago(50), to: ago(20) },
+        { run: brief(2, "fill the expense form", "codex"), kind: "waited", from: ago(30), to: ago(20) },
+        { run: brief(2, "fill the expense form", "codex"), kind: "held", from: ago(20), to: null },
+      ],
+      marks: [
+        { kind: "takeover", at: ago(40), run: brief(1, "log in to the bank", "claude-code") },
+        { kind: "stop", at: ago(20), run: brief(1, "log in to the bank", "claude-code") },
+      ],
+    },
+    { resource: "phone", spans: [], marks: [] },
+  ];
+  const { page, errors } = await dashboard(t, { status, timeline: lanes });
+  await page.waitForSelector("#timeline svg .lane");
+  assert.equal(await page.isVisible("#resources-card"), true);
+  const lines = await texts(page, "#resources li");
+  assert.match(lines[0], /^browser:workcapacity 1research pricescodexfor 2m0\ds\s*token 31 waiting: 'compare offers'$/);
+  assert.match(lines[1], /^phonecapacity 2freenobody waiting$/);
+  // The desktop's lane first, then the others by name.
+  assert.deepEqual(
+    await page.$$eval("#timeline .lane", (nodes) => nodes.map((n) => n.getAttribute("data-resource"))),
+    ["desktop", "browser:work", "phone"],
+  );
+  const desktop = '#timeline .lane[data-resource="desktop"]';
+  assert.equal(await page.locator(`${desktop} rect.span.held`).count(), 2);
+  assert.equal(await page.locator(`${desktop} rect.span.waited`).count(), 1);
+  assert.deepEqual(await texts(page, `${desktop} .mark`), [
+    "▲You took over from 'log in to the bank' at " + (await page.evaluate((t) => format.when(t), lanes[1].marks[0].at)),
+    "■Stopped 'log in to the bank' at " + (await page.evaluate((t) => format.when(t), lanes[1].marks[1].at)),
+  ]);
+  // A hold is as wide as its time: thirty minutes of an hour is about half the lane.
+  const widths = await page.$$eval(`${desktop} rect.span.held`, (nodes) => nodes.map((n) => Number(n.getAttribute("width"))));
+  const lane = await page.$eval("#timeline svg", (n) => Number(n.getAttribute("width")) - 130 - 24);
+  assert.ok(Math.abs(widths[0] / lane - 0.5) < 0.02, `${widths[0]} of ${lane}`);
+  // Waits sit below holds.
+  const ys = await page.$$eval('#timeline .lane[data-resource="browser:work"] rect', (nodes) => nodes.map((n) => Number(n.getAttribute("y"))));
+  assert.ok(ys[1] > ys[0], `${ys}`);
+  // The picture is asked for with the last hour.
+  assert.ok((await page.evaluate(() => window.__fake.calls)).some((c) => c.command === "timeline" && c.args.minutes === 60));
+  assert.deepEqual(errors, []);
+});
+
+test("without other resources the card stays out of the way", async (t) => {
+  const { page, errors } = await dashboard(t, { timeline: [{ resource: "desktop", spans: [], marks: [] }] });
+  assert.equal(await page.isVisible("#resources-card"), false);
+  await page.waitForSelector("#timeline svg .lane");
+  assert.deepEqual(errors, []);
 });

@@ -162,8 +162,8 @@ test("notification switches send every switch, and Do not disturb silences the r
   await page.check('[data-notify="do_not_disturb"]');
   await page.waitForFunction(() => document.querySelector('[data-notify="handoff"]').disabled);
   assert.deepEqual(await sent(ui, "set_notifications"), [
-    { notifications: { answers: { queued: true, handoff: true, takeover: true, ask: true }, queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: false } },
-    { notifications: { answers: { queued: true, handoff: true, takeover: true, ask: true }, queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: true } },
+    { notifications: { answers: { queued: true, handoff: true, takeover: true, ask: true }, resources: [], queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: false } },
+    { notifications: { answers: { queued: true, handoff: true, takeover: true, ask: true }, resources: [], queued: false, handoff: true, stopped: true, expired: true, takeover: true, ask: true, do_not_disturb: true } },
   ]);
 });
 
@@ -266,4 +266,53 @@ test("takeover detection is switched and its quiet time checked", async (t) => {
     { takeover: { enabled: true, quiet_secs: 30 } },
     { takeover: { enabled: false, quiet_secs: 30 } },
   ]);
+});
+
+test("resources are declared, resized, announced and removed from the settings", async (t) => {
+  const declared = [
+    { name: "desktop", capacity: 1, holders: [], queue: [] },
+    { name: "browser:work", capacity: 1, holders: [], queue: [] },
+  ];
+  const ui = await settings(t, {
+    resources: declared,
+    add_resource: { name: "licence:cad", capacity: 2, holders: [], queue: [] },
+    set_capacity: { name: "browser:work", capacity: 3, holders: [], queue: [] },
+    remove_resource: null,
+  });
+  const { page, errors } = ui;
+  await page.waitForSelector('#resource-list li[data-resource="browser:work"]');
+  assert.equal(await page.locator("#resource-list li").count(), 1, "the desktop is built in, not listed");
+  assert.equal(await page.isHidden("#resource-none"), true);
+
+  // A name that cannot be one is refused before the host is asked.
+  await page.fill("#resource-name", "browser work");
+  await page.click('#resource-form button[type="submit"]');
+  assert.match(await page.textContent("#resource-error"), /letters, digits/);
+  await page.fill("#resource-name", "licence:cad");
+  await page.fill("#resource-capacity", "2");
+  await page.click('#resource-form button[type="submit"]');
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "add_resource"));
+  assert.deepEqual(await sent(ui, "add_resource"), [{ name: "licence:cad", capacity: 2 }]);
+
+  const row = '#resource-list li[data-resource="browser:work"]';
+  await page.fill(`${row} input[type="number"]`, "3");
+  await page.click(`${row} button:has-text("Apply")`);
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "set_capacity"));
+  assert.deepEqual(await sent(ui, "set_capacity"), [{ name: "browser:work", capacity: 3 }]);
+
+  // Announcing is off by default, and switched on per resource.
+  assert.equal(await page.isChecked(`${row} [data-announce]`), false);
+  await page.check(`${row} [data-announce]`);
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "set_notifications"));
+  const [announced] = await sent(ui, "set_notifications");
+  assert.deepEqual(announced.notifications.resources, ["browser:work"]);
+  assert.equal(announced.notifications.queued, true, "the other switches are sent as shown");
+
+  // Removing asks once more.
+  await page.click(`${row} button.danger`);
+  assert.deepEqual(await sent(ui, "remove_resource"), []);
+  await page.click(`${row} button.danger`);
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "remove_resource"));
+  assert.deepEqual(await sent(ui, "remove_resource"), [{ name: "browser:work" }]);
+  assert.deepEqual(errors, []);
 });

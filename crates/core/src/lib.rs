@@ -26,6 +26,8 @@
 //!   rules, and the seam its drivers feed.
 //! - [`check`]: an invariant checker that replays an event log (tests, torture, soak).
 //! - [`auth`]: the user token and per-run tokens.
+//! - [`timeline`]: who held and waited for each resource over a window, from the event log
+//!   (the dashboard's picture).
 //! - [`clock`]: wall-clock time behind a trait, for tests.
 //! - [`error`]: the crate's one error type, and [`ErrorCode`], every error code of every crate.
 //!
@@ -48,6 +50,7 @@ pub mod resource;
 pub mod store;
 pub mod takeover;
 pub mod text;
+pub mod timeline;
 
 pub use actor::{Attachment, Config, DEFAULT_TTL, Handle, Submitted, spawn};
 pub use error::{Error, ErrorCode, Result};

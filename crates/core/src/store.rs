@@ -21,7 +21,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::lease::{Batch, Resume};
-use crate::model::{Caller, Run, RunId, RunState, Timestamp};
+use crate::model::{Caller, Run, RunBrief, RunId, RunState, Timestamp};
 use crate::resource::ResourceName;
 
 /// How hard a commit tries to reach the disk.
@@ -319,6 +319,41 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    /// Events recorded at or after `since`, oldest first, at most `limit` of them (the
+    /// dashboard's picture of the last hour).
+    pub async fn events_since(&self, since: Timestamp, limit: u32) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, run_id, data FROM events WHERE at >= ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(since.0)
+        .bind(i64::from(limit.clamp(1, 100_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// The title and client of each of `ids` the history still has.
+    pub async fn briefs(&self, ids: &[RunId]) -> Result<Vec<RunBrief>> {
+        let mut briefs = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("SELECT id, title, client FROM runs WHERE id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&self.pool).await? {
+                briefs.push(RunBrief {
+                    id: RunId(row.try_get("id")?),
+                    title: row.try_get("title")?,
+                    client: row.try_get("client")?,
+                });
+            }
+        }
+        Ok(briefs)
     }
 
     /// A stored setting, as JSON.

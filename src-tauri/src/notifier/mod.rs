@@ -140,7 +140,7 @@ impl Gate {
         } else {
             notice.without_answers()
         };
-        if settings.allows(notice.kind) {
+        if settings.shows(&notice) {
             return Some(notice);
         }
         if notice.kind == NoticeKind::Ask && settings.do_not_disturb {

@@ -217,7 +217,8 @@ fn settings_show_what_is_in_force() {
 fn notification_switches_are_kept_and_in_force_at_once() {
     let f = fixture();
     let notifications = json!({"queued": false, "handoff": true, "stopped": true, "expired": false, "takeover": false, "ask": true, "do_not_disturb": true,
-        "answers": {"queued": true, "handoff": false, "takeover": true, "ask": true}});
+        "answers": {"queued": true, "handoff": false, "takeover": true, "ask": true},
+        "resources": ["browser:work"]});
     let view = f
         .invoke("set_notifications", json!({"notifications": notifications}))
         .unwrap();
@@ -225,6 +226,11 @@ fn notification_switches_are_kept_and_in_force_at_once() {
     let stored = tauri::async_runtime::block_on(Settings::load(f.core.store()));
     assert!(stored.notifications.do_not_disturb && !stored.notifications.queued);
     assert!(!stored.notifications.answers.handoff && stored.notifications.answers.queued);
+    assert_eq!(
+        stored.notifications.resources.len(),
+        1,
+        "announced per resource"
+    );
     // A malformed value is refused by the IPC layer and changes nothing.
     assert!(
         f.invoke(
@@ -559,4 +565,66 @@ fn caps_and_retention_are_checked_and_in_force_at_once() {
         panic!("the old run was not pruned");
     });
     assert!(ids.contains(&newer), "{ids:?}");
+}
+
+#[test]
+fn resources_are_declared_resized_and_removed_and_the_timeline_shows_them() {
+    let f = fixture();
+    let added = f
+        .invoke(
+            "add_resource",
+            json!({"name": "browser:work", "capacity": 2}),
+        )
+        .unwrap();
+    assert_eq!(added["capacity"], 2);
+    // A typo in a name, or a bad capacity, is refused with a sentence and changes nothing.
+    let refused = f
+        .invoke("add_resource", json!({"name": "a b", "capacity": 1}))
+        .unwrap_err();
+    assert!(
+        refused.as_str().unwrap().contains("not a resource name"),
+        "{refused}"
+    );
+    assert!(
+        f.invoke(
+            "set_capacity",
+            json!({"name": "browser:work", "capacity": 0})
+        )
+        .is_err()
+    );
+    let listed = f.invoke("resources", json!({})).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["desktop", "browser:work"]);
+    let resized = f
+        .invoke(
+            "set_capacity",
+            json!({"name": "browser:work", "capacity": 3}),
+        )
+        .unwrap();
+    assert_eq!(resized["capacity"], 3);
+
+    // A run on the desktop shows in the last hour's picture, with a lane per resource.
+    let id = f.submit("log in");
+    let lanes = f.invoke("timeline", json!({"minutes": 60})).unwrap();
+    let lanes = lanes.as_array().unwrap();
+    let desktop = lanes.iter().find(|l| l["resource"] == "desktop").unwrap();
+    assert_eq!(desktop["spans"][0]["run"]["id"], id);
+    assert_eq!(desktop["spans"][0]["kind"], "held");
+    assert!(desktop["spans"][0]["to"].is_null(), "still held");
+    assert!(lanes.iter().any(|l| l["resource"] == "browser:work"));
+
+    f.invoke("remove_resource", json!({"name": "browser:work"}))
+        .unwrap();
+    let listed = f.invoke("resources", json!({})).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    // Removed or never declared, it is named in the refusal with the ones there are.
+    let refused = f
+        .invoke("remove_resource", json!({"name": "browser:work"}))
+        .unwrap_err();
+    assert!(refused.as_str().unwrap().contains("desktop"), "{refused}");
 }
