@@ -5,6 +5,7 @@
 //! - `backends`: one contender per backend, written as a user of that backend would;
 //! - `workload`: the contenders' loop and the figures computed from their timestamps;
 //! - `queue`: what one request costs as the queue grows;
+//! - `resources`: what one request costs as named resources multiply and their queues grow;
 //! - `idle`: the idle daemon's memory, CPU and wake-ups, from /proc.
 //!
 //! Prints Markdown tables (pasted into BENCHMARKS.md) and writes every figure as JSON.
@@ -13,6 +14,7 @@ mod backends;
 mod idle;
 mod peers;
 mod queue;
+mod resources;
 mod workload;
 
 use std::path::PathBuf;
@@ -52,6 +54,11 @@ struct Args {
     /// Rounds of submit + cancel (and of status) at each queue length.
     #[arg(long, default_value_t = 300)]
     queue_samples: usize,
+    /// Shapes of named resources to measure a request's cost at, as RESOURCES/QUEUED: how
+    /// many are declared, and how many runs wait for the one the request needs (empty: skip).
+    #[arg(long, value_delimiter = ',', default_value = "1/10,100/10,1/10000,100/10000",
+          value_parser = shape)]
+    resources: Vec<(usize, usize)>,
     /// The `baton` binary (default: next to this one).
     #[arg(long)]
     baton: Option<PathBuf>,
@@ -163,6 +170,12 @@ async fn main() -> Result<()> {
         queue::measure(&baton, &args.queued, args.queue_samples).await?
     };
 
+    let resource_rows = if args.resources.is_empty() {
+        Vec::new()
+    } else {
+        resources::measure(&baton, &args.resources, args.queue_samples).await?
+    };
+
     let idle = if args.idle > 0.0 {
         eprintln!("bench: idle baton daemon for {} s", args.idle);
         Some(idle::watch(&baton, Duration::from_secs_f64(args.idle)).await?)
@@ -172,6 +185,7 @@ async fn main() -> Result<()> {
 
     print_tables(&rows, idle.as_ref(), &args);
     queue::print(&queue_rows);
+    resources::print(&resource_rows);
     if let Some((ratio, ok)) = queue::target(&queue_rows, 5000) {
         println!(
             "- {} submit + cancel with 5 000 queued within 2× of the shortest queue's (ratio {ratio:.2})",
@@ -195,11 +209,25 @@ async fn main() -> Result<()> {
         "machine": machine(),
         "rows": rows,
         "queue": queue_rows,
+        "resources": resource_rows,
         "idle": idle,
     });
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
     eprintln!("bench: figures written to {}", out.display());
     Ok(())
+}
+
+/// `100/10000`: resources declared / runs queued for the measured one.
+fn shape(text: &str) -> Result<(usize, usize), String> {
+    let (resources, queued) = text
+        .split_once('/')
+        .ok_or_else(|| format!("'{text}' is not RESOURCES/QUEUED, such as 100/10000"))?;
+    let number = |n: &str| n.trim().parse::<usize>().map_err(|e| format!("'{n}': {e}"));
+    let resources = number(resources)?;
+    if resources == 0 {
+        return Err("at least one resource".into());
+    }
+    Ok((resources, number(queued)?))
 }
 
 fn ratio(part: usize, whole: usize) -> f64 {
