@@ -1,7 +1,7 @@
 #!/bin/sh
 # Takes the screenshots of the README and docs/TRAY.md, of the real app on a private Xvfb
 # desktop: the tray menu (drawn by xfce4-panel's status tray, a real StatusNotifierItem host) and
-# the dashboard.
+# the dashboard, after about four minutes of agents on the desktop and on a browser profile.
 # Needs: a debug build (cargo build --workspace --bins), xvfb, dbus, imagemagick, xdotool,
 # xfce4-panel (documentation only; the tests do not need it). Writes docs/*.png.
 set -eu
@@ -43,22 +43,36 @@ xfce4-panel --disable-wm-check > "$WORK/panel.log" 2>&1 &
 sleep 2
 "$BIN/baton-tray" > "$WORK/tray.log" 2>&1 &
 sleep 2
-"$BIN/baton" run -d -t "log in to the bank" -c claude-code -- sleep 120 >/dev/null 2>&1 &
+# About four minutes of an afternoon: agents on the desktop and on a browser profile, a
+# takeover and a stop, so that the dashboard's picture has something to show.
+"$BIN/baton" resource add browser:work >/dev/null
+"$BIN/baton" run -r browser:work -t "research prices" -c codex -- sleep 70 >/dev/null 2>&1 &
+"$BIN/baton" run -d -t "log in to the bank" -c claude-code -- sleep 300 >/dev/null 2>&1 &
 sleep 0.5
-"$BIN/baton" run -d -t "fill the expense form" -c codex -- true >/dev/null 2>&1 &
+"$BIN/baton" run -r browser:work -t "compare offers" -c claude-code -- sleep 300 >/dev/null 2>&1 &
+"$BIN/baton" run -d -t "fill the expense form" -c codex -- sleep 300 >/dev/null 2>&1 &
 sleep 0.3
 "$BIN/baton" run -d -t "upload receipts" -c cron -- true >/dev/null 2>&1 &
-"$BIN/baton" run -t "cargo test --workspace" -c codex -- sleep 120 >/dev/null 2>&1 &
+"$BIN/baton" run -t "cargo test --workspace" -c codex -- sleep 300 >/dev/null 2>&1 &
 "$BIN/baton" run -t "nightly backup" -c cron -- true >/dev/null 2>&1
 "$BIN/baton" run -t "summarise the logs" -c claude-code -- false >/dev/null 2>&1 || true
-sleep 12
+sleep 40
+xdotool mousemove 700 500 mousemove 720 520   # the person takes over for a moment
+sleep 60
+"$BIN/baton" stop --reason "wrong account" >/dev/null
+sleep 60
 xdotool mousemove 15 15 click 1
 sleep 1.5
-import -window root -crop 400x230+0+0 "$ROOT/docs/tray-menu.png"
+import -window root -crop 420x250+0+0 "$ROOT/docs/tray-menu.png"
 xdotool key Escape
 "$BIN/baton-tray" >/dev/null 2>&1   # a second launch opens the dashboard
 sleep 3
 id=$(xdotool search --onlyvisible --name '^Baton$' | head -n 1)
+# Tall enough for the picture, and the last five minutes: "+" zooms it in (from the hour, to
+# 15, to 5 minutes).
+xdotool windowsize "$id" 900 1180
+xdotool windowfocus "$id" key --window "$id" plus key --window "$id" plus
+sleep 2
 import -window "$id" "$ROOT/docs/dashboard.png"
 kill $(jobs -p) 2>/dev/null
 wait 2>/dev/null

@@ -180,7 +180,12 @@ function renderResources(resources) {
 // ----- the last hour ----------------------------------------------------------------------
 
 const SVG = "http://www.w3.org/2000/svg";
-const TIMELINE_MINUTES = 60;
+/** How far back the picture goes, the last hour unless the person zoomed in (kept). */
+const ZOOMS = [5, 15, 60];
+const ZOOM_KEY = "baton.timeline.minutes";
+let timelineMinutes = ZOOMS.includes(Number(localStorage.getItem(ZOOM_KEY)))
+  ? Number(localStorage.getItem(ZOOM_KEY))
+  : 60;
 const ROW = 18;
 const LABEL = 130;
 
@@ -216,15 +221,15 @@ function hue(id) {
 function renderTimeline(lanes, now = Date.now()) {
   const box = $("timeline");
   const width = Math.max(480, box.clientWidth || 900);
-  const start = now - TIMELINE_MINUTES * 60_000;
+  const start = now - timelineMinutes * 60_000;
   const right = width - 24;
   const x = (t) => LABEL + ((Math.max(t, start) - start) / (now - start)) * (right - LABEL);
   lanes = [...lanes].sort((a, b) =>
     (a.resource === "desktop" ? -1 : b.resource === "desktop" ? 1 : a.resource.localeCompare(b.resource)));
   const parts = [];
   let y = 18;
-  // A tick at every round ten minutes, with the time, and "now" at the right.
-  const step = 10 * 60_000;
+  // A tick at every round step, with the time, and "now" at the right.
+  const step = ({ 5: 1, 15: 3, 60: 10 }[timelineMinutes] || 10) * 60_000;
   for (let t = Math.ceil(start / step) * step; t < now - step / 4; t += step) {
     const label = new Date(t).toTimeString().slice(0, 5);
     parts.push(svg("line", { x1: x(t), x2: x(t), y1: 12, y2: "100%", class: "tick" }),
@@ -276,8 +281,19 @@ function renderTimeline(lanes, now = Date.now()) {
 }
 
 async function loadTimeline() {
-  const lanes = await request("timeline", { minutes: TIMELINE_MINUTES });
+  const lanes = await request("timeline", { minutes: timelineMinutes });
   if (lanes) renderTimeline(lanes);
+}
+
+/** Shows the last `minutes`, and keeps the choice. */
+function zoom(minutes) {
+  timelineMinutes = minutes;
+  localStorage.setItem(ZOOM_KEY, String(minutes));
+  $("timeline-heading").textContent = minutes === 60 ? "The last hour" : `The last ${minutes} minutes`;
+  for (const button of document.querySelectorAll(".zoom button")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.minutes) === minutes));
+  }
+  loadTimeline();
 }
 
 let timelineTimer = null;
@@ -413,8 +429,18 @@ async function start() {
   });
   const snapshot = await request("status");
   if (snapshot) render(snapshot);
+  for (const button of document.querySelectorAll(".zoom button")) {
+    button.addEventListener("click", () => zoom(Number(button.dataset.minutes)));
+  }
+  // + and − zoom the picture in and out, where no field takes the key.
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, select, textarea")) return;
+    const at = ZOOMS.indexOf(timelineMinutes);
+    if (event.key === "+" || event.key === "=") zoom(ZOOMS[Math.max(0, at - 1)]);
+    if (event.key === "-" || event.key === "−") zoom(ZOOMS[Math.min(ZOOMS.length - 1, at + 1)]);
+  });
   await loadHistory();
-  await loadTimeline();
+  zoom(timelineMinutes);
   setInterval(tick, 1000);
   // The window moves on: redraw the last hour now and then, changes or not.
   setInterval(loadTimeline, 30_000);

@@ -236,8 +236,15 @@ test("each other resource gets a card line, and the last hour a lane per resourc
   // Waits sit below holds.
   const ys = await page.$$eval('#timeline .lane[data-resource="browser:work"] rect', (nodes) => nodes.map((n) => Number(n.getAttribute("y"))));
   assert.ok(ys[1] > ys[0], `${ys}`);
-  // The picture is asked for with the last hour.
+  // The picture is asked for with the last hour; zooming in asks for less, and says so.
   assert.ok((await page.evaluate(() => window.__fake.calls)).some((c) => c.command === "timeline" && c.args.minutes === 60));
+  assert.equal(await page.textContent("#timeline-heading"), "The last hour");
+  await page.click('.zoom button[data-minutes="5"]');
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "timeline" && c.args.minutes === 5));
+  assert.equal(await page.textContent("#timeline-heading"), "The last 5 minutes");
+  assert.equal(await page.getAttribute('.zoom button[data-minutes="5"]', "aria-pressed"), "true");
+  await page.keyboard.press("-");
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "timeline" && c.args.minutes === 15));
   assert.deepEqual(errors, []);
 });
 

@@ -20,7 +20,7 @@ pub mod limits {
     pub const MAX_CAPACITY: u32 = 1000;
     /// The most resources a person may declare besides the desktop.
     pub const MAX_DECLARED: usize = 1000;
-    /// The most resources one run may need.
+    /// The most resources besides the desktop one run may need.
     pub const MAX_PER_RUN: usize = 16;
 }
 

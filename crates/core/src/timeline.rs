@@ -5,7 +5,7 @@
 //! A hold or a wait that began before the window starts at the window's start; one still going
 //! on at its end has no end.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +87,7 @@ pub fn lanes(
     let mut picture = Picture {
         lanes: BTreeMap::new(),
         open: HashMap::new(),
+        seen: HashSet::new(),
         from,
     };
     picture.lane(&ResourceName::desktop());
@@ -156,6 +157,9 @@ struct Picture {
     lanes: BTreeMap<ResourceName, Lane>,
     /// (run, resource) -> the index of its open span in the resource's lane.
     open: HashMap<(RunId, ResourceName), usize>,
+    /// Every (run, resource) that had a span in the window: a release after the run's end
+    /// (which closed its spans) is no span that began before the window.
+    seen: HashSet<(RunId, ResourceName)>,
     from: Timestamp,
 }
 
@@ -179,6 +183,7 @@ impl Picture {
         });
         let index = lane.spans.len() - 1;
         self.open.insert((id, resource.clone()), index);
+        self.seen.insert((id, resource.clone()));
     }
 
     /// Ends `run`'s open span on `resource` at `at`; one that began before the window is drawn
@@ -192,18 +197,23 @@ impl Picture {
         kind: SpanKind,
     ) {
         let from = self.from;
-        match self.open.remove(&(run, resource.clone())) {
+        let key = (run, resource.clone());
+        match self.open.remove(&key) {
             Some(index) => {
                 if let Some(span) = self.lane(resource).spans.get_mut(index) {
                     span.to = Some(at);
                 }
             }
-            None => self.lane(resource).spans.push(Span {
-                run: brief(),
-                kind,
-                from,
-                to: Some(at),
-            }),
+            None if self.seen.contains(&key) => {}
+            None => {
+                self.seen.insert(key);
+                self.lane(resource).spans.push(Span {
+                    run: brief(),
+                    kind,
+                    from,
+                    to: Some(at),
+                });
+            }
         }
     }
 
@@ -282,6 +292,16 @@ mod tests {
                     by: Caller::user("tray"),
                     reason: None,
                     replaced_by: None,
+                },
+            ),
+            // The end's own release follows the cancel: no second span for run 2.
+            ev(
+                50,
+                2,
+                EventKind::Released {
+                    lease_token: Some(2),
+                    handed_to: Some(RunId(3)),
+                    resource: desktop(),
                 },
             ),
             ev(50, 3, granted(&desktop())),

@@ -415,3 +415,27 @@ fn resources_and_their_tokens_survive_a_restart() {
         check(&h.events_after(0, 1000).await.unwrap()).unwrap();
     });
 }
+
+/// The bound on a run's resources is the one the API's document states for `resources`; the
+/// desktop's flag comes on top (the contract test found a run of 16 and the desktop refused).
+#[tokio::test(start_paused = true)]
+async fn sixteen_resources_and_the_desktop_are_one_run_s_most() {
+    let c = core().await;
+    let h = &c.handle;
+    let mut names = Vec::new();
+    for i in 0..17 {
+        declare(h, &format!("r{i}"), 1).await;
+        names.push(format!("r{i}"));
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut spec = needing("sixteen and the desktop", &refs[..16]);
+    spec.needs_desktop = true;
+    let run = h.submit(spec, user()).await.unwrap();
+    assert_eq!(run.status.run.holds.len(), 17);
+    let err = h
+        .submit(needing("seventeen", &refs), user())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    assert!(err.to_string().contains("at most 16"), "{err}");
+}
