@@ -283,8 +283,9 @@ pub struct RunSpec {
     #[serde(default)]
     pub needs_desktop: bool,
     /// The resources it needs besides the desktop, by name (`browser:work`): it is granted all
-    /// of them at once, or waits holding none. Each must be declared.
-    #[serde(default)]
+    /// of them at once, or waits holding none. Each must be declared. Left out when empty, so
+    /// a desktop run's spec reads the same to a host from before resources.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceName>,
     /// Heartbeat TTL in milliseconds; the host's default (15 s) when absent.
     #[serde(default)]

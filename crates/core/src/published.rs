@@ -104,6 +104,17 @@ impl Published {
             .collect()
     }
 
+    /// The token `run` holds `resource` by, while it holds it: what a gateway of that resource
+    /// checks before each action.
+    pub fn token_of(&self, resource: &ResourceName, run: RunId) -> Option<u64> {
+        Some(self.pools.get(resource)?.holders.get(&run)?.token)
+    }
+
+    /// Whether `resource` is declared.
+    pub fn has_resource(&self, resource: &ResourceName) -> bool {
+        self.pools.contains_key(resource)
+    }
+
     /// The holder's id.
     pub fn holder_id(&self) -> Option<RunId> {
         self.holder.as_ref().map(|h| h.id)
@@ -112,10 +123,18 @@ impl Published {
     /// The full status snapshot: every waiting and parallel run. O(n) in the runs listed.
     pub fn snapshot(&self) -> Snapshot {
         let holder = self.holder_id();
+        // Each place is the run's index in the line being walked: looking each one up would
+        // make the snapshot quadratic in the queue.
         let queue = self
             .desktop_queue()
             .iter()
-            .filter_map(|id| self.row(id))
+            .enumerate()
+            .filter_map(|(index, id)| {
+                let mut run = Run::clone(self.rows.get(id)?);
+                fill_holds(&self.pools, &mut run);
+                run.position = Some(index + 1);
+                Some(run)
+            })
             .collect();
         let running = self
             .rows
@@ -145,14 +164,7 @@ impl Published {
 /// and while it is queued its place in line (the desktop's when it waits for the desktop, else
 /// that of the first resource it waits for).
 pub(crate) fn fill_in(pools: &OrdMap<ResourceName, Pool>, run: &mut Run) {
-    let id = run.id;
-    run.holds = run
-        .resources
-        .iter()
-        .filter(|r| pools.get(*r).is_some_and(|p| p.holders.contains_key(&id)))
-        .cloned()
-        .collect();
-    run.holds_desktop = run.holds.iter().any(ResourceName::is_desktop);
+    fill_holds(pools, run);
     run.position = None;
     if run.state == RunState::Queued {
         let desktop = ResourceName::desktop();
@@ -162,9 +174,21 @@ pub(crate) fn fill_in(pools: &OrdMap<ResourceName, Pool>, run: &mut Run) {
             run.resources.first()
         };
         run.position = line
-            .and_then(|line| pools.get(line)?.queue.index_of(&id))
+            .and_then(|line| pools.get(line)?.queue.index_of(&run.id))
             .map(|index| index + 1);
     }
+}
+
+/// What `run` holds, from the pools: its stored row says nothing of it.
+pub(crate) fn fill_holds(pools: &OrdMap<ResourceName, Pool>, run: &mut Run) {
+    let id = run.id;
+    run.holds = run
+        .resources
+        .iter()
+        .filter(|r| pools.get(*r).is_some_and(|p| p.holders.contains_key(&id)))
+        .cloned()
+        .collect();
+    run.holds_desktop = run.holds.iter().any(ResourceName::is_desktop);
 }
 
 /// One resource as the snapshot shows it; `brief` names a run.

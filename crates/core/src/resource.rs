@@ -32,11 +32,25 @@ pub struct ResourceName(Arc<str>);
 
 /// The built-in resource's name.
 pub const DESKTOP: &str = "desktop";
+/// The pool of private displays, built in where the host can start them (DESIGN rule 14).
+pub const DISPLAYS: &str = "displays";
+
+/// The built-in names, made once: the scheduler names the desktop many times per request, and
+/// a clone of these is a reference count, not an allocation.
+static DESKTOP_NAME: std::sync::LazyLock<ResourceName> =
+    std::sync::LazyLock::new(|| ResourceName(Arc::from(DESKTOP)));
+static DISPLAYS_NAME: std::sync::LazyLock<ResourceName> =
+    std::sync::LazyLock::new(|| ResourceName(Arc::from(DISPLAYS)));
 
 impl ResourceName {
     /// The desktop: the mouse, keyboard and screen.
     pub fn desktop() -> Self {
-        ResourceName(Arc::from(DESKTOP))
+        DESKTOP_NAME.clone()
+    }
+
+    /// The pool of private displays.
+    pub fn displays() -> Self {
+        DISPLAYS_NAME.clone()
     }
 
     /// Whether this is the desktop.

@@ -50,7 +50,13 @@ impl Machine {
                     .pool(&desktop)
                     .queue
                     .iter()
-                    .map(|id| self.view(*id))
+                    .enumerate()
+                    .map(|(index, id)| {
+                        let mut run = self.runs[id].run.clone();
+                        crate::published::fill_holds(&self.pools, &mut run);
+                        run.position = Some(index + 1);
+                        run
+                    })
                     .collect(),
             },
             running: self
