@@ -27,6 +27,8 @@ fn main() {
             "add_resource",
             "set_capacity",
             "remove_resource",
+            "displays",
+            "display_picture",
         ]),
     ))
     .expect("tauri-build failed");

@@ -1,5 +1,6 @@
 // The dashboard: who owns the desktop, who waits, what runs in parallel, and the history.
-// Live through the host's events (no polling); buttons are user requests from the dashboard.
+// Live through the host's events (no polling), but for the private displays' pictures, which
+// are fetched a few times a second while shown; buttons are user requests from the dashboard.
 "use strict";
 
 const PAGE = 25;
@@ -56,6 +57,7 @@ function render(snapshot) {
   renderQueue(desktop.queue);
   renderParallel(snapshot.running);
   renderResources(snapshot.resources || []);
+  displaysChanged();
   highlight();
   timelineChanged();
 }
@@ -175,6 +177,92 @@ function renderResources(resources) {
       el("span", { class: "muted queue-line", text: waiting }),
     );
   }));
+}
+
+// ----- private displays -------------------------------------------------------------------
+
+/** How often a shown display's picture is fetched: a few frames a second. */
+const PICTURE_EVERY = 400;
+/** How often the list of displays is read besides each status change (a display opens just
+ * after its run is granted). */
+const DISPLAYS_EVERY = 2000;
+/** Run id → the object URL of its display's newest picture. */
+const pictures = new Map();
+let displaysShown = [];
+
+/** The runs the page knows, by id, to name a display's run. */
+function knownRuns() {
+  const runs = new Map();
+  const snapshot = view.snapshot;
+  if (!snapshot) return runs;
+  const desktop = snapshot.desktop;
+  for (const run of [desktop.holder, ...desktop.queue, ...snapshot.running]) {
+    if (run) runs.set(run.id, run);
+  }
+  return runs;
+}
+
+async function loadDisplays() {
+  const displays = await bridge.invoke("displays").catch(() => null);
+  if (displays) renderDisplays(displays);
+}
+
+let displaysTimer = null;
+/** A change re-reads the displays, at most four times a second. */
+function displaysChanged() {
+  if (displaysTimer) return;
+  displaysTimer = setTimeout(() => {
+    displaysTimer = null;
+    loadDisplays();
+  }, 250);
+}
+
+/** A tile per private display: its live picture, its run, and a way to stop the run. */
+function renderDisplays(displays) {
+  displaysShown = displays;
+  $("displays-card").hidden = displays.length === 0;
+  $("displays-count").textContent = displays.length ? String(displays.length) : "";
+  const runs = knownRuns();
+  $("displays").replaceChildren(...displays.map((shown) => {
+    const run = runs.get(shown.run) || { id: shown.run, title: `run #${shown.run}`, client: "" };
+    const picture = el("img", {
+      class: "picture", alt: `What '${run.title}' sees on its display ${shown.display}`,
+      "data-picture": String(shown.run),
+    });
+    if (pictures.has(shown.run)) picture.src = pictures.get(shown.run);
+    return el("figure", { class: "display", "data-run": String(shown.run) },
+      picture,
+      el("figcaption", {},
+        runLabel(run),
+        el("span", { class: "muted", text: shown.display }),
+        el("span", { class: "row-actions" }, cancelButton(run))));
+  }));
+  for (const [id, url] of pictures) {
+    if (!displays.some((shown) => shown.run === id)) {
+      URL.revokeObjectURL(url);
+      pictures.delete(id);
+    }
+  }
+}
+
+/** Fetches each shown display's picture in turn, then waits, while the window is seen. */
+async function refreshPictures() {
+  if (!document.hidden) {
+    for (const shown of displaysShown) {
+      let bytes;
+      try {
+        bytes = await bridge.invoke("display_picture", { id: shown.run });
+      } catch {
+        continue; // ended meanwhile: the next list drops it
+      }
+      const url = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+      const old = pictures.get(shown.run);
+      pictures.set(shown.run, url);
+      for (const img of document.querySelectorAll(`img[data-picture="${shown.run}"]`)) img.src = url;
+      if (old) URL.revokeObjectURL(old);
+    }
+  }
+  setTimeout(refreshPictures, PICTURE_EVERY);
 }
 
 // ----- the last hour ----------------------------------------------------------------------
@@ -442,6 +530,8 @@ async function start() {
   await loadHistory();
   zoom(timelineMinutes);
   setInterval(tick, 1000);
+  setInterval(loadDisplays, DISPLAYS_EVERY);
+  refreshPictures();
   // The window moves on: redraw the last hour now and then, changes or not.
   setInterval(loadTimeline, 30_000);
 }

@@ -6,12 +6,16 @@
 //! - `workload`: the contenders' loop and the figures computed from their timestamps;
 //! - `queue`: what one request costs as the queue grows;
 //! - `resources`: what one request costs as named resources multiply and their queues grow;
+//! - `displays`: what a private display costs to start and to keep, against Xvfb by hand;
+//! - `lines`: what those two share: parking runs, and the Redis list standing for a queue;
 //! - `idle`: the idle daemon's memory, CPU and wake-ups, from /proc.
 //!
 //! Prints Markdown tables (pasted into BENCHMARKS.md) and writes every figure as JSON.
 
 mod backends;
+mod displays;
 mod idle;
+mod lines;
 mod peers;
 mod queue;
 mod resources;
@@ -49,8 +53,9 @@ struct Args {
     )]
     backends: Vec<String>,
     /// Queue lengths to measure a request's cost at (empty: skip).
-    #[arg(long, value_delimiter = ',', default_value = "10,1000,5000,10000")]
-    queued: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "10,1000,5000,10000",
+          value_parser = length)]
+    queued: Vec<Option<usize>>,
     /// Rounds of submit + cancel (and of status) at each queue length.
     #[arg(long, default_value_t = 300)]
     queue_samples: usize,
@@ -58,7 +63,13 @@ struct Args {
     /// many are declared, and how many runs wait for the one the request needs (empty: skip).
     #[arg(long, value_delimiter = ',', default_value = "1/10,100/10,1/10000,100/10000",
           value_parser = shape)]
-    resources: Vec<(usize, usize)>,
+    resources: Vec<Option<(usize, usize)>>,
+    /// Private displays held open while others are started and measured (empty: skip).
+    #[arg(long, value_delimiter = ',', default_value = "0,4", value_parser = length)]
+    displays: Vec<Option<usize>>,
+    /// Private displays started at each count.
+    #[arg(long, default_value_t = 30)]
+    display_samples: usize,
     /// The `baton` binary (default: next to this one).
     #[arg(long)]
     baton: Option<PathBuf>,
@@ -164,16 +175,25 @@ async fn main() -> Result<()> {
         drop(scratch);
     }
 
-    let queue_rows = if args.queued.is_empty() {
+    let lengths: Vec<usize> = args.queued.iter().flatten().copied().collect();
+    let queue_rows = if lengths.is_empty() {
         Vec::new()
     } else {
-        queue::measure(&baton, &args.queued, args.queue_samples).await?
+        queue::measure(&baton, &lengths, args.queue_samples).await?
     };
 
-    let resource_rows = if args.resources.is_empty() {
+    let shapes: Vec<(usize, usize)> = args.resources.iter().flatten().copied().collect();
+    let resource_rows = if shapes.is_empty() {
         Vec::new()
     } else {
-        resources::measure(&baton, &args.resources, args.queue_samples).await?
+        resources::measure(&baton, &shapes, args.queue_samples).await?
+    };
+
+    let open: Vec<usize> = args.displays.iter().flatten().copied().collect();
+    let display_rows = if open.is_empty() {
+        Vec::new()
+    } else {
+        displays::measure(&baton, &open, args.display_samples).await?
     };
 
     let idle = if args.idle > 0.0 {
@@ -186,6 +206,7 @@ async fn main() -> Result<()> {
     print_tables(&rows, idle.as_ref(), &args);
     queue::print(&queue_rows);
     resources::print(&resource_rows);
+    displays::print(&display_rows);
     if let Some((ratio, ok)) = queue::target(&queue_rows, 5000) {
         println!(
             "- {} submit + cancel with 5 000 queued within 2× of the shortest queue's (ratio {ratio:.2})",
@@ -210,6 +231,7 @@ async fn main() -> Result<()> {
         "rows": rows,
         "queue": queue_rows,
         "resources": resource_rows,
+        "displays": display_rows,
         "idle": idle,
     });
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
@@ -217,8 +239,23 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// `100/10000`: resources declared / runs queued for the measured one.
-fn shape(text: &str) -> Result<(usize, usize), String> {
+/// A queue length; nothing for an empty value (`--queued ""` skips the rows).
+fn length(text: &str) -> Result<Option<usize>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|e| format!("'{text}': {e}"))
+}
+
+/// `100/10000`: resources declared / runs queued for the measured one; nothing for an empty
+/// value (`--resources ""` skips the rows).
+fn shape(text: &str) -> Result<Option<(usize, usize)>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
     let (resources, queued) = text
         .split_once('/')
         .ok_or_else(|| format!("'{text}' is not RESOURCES/QUEUED, such as 100/10000"))?;
@@ -227,7 +264,7 @@ fn shape(text: &str) -> Result<(usize, usize), String> {
     if resources == 0 {
         return Err("at least one resource".into());
     }
-    Ok((resources, number(queued)?))
+    Ok(Some((resources, number(queued)?)))
 }
 
 fn ratio(part: usize, whole: usize) -> f64 {

@@ -10,15 +10,12 @@ use baton_client::Client;
 use baton_core::RunSpec;
 use serde::Serialize;
 
+use crate::lines::{self, RedisList};
 use crate::peers;
 use crate::workload::Percentiles;
 
 /// The Redis list that stands for the queue.
 const REDIS_QUEUE: &str = "baton-bench-queue";
-/// Parked runs are spread over this many client names, so no per-client cap is reached.
-const CLIENTS: usize = 50;
-/// Submits in flight while parking.
-const PARKING_IN_FLIGHT: usize = 32;
 
 /// The figures at one queue length.
 #[derive(Debug, Serialize)]
@@ -67,11 +64,7 @@ pub async fn measure(
 }
 
 fn spec(title: String, client: String) -> RunSpec {
-    RunSpec {
-        // Parked runs must outlive the measurement without heartbeats.
-        ttl_ms: Some(6 * 3600 * 1000),
-        ..RunSpec::new(title, client, true)
-    }
+    lines::long_lived(RunSpec::new(title, client, true))
 }
 
 /// One run holds the desktop, `queued` more wait behind it.
@@ -79,26 +72,7 @@ async fn park(client: &Client, queued: usize) -> Result<()> {
     client
         .submit(&spec("holder".into(), "bench-holder".into()))
         .await?;
-    let mut next = 0;
-    while next < queued {
-        let batch: Vec<_> = (next..queued.min(next + PARKING_IN_FLIGHT))
-            .map(|i| {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    client
-                        .submit(&spec(
-                            format!("parked {i}"),
-                            format!("parked-{}", i % CLIENTS),
-                        ))
-                        .await
-                })
-            })
-            .collect();
-        next += batch.len();
-        for task in batch {
-            task.await??;
-        }
-    }
+    lines::park(client, queued, spec).await?;
     let snapshot = client.status().await?;
     anyhow::ensure!(
         snapshot.desktop.queue.len() == queued,
@@ -136,55 +110,12 @@ async fn redis_rounds(
     queued: usize,
     samples: usize,
 ) -> Result<(Vec<Duration>, Vec<Duration>)> {
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let _: () = redis::cmd("DEL")
-        .arg(REDIS_QUEUE)
-        .query_async(&mut conn)
-        .await?;
-    for chunk in (0..queued).collect::<Vec<_>>().chunks(1000) {
-        let _: () = redis::cmd("RPUSH")
-            .arg(REDIS_QUEUE)
-            .arg(
-                chunk
-                    .iter()
-                    .map(|i| format!("parked {i}"))
-                    .collect::<Vec<_>>(),
-            )
-            .query_async(&mut conn)
-            .await?;
-    }
+    let mut list = RedisList::fill(url, REDIS_QUEUE, queued).await?;
     let mut pairs = Vec::with_capacity(samples);
     let mut reads = Vec::with_capacity(samples);
     for i in 0..samples {
-        let entry = format!("measured {i}");
-        let start = Instant::now();
-        let _: () = redis::cmd("RPUSH")
-            .arg(REDIS_QUEUE)
-            .arg(&entry)
-            .query_async(&mut conn)
-            .await?;
-        let removed: i64 = redis::cmd("LREM")
-            .arg(REDIS_QUEUE)
-            .arg(-1)
-            .arg(&entry)
-            .query_async(&mut conn)
-            .await?;
-        pairs.push(start.elapsed());
-        anyhow::ensure!(removed == 1, "LREM removed {removed}");
-        let start = Instant::now();
-        let all: Vec<String> = redis::cmd("LRANGE")
-            .arg(REDIS_QUEUE)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await?;
-        reads.push(start.elapsed());
-        anyhow::ensure!(
-            all.len() == queued,
-            "{} entries instead of {queued}",
-            all.len()
-        );
+        pairs.push(list.push_remove(i).await?);
+        reads.push(list.range().await?);
     }
     Ok((pairs, reads))
 }

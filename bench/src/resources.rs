@@ -11,15 +11,14 @@ use baton_client::Client;
 use baton_core::{ResourceName, RunSpec};
 use serde::Serialize;
 
+use crate::lines::{self, RedisList};
 use crate::peers;
 use crate::workload::Percentiles;
 
 /// Runs waiting for every other resource, so that each has a queue of its own.
 const WAITING_ELSEWHERE: usize = 3;
-/// Submits in flight while parking.
-const PARKING_IN_FLIGHT: usize = 32;
-/// Parked runs are spread over this many client names, so no per-client cap is reached.
-const CLIENTS: usize = 50;
+/// The Redis list that stands for the measured resource's queue.
+const REDIS_QUEUE: &str = "baton-bench-resource";
 
 /// The figures of one shape.
 #[derive(Debug, Serialize)]
@@ -81,34 +80,12 @@ async fn declare(client: &Client, count: usize) -> Result<Vec<ResourceName>> {
 }
 
 fn spec(title: String, client: String, resource: &ResourceName) -> RunSpec {
-    RunSpec {
-        // Parked runs must outlive the measurement without heartbeats.
-        ttl_ms: Some(6 * 3600 * 1000),
-        ..RunSpec::new(title, client, false).with_resources([resource.clone()])
-    }
+    lines::long_lived(RunSpec::new(title, client, false).with_resources([resource.clone()]))
 }
 
 /// `count` runs need `resource`: the first holds it, the rest wait.
 async fn park(client: &Client, resource: &ResourceName, count: usize) -> Result<()> {
-    let mut next = 0;
-    while next < count {
-        let batch: Vec<_> = (next..count.min(next + PARKING_IN_FLIGHT))
-            .map(|i| {
-                let client = client.clone();
-                let spec = spec(
-                    format!("parked {i}"),
-                    format!("parked-{}", i % CLIENTS),
-                    resource,
-                );
-                tokio::spawn(async move { client.submit(&spec).await })
-            })
-            .collect();
-        next += batch.len();
-        for task in batch {
-            task.await??;
-        }
-    }
-    Ok(())
+    lines::park(client, count, |title, who| spec(title, who, resource)).await
 }
 
 async fn rounds(client: &Client, resource: &ResourceName, samples: usize) -> Result<Vec<Duration>> {
@@ -131,35 +108,10 @@ async fn rounds(client: &Client, resource: &ResourceName, samples: usize) -> Res
 }
 
 async fn redis_rounds(url: &str, queued: usize, samples: usize) -> Result<Vec<Duration>> {
-    const KEY: &str = "baton-bench-resource";
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let _: () = redis::cmd("DEL").arg(KEY).query_async(&mut conn).await?;
-    for chunk in (0..queued).collect::<Vec<_>>().chunks(1000) {
-        let entries: Vec<String> = chunk.iter().map(|i| format!("parked {i}")).collect();
-        let _: () = redis::cmd("RPUSH")
-            .arg(KEY)
-            .arg(entries)
-            .query_async(&mut conn)
-            .await?;
-    }
+    let mut list = RedisList::fill(url, REDIS_QUEUE, queued).await?;
     let mut pairs = Vec::with_capacity(samples);
     for i in 0..samples {
-        let entry = format!("measured {i}");
-        let start = Instant::now();
-        let _: () = redis::cmd("RPUSH")
-            .arg(KEY)
-            .arg(&entry)
-            .query_async(&mut conn)
-            .await?;
-        let removed: i64 = redis::cmd("LREM")
-            .arg(KEY)
-            .arg(-1)
-            .arg(&entry)
-            .query_async(&mut conn)
-            .await?;
-        pairs.push(start.elapsed());
-        anyhow::ensure!(removed == 1, "LREM removed {removed}");
+        pairs.push(list.push_remove(i).await?);
     }
     Ok(pairs)
 }

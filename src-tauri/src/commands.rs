@@ -72,6 +72,25 @@ pub async fn timeline(state: State<'_, AppState>, minutes: Option<u32>) -> Resul
     ))
 }
 
+/// The private displays open now, each with its run. Changes nothing.
+#[tauri::command]
+pub fn displays(state: State<'_, AppState>) -> Vec<baton_api::models::PrivateDisplay> {
+    state.api.displays.list()
+}
+
+/// A picture of run `id`'s private display, as PNG bytes (the dashboard's live view). Changes
+/// nothing. The person's own desktop is never sent.
+#[tauri::command]
+pub async fn display_picture(state: State<'_, AppState>, id: i64) -> Result<tauri::ipc::Response> {
+    let open = state.api.displays.get(RunId(id)).ok_or_else(|| {
+        Error::Core(baton_core::Error::InvalidState(format!(
+            "run #{id} has no private display open"
+        )))
+    })?;
+    let png = open.gateway.screenshot().await?;
+    Ok(tauri::ipc::Response::new(png))
+}
+
 /// Every resource, the desktop first, with holders and queues. Changes nothing.
 #[tauri::command]
 pub fn resources(state: State<'_, AppState>) -> Vec<ResourceState> {

@@ -236,6 +236,8 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         commands::add_resource,
         commands::set_capacity,
         commands::remove_resource,
+        commands::displays,
+        commands::display_picture,
     ]
 }
 

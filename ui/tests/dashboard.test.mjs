@@ -51,7 +51,7 @@ test("buttons send the right commands", async (t) => {
   await page.selectOption("#filter-state", "cancelled");
   await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "history" && c.args.runState === "cancelled"));
 
-  const reads = ["status", "history", "timeline"];
+  const reads = ["status", "history", "timeline", "displays"];
   const calls = (await ui.calls()).filter((c) => !reads.includes(c.command));
   assert.deepEqual(calls, [
     { command: "stop_holder", args: { runId: 1 } },
@@ -252,5 +252,54 @@ test("without other resources the card stays out of the way", async (t) => {
   const { page, errors } = await dashboard(t, { timeline: [{ resource: "desktop", spans: [], marks: [] }] });
   assert.equal(await page.isVisible("#resources-card"), false);
   await page.waitForSelector("#timeline svg .lane");
+  assert.deepEqual(errors, []);
+});
+
+test("each private display is a live tile with its run and a way to stop it", async (t) => {
+  const status = busy();
+  status.running.push(run(7, "book the flight", "codex", { needs_desktop: false, state: "running", started_at: new Date().toISOString() }));
+  const displays = [
+    { run: 4, display: ":3", lease_token: 1, width: 1280, height: 800, pid: 100 },
+    { run: 7, display: ":5", lease_token: 2, width: 1280, height: 800, pid: 101 },
+  ];
+  const ui = await openPage("index.html", { ...replies(), status, displays, cancel_run: null }, () => {
+    // A 16x10 PNG, counted per display: the live view keeps asking.
+    const png = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAABAAAAAKCAIAAAAy3EnLAAAAFElEQVR4nGNQaLhAEmIY1TA0NQAAvr/mAb38UYsAAAAASUVORK5CYII="), (c) => c.charCodeAt(0));
+    window.__fake.replies.display_picture = () => png.buffer.slice(0);
+  });
+  t.after(() => ui.close());
+  const { page, errors } = ui;
+  await page.waitForSelector('#displays figure[data-run="7"]');
+  assert.equal(await page.isVisible("#displays-card"), true);
+  assert.equal(await page.textContent("#displays-count"), "2");
+  assert.deepEqual(await texts(page, "#displays figcaption"), [
+    "cargo testcodex:3Cancel",
+    "book the flightcodex:5Cancel",
+  ]);
+  // The pictures arrive, and keep arriving: a few frames a second.
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll("#displays img")].every((img) => img.src.startsWith("blob:") && img.naturalWidth === 16));
+  const asked = async () => (await ui.calls()).filter((c) => c.command === "display_picture").length;
+  const before = await asked();
+  await page.waitForFunction((n) => window.__fake.calls.filter((c) => c.command === "display_picture").length >= n + 4, before);
+  // Stop asks once more, then cancels that run as the person.
+  const cancel = '#displays figure[data-run="7"] button';
+  await page.click(cancel);
+  assert.equal(await page.textContent(cancel), "Confirm cancel");
+  await page.click(cancel);
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "cancel_run"));
+  assert.deepEqual((await ui.calls()).find((c) => c.command === "cancel_run").args, { id: 7, reason: null });
+  // A display that ended goes from the page.
+  await ui.reply("displays", [displays[0]]);
+  await ui.emit("baton://status", status);
+  await page.waitForFunction(() => document.querySelectorAll("#displays figure").length === 1);
+  assert.deepEqual(errors, []);
+});
+
+test("without private displays their card stays out of the way", async (t) => {
+  const { page, errors } = await dashboard(t, { displays: [] });
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "displays"));
+  assert.equal(await page.isVisible("#displays-card"), false);
+  assert.equal((await page.evaluate(() => window.__fake.calls)).some((c) => c.command === "display_picture"), false);
   assert.deepEqual(errors, []);
 });

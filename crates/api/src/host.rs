@@ -257,10 +257,15 @@ impl Host {
             }
             Err(e) => return Err(e),
         };
+        let displays = private_displays();
         let config = Config {
             default_ttl: settings.default_ttl,
             caps: settings.caps,
             ask_first: settings.ask_first,
+            private_displays: displays
+                .unavailable_reason()
+                .is_none()
+                .then(|| default_displays(memory_bytes())),
         };
         let takeover = settings.takeover;
         let store = opened.store.clone();
@@ -289,9 +294,17 @@ impl Host {
                 None,
             )
         };
+        if displays.unavailable_reason().is_none() {
+            tokio::spawn(crate::displays::watch(
+                displays.clone(),
+                core.watch_status(),
+                stopping.clone(),
+            ));
+        }
         let state = ApiState::new(core.clone(), gateway, token, 0, stopping.clone())
             .with_takeover(takeover_missing, takeover.subscribe())
-            .with_takeover_limit(takeover_limit);
+            .with_takeover_limit(takeover_limit)
+            .with_displays(displays);
         let server = Server::start(listener, &state, &stopping)?;
         let local = Local::start(&data_dir, &state, &stopping);
         let host = Host {
@@ -383,6 +396,7 @@ impl Host {
     /// the servers stop, `host.json` is removed and the database is closed.
     pub async fn shutdown(self) {
         self.core.shutdown().await;
+        self.state.displays.close_all();
         self.stopping.cancel();
         self.server.finish().await;
         for server in self.retired {
@@ -757,6 +771,48 @@ fn start_input(
     }
 }
 
+/// The private displays this host starts: on Linux where Xvfb is installed.
+#[cfg(target_os = "linux")]
+fn private_displays() -> crate::displays::Displays {
+    use baton_platform::private_display::{PrivateDisplayDriver, SIZE, unavailable};
+    if let Some(why) = unavailable() {
+        tracing::info!(reason = %why, "no private displays");
+        return crate::displays::Displays::unavailable(why);
+    }
+    crate::displays::Displays::new(Arc::new(|| {
+        let driver = PrivateDisplayDriver::start()?;
+        Ok(crate::displays::Started {
+            name: driver.name(),
+            pid: driver.pid(),
+            size: (i32::from(SIZE.0), i32::from(SIZE.1)),
+            driver: Box::new(driver),
+        })
+    }))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn private_displays() -> crate::displays::Displays {
+    crate::displays::Displays::unavailable("private displays are Linux only for now")
+}
+
+/// How many private displays at once unless the person says otherwise: one per 4 GiB of
+/// memory (a browser on a display of its own takes one or two), at least 1 and at most 16; 5
+/// on a 24 GB machine.
+fn default_displays(memory: Option<u64>) -> u32 {
+    let per_display = 4 << 30;
+    memory.map_or(2, |bytes| {
+        u32::try_from((bytes / per_display).clamp(1, 16)).unwrap_or(1)
+    })
+}
+
+/// The machine's memory, from `/proc/meminfo`.
+fn memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Whether the system may ask the person for the permissions input and takeover detection
 /// need (macOS: Accessibility, Input Monitoring): on the first start on this data directory
 /// only. Later starts do not ask again; what is missing is said in `baton status`, the tray
@@ -801,4 +857,19 @@ fn watch_for_the_person(
         settings.subscribe(),
     ));
     Ok(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_displays;
+
+    #[test]
+    fn the_pool_of_displays_grows_with_memory_within_bounds() {
+        const GIB: u64 = 1 << 30;
+        // What /proc/meminfo says of a "24 GB" machine: a little under 24 GiB.
+        assert_eq!(default_displays(Some(23 * GIB + GIB / 2)), 5);
+        assert_eq!(default_displays(Some(2 * GIB)), 1);
+        assert_eq!(default_displays(Some(1024 * GIB)), 16);
+        assert_eq!(default_displays(None), 2);
+    }
 }

@@ -37,16 +37,22 @@ pub async fn input(
             "only run #{id} itself sends its input, with its run token and its lease token"
         )));
     }
-    let screen = state.input.screen().await?;
+    // A run with a private display acts there (DESIGN rule 14), else on the desktop.
+    let private = state.displays.get(id);
+    let gateway = private.as_ref().map_or(&state.input, |open| &open.gateway);
+    let screen = gateway.screen().await?;
     let steps = input::validate(&request.actions, screen)?;
     let total = steps.len();
-    let outcome = state.input.run(id, request.lease_token, steps).await?;
+    let outcome = gateway.run(id, request.lease_token, steps).await?;
     match outcome.stopped {
         None => Ok(Json(InputReport {
             ran: request.actions,
         })),
         Some(stop) => {
-            let (code, why) = refusal(&state, id, request.lease_token, stop).await?;
+            let (code, why) = match private {
+                Some(_) => private_refusal(id, request.lease_token, stop),
+                None => refusal(&state, id, request.lease_token, stop).await?,
+            };
             let message = if outcome.ran == 0 {
                 format!("nothing ran: {why}")
             } else {
@@ -58,6 +64,20 @@ pub async fn input(
             };
             Err(Error::Core(CoreError::InputRefused { code, message }))
         }
+    }
+}
+
+/// Why run `id` may not act on its private display any more.
+fn private_refusal(id: RunId, lease_token: u64, stop: Stop) -> (ErrorCode, String) {
+    match stop {
+        Stop::StaleToken { current } => (
+            ErrorCode::StaleToken,
+            messages::stale_token(id, lease_token, current),
+        ),
+        Stop::UserActive | Stop::NotHolder => (
+            ErrorCode::NotHolder,
+            format!("run #{id} no longer holds its private display"),
+        ),
     }
 }
 

@@ -11,6 +11,8 @@
 //! - [`routes`]: the JSON handlers.
 //! - [`input`]: the input routes: the holder's batches, pointer and screen.
 //! - [`resources`]: the resource routes: read them; the person declares, resizes, removes.
+//! - [`displays`]: the runs' private displays: started for a run that holds one of the pool
+//!   `displays`, its input and screenshots, ended as soon as it lets go.
 //! - [`stream`]: the SSE handlers (event log, a run's attach stream).
 //! - [`auth`]: the Host/Origin guard and bearer auth.
 //! - [`extract`]: body, query and path extractors that answer in the API's error format.
@@ -20,6 +22,7 @@
 //! - [`error`]: the crate's one error type and its HTTP mapping.
 
 pub mod auth;
+pub mod displays;
 pub mod error;
 pub mod extract;
 pub mod host;
@@ -88,6 +91,9 @@ pub(crate) fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(resources::list, resources::add))
         .routes(routes!(resources::capacity))
         .routes(routes!(resources::remove))
+        .routes(routes!(displays::open))
+        .routes(routes!(displays::screenshot))
+        .routes(routes!(displays::list))
         .routes(routes!(routes::history))
         .routes(routes!(routes::events))
         .routes(routes!(stream::events))

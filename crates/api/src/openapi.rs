@@ -26,6 +26,7 @@ use crate::error::ErrorBody;
         (name = "history", description = "The history and the event log"),
         (name = "input", description = "Input, sent by Baton for the desktop holder only"),
         (name = "resources", description = "Named resources besides the desktop: read them; the person declares, resizes and removes them"),
+        (name = "displays", description = "Private displays: a run that holds one of the pool 'displays' gets an X display of its own (Linux)"),
         (name = "host", description = "The host itself"),
     ),
 )]

@@ -16,6 +16,8 @@ pub struct ApiState {
     pub core: Handle,
     /// The input gateway (unavailable on a headless host).
     pub input: Gateway,
+    /// The runs' private displays (none where the host cannot start them).
+    pub displays: crate::displays::Displays,
     user_token: Arc<watch::Sender<String>>,
     allowed_hosts: Arc<[String]>,
     /// The host's token: cancelled when the host stops, so that endless streams end.
@@ -41,6 +43,9 @@ impl ApiState {
         ApiState {
             core,
             input,
+            displays: crate::displays::Displays::unavailable(
+                "this host starts no private displays",
+            ),
             user_token: Arc::new(watch::Sender::new(user_token)),
             allowed_hosts: allowed_hosts(port),
             stopping,
@@ -61,6 +66,11 @@ impl ApiState {
             takeover: Some(settings),
             ..self
         }
+    }
+
+    /// With the private displays the host starts.
+    pub fn with_displays(self, displays: crate::displays::Displays) -> Self {
+        ApiState { displays, ..self }
     }
 
     /// With what takeover detection cannot do here though it runs.

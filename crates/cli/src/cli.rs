@@ -127,6 +127,15 @@ pub enum Command {
         )]
         words: Vec<String>,
     },
+    /// Save a picture of a run's private display as PNG (`baton run --display private`).
+    /// Inside such a run it is the run's own; the person may name any run with one.
+    Screenshot {
+        /// The run (default: the run this command runs in).
+        run_id: Option<i64>,
+        /// Where to write the PNG (default: run-ID.png; `-` for stdout).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
     /// Serve Baton's tools to an agent over MCP on stdin/stdout (for Claude Code, Codex and
     /// other MCP clients). Needs a running host; one MCP session is one run.
     #[command(after_help = MCP_AFTER_HELP)]
@@ -263,6 +272,17 @@ pub struct McpArgs {
     #[arg(long = "resource", value_name = "NAME", requires = "proxy",
           value_parser = crate::cmd::resource::name)]
     pub resources: Vec<baton_core::ResourceName>,
+    /// With --proxy, `private`: run the server on a display of the session's own (Linux,
+    /// Xvfb), held from the pool `displays` for as long as the session lasts. Nobody else
+    /// uses that display, so its tools are not gated.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        requires = "proxy",
+        conflicts_with = "resources"
+    )]
+    pub display: Option<DisplayKind>,
     /// The title of the session's runs (default: "agent session", or "desktop through CMD").
     #[arg(long)]
     pub title: Option<String>,
@@ -272,6 +292,13 @@ pub struct McpArgs {
     /// With --proxy: the desktop MCP server's command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// Displays a run may ask for besides the person's desktop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DisplayKind {
+    /// A display of the run's own, which nobody else sees or types into.
+    Private,
 }
 
 /// Agents `baton hook` answers for.
@@ -291,6 +318,11 @@ pub struct RunArgs {
     /// it while it runs. Repeat for several; they are granted together, and with --desktop.
     #[arg(long = "resource", short = 'r', value_name = "NAME", value_parser = crate::cmd::resource::name)]
     pub resources: Vec<baton_core::ResourceName>,
+    /// `private`: the command gets a display of its own (Linux, an Xvfb server) instead of
+    /// the person's screen, from the pool `displays`; its DISPLAY points there, and its
+    /// `baton input` acts there. The display ends with the run.
+    #[arg(long, value_enum, value_name = "KIND", conflicts_with = "desktop")]
+    pub display: Option<DisplayKind>,
     /// What the run is doing, as the user sees it (default: the command line).
     #[arg(long, short)]
     pub title: Option<String>,
@@ -312,8 +344,10 @@ pub struct RunArgs {
 }
 
 const RUN_AFTER_HELP: &str = "\
-The command gets BATON_URL, BATON_RUN_ID, BATON_RUN_TOKEN and, while it holds the desktop,
-BATON_LEASE_TOKEN in its environment. With --resource it starts once it holds every resource
+The command gets BATON_URL, BATON_RUN_ID, BATON_RUN_TOKEN, BATON_LEASES (each resource it
+holds with its token: `browser:work=2 desktop=1`) and, when it holds the desktop,
+BATON_LEASE_TOKEN in its environment; with --display private, DISPLAY and BATON_DISPLAY name
+its own display. With --resource it starts once it holds every resource
 it names (and the desktop with --desktop), all at once; it waits holding none of them.
 
 Exit codes: the command's own; 69 no Baton host (or it went away: the command is ended);

@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::models::{
     AcquireRequest, AddResource, AmendRequest, CapacityRequest, EventsParams, FinishRequest,
-    HeartbeatRequest, HistoryParams, InputReport, InputRequest, Paused, Point, ReasonRequest,
-    Removed, ScreenSize, StopRequest, Stopped,
+    HeartbeatRequest, HistoryParams, InputReport, InputRequest, Paused, Point, PrivateDisplay,
+    ReasonRequest, Removed, ScreenSize, StopRequest, Stopped,
 };
 use crate::sse::EventStream;
 
@@ -36,6 +36,33 @@ pub mod env {
     pub const RUN_TOKEN: &str = "BATON_RUN_TOKEN";
     /// The lease token, while the run holds the desktop.
     pub const LEASE_TOKEN: &str = "BATON_LEASE_TOKEN";
+    /// Every resource the run holds with its token, `name=token` separated by spaces (a
+    /// resource's name has neither): `browser:work=7 desktop=3`. A resource's own wrapper
+    /// compares the token with the highest it has seen, so a stale holder is refused there too.
+    pub const LEASES: &str = "BATON_LEASES";
+
+    /// The run's private display (`:5`), when it has one: its `baton input` goes there, with
+    /// the token of `displays` from [`LEASES`].
+    pub const DISPLAY: &str = "BATON_DISPLAY";
+
+    /// The token of `resource` in a [`LEASES`] value.
+    pub fn lease_of(leases: &str, resource: &str) -> Option<u64> {
+        leases
+            .split_whitespace()
+            .filter_map(|entry| entry.split_once('='))
+            .find(|(name, _)| *name == resource)
+            .and_then(|(_, token)| token.parse().ok())
+    }
+
+    /// The value of [`LEASES`] for what a run holds.
+    pub fn leases<'a>(
+        held: impl IntoIterator<Item = (&'a baton_core::ResourceName, &'a u64)>,
+    ) -> String {
+        held.into_iter()
+            .map(|(name, token)| format!("{name}={token}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// How long a connection may take to open: the host is on this machine.
@@ -410,6 +437,28 @@ impl Client {
         self.get("/v1/input/screen").await
     }
 
+    /// `POST /v1/runs/{id}/display`: the run's private display, started now if it has none
+    /// yet. Only the run itself asks, while it holds one of the pool `displays`.
+    pub async fn open_display(&self, id: RunId) -> Result<PrivateDisplay> {
+        self.post(&format!("/v1/runs/{id}/display"), &serde_json::json!({}))
+            .await
+    }
+
+    /// `GET /v1/displays`: the private displays open now.
+    pub async fn displays(&self) -> Result<Vec<PrivateDisplay>> {
+        self.get("/v1/displays").await
+    }
+
+    /// `GET /v1/runs/{id}/screenshot`: the run's private display, as PNG.
+    pub async fn screenshot(&self, id: RunId) -> Result<Vec<u8>> {
+        let path = format!("/v1/runs/{id}/screenshot");
+        let response = self
+            .respond(|http, url| http.get(url).timeout(REQUEST_TIMEOUT), &path)
+            .await?;
+        let bytes = response.bytes().await.map_err(transport)?;
+        Ok(bytes.to_vec())
+    }
+
     // The transport.
 
     /// GET, answered as `T`.
@@ -551,8 +600,21 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resource_s_token_is_read_back_from_the_leases_variable() {
+        let name = |s: &str| s.parse::<baton_core::ResourceName>().unwrap();
+        let held = [(name("browser:work"), 7), (name("displays"), 3)];
+        let value = env::leases(held.iter().map(|(n, t)| (n, t)));
+        assert_eq!(value, "browser:work=7 displays=3");
+        assert_eq!(env::lease_of(&value, "displays"), Some(3));
+        assert_eq!(env::lease_of(&value, "browser:work"), Some(7));
+        assert_eq!(env::lease_of(&value, "desktop"), None);
+        assert_eq!(env::lease_of("", "displays"), None);
+    }
 
     #[test]
     fn run_tokens_name_their_run() {

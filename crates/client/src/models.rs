@@ -326,3 +326,22 @@ pub struct Removed {
     /// The resource that is gone.
     pub removed: ResourceName,
 }
+
+/// `POST /v1/runs/{id}/display`: the private display the host started for a run that holds
+/// a unit of `displays`, and `GET /v1/displays`, which lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrivateDisplay {
+    /// The run it belongs to.
+    pub run: baton_core::RunId,
+    /// Its X display, for `DISPLAY` (`:5`).
+    pub display: String,
+    /// The token the run holds `displays` by; `baton input` presents it there.
+    pub lease_token: u64,
+    /// Pixels across.
+    pub width: i32,
+    /// Pixels down.
+    pub height: i32,
+    /// The X server's process id.
+    pub pid: u32,
+}

@@ -48,6 +48,9 @@ pub struct Config {
     pub caps: Caps,
     /// Whether the user OKs each run before it takes the free desktop.
     pub ask_first: bool,
+    /// Where the host starts private displays, how many at once by default: then their pool,
+    /// `displays`, is built in.
+    pub private_displays: Option<u32>,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             default_ttl: DEFAULT_TTL,
             caps: Caps::default(),
             ask_first: false,
+            private_displays: None,
         }
     }
 }
@@ -174,8 +178,9 @@ impl std::fmt::Debug for Handle {
 /// Starts the scheduler actor on the current tokio runtime.
 pub fn spawn(opened: Opened, clock: Arc<dyn Clock>, config: Config) -> Handle {
     let Opened { store, resume, .. } = opened;
-    let machine =
-        Machine::new(clock, config.default_ttl, config.caps, resume).asking_first(config.ask_first);
+    let machine = Machine::new(clock, config.default_ttl, config.caps, resume)
+        .asking_first(config.ask_first)
+        .with_private_displays(config.private_displays);
     let (tx, rx) = mpsc::channel(256);
     let (detach_tx, detach_rx) = mpsc::unbounded_channel();
     let (published_tx, published) = watch::channel(Arc::new(machine.published()));

@@ -17,6 +17,8 @@
 //! - `keymap` (Linux): which keys type a character, read from the compositor's XKB keymap.
 //! - `gnome` (Linux): the person's input told from Baton's on GNOME, through Baton's shell
 //!   extension.
+//! - `private_display` (Linux): a run's own X server (Xvfb), its input and its screenshots,
+//!   ended with the run and with the host, kill -9 included.
 //! - `idle` (Linux): the compositor's idle notifications, takeover's limited backstop where
 //!   nothing tells whose input is whose (KDE).
 //! - `shortcuts` (Linux): the stop hotkey on Wayland, bound by the desktop through the
@@ -35,6 +37,8 @@ pub mod idle;
 pub mod keymap;
 #[cfg(feature = "desktop")]
 pub mod native;
+#[cfg(all(target_os = "linux", feature = "desktop"))]
+pub mod private_display;
 #[cfg(all(target_os = "linux", feature = "desktop"))]
 pub mod shortcuts;
 #[cfg(feature = "desktop")]

@@ -598,6 +598,8 @@ fn resources_are_declared_resized_and_removed_and_the_timeline_shows_them() {
         .unwrap()
         .iter()
         .map(|r| r["name"].as_str().unwrap())
+        // Built in where the host starts private displays (Xvfb is installed).
+        .filter(|name| *name != "displays")
         .collect();
     assert_eq!(names, ["desktop", "browser:work"]);
     let resized = f
@@ -621,7 +623,14 @@ fn resources_are_declared_resized_and_removed_and_the_timeline_shows_them() {
     f.invoke("remove_resource", json!({"name": "browser:work"}))
         .unwrap();
     let listed = f.invoke("resources", json!({})).unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "browser:work"),
+        "{listed}"
+    );
     // Removed or never declared, it is named in the refusal with the ones there are.
     let refused = f
         .invoke("remove_resource", json!({"name": "browser:work"}))

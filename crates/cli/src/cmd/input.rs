@@ -5,12 +5,48 @@
 //! baton input move --rel -20 5 click right --double scroll 0 3 wait 200
 //! baton input pointer | baton input screen                 read-only
 //! ```
+//!
+//! And `baton screenshot`: a picture of a run's private display.
 
 use baton_client::models::InputRequest;
 use baton_client::{Client, env};
 use baton_core::input::{Action, Button};
 
 use crate::exit::{self, Failure};
+
+/// `baton screenshot [RUN] [-o FILE]`: the run's private display as PNG, written to FILE.
+pub async fn screenshot(
+    client: &Client,
+    run_id: Option<i64>,
+    output: Option<std::path::PathBuf>,
+) -> Result<u8, Failure> {
+    let run = match run_id.map(baton_core::RunId).or(client.run()) {
+        Some(run) => run,
+        None => {
+            return Err(Failure::new(
+                exit::USAGE,
+                "say whose private display to look at: baton screenshot RUN_ID (inside 'baton run --display private' it is the run's own)",
+            ));
+        }
+    };
+    let png = client.screenshot(run).await?;
+    let output = output.unwrap_or_else(|| format!("run-{run}.png").into());
+    if output.as_os_str() == "-" {
+        use std::io::Write;
+        std::io::stdout()
+            .write_all(&png)
+            .map_err(|e| Failure::new(exit::FAILED, format!("cannot write the picture: {e}")))?;
+    } else {
+        std::fs::write(&output, &png).map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!("cannot write {}: {e}", output.display()),
+            )
+        })?;
+        eprintln!("baton: run #{run}'s display saved to {}", output.display());
+    }
+    Ok(exit::OK)
+}
 
 /// What the words ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +80,22 @@ pub async fn input(
                     "baton input sends input for the run it runs in: use it inside 'baton run --desktop -- …' (BATON_RUN_TOKEN is not set)",
                 ));
             };
+            // A run with a private display acts there, by its token of `displays`.
+            let private = std::env::var_os(env::DISPLAY).is_some();
             let lease_token = match lease_token {
                 Some(token) => token,
+                None if private => std::env::var(env::LEASES)
+                    .ok()
+                    .and_then(|leases| env::lease_of(&leases, baton_core::resource::DISPLAYS))
+                    .ok_or_else(|| {
+                        Failure::new(
+                            exit::REFUSED,
+                            format!(
+                                "run #{run} has a private display but no token of 'displays' in {}",
+                                env::LEASES
+                            ),
+                        )
+                    })?,
                 None => std::env::var(env::LEASE_TOKEN)
                     .ok()
                     .and_then(|t| t.parse().ok())

@@ -9,16 +9,31 @@
 
 use std::time::Duration;
 
+use baton_client::models::PrivateDisplay;
 use baton_client::{Binding, Bound, BoundRun, Client, Withdrawal, env};
 use baton_core::clock::sleep_until;
 use baton_core::messages::{granted_notice, queue_notice};
-use baton_core::{Outcome, RunId, RunSpec, RunState, RunStatus};
+use baton_core::{Outcome, ResourceName, RunId, RunSpec, RunState, RunStatus};
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use crate::cli::{RunArgs, seconds, ttl_seconds};
+use crate::cli::{DisplayKind, RunArgs, seconds, ttl_seconds};
 use crate::exit::{self, Failure};
 use crate::process::{self, Job, Sig, Signals};
+
+/// Refuses `--display private` before the run exists where the host starts no private
+/// displays: the pool `displays` is there only where it does (or where the person once
+/// sized it, for a host that since lost Xvfb: then opening the display says why).
+async fn offers_private_displays(client: &Client) -> Result<(), Failure> {
+    let displays = ResourceName::displays();
+    if client.resources().await?.iter().any(|r| r.name == displays) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        exit::REFUSED,
+        "this Baton host starts no private displays: they need Linux and Xvfb (Debian: apt install xvfb), then a restart of Baton",
+    ))
+}
 
 /// How long a cancelled command gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
@@ -44,6 +59,15 @@ pub async fn run(client: &Client, args: RunArgs, replace: Option<i64>) -> Result
         .transpose()?
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let give_up = args.wait.map(|s| seconds(s, "--wait")).transpose()?;
+    let private = args.display == Some(DisplayKind::Private);
+    let mut resources = args.resources;
+    if private {
+        offers_private_displays(client).await?;
+        let displays = ResourceName::displays();
+        if !resources.contains(&displays) {
+            resources.push(displays);
+        }
+    }
     // Listen for signals before the run exists, so none arrives unhandled in between.
     let signals = Signals::new()
         .map_err(|e| Failure::new(exit::FAILED, format!("cannot listen for signals: {e}")))?;
@@ -55,7 +79,7 @@ pub async fn run(client: &Client, args: RunArgs, replace: Option<i64>) -> Result
             .unwrap_or_else(|| title_of(&args.command)),
         client: args.client,
         needs_desktop: args.desktop,
-        resources: args.resources,
+        resources,
         ttl_ms,
         queue: !args.no_wait,
     };
@@ -72,6 +96,7 @@ pub async fn run(client: &Client, args: RunArgs, replace: Option<i64>) -> Result
             let mut wrapper = Wrapper {
                 run: binding.run().clone(),
                 command: args.command,
+                private,
                 job: None,
                 notice: None,
                 waited: false,
@@ -86,6 +111,8 @@ pub async fn run(client: &Client, args: RunArgs, replace: Option<i64>) -> Result
 struct Wrapper {
     run: BoundRun,
     command: Vec<String>,
+    /// The command runs on a display of its own, asked for once the run holds `displays`.
+    private: bool,
     job: Option<Job>,
     /// The last queue notice printed, to print again only when it changes.
     notice: Option<String>,
@@ -176,7 +203,11 @@ impl Wrapper {
                 if self.waited {
                     eprintln!("baton: {}", granted_notice(&status.run));
                 }
-                match self.spawn(&status) {
+                let spawned = match self.private_display().await {
+                    Ok(display) => self.spawn(&status, display.as_ref()),
+                    Err(failure) => Err(failure),
+                };
+                match spawned {
                     Ok(job) => self.job = Some(job),
                     Err(failure) => {
                         self.finish(false, None, Some(&failure.message)).await;
@@ -189,7 +220,20 @@ impl Wrapper {
         Ok(None)
     }
 
-    fn spawn(&mut self, status: &RunStatus) -> Result<Job, Failure> {
+    /// The run's private display, when it asked for one: started by the host now.
+    async fn private_display(&self) -> Result<Option<PrivateDisplay>, Failure> {
+        if !self.private {
+            return Ok(None);
+        }
+        let display = self.run.me().open_display(self.run.id()).await?;
+        Ok(Some(display))
+    }
+
+    fn spawn(
+        &mut self,
+        status: &RunStatus,
+        display: Option<&PrivateDisplay>,
+    ) -> Result<Job, Failure> {
         let (program, args) = self
             .command
             .split_first()
@@ -208,11 +252,23 @@ impl Wrapper {
         command
             .env(env::RUN_ID, self.run.id().to_string())
             .env(env::RUN_TOKEN, me.token())
-            .env_remove(env::LEASE_TOKEN);
+            .env_remove(env::LEASE_TOKEN)
+            .env_remove(env::LEASES);
+        if !status.run.leases.is_empty() {
+            command.env(env::LEASES, env::leases(&status.run.leases));
+        }
         if status.run.holds_desktop
             && let Some(token) = status.run.lease_token
         {
             command.env(env::LEASE_TOKEN, token.to_string());
+        }
+        command.env_remove(env::DISPLAY);
+        if let Some(display) = display {
+            // Its own X display, and no way to the person's Wayland session by mistake.
+            command
+                .env("DISPLAY", &display.display)
+                .env(env::DISPLAY, &display.display)
+                .env_remove("WAYLAND_DISPLAY");
         }
         Job::spawn(command)
             .map_err(|e| Failure::new(CANNOT_START, format!("cannot start '{program}': {e}")))

@@ -28,7 +28,7 @@ use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::McpArgs;
+use crate::cli::{DisplayKind, McpArgs};
 use crate::exit::{self, Failure};
 use baton_client::Client;
 use proxy::{Downstream, Gates};
@@ -193,13 +193,20 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
                 "--proxy needs the desktop MCP server's command after '--', e.g. 'baton mcp --proxy -- npx @playwright/mcp'",
             ));
         }
+        let private = args.display == Some(DisplayKind::Private);
         let gates = Gates {
             add: args.gate.clone(),
             remove: args.no_gate.clone(),
             trust_read_only: args.trust_read_only_hints,
+            private,
         };
         let timeout = crate::cli::seconds(args.call_timeout, "--call-timeout")?;
-        let downstream = Downstream::start(&args.command, gates, timeout);
+        let command = if private {
+            on_a_private_display(&data_dir, &args)?
+        } else {
+            args.command.clone()
+        };
+        let downstream = Downstream::start(&command, gates, timeout);
         if args.explain {
             return explain(&downstream).await;
         }
@@ -290,6 +297,34 @@ pub async fn serve(data_dir: DataDir, args: McpArgs) -> Result<u8, Failure> {
         std::process::exit(i32::from(exit::OK));
     }
     outcome.map(|()| exit::OK)
+}
+
+/// The server's command wrapped in `baton run --display private`: a run of the session's own
+/// that holds a private display as long as the server lives, with the server's stdin and
+/// stdout passed through untouched and its DISPLAY pointing there.
+fn on_a_private_display(data_dir: &DataDir, args: &McpArgs) -> Result<Vec<String>, Failure> {
+    let baton = std::env::current_exe()
+        .map_err(|e| Failure::new(exit::FAILED, format!("cannot find this baton program: {e}")))?;
+    let label = crate::format::truncate(&args.command.join(" "), 80);
+    let title = args
+        .title
+        .clone()
+        .unwrap_or_else(|| format!("{label} on a private display"));
+    let mut command = vec![
+        baton.to_string_lossy().into_owned(),
+        "--data-dir".into(),
+        data_dir.path().to_string_lossy().into_owned(),
+        "run".into(),
+        "--display".into(),
+        "private".into(),
+        "--title".into(),
+        title,
+        "--client".into(),
+        args.client.clone().unwrap_or_else(|| "mcp".into()),
+        "--".into(),
+    ];
+    command.extend(args.command.iter().cloned());
+    Ok(command)
 }
 
 /// Each time the desktop server says its tools changed: lists them again (so the new ones can

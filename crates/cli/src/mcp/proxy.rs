@@ -76,6 +76,8 @@ pub struct Gates {
     /// Whether a tool the server marks read-only passes (`--trust-read-only-hints`): a server's
     /// own word is not evidence unless the user says so.
     pub trust_read_only: bool,
+    /// Nothing is gated: the server runs on a private display of the session's own.
+    pub private: bool,
 }
 
 impl Gates {
@@ -88,6 +90,12 @@ impl Gates {
     /// user's exact names, the user's words, a trusted read-only hint, an input word, a read
     /// word; a tool none of them speaks for is gated.
     pub fn decide(&self, tool: &str, read_only: bool) -> (bool, String) {
+        if self.private {
+            return (
+                false,
+                "the server runs on a private display of this session's own".into(),
+            );
+        }
         if self.remove.iter().any(|n| n == tool) {
             return (false, "--no-gate names it".into());
         }
@@ -202,7 +210,9 @@ impl std::fmt::Debug for Downstream {
 }
 
 impl Downstream {
-    /// Starts `command` in the background.
+    /// Starts `command` in the background. A server on a private display starts once the
+    /// session has its display, which may mean waiting in line for one: then there is no
+    /// limit on how long it takes.
     pub fn start(command: &[String], gates: Gates, call_timeout: Duration) -> Downstream {
         let label = crate::format::truncate(&command.join(" "), 120);
         let (tx, state) = watch::channel(Down::Starting);
@@ -211,8 +221,13 @@ impl Downstream {
         let command = command.to_vec();
         let name = label.clone();
         let listed = known.clone();
+        let patience = if gates.private {
+            Duration::MAX
+        } else {
+            START_TIMEOUT
+        };
         tokio::spawn(async move {
-            let result = tokio::time::timeout(START_TIMEOUT, connect(&command, changes)).await;
+            let result = tokio::time::timeout(patience, connect(&command, changes)).await;
             let down = match result {
                 Ok(Ok((service, tools))) => {
                     *listed.lock().unwrap_or_else(|e| e.into_inner()) = tools;
@@ -595,6 +610,7 @@ mod tests {
             add: vec!["computer".into(), "run_script".into()],
             remove: vec!["browser_hover".into(), "select".into()],
             trust_read_only: true,
+            private: false,
         };
         assert!(gates.gated("computer", false));
         assert!(
@@ -605,5 +621,15 @@ mod tests {
         assert!(!gates.gated("browser_hover", false));
         assert!(!gates.gated("select_option", false));
         assert!(gates.gated("browser_click", false));
+        // On a private display of the session's own, nothing waits.
+        let private = Gates {
+            private: true,
+            ..gates
+        };
+        assert!(!private.gated("computer", false));
+        assert_eq!(
+            private.decide("browser_click", false).1,
+            "the server runs on a private display of this session's own"
+        );
     }
 }

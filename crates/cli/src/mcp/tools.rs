@@ -248,8 +248,14 @@ impl Baton {
         let Some(status) = active.status() else {
             return refused(&Failure::no_host());
         };
-        let token = match (status.run.holds_desktop, status.run.lease_token) {
-            (true, Some(token)) => token,
+        // A session that holds a private display acts there, by that display's token.
+        let private = status.run.holds.contains(&ResourceName::displays());
+        let token = match (private, status.run.holds_desktop, status.run.lease_token) {
+            (true, _, _) => match active.me.open_display(active.id).await {
+                Ok(display) => display.lease_token,
+                Err(failure) => return refused_with(&active, &failure),
+            },
+            (false, true, Some(token)) => token,
             _ => {
                 return error(format!(
                     "run #{} does not hold the desktop: {} Call desktop_acquire (and desktop_wait) first.",
@@ -275,6 +281,42 @@ impl Baton {
                     if count == 1 { "" } else { "s" }
                 ),
             ),
+            Err(failure) => refused_with(&active, &failure),
+        }
+    }
+
+    /// A picture of this session's private display (Linux), as PNG: acquire "displays" first
+    /// (desktop_acquire with resources ["displays"]). The display is yours alone while you hold
+    /// it: programs you start with its DISPLAY (given here) open there, and desktop_input acts
+    /// there. The person's own screen is never sent.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn display_screenshot(&self) -> CallToolResult {
+        let Some(active) = self.session.current().await else {
+            return self.no_run().await;
+        };
+        let display = match active.me.open_display(active.id).await {
+            Ok(display) => display,
+            Err(failure) => return refused_with(&active, &failure),
+        };
+        match active.me.screenshot(active.id).await {
+            Ok(png) => {
+                use base64::Engine;
+                let mut content = with_notes(
+                    Some(&active),
+                    format!(
+                        "Run #{}'s private display {} ({}x{}; start programs there with DISPLAY={}).",
+                        active.id, display.display, display.width, display.height, display.display
+                    ),
+                );
+                content.insert(
+                    0,
+                    ContentBlock::image(
+                        base64::engine::general_purpose::STANDARD.encode(png),
+                        "image/png",
+                    ),
+                );
+                CallToolResult::success(content)
+            }
             Err(failure) => refused_with(&active, &failure),
         }
     }

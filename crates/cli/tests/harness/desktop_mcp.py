@@ -2,8 +2,8 @@
 """A small desktop MCP server for the proxy tests: newline-delimited JSON-RPC on stdio.
 
 Every tool call is recorded in the log file given as the first argument, one JSON line with
-the tool, the caller's `who` argument and the start and end times (monotonic seconds), so a
-test can check that gated calls of two sessions never overlap.
+the tool, the caller's `who` argument and the start and end times (monotonic seconds), and the DISPLAY it runs on, so
+a test can check that gated calls of two sessions never overlap, or where a server runs.
 
 Tools: click, type_text, press_key (input; 200 ms each), screenshot, list_windows (read-only;
 immediate), click_and_crash (exits the server), click_then_exit (answers, then exits the server
@@ -34,7 +34,8 @@ def send(message):
 
 def record(tool, who, start, end):
     with log_lock, open(LOG, "a") as f:
-        f.write(json.dumps({"tool": tool, "who": who, "start": start, "end": end}) + "\n")
+        f.write(json.dumps({"tool": tool, "who": who, "start": start, "end": end,
+                            "display": os.environ.get("DISPLAY", "")}) + "\n")
 
 
 def call(request_id, params):

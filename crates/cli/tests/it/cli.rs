@@ -4,7 +4,9 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use crate::common::{Daemon, alive, baton_in, read_trimmed, signal, text, wait_file};
+use crate::common::{
+    Daemon, alive, assert_says, baton_in, read_trimmed, run_script, signal, text, wait_file,
+};
 use serde_json::Value;
 
 const SHORT: Duration = Duration::from_secs(10);
@@ -141,28 +143,22 @@ fn a_busy_desktop_queues_with_the_honest_message_and_starts_when_released() {
     let mut a = hold(&d, t, "a", &["-d", "-t", "log in", "-c", "claude-code"]);
     wait_file(&t.join("a.id"), SHORT);
     let b_out = t.join("b.out");
-    let mut b = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "fill the form",
-        "-c",
-        "codex",
-        "--",
-        "sh",
-        "-c",
+    let mut b = run_script(
+        &d,
+        &["-d", "-t", "fill the form", "-c", "codex"],
         &format!("echo $BATON_LEASE_TOKEN > {}", b_out.display()),
-    ]);
+    );
     // The facts, in the terminal's voice: whom it waits for, where, and that it starts itself.
     let line = b.stderr.wait_for("queued behind", SHORT);
-    for fact in [
-        "baton: the desktop is busy",
-        "'log in' (claude-code)",
-        "position 1",
-        "starting automatically",
-    ] {
-        assert!(line.contains(fact), "{line}");
-    }
+    assert_says(
+        &line,
+        &[
+            "baton: the desktop is busy",
+            "'log in' (claude-code)",
+            "position 1",
+            "starting automatically",
+        ],
+    );
     // A third waits at position 2 and says so.
     let mut c = d.spawn(&["run", "-d", "-t", "third", "--", "true"]);
     assert!(
@@ -1610,37 +1606,32 @@ fn with_ask_first_a_run_waits_for_the_user_s_ok_and_allow_or_cancel_answers() {
     let work = tempfile::tempdir().unwrap();
     let t = work.path();
     let a_out = t.join("a.out");
-    let mut a = d.spawn(&[
-        "run",
-        "-d",
-        "-t",
-        "fill the form",
-        "-c",
-        "codex",
-        "--",
-        "sh",
-        "-c",
+    let mut a = run_script(
+        &d,
+        &["-d", "-t", "fill the form", "-c", "codex"],
         &format!("echo $BATON_LEASE_TOKEN > {}", a_out.display()),
-    ]);
+    );
     let line = a.stderr.wait_for("OKs each run", SHORT);
-    for fact in [
-        "the desktop is free",
-        "waiting for the user's OK",
-        "'baton allow 1'",
-        "position 1",
-        "starting automatically",
-    ] {
-        assert!(line.contains(fact), "{line}");
-    }
+    assert_says(
+        &line,
+        &[
+            "the desktop is free",
+            "waiting for the user's OK",
+            "'baton allow 1'",
+            "position 1",
+            "starting automatically",
+        ],
+    );
     let mut b = hold(&d, t, "b", &["-d", "-t", "book the flight"]);
     let line = b.stderr.wait_for("OKs each run", SHORT);
-    for fact in [
-        "which waits for that OK",
-        "position 2",
-        "starting automatically",
-    ] {
-        assert!(line.contains(fact), "{line}");
-    }
+    assert_says(
+        &line,
+        &[
+            "which waits for that OK",
+            "position 2",
+            "starting automatically",
+        ],
+    );
     let status = text(&d.run(&["status"]).stdout);
     assert!(status.contains("Desktop: free"), "{status}");
     assert!(
@@ -1706,9 +1697,7 @@ fn runs_take_turns_on_a_declared_resource_and_a_typo_is_refused() {
     let out = d.run(&["run", "--resource", "browser:wrok", "--", "true"]);
     assert_eq!(out.status.code(), Some(4));
     let said = text(&out.stderr);
-    for fact in ["'browser:wrok'", "browser:work", "desktop"] {
-        assert!(said.contains(fact), "{said}");
-    }
+    assert_says(&said, &["'browser:wrok'", "browser:work", "desktop"]);
     // A name that cannot be one is refused before the host is asked.
     let out = d.run(&["run", "--resource", "a b", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
@@ -1723,18 +1712,14 @@ fn runs_take_turns_on_a_declared_resource_and_a_typo_is_refused() {
     wait_file(&t.join("a.id"), SHORT);
     // With the desktop too: it waits for the browser, holding neither.
     let b_out = t.join("b.out");
-    let mut b = d.spawn(&[
-        "run",
-        "-d",
-        "--resource",
-        "browser:work",
-        "-t",
-        "compare",
-        "--",
-        "sh",
-        "-c",
-        &format!("echo $BATON_LEASE_TOKEN > {}", b_out.display()),
-    ]);
+    let mut b = run_script(
+        &d,
+        &["-d", "--resource", "browser:work", "-t", "compare"],
+        &format!(
+            "echo \"$BATON_LEASE_TOKEN $BATON_LEASES\" > {}",
+            b_out.display()
+        ),
+    );
     let line = b.stderr.wait_for("queued", SHORT);
     assert!(
         line.contains("'research' (codex) for 'browser:work', position 1"),
@@ -1765,7 +1750,8 @@ fn runs_take_turns_on_a_declared_resource_and_a_typo_is_refused() {
     fs::write(t.join("a.go"), "").unwrap();
     assert_eq!(a.wait(SHORT).code(), Some(0));
     assert_eq!(b.wait(SHORT).code(), Some(0));
-    assert_eq!(read_trimmed(&b_out), "1", "the desktop's token, as before");
+    // The desktop's token as before, and every token it holds.
+    assert_eq!(read_trimmed(&b_out), "1 browser:work=2 desktop=1");
     let said = b.stderr.joined();
     assert!(
         said.contains(
@@ -1777,5 +1763,12 @@ fn runs_take_turns_on_a_declared_resource_and_a_typo_is_refused() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let list = text(&d.run(&["resource", "list", "--json"]).stdout);
     let list: Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 1);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"browser:work"), "{names:?}");
+    assert_eq!(names[0], "desktop");
 }

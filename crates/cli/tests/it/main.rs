@@ -5,6 +5,8 @@
 //! - `mcp`: `baton mcp` and its gating proxy, driven by a real MCP client over real stdio.
 //! - `agents`: the README's recipes with the real Claude Code and Codex against a scripted model.
 //! - `input`: `baton input` on a real X display (Xvfb), for the holder only.
+//! - `displays`: private displays: agents typing at once, each on an Xvfb of its own, and
+//!   nothing left behind after kill -9.
 //! - `takeover`: the person's input on Xvfb pauses the holder; Baton's own never does.
 //! - `interference`: eight agents typing at once through Baton never mix their input
 //!   (`make interference` runs it at length: `cargo test -p baton-cli --test it interference::`).
@@ -17,6 +19,7 @@ mod common;
 
 mod agents;
 mod cli;
+mod displays;
 mod input;
 mod interference;
 mod mcp;

@@ -155,6 +155,7 @@ async fn tools_are_listed_with_schemas_and_status_changes_nothing() {
             "desktop_release",
             "desktop_status",
             "desktop_wait",
+            "display_screenshot",
             "run_amend",
             "run_cancel",
             "run_finish"
@@ -368,7 +369,7 @@ async fn without_a_host_it_says_how_to_start_one_and_a_vanished_host_is_reported
     let dir = tempfile::tempdir().unwrap();
     let a = Session::start(dir.path(), "agent-a", &[]).await;
     // The server itself answers; its tools say what is missing.
-    assert_eq!(a.client.peer().list_all_tools().await.unwrap().len(), 9);
+    assert_eq!(a.client.peer().list_all_tools().await.unwrap().len(), 10);
     let text = a.refused("desktop_acquire", json!({})).await;
     assert!(text.contains("no Baton host is running"), "{text}");
     assert!(text.contains("baton daemon"), "{text}");
@@ -445,6 +446,8 @@ struct Call {
     who: String,
     start: f64,
     end: Option<f64>,
+    /// The DISPLAY the server ran on.
+    display: String,
 }
 
 fn calls(log: &Path) -> Vec<Call> {
@@ -458,6 +461,7 @@ fn calls(log: &Path) -> Vec<Call> {
                 who: v["who"].as_str().unwrap().to_string(),
                 start: v["start"].as_f64().unwrap(),
                 end: v["end"].as_f64(),
+                display: v["display"].as_str().unwrap_or_default().to_string(),
             }
         })
         .collect()
@@ -988,4 +992,101 @@ async fn a_proxy_gates_a_server_on_a_named_resource() {
         "{text}"
     );
     plain.end().await;
+}
+
+/// `baton mcp --proxy --display private`: each session's server runs on a display of its own,
+/// held from the pool `displays` for the session, so two sessions act at once and nobody
+/// waits for the person's desktop; the displays end with the sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_runs_each_session_s_server_on_a_private_display_of_its_own() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("calls.jsonl");
+    let private = ["--display", "private"];
+    let p1 = Arc::new(proxied(&d, "agent-1", &log, &private).await);
+    let p2 = Arc::new(proxied(&d, "agent-2", &log, &private).await);
+    // Both act at once: neither waits for the other, nor for the desktop.
+    let (a, b) = tokio::join!(
+        p1.ok("click", json!({ "who": "p1" })),
+        p2.ok("click", json!({ "who": "p2" }))
+    );
+    assert_eq!(
+        (a.as_str(), b.as_str()),
+        ("click done for p1", "click done for p2")
+    );
+    let recorded = calls(&log);
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    let (first, second) = (&recorded[0], &recorded[1]);
+    assert!(
+        first.start < second.end.unwrap() && second.start < first.end.unwrap(),
+        "the two clicks overlapped in time: {recorded:?}"
+    );
+    for call in &recorded {
+        assert!(call.display.starts_with(':'), "{call:?}");
+    }
+    assert_ne!(first.display, second.display, "a display each");
+    assert_eq!(d.holder_id(), None, "the person's desktop was never taken");
+    let resources = d.status()["resources"].clone();
+    let displays = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "displays")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        displays["holders"].as_array().unwrap().len(),
+        2,
+        "{displays}"
+    );
+
+    // A plain session takes a display of its own, acts there and looks at it.
+    let plain = Session::start(&d.dir, "agent-3", &[]).await;
+    let text = plain.refused("display_screenshot", json!({})).await;
+    assert!(text.contains("call desktop_acquire first"), "{text}");
+    let text = plain
+        .ok(
+            "desktop_acquire",
+            json!({ "resources": ["displays"], "title": "a form" }),
+        )
+        .await;
+    assert!(text.contains("'displays'"), "{text}");
+    plain
+        .ok(
+            "desktop_input",
+            json!({ "actions": [{ "kind": "move", "x": 10, "y": 20 }] }),
+        )
+        .await;
+    let shot = plain
+        .try_call("display_screenshot", json!({}))
+        .await
+        .unwrap();
+    assert_ne!(shot.is_error, Some(true), "{}", text_of(&shot));
+    let image = shot.content[0].as_image().expect("an image first");
+    assert_eq!(image.mime_type, "image/png");
+    assert!(image.data.starts_with("iVBORw0KGgo"), "a PNG, base64");
+    assert!(text_of(&shot).contains("DISPLAY=:"), "{}", text_of(&shot));
+    assert_eq!(d.holder_id(), None, "the person's desktop was never taken");
+    plain.end().await;
+
+    Arc::into_inner(p1).unwrap().end().await;
+    Arc::into_inner(p2).unwrap().end().await;
+    let started = Instant::now();
+    loop {
+        let resources = d.status()["resources"].clone();
+        let held = resources
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "displays")
+            .map(|r| r["holders"].as_array().unwrap().len());
+        if held == Some(0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still held: {resources}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -14,6 +14,11 @@ pub trait InputDriver: Send {
     fn pointer(&mut self) -> std::result::Result<Option<(i32, i32)>, String>;
     /// Sends one step (never a `Wait`: the gateway waits itself).
     fn perform(&mut self, step: &Step) -> std::result::Result<(), String>;
+    /// The display's picture, as PNG. Only a run's private display offers one: the person's
+    /// desktop is theirs to look at.
+    fn screenshot(&mut self) -> std::result::Result<Vec<u8>, String> {
+        Err("this display takes no screenshots through Baton".into())
+    }
 }
 
 /// A driver that records what it is asked to do, for tests.

@@ -10,6 +10,40 @@ use crate::input::action::{Button, Step};
 use crate::input::driver::InputDriver;
 use crate::model::RunId;
 use crate::published::Published;
+use crate::resource::ResourceName;
+
+/// What a gateway's display belongs to, and so whom it lets act.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// The person's desktop: its holder, with the desktop's token, while the person at the
+    /// computer has not taken over.
+    Desktop,
+    /// A display of a run's own, from the pool `resource`: that run, while it holds a unit of
+    /// the pool by the token it presents. Nobody sits at it, so there is no takeover.
+    Resource {
+        /// The pool.
+        resource: ResourceName,
+        /// The run the display was started for.
+        run: RunId,
+    },
+}
+
+impl Guard {
+    /// Whether `run` may send input with `lease_token` now.
+    pub fn may_act(&self, published: &Published, run: RunId, lease_token: u64) -> Option<Stop> {
+        match self {
+            Guard::Desktop => may_act(published, run, lease_token),
+            Guard::Resource {
+                resource,
+                run: owner,
+            } => match published.token_of(resource, run) {
+                Some(current) if run == *owner && current == lease_token => None,
+                Some(current) if run == *owner => Some(Stop::StaleToken { current }),
+                _ => Some(Stop::NotHolder),
+            },
+        }
+    }
+}
 
 /// Why the gateway stopped before an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +77,7 @@ enum Job {
     },
     Screen(oneshot::Sender<Result<(i32, i32)>>),
     Pointer(oneshot::Sender<Result<(i32, i32)>>),
+    Screenshot(oneshot::Sender<Result<Vec<u8>>>),
 }
 
 /// The door to the input thread. Cheap to clone.
@@ -88,6 +123,33 @@ impl Gateway {
     where
         F: FnOnce() -> std::result::Result<Box<dyn InputDriver>, String> + Send + 'static,
     {
+        Gateway::start(connect, status, patience, waiting, Guard::Desktop)
+    }
+
+    /// A gateway of a display that `guard` says whose it is (a run's private display). The
+    /// driver is made, and ends, on the gateway's own thread, which lives until the last clone
+    /// of the gateway is dropped: a driver that owns its display's server ends it then.
+    pub fn spawn_guarding<F>(
+        connect: F,
+        status: watch::Receiver<Arc<Published>>,
+        guard: Guard,
+    ) -> Gateway
+    where
+        F: FnOnce() -> std::result::Result<Box<dyn InputDriver>, String> + Send + 'static,
+    {
+        Gateway::start(connect, status, Duration::MAX, String::new(), guard)
+    }
+
+    fn start<F>(
+        connect: F,
+        status: watch::Receiver<Arc<Published>>,
+        patience: Duration,
+        waiting: String,
+        guard: Guard,
+    ) -> Gateway
+    where
+        F: FnOnce() -> std::result::Result<Box<dyn InputDriver>, String> + Send + 'static,
+    {
         let (jobs, incoming) = std_mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = std_mpsc::channel();
         let last_input = Arc::new(Mutex::new(Sent::default()));
@@ -107,7 +169,7 @@ impl Gateway {
                 }
                 let _ = ready_tx.send(());
                 if let Ok(driver) = connected {
-                    serve(driver, &incoming, &status, &last);
+                    serve(driver, &incoming, &status, &last, &guard);
                 }
             });
         if let Err(e) = spawned {
@@ -186,6 +248,13 @@ impl Gateway {
         answer.await.map_err(|_| Error::Closed)?
     }
 
+    /// The display's picture, as PNG.
+    pub async fn screenshot(&self) -> Result<Vec<u8>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Screenshot(reply))?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
     fn send(&self, job: Job) -> Result<()> {
         if let Some(why) = self.unavailable_reason() {
             return Err(Error::NoDisplay(why));
@@ -222,9 +291,14 @@ impl Held {
     }
 
     /// Lets go unless `owner` still may act.
-    fn release_unless_allowed(&mut self, driver: &mut dyn InputDriver, published: &Published) {
+    fn release_unless_allowed(
+        &mut self,
+        driver: &mut dyn InputDriver,
+        published: &Published,
+        guard: &Guard,
+    ) {
         if let Some((run, token)) = self.owner
-            && may_act(published, run, token).is_some()
+            && guard.may_act(published, run, token).is_some()
         {
             self.release(driver);
         }
@@ -237,6 +311,7 @@ fn serve(
     jobs: &std_mpsc::Receiver<Job>,
     status: &watch::Receiver<Arc<Published>>,
     last_input: &Mutex<Sent>,
+    guard: &Guard,
 ) {
     let failed = |e: String| Error::InputFailed(e);
     let mut held = Held::default();
@@ -250,7 +325,7 @@ fn serve(
             match jobs.recv_timeout(HELD_CHECK) {
                 Ok(job) => job,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                    held.release_unless_allowed(driver.as_mut(), &status.borrow());
+                    held.release_unless_allowed(driver.as_mut(), &status.borrow(), guard);
                     continue;
                 }
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
@@ -267,6 +342,9 @@ fn serve(
                     Err(e) => Err(failed(e)),
                 });
             }
+            Job::Screenshot(reply) => {
+                let _ = reply.send(driver.screenshot().map_err(failed));
+            }
             Job::Batch {
                 run,
                 lease_token,
@@ -274,19 +352,19 @@ fn serve(
                 reply,
             } => {
                 if held.owner.is_some_and(|owner| owner != (run, lease_token)) {
-                    held.release_unless_allowed(driver.as_mut(), &status.borrow());
+                    held.release_unless_allowed(driver.as_mut(), &status.borrow(), guard);
                 }
                 let outcome = run_batch(
                     driver.as_mut(),
                     run,
                     lease_token,
                     &steps,
-                    status,
+                    (status, guard),
                     last_input,
                     &mut held,
                 );
                 if !matches!(outcome, Ok(Outcome { stopped: None, .. })) {
-                    held.release_unless_allowed(driver.as_mut(), &status.borrow());
+                    held.release_unless_allowed(driver.as_mut(), &status.borrow(), guard);
                 }
                 let _ = reply.send(outcome);
             }
@@ -302,13 +380,13 @@ fn run_batch(
     run: RunId,
     lease_token: u64,
     steps: &[Step],
-    status: &watch::Receiver<Arc<Published>>,
+    (status, guard): (&watch::Receiver<Arc<Published>>, &Guard),
     last_input: &Mutex<Sent>,
     held: &mut Held,
 ) -> Result<Outcome> {
     for (index, step) in steps.iter().enumerate() {
         // DESIGN rule 8: checked again before every action, against the newest status.
-        if let Some(stop) = may_act(&status.borrow(), run, lease_token) {
+        if let Some(stop) = guard.may_act(&status.borrow(), run, lease_token) {
             return Ok(Outcome {
                 ran: index,
                 stopped: Some(stop),
@@ -338,7 +416,7 @@ fn run_batch(
                 };
                 for (n, part) in parts.iter().enumerate() {
                     if n > 0
-                        && let Some(stop) = may_act(&status.borrow(), run, lease_token)
+                        && let Some(stop) = guard.may_act(&status.borrow(), run, lease_token)
                     {
                         return Ok(Outcome {
                             ran: index,

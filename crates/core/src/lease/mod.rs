@@ -218,6 +218,8 @@ pub struct Machine {
     /// The head of the queue, while it waits for that OK. Set only when `ask_first`, nobody
     /// holds and hand-offs are not paused; [`Machine::reask`] keeps it so.
     awaiting_ok: Option<RunId>,
+    /// The host starts private displays, so their pool is built in and stays.
+    displays_built_in: bool,
     next_run_id: i64,
     next_seq: u64,
     next_attach: u64,
@@ -249,6 +251,7 @@ impl Machine {
             paused: resume.paused,
             ask_first: false,
             awaiting_ok: None,
+            displays_built_in: false,
             next_run_id: resume.next_run_id,
             next_seq: resume.next_seq,
             next_attach: 1,
@@ -261,6 +264,23 @@ impl Machine {
     /// as the host starts with it).
     pub fn asking_first(mut self, ask_first: bool) -> Self {
         self.ask_first = ask_first;
+        self
+    }
+
+    /// With the pool of private displays built in, as the desktop is (DESIGN rule 14): the host
+    /// starts them, so the pool is there from the start with `capacity` (unless the person
+    /// set another, which was stored), and cannot be removed. No event declares it: it is not
+    /// the person's doing, and its tokens go on from the stored counter like any resource's.
+    pub fn with_private_displays(mut self, capacity: Option<u32>) -> Self {
+        let Some(capacity) = capacity else {
+            return self;
+        };
+        self.displays_built_in = true;
+        let name = ResourceName::displays();
+        if !self.pools.contains_key(&name) {
+            let last_token = self.tokens.get(&name).copied().unwrap_or(0);
+            self.pools.insert(name, Pool::new(capacity, last_token));
+        }
         self
     }
 
@@ -928,6 +948,11 @@ impl Machine {
         if name.is_desktop() {
             return Err(Error::InvalidState(
                 "the desktop is built in and cannot be removed".into(),
+            ));
+        }
+        if self.displays_built_in && *name == ResourceName::displays() {
+            return Err(Error::InvalidState(
+                "'displays' is built in: it is the pool of private displays this host starts; change its capacity instead".into(),
             ));
         }
         let Some(pool) = self.pools.get(name) else {

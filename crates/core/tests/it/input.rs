@@ -259,3 +259,113 @@ async fn a_desktop_that_hides_the_pointer_says_so_and_how_to_move_it() {
     let (seeing, _) = gateway(&core);
     assert_eq!(seeing.pointer().await.unwrap(), (0, 0));
 }
+
+/// A run's private display (DESIGN rule 14): its gateway lets only that run act, by its token
+/// of `displays`, and nobody once the run lets go; the person's takeover of the desktop does
+/// not touch it; the driver ends when the last clone of the gateway is dropped.
+#[tokio::test]
+async fn a_private_display_s_gateway_serves_its_own_run_by_its_token_of_displays() {
+    use baton_core::input::Guard;
+    use baton_core::{Config, ResourceName};
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        private_displays: Some(2),
+        ..Config::default()
+    };
+    let core = crate::common::open_with(&dir.path().join("baton.db"), config).await;
+    let displays = ResourceName::displays();
+    let spec = |title: &str| crate::common::parallel(title).with_resources([displays.clone()]);
+    let a = crate::common::submitted(&core, spec("a")).await;
+    let b = crate::common::submitted(&core, spec("b")).await;
+    let desktop_holder = crate::common::submitted(&core, desktop("person's desktop")).await;
+    let driver = FakeDriver::new();
+    let recorded = driver.clone();
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    struct Ends(FakeDriver, std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl InputDriver for Ends {
+        fn screen(&mut self) -> Result<(i32, i32), String> {
+            self.0.screen()
+        }
+        fn pointer(&mut self) -> Result<Option<(i32, i32)>, String> {
+            self.0.pointer()
+        }
+        fn perform(&mut self, step: &Step) -> Result<(), String> {
+            self.0.perform(step)
+        }
+    }
+    impl Drop for Ends {
+        fn drop(&mut self) {
+            self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let flag = ended.clone();
+    let gateway = Gateway::spawn_guarding(
+        move || Ok(Box::new(Ends(driver, flag)) as Box<dyn InputDriver>),
+        core.watch_status(),
+        Guard::Resource {
+            resource: displays.clone(),
+            run: a,
+        },
+    );
+    let token_of = |id| {
+        core.published()
+            .token_of(&displays, id)
+            .expect("holds a display")
+    };
+    let click = steps(&[Action::Click {
+        button: Button::Left,
+        count: 1,
+    }]);
+    assert_eq!(
+        gateway
+            .run(a, token_of(a), click.clone())
+            .await
+            .unwrap()
+            .stopped,
+        None
+    );
+    // Another holder of the pool, with its own good token, is still not this display's run.
+    assert_eq!(
+        gateway
+            .run(b, token_of(b), click.clone())
+            .await
+            .unwrap()
+            .stopped,
+        Some(Stop::NotHolder)
+    );
+    assert_eq!(
+        gateway.run(a, 99, click.clone()).await.unwrap().stopped,
+        Some(Stop::StaleToken {
+            current: token_of(a)
+        })
+    );
+    // The person taking over the desktop pauses its holder, not a private display's run.
+    core.pause_holder(Caller::user("takeover")).await.unwrap();
+    assert_eq!(
+        gateway
+            .run(a, token_of(a), click.clone())
+            .await
+            .unwrap()
+            .stopped,
+        None
+    );
+    let token = token_of(a);
+    core.finish(a, Caller::Run(a), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        gateway.run(a, token, click.clone()).await.unwrap().stopped,
+        Some(Stop::NotHolder)
+    );
+    assert_eq!(recorded.performed.lock().unwrap().len(), 2 * click.len());
+    let _ = desktop_holder;
+    drop(gateway);
+    let start = Instant::now();
+    while !ended.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the driver never ended"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::common::{advance, core, desktop, open_at, parallel, submitted, user, with_ttl};
+use crate::common::{
+    advance, core, desktop, open_at, open_with, parallel, submitted, user, with_ttl,
+};
 use baton_core::{
     Caller, Error, ErrorCode, EventKind, Outcome, ResourceName, RunId, RunSpec, RunState,
     check::check,
@@ -41,6 +43,14 @@ fn queue(h: &baton_core::Handle, resource: &str) -> Vec<RunId> {
         .find(|r| r.name.as_str() == resource)
         .unwrap();
     state.queue.iter().map(|r| r.id).collect()
+}
+
+/// A runtime of its own for each start of a host over the same file: dropping it is the crash.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn finish(h: &baton_core::Handle, id: RunId) {
@@ -378,12 +388,6 @@ async fn a_silent_holder_loses_every_resource_after_its_ttl() {
 fn resources_and_their_tokens_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("baton.db");
-    let runtime = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
     let first = runtime();
     let a = first.block_on(async {
         let h = open_at(&path).await;
@@ -438,4 +442,58 @@ async fn sixteen_resources_and_the_desktop_are_one_run_s_most() {
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidRequest);
     assert!(err.to_string().contains("at most 16"), "{err}");
+}
+
+/// Where the host starts private displays, their pool is built in (DESIGN rule 14): there from
+/// the start with the host's capacity and without an event, never removed, a capacity the
+/// person sets kept across starts, and its tokens rising across starts like any resource's.
+#[test]
+fn the_pool_of_private_displays_is_built_in_where_the_host_offers_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.db");
+    let offering = |capacity| baton_core::Config {
+        private_displays: Some(capacity),
+        ..baton_core::Config::default()
+    };
+    let first = runtime();
+    first.block_on(async {
+        let h = open_with(&path, offering(5)).await;
+        let status = h.status();
+        assert_eq!(status.resources.len(), 1);
+        assert_eq!(status.resources[0].name, ResourceName::displays());
+        assert_eq!(status.resources[0].capacity, 5);
+        assert_eq!(status.last_event, 0, "no event declares it");
+        let refused = h
+            .remove_resource(ResourceName::displays(), user())
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("built in"), "{refused}");
+        let a = submitted(&h, needing("a", &["displays"])).await;
+        assert_eq!(h.run(a).await.unwrap().leases[&ResourceName::displays()], 1);
+        h.set_capacity(ResourceName::displays(), 8, user())
+            .await
+            .unwrap();
+    });
+    drop(first);
+    runtime().block_on(async {
+        let h = open_with(&path, offering(5)).await;
+        let status = h.status();
+        assert_eq!(
+            status.resources[0].capacity, 8,
+            "the person's capacity stays"
+        );
+        let b = submitted(&h, needing("b", &["displays"])).await;
+        assert_eq!(h.run(b).await.unwrap().leases[&ResourceName::displays()], 2);
+        check(&h.events_after(0, 1000).await.unwrap()).unwrap();
+    });
+    // A host that starts none has no such pool, unless the person once sized it: then it is
+    // an ordinary resource there, which the person may remove.
+    runtime().block_on(async {
+        let h = open_at(&path).await;
+        assert_eq!(h.status().resources[0].capacity, 8);
+        h.remove_resource(ResourceName::displays(), user())
+            .await
+            .unwrap();
+        assert!(h.status().resources.is_empty());
+    });
 }

@@ -183,6 +183,14 @@ pub fn run_script(d: &Daemon, args: &[&str], script: &str) -> Proc {
     Proc::spawn(d.baton().env("PATH", path_with_baton()).args(&all))
 }
 
+/// Asserts that `said` (a line or a message) contains every fact, naming the missing one.
+#[track_caller]
+pub fn assert_says(said: &str, facts: &[&str]) {
+    for fact in facts {
+        assert!(said.contains(fact), "{fact:?} missing from: {said}");
+    }
+}
+
 /// A window of text fields (tests/harness/fields.py) on `display`.
 pub struct Fields {
     child: Child,

@@ -34,11 +34,16 @@ impl Drop for Freeze {
 
 /// A core over a real SQLite file at `path`.
 pub async fn open_at(path: &Path) -> Handle {
+    open_with(path, Config::default()).await
+}
+
+/// The same, configured.
+pub async fn open_with(path: &Path, config: Config) -> Handle {
     let clock = Arc::new(TokioClock::starting_at(EPOCH));
     let opened = Store::open(path, Durability::Normal, clock.now())
         .await
         .unwrap();
-    baton_core::spawn(opened, clock, Config::default())
+    baton_core::spawn(opened, clock, config)
 }
 
 /// A fresh core in a temporary directory, with time frozen.
