@@ -1,7 +1,8 @@
 #!/bin/sh
 # Takes the screenshots of the README and docs/TRAY.md, of the real app on a private Xvfb
 # desktop: the tray menu (drawn by xfce4-panel's status tray, a real StatusNotifierItem host) and
-# the dashboard, after about four minutes of agents on the desktop and on a browser profile.
+# the dashboard, after about four minutes of agents on the desktop, on a browser profile and
+# on a private display.
 # Needs: a debug build (cargo build --workspace --bins), xvfb, dbus, imagemagick, xdotool,
 # xfce4-panel (documentation only; the tests do not need it). Writes docs/*.png.
 set -eu
@@ -33,7 +34,7 @@ XML
 
 export XDG_CONFIG_HOME="$WORK/config" XDG_DATA_HOME="$WORK/data" XDG_CACHE_HOME="$WORK/cache" \
     TMPDIR="$WORK/tmp" BATON_DATA_DIR="$WORK/baton" NO_AT_BRIDGE=1
-Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3> "$WORK/display" 2>/dev/null &
+Xvfb -displayfd 3 -screen 0 1280x1500x24 -nolisten tcp 3> "$WORK/display" 2>/dev/null &
 while [ ! -s "$WORK/display" ]; do sleep 0.1; done
 export DISPLAY=":$(head -n 1 "$WORK/display")"
 
@@ -56,6 +57,15 @@ sleep 0.3
 "$BIN/baton" run -t "cargo test --workspace" -c codex -- sleep 300 >/dev/null 2>&1 &
 "$BIN/baton" run -t "nightly backup" -c cron -- true >/dev/null 2>&1
 "$BIN/baton" run -t "summarise the logs" -c claude-code -- false >/dev/null 2>&1 || true
+# An agent that needs a screen but not the person's fills a form on a private display, which
+# the dashboard shows live.
+PATH="$BIN:$PATH" "$BIN/baton" run --display private -t "book the flight" -c codex -- sh -c '
+    sleep 1000 | python3 "$0/crates/cli/tests/harness/fields.py" 3 > "$1/fields.out" &
+    while [ ! -s "$1/fields.out" ]; do sleep 0.1; done
+    set -- $(python3 -c "import json,sys; [print(x, y) for x, y in json.loads(open(sys.argv[1]).readline())]" "$1/fields.out")
+    baton input move $1 $2 click wait 200 type "Lisbon, 12 May, one adult"
+    baton input move $3 $4 click wait 200 type "Window seat, no checked bag"
+    sleep 300' "$ROOT" "$WORK" >/dev/null 2>&1 &
 sleep 40
 xdotool mousemove 700 500 mousemove 720 520   # the person takes over for a moment
 sleep 60
@@ -70,7 +80,7 @@ sleep 3
 id=$(xdotool search --onlyvisible --name '^Baton$' | head -n 1)
 # Tall enough for the picture, and the last five minutes: "+" zooms it in (from the hour, to
 # 15, to 5 minutes).
-xdotool windowsize "$id" 900 1180
+xdotool windowsize "$id" 900 1440
 xdotool windowfocus "$id" key --window "$id" plus key --window "$id" plus
 sleep 2
 import -window "$id" "$ROOT/docs/dashboard.png"
