@@ -347,7 +347,7 @@ impl Wrapper {
         Err(Failure::new(
             exit::NO_HOST,
             if stopped {
-                "the Baton host went away; the command was ended because it no longer holds the desktop"
+                "the Baton host went away; the command was ended because its run no longer holds anything (the desktop, its resources or its private display)"
             } else {
                 "the Baton host went away before the run started"
             },
@@ -415,7 +415,7 @@ fn report_end(status: &RunStatus, stopped: bool) -> u8 {
             format!(
                 "the Baton host stopped under run #{id}; {}",
                 if stopped {
-                    "the command was ended (it no longer holds the desktop)"
+                    "the command was ended (its run no longer holds anything)"
                 } else {
                     "it never started"
                 }
