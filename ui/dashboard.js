@@ -11,6 +11,8 @@ const view = {
   pages: [],
   before: null,
   lastPage: [],
+  /** The private displays shown across the card, by run id. */
+  enlarged: new Set(),
   /** The run a notification was about, when one opened the dashboard: shown highlighted. */
   focus: typeof window.__BATON_FOCUS === "number" ? window.__BATON_FOCUS : null,
 };
@@ -230,7 +232,17 @@ function renderDisplays(displays) {
       "data-picture": String(shown.run),
     });
     if (pictures.has(shown.run)) picture.src = pictures.get(shown.run);
-    return el("figure", { class: "display", "data-run": String(shown.run) },
+    // A click shows it across the card, at a size its text can be read; another, back.
+    picture.title = "Click to enlarge";
+    picture.addEventListener("click", () => {
+      const large = !view.enlarged.has(shown.run);
+      if (large) view.enlarged.add(shown.run);
+      else view.enlarged.delete(shown.run);
+      picture.closest("figure").classList.toggle("large", large);
+      picture.title = large ? "Click to make it small again" : "Click to enlarge";
+    });
+    const classes = view.enlarged.has(shown.run) ? "display large" : "display";
+    return el("figure", { class: classes, "data-run": String(shown.run) },
       picture,
       el("figcaption", {},
         runLabel(run),

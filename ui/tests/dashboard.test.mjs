@@ -282,6 +282,16 @@ test("each private display is a live tile with its run and a way to stop it", as
   const asked = async () => (await ui.calls()).filter((c) => c.command === "display_picture").length;
   const before = await asked();
   await page.waitForFunction((n) => window.__fake.calls.filter((c) => c.command === "display_picture").length >= n + 4, before);
+  // A click shows a display across the card, and keeps it so as the page updates.
+  const small = await page.$eval('#displays figure[data-run="4"] img', (img) => img.getBoundingClientRect().width);
+  await page.click('#displays figure[data-run="4"] img');
+  await ui.emit("baton://status", status);
+  await page.waitForFunction(() => window.__fake.calls.filter((c) => c.command === "displays").length >= 2);
+  await page.waitForFunction(() => document.querySelector('#displays figure[data-run="4"]').classList.contains("large"));
+  const large = await page.$eval('#displays figure[data-run="4"] img', (img) => img.getBoundingClientRect().width);
+  assert.ok(large > small * 1.5, `${small} → ${large}`);
+  await page.click('#displays figure[data-run="4"] img');
+  assert.equal(await page.$eval('#displays figure[data-run="4"]', (f) => f.classList.contains("large")), false);
   // Stop asks once more, then cancels that run as the person.
   const cancel = '#displays figure[data-run="7"] button';
   await page.click(cancel);
