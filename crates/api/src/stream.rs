@@ -6,12 +6,12 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, KeepAliveStream, Sse};
+use baton_core::actor::QUEUE_MOVES;
 use baton_core::clock::sleep_until;
 use baton_core::{Caller, Event};
 use tokio::sync::{broadcast, mpsc};
@@ -175,10 +175,6 @@ pub async fn attach(
     });
     Ok(sse(rx))
 }
-
-/// How often a waiter is told its new place in the queue at most (grants, cancels, pauses and
-/// notes are told at once).
-const QUEUE_MOVES: Duration = Duration::from_millis(100);
 
 /// Whether `next` differs from `sent` only in the run's place in the queue and the sentence
 /// that says it.

@@ -14,7 +14,10 @@
 //! A commit costs what it changed, not what is queued: the published state shares the queue and
 //! rows with the machine, and a run's own status (its `watch` channel) is recomputed after a
 //! commit only when the run changed or someone is waiting on the channel; a channel nobody
-//! watches is brought up to date when it is next read.
+//! watches is brought up to date when it is next read. A watched run that a commit did not
+//! touch (no row, no event of its own, no change of the desktop's flags) can only have moved
+//! in a queue or seen another holder: those moves are told at most every [`QUEUE_MOVES`],
+//! so a hand-off with many waiters does not rebuild every waiter's status.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -27,7 +30,7 @@ use crate::auth::RunTokens;
 use crate::clock::{Clock, sleep_until};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::lease::{Caps, Machine, ended_status};
+use crate::lease::{Caps, DesktopFlags, Machine, ended_status};
 use crate::model::{Caller, Outcome, ResourceState, Run, RunId, RunSpec, RunStatus, Snapshot};
 use crate::published::Published;
 use crate::resource::ResourceName;
@@ -194,6 +197,9 @@ pub fn spawn(opened: Opened, clock: Arc<dyn Clock>, config: Config) -> Handle {
         events: events.clone(),
         statuses: HashMap::new(),
         watched: BTreeSet::new(),
+        moves_told: Instant::now(),
+        moves_due: None,
+        flags: DesktopFlags::default(),
         ended_cache: HashMap::new(),
         deferred: None,
         failed: false,
@@ -689,6 +695,14 @@ struct Actor {
     statuses: HashMap<RunId, watch::Sender<RunStatus>>,
     /// Runs whose channel had a receiver at the last publication (a `wait` or an attachment).
     watched: BTreeSet<RunId>,
+    /// When the watched runs were last all brought up to date.
+    moves_told: Instant,
+    /// When the watched runs are next to be brought up to date: set while some of them may
+    /// have moved since `moves_told`.
+    moves_due: Option<Instant>,
+    /// The desktop's flags at the last publication: a change of them is told to every
+    /// watched run at once.
+    flags: DesktopFlags,
     /// Final statuses of the runs that ended in the last commit, to answer their request.
     ended_cache: HashMap<RunId, RunStatus>,
     /// A command taken from the channel while gathering a group commit, to handle next.
@@ -698,6 +712,10 @@ struct Actor {
 
 /// The most requests one group commit gathers, so the first of them waits a bounded time.
 const MAX_GROUP: usize = 64;
+
+/// How often a watched run is told at most that it moved in a queue or that another run
+/// holds what it waits for (grants, cancels, notes and the desktop's flags are told at once).
+pub const QUEUE_MOVES: Duration = Duration::from_millis(100);
 
 impl Actor {
     async fn run(mut self) {
@@ -716,6 +734,9 @@ impl Actor {
                 () = sleep_until(deadline), if deadline.is_some() => {
                     self.machine.expire_due(Instant::now());
                     let _ = self.commit().await;
+                }
+                () = sleep_until(self.moves_due), if self.moves_due.is_some() => {
+                    self.tell_moves(&[]);
                 }
                 Some((id, attach_id)) = self.detach_rx.recv() => {
                     self.machine.detach(id, attach_id, Instant::now());
@@ -833,28 +854,38 @@ impl Actor {
         if batch.is_empty() {
             return Ok(());
         }
-        let changed: Vec<RunId> = batch.runs.iter().map(|run| run.id).collect();
+        // The runs this commit touched: their rows, and the runs its events are about (a
+        // note changes no row). An event about no run (hand-offs paused) may concern all.
+        let mut changed: Vec<RunId> = batch.runs.iter().map(|run| run.id).collect();
+        changed.extend(batch.events.iter().filter_map(|e| e.run_id));
+        changed.sort_unstable();
+        changed.dedup();
+        let for_all = batch.events.iter().any(|e| e.run_id.is_none());
         if let Err(e) = self.store.commit(&batch).await {
             tracing::error!(error = %e, "commit failed");
             self.failed = true;
             return Err(e);
         }
-        self.publish(&changed, &ended);
+        self.publish(&changed, &ended, for_all);
         for event in batch.events {
             let _ = self.events.send(Arc::new(event));
         }
         Ok(())
     }
 
-    fn publish(&mut self, changed: &[RunId], ended: &[RunId]) {
-        self.watched.retain(|id| {
-            self.statuses
-                .get(id)
-                .is_some_and(|tx| tx.receiver_count() > 0)
-        });
-        let watched: Vec<RunId> = self.watched.iter().copied().collect();
-        for id in changed.iter().chain(&watched) {
+    /// `changed`: sorted, the runs the commit touched; `for_all`: it may concern every run.
+    fn publish(&mut self, changed: &[RunId], ended: &[RunId], for_all: bool) {
+        for id in changed {
             self.refresh(*id);
+        }
+        let flags = self.machine.desktop_flags();
+        if for_all || flags != self.flags {
+            self.flags = flags;
+            self.tell_moves(changed);
+        } else if self.moves_due.is_none() {
+            // Told after this request is answered (the loop's timer), not before: the moves
+            // are not the request's own news, and a hand-off should not wait for them.
+            self.moves_due = Some(self.moves_told + QUEUE_MOVES);
         }
         // Dropping the sender after its final value closes the channel: waiters wake and see
         // that the run ended.
@@ -868,6 +899,27 @@ impl Actor {
         self.machine.forget(ended);
         self.published_tx
             .send_replace(Arc::new(self.machine.published()));
+    }
+
+    /// Brings every watched run but those in `done` (sorted, just refreshed) up to date, and
+    /// forgets the runs nobody watches any more.
+    fn tell_moves(&mut self, done: &[RunId]) {
+        self.watched.retain(|id| {
+            self.statuses
+                .get(id)
+                .is_some_and(|tx| tx.receiver_count() > 0)
+        });
+        let watched: Vec<RunId> = self
+            .watched
+            .iter()
+            .copied()
+            .filter(|id| done.binary_search(id).is_err())
+            .collect();
+        for id in watched {
+            self.refresh(id);
+        }
+        self.moves_told = Instant::now();
+        self.moves_due = None;
     }
 
     /// Brings run `id`'s channel up to date with the machine (creating it for a new run); its

@@ -339,14 +339,16 @@ pub struct Run {
     pub state: RunState,
     /// Whether it holds the desktop lease right now.
     pub holds_desktop: bool,
-    /// The resources it holds right now: all it needs, or none.
-    #[serde(default)]
+    /// The resources it holds right now: all it needs, or none. Left out when it holds none:
+    /// each waiter's status is sent at every move of its queue, and the status read lists
+    /// every waiter, so empty fields are bytes on the hand-off's path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<ResourceName>,
     /// The fencing token of its latest grant of the desktop; `null` until it has held it.
     pub lease_token: Option<u64>,
     /// The fencing token of its latest grant of each resource it has held, the desktop's
-    /// included.
-    #[serde(default)]
+    /// included. Left out until it has held something, like `holds`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub leases: BTreeMap<ResourceName, u64>,
     /// 1-based place in the queue while queued: the desktop's when it waits for the desktop,
     /// else that of the first resource it waits for (`waiting_for` in its status says which).
@@ -429,7 +431,8 @@ pub struct RunStatus {
     /// While queued: the run holding the desktop.
     pub queued_behind: Option<RunBrief>,
     /// While queued for a resource other than the desktop: which one, where, and behind whom.
-    #[serde(default)]
+    /// Left out otherwise, like the run's empty `holds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<Waiting>,
     /// While queued: whether the user has paused hand-offs.
     pub handoffs_paused: bool,

@@ -181,6 +181,13 @@ pub(crate) fn fill_in(pools: &OrdMap<ResourceName, Pool>, run: &mut Run) {
 
 /// What `run` holds, from the pools: its stored row says nothing of it.
 pub(crate) fn fill_holds(pools: &OrdMap<ResourceName, Pool>, run: &mut Run) {
+    // Only a started run holds anything (a queued one waits holding nothing, DESIGN rule 13):
+    // the status read fills in every waiter, and needs no lookup for them.
+    if run.state != RunState::Running {
+        run.holds.clear();
+        run.holds_desktop = false;
+        return;
+    }
     let id = run.id;
     run.holds = run
         .resources

@@ -26,8 +26,8 @@ pub mod limits {
 
 /// The name of a resource: letters, digits and `:` `.` `_` `-`, at most
 /// [`limits::NAME_CHARS`] characters, such as `desktop` or `browser:work`. Cheap to clone.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct ResourceName(Arc<str>);
 
 /// The built-in resource's name.
@@ -107,6 +107,17 @@ impl TryFrom<String> for ResourceName {
 
     fn try_from(name: String) -> Result<Self> {
         name.parse()
+    }
+}
+
+/// Written as the text it holds. Not `into = "String"`: that would copy the name into a new
+/// string each time, and every waiter's status names its resources at every move of its queue.
+impl Serialize for ResourceName {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 

@@ -20,7 +20,7 @@ mod internals;
 mod views;
 
 use internals::{ttl_of, user_only};
-pub use views::ended_status;
+pub use views::{DesktopFlags, ended_status};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;

@@ -3,7 +3,27 @@
 
 use super::*;
 
+/// The desktop's flags that every waiter's status reflects: when one of them changes, each
+/// waiter is told at once, not with its next move in the queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DesktopFlags {
+    paused: bool,
+    holder_paused: bool,
+    awaiting_ok: Option<RunId>,
+    ask_first: bool,
+}
+
 impl Machine {
+    /// The desktop's flags as they are now.
+    pub fn desktop_flags(&self) -> DesktopFlags {
+        DesktopFlags {
+            paused: self.paused,
+            holder_paused: self.holder_paused,
+            awaiting_ok: self.awaiting_ok,
+            ask_first: self.ask_first,
+        }
+    }
+
     /// Whether `id` is an active run.
     pub fn is_active(&self, id: RunId) -> bool {
         self.runs.get(&id).is_some_and(|a| a.run.state.is_active())

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::common::{advance, core, desktop, parallel, user, with_ttl};
+use baton_core::actor::QUEUE_MOVES;
 use baton_core::{Caller, Error, EventKind, Outcome, ResourceName, RunId, RunState, check::check};
 
 async fn all_events(handle: &baton_core::Handle) -> Vec<baton_core::Event> {
@@ -751,8 +752,13 @@ async fn a_run_hears_its_new_place_whether_or_not_it_was_watching() {
     let watched = crate::common::submitted(h, desktop("watched")).await;
     let mut attached = h.attach(watched, Caller::Run(watched)).await.unwrap();
     assert_eq!(attached.updates.borrow().run.position, Some(3));
-    // Someone ahead leaves: the watcher is told at once, without asking.
+    // Someone ahead leaves: the watcher is told without asking, within QUEUE_MOVES (a move is
+    // not news enough to rebuild every waiter's status at every hand-off), and not before.
     h.cancel(first, user(), None).await.unwrap();
+    advance(h, QUEUE_MOVES - Duration::from_millis(1)).await;
+    assert!(!attached.updates.has_changed().unwrap());
+    assert_eq!(attached.updates.borrow().run.position, Some(3));
+    advance(h, Duration::from_millis(1)).await;
     attached.updates.changed().await.unwrap();
     assert_eq!(attached.updates.borrow().run.position, Some(2));
     // The run nobody watched learns its place when it asks, with a newer version.
@@ -765,10 +771,17 @@ async fn a_run_hears_its_new_place_whether_or_not_it_was_watching() {
     h.finish(holder, Caller::Run(holder), Outcome::Succeeded, None, None)
         .await
         .unwrap();
+    advance(h, QUEUE_MOVES).await;
     attached.updates.changed().await.unwrap();
     assert_eq!(attached.updates.borrow().run.position, Some(1));
     let now = h.heartbeat(id, Caller::Run(id), 0).await.unwrap();
     assert!(now.run.holds_desktop, "{now:?}");
+    // A grant is the run's own news: told at once, with no time passing.
+    h.finish(id, Caller::Run(id), Outcome::Succeeded, None, None)
+        .await
+        .unwrap();
+    attached.updates.changed().await.unwrap();
+    assert!(attached.updates.borrow().run.holds_desktop);
 }
 
 #[tokio::test(start_paused = true)]
