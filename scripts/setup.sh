@@ -47,9 +47,9 @@ PACKAGES="build-essential pkg-config curl ca-certificates libwebkit2gtk-4.1-dev
 # The Wayland suites run a headless GNOME Shell and a headless KWin (KDE Plasma 6; its plugins
 # are kwin-common, its portal needs PipeWire and Qt's Wayland plugin) with the desktop portals
 # (RemoteDesktop over libei), logind mocked by python3-dbusmock on a private system bus, and a
-# GTK 4 window (gir).
+# GTK 4 window (gir). Openbox is the window manager of the private displays' tests.
 # dbus-x11 is left out on purpose: without a session bus it starts stray private buses.
-TEST_PACKAGES="xvfb xdotool x11-utils dbus dunst python3-gi python3-xlib
+TEST_PACKAGES="xvfb openbox xdotool x11-utils dbus dunst python3-gi python3-xlib
     webkit2gtk-driver protobuf-compiler libprotobuf-dev python3 python3-venv
     wine64 wine"
 WINDOWS_PACKAGES="gcc-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wixl"

@@ -36,6 +36,8 @@ pub struct Started {
     pub pid: u32,
     /// Its size.
     pub size: (i32, i32),
+    /// The window manager running on it, if any.
+    pub window_manager: Option<String>,
 }
 
 impl std::fmt::Debug for Started {
@@ -145,7 +147,12 @@ impl Displays {
             let gateway = Gateway::spawn_guarding(
                 move || {
                     let started = starter()?;
-                    let _ = tell.send((started.name, started.pid, started.size));
+                    let _ = tell.send((
+                        started.name,
+                        started.pid,
+                        started.size,
+                        started.window_manager,
+                    ));
                     Ok(started.driver)
                 },
                 status,
@@ -160,7 +167,7 @@ impl Displays {
         })
         .await
         .map_err(|e| CoreError::NoDisplay(format!("cannot start a private display: {e}")))?;
-        let (gateway, (name, pid, (width, height))) = started.map_err(|why| {
+        let (gateway, (name, pid, (width, height), window_manager)) = started.map_err(|why| {
             CoreError::NoDisplay(format!("cannot start a private display: {why}"))
         })?;
         let facts = PrivateDisplay {
@@ -170,6 +177,7 @@ impl Displays {
             width,
             height,
             pid,
+            window_manager,
         };
         // The run may have let go while its display started: then it ends here, unused.
         held_token(&core.published(), run)?;

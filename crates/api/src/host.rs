@@ -785,6 +785,7 @@ fn private_displays() -> crate::displays::Displays {
             name: driver.name(),
             pid: driver.pid(),
             size: (i32::from(SIZE.0), i32::from(SIZE.1)),
+            window_manager: driver.window_manager().map(str::to_string),
             driver: Box::new(driver),
         })
     }))

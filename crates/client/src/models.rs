@@ -344,4 +344,8 @@ pub struct PrivateDisplay {
     pub height: i32,
     /// The X server's process id.
     pub pid: u32,
+    /// The window manager running on it (`openbox`); `null` when none is installed, and then
+    /// windows open where they ask to and nothing gives them focus.
+    #[serde(default)]
+    pub window_manager: Option<String>,
 }

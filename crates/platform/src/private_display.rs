@@ -7,6 +7,12 @@
 //! does on an X11 desktop. A headless compositor would need XWayland for half of those apps
 //! anyway, and its input would go through a portal that asks the person.
 //!
+//! A window manager (Openbox, when installed) runs on each display: apps that ask for focus,
+//! dialogs placed over their window, and the EWMH hints that agents' tools (`xdotool
+//! windowactivate`, `wmctrl`) need all come from one. Openbox because it is small, keeps to
+//! those standards, opens no panel or desktop of its own, and is packaged everywhere; a display
+//! without one still works, and says so.
+//!
 //! Nothing is left behind: the server gets SIGTERM when the thread that started it ends (the
 //! private display's input thread, which the host drops with the run), and the kernel sends
 //! the same when the host dies, kill -9 included (`PR_SET_PDEATHSIG`). On SIGTERM Xvfb
@@ -35,21 +41,31 @@ pub const SIZE: (u16, u16) = (1280, 800);
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a server may take to end after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// The window manager each private display gets, when it is installed.
+pub const WINDOW_MANAGER: &str = "openbox";
+/// How long the window manager may take to manage the screen.
+const WM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether `program` is on `PATH`.
+fn installed(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+}
 
 /// Why private displays cannot be had here, if they cannot: the server is not installed.
 pub fn unavailable() -> Option<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path).any(|dir| dir.join(SERVER).is_file());
-    (!found).then(|| {
+    (!installed(SERVER)).then(|| {
         format!("private displays need {SERVER}, which is not installed (Debian: apt install xvfb)")
     })
 }
 
-/// One X server of a run's own. Ends the server when dropped.
+/// One X server of a run's own, with its window manager when there is one. Ends both when
+/// dropped.
 #[derive(Debug)]
 pub struct PrivateDisplay {
     child: Child,
     number: u32,
+    window_manager: Option<Child>,
 }
 
 impl PrivateDisplay {
@@ -68,15 +84,25 @@ impl PrivateDisplay {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        end_with_this_thread(&mut command, fd);
+        end_with_this_thread(&mut command, Some(fd));
         let child = command
             .spawn()
             .map_err(|e| format!("cannot start {SERVER}: {e}"))?;
         // Only the server may hold the write end now: its exit then ends the read below.
         drop(writer);
-        let mut display = PrivateDisplay { child, number: 0 };
+        let mut display = PrivateDisplay {
+            child,
+            number: 0,
+            window_manager: None,
+        };
         display.number = read_number(reader, &mut display.child)?;
+        display.window_manager = start_window_manager(&display.name());
         Ok(display)
+    }
+
+    /// The window manager running on it, if any.
+    pub fn window_manager(&self) -> Option<&'static str> {
+        self.window_manager.as_ref().map(|_| WINDOW_MANAGER)
     }
 
     /// The display's name, for `DISPLAY`.
@@ -92,37 +118,129 @@ impl PrivateDisplay {
 
 impl Drop for PrivateDisplay {
     fn drop(&mut self) {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
-        let _ = kill(pid, Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        // The window manager first: it would end anyway when its server goes, but not
+        // before the server's end is waited for.
+        let name = self.name();
+        if let Some(mut window_manager) = self.window_manager.take() {
+            stop(&mut window_manager, &name, WINDOW_MANAGER);
         }
-        tracing::warn!(display = %self.name(), "the private display did not end on SIGTERM; killing it");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child, &name, SERVER);
+    }
+}
+
+/// SIGTERM, then a kill if `child` has not ended within [`STOP_TIMEOUT`].
+fn stop(child: &mut Child, name: &str, what: &str) {
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tracing::warn!(
+        display = name,
+        what,
+        "a private display's process did not end on SIGTERM; killing it"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Starts the window manager on display `name` and waits until it manages the screen; `None`, with
+/// the reason logged, when it is not installed or does not come up (the display works without).
+fn start_window_manager(name: &str) -> Option<Child> {
+    if !installed(WINDOW_MANAGER) {
+        tracing::info!(
+            display = name,
+            "no window manager on the private display: {WINDOW_MANAGER} is not installed (Debian: apt install openbox)"
+        );
+        return None;
+    }
+    let mut command = Command::new(WINDOW_MANAGER);
+    command
+        .arg("--sm-disable")
+        .env("DISPLAY", name)
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    end_with_this_thread(&mut command, None);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            tracing::warn!(display = name, error = %e, "cannot start {WINDOW_MANAGER} on a private display");
+            return None;
+        }
+    };
+    match wait_managed(name, &mut child) {
+        Ok(()) => Some(child),
+        Err(why) => {
+            tracing::warn!(
+                display = name,
+                "no window manager on the private display: {why}"
+            );
+            stop(&mut child, name, WINDOW_MANAGER);
+            None
+        }
+    }
+}
+
+/// Waits until a window manager announces itself on display `name`'s root window
+/// (`_NET_SUPPORTING_WM_CHECK`, which an EWMH window manager sets once it manages the screen).
+fn wait_managed(name: &str, child: &mut Child) -> Result<(), String> {
+    use x11rb::protocol::xproto::AtomEnum;
+    let failed = |e: &dyn std::fmt::Display| format!("cannot watch {name}: {e}");
+    let (conn, screen) = x11rb::connect(Some(name)).map_err(|e| failed(&e))?;
+    let root = conn.setup().roots[screen].root;
+    let check = conn
+        .intern_atom(false, b"_NET_SUPPORTING_WM_CHECK")
+        .map_err(|e| failed(&e))?
+        .reply()
+        .map_err(|e| failed(&e))?
+        .atom;
+    let deadline = Instant::now() + WM_TIMEOUT;
+    loop {
+        let property = conn
+            .get_property(false, root, check, AtomEnum::WINDOW, 0, 1)
+            .map_err(|e| failed(&e))?
+            .reply()
+            .map_err(|e| failed(&e))?;
+        if property.value_len > 0 {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{WINDOW_MANAGER} ended at once ({status})"));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{WINDOW_MANAGER} did not manage the screen within {} s",
+                WM_TIMEOUT.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
 /// In the child, before exec: keep `fd` open across exec (it is where the server writes its
 /// display number) and get SIGTERM when the starting thread ends, which includes the host
-/// dying; a host that died between fork and exec leaves no server starting.
+/// dying; a host that died between fork and exec leaves no process starting.
 #[allow(unsafe_code)]
-fn end_with_this_thread(command: &mut Command, fd: i32) {
+fn end_with_this_thread(command: &mut Command, fd: Option<i32>) {
     use std::os::unix::process::CommandExt;
     let parent = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec and makes only
     // async-signal-safe calls (fcntl, prctl, getppid), allocating nothing.
     unsafe {
         command.pre_exec(move || {
-            let borrowed = std::os::fd::BorrowedFd::borrow_raw(fd);
-            nix::fcntl::fcntl(
-                borrowed,
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-            )?;
+            if let Some(fd) = fd {
+                let borrowed = std::os::fd::BorrowedFd::borrow_raw(fd);
+                nix::fcntl::fcntl(
+                    borrowed,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                )?;
+            }
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
             if nix::unistd::getppid() != parent {
                 return Err(nix::errno::Errno::ESRCH.into());
@@ -214,6 +332,11 @@ impl PrivateDisplayDriver {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.display.pid()
+    }
+
+    /// The window manager running on it, if any.
+    pub fn window_manager(&self) -> Option<&'static str> {
+        self.display.window_manager()
     }
 }
 

@@ -226,6 +226,12 @@ impl Wrapper {
             return Ok(None);
         }
         let display = self.run.me().open_display(self.run.id()).await?;
+        if display.window_manager.is_none() {
+            eprintln!(
+                "baton: the private display {} has no window manager (the host has no openbox): windows open where they ask to, and nothing gives them focus",
+                display.display
+            );
+        }
         Ok(Some(display))
     }
 

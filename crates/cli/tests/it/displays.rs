@@ -11,6 +11,16 @@ const SHORT: Duration = Duration::from_secs(20);
 
 /// The X servers the daemon started, by pid: its children named Xvfb.
 fn servers_of(daemon: u32) -> Vec<u32> {
+    children_named(daemon, "Xvfb")
+}
+
+/// The window managers the daemon started on its displays.
+fn window_managers_of(daemon: u32) -> Vec<u32> {
+    children_named(daemon, "openbox")
+}
+
+/// The live children of `daemon` whose command is `name`, by pid.
+fn children_named(daemon: u32, name: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -26,7 +36,7 @@ fn servers_of(daemon: u32) -> Vec<u32> {
         let mut fields = rest.split(' ');
         let state = fields.next().unwrap_or("");
         let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        if comm.ends_with("(Xvfb") && ppid == daemon && state != "Z" {
+        if comm.ends_with(&format!("({name}")) && ppid == daemon && state != "Z" {
             found.push(pid);
         }
     }
@@ -257,11 +267,13 @@ fn kill_9_of_a_run_or_of_the_host_leaves_no_display_behind() {
     let a_display = read_trimmed(&t.join("a"));
     let a_servers = servers_of(d.child.id());
     assert_eq!(a_servers.len(), 1);
+    let a_managers = window_managers_of(d.child.id());
+    assert_eq!(a_managers.len(), 1, "a window manager runs on the display");
     assert!(socket_of(&a_display).exists());
     signal(a.pid(), "KILL");
     a.wait(SHORT);
     wait_until("a's display ends with its wrapper", || {
-        !running(a_servers[0]) && !socket_of(&a_display).exists()
+        !running(a_servers[0]) && !running(a_managers[0]) && !socket_of(&a_display).exists()
     });
 
     let _b = start("b");
@@ -271,8 +283,87 @@ fn kill_9_of_a_run_or_of_the_host_leaves_no_display_behind() {
     let displays = [read_trimmed(&t.join("b")), read_trimmed(&t.join("c"))];
     let servers = servers_of(d.child.id());
     assert_eq!(servers.len(), 2, "{servers:?}");
+    let managers = window_managers_of(d.child.id());
+    assert_eq!(managers.len(), 2, "{managers:?}");
     signal(d.child.id(), "KILL");
     wait_until("the host's displays end with it", || {
-        servers.iter().all(|pid| !running(*pid)) && displays.iter().all(|x| !socket_of(x).exists())
+        servers.iter().chain(&managers).all(|pid| !running(*pid))
+            && displays.iter().all(|x| !socket_of(x).exists())
     });
+}
+
+/// The window that has the focus on `display`, by name, as agents' tools ask for it (EWMH's
+/// `_NET_ACTIVE_WINDOW`, which only a window manager keeps).
+fn active_window(display: &str) -> Option<String> {
+    let out = std::process::Command::new("xdotool")
+        .args(["getactivewindow", "getwindowname"])
+        .env("DISPLAY", display)
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().to_string())
+}
+
+/// A window manager runs on each private display: a window that opens gets the focus, and
+/// the hints agents' tools rely on (`xdotool getactivewindow`) are there. It ends with the
+/// display. A host without one still starts displays, and the run is told what it lacks.
+#[test]
+fn a_window_manager_gives_a_private_display_s_windows_the_focus() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let script = format!(
+        "echo $DISPLAY > {dir}/display.tmp; mv {dir}/display.tmp {dir}/display
+         while [ ! -f {dir}/go ]; do sleep 0.02; done",
+        dir = t.display()
+    );
+    let mut run = run_script(&d, &["--display", "private", "-t", "managed"], &script);
+    wait_file(&t.join("display"), SHORT);
+    let display = read_trimmed(&t.join("display"));
+    let managers = window_managers_of(d.child.id());
+    assert_eq!(managers.len(), 1, "{managers:?}");
+    let window = Fields::open(&display, 1);
+    wait_until("the new window has the focus", || {
+        active_window(&display).as_deref() == Some("baton test fields")
+    });
+    std::fs::write(t.join("go"), "").unwrap();
+    assert_eq!(run.wait(SHORT).code(), Some(0), "{:?}", run.stderr.all());
+    assert!(
+        !run.stderr
+            .all()
+            .iter()
+            .any(|l| l.contains("window manager")),
+        "{:?}",
+        run.stderr.all()
+    );
+    drop(window);
+    wait_until("the window manager ends with the display", || {
+        !running(managers[0])
+    });
+
+    // A host whose PATH has Xvfb but no window manager.
+    let bare = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/usr/bin/Xvfb", bare.path().join("Xvfb")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let path = bare.path().to_str().unwrap().to_string();
+    let d = Daemon::start_with(data.path(), &[], &[("PATH", &path)]);
+    std::fs::remove_file(t.join("go")).unwrap();
+    std::fs::remove_file(t.join("display")).unwrap();
+    let mut run = run_script(&d, &["--display", "private", "-t", "bare"], &script);
+    wait_file(&t.join("display"), SHORT);
+    let display = read_trimmed(&t.join("display"));
+    assert_eq!(servers_of(d.child.id()).len(), 1);
+    assert!(window_managers_of(d.child.id()).is_empty());
+    assert_eq!(active_window(&display), None, "nothing keeps the focus");
+    std::fs::write(t.join("go"), "").unwrap();
+    assert_eq!(run.wait(SHORT).code(), Some(0), "{:?}", run.stderr.all());
+    let said = run.stderr.all().join("\n");
+    assert_says(
+        &said,
+        &[
+            &format!("the private display {display} has no window manager"),
+            "openbox",
+        ],
+    );
 }
