@@ -98,6 +98,12 @@ impl ServerHandler for Baton {
     ) -> Result<ListToolsResult, ErrorData> {
         let mut tools = self.router.list_all();
         if let Some(downstream) = &self.downstream {
+            // A server still waiting for its private display does not hold up the session:
+            // its tools are announced when it starts (`forward_tool_changes`).
+            if let Some(sentence) = downstream.still_waiting() {
+                tracing::info!("{sentence}; its tools are listed once it starts");
+                return Ok(ListToolsResult::with_all_items(tools));
+            }
             match downstream.tools().await {
                 Ok(theirs) => {
                     for tool in theirs {
@@ -329,8 +335,16 @@ fn on_a_private_display(data_dir: &DataDir, args: &McpArgs) -> Result<Vec<String
 
 /// Each time the desktop server says its tools changed: lists them again (so the new ones can
 /// be called, classified as they are), then tells the agent, which lists them in turn.
+/// A server on a private display that was still waiting when the agent listed the tools is
+/// announced the same way once it starts.
 async fn forward_tool_changes(downstream: Arc<Downstream>, agent: Peer<RoleServer>) {
     let mut changes = downstream.changes();
+    if downstream.gates.private {
+        downstream.started().await;
+        if agent.notify_tool_list_changed().await.is_err() {
+            return;
+        }
+    }
     while changes.changed().await.is_ok() {
         if let Err(why) = downstream.tools().await {
             tracing::warn!("{why}");

@@ -7,7 +7,10 @@
 //! calls and is given back after an idle time, or when the session ends.
 //!
 //! The downstream server is started once, in the background, so a slow or broken one never
-//! holds up the MCP handshake; when it fails, calls say so and the lease is given back.
+//! holds up the MCP handshake; when it fails, calls say so and the lease is given back. One on
+//! a private display may wait its turn for a display first: meanwhile the agent gets Baton's
+//! own tools at once, and the server's when it starts (`tools/list_changed`), and a call to one
+//! of them hears, in progress notifications, where its display's run stands in line.
 //!
 //! Its tools may change while the session runs (`notifications/tools/list_changed`): the proxy
 //! then lists them again, classifies the new ones by the same rules as it calls them (gated
@@ -197,6 +200,9 @@ pub struct Downstream {
     known: Arc<std::sync::Mutex<Vec<Tool>>>,
     /// Bumped each time the server says its tools changed.
     changed: watch::Receiver<u64>,
+    /// For a server on a private display: the last thing its `baton run` said (where it
+    /// stands in line for a display), while it starts.
+    waiting: watch::Receiver<Option<String>>,
     pub gates: Gates,
     call_timeout: Duration,
 }
@@ -217,6 +223,8 @@ impl Downstream {
         let label = crate::format::truncate(&command.join(" "), 120);
         let (tx, state) = watch::channel(Down::Starting);
         let (changes, changed) = watch::channel(0);
+        let (said, waiting) = watch::channel(None);
+        let said = gates.private.then_some(said);
         let known = Arc::new(std::sync::Mutex::new(Vec::new()));
         let command = command.to_vec();
         let name = label.clone();
@@ -227,7 +235,7 @@ impl Downstream {
             START_TIMEOUT
         };
         tokio::spawn(async move {
-            let result = tokio::time::timeout(patience, connect(&command, changes)).await;
+            let result = tokio::time::timeout(patience, connect(&command, changes, said)).await;
             let down = match result {
                 Ok(Ok((service, tools))) => {
                     *listed.lock().unwrap_or_else(|e| e.into_inner()) = tools;
@@ -249,8 +257,52 @@ impl Downstream {
             state,
             known,
             changed,
+            waiting,
             gates,
             call_timeout,
+        }
+    }
+
+    /// Whether the server is still starting on a private display (waiting for one, maybe):
+    /// then the sentence to say about it.
+    pub fn still_waiting(&self) -> Option<String> {
+        if !self.gates.private || !matches!(*self.state.borrow(), Down::Starting) {
+            return None;
+        }
+        let place = self.waiting.borrow().clone();
+        Some(match place {
+            Some(place) => format!(
+                "the desktop MCP server '{}' waits for its private display: {place}",
+                self.label
+            ),
+            None => format!(
+                "the desktop MCP server '{}' is starting on a private display",
+                self.label
+            ),
+        })
+    }
+
+    /// Resolves once the server has started or failed.
+    pub async fn started(&self) {
+        let mut state = self.state.clone();
+        let _ = state.wait_for(|down| !matches!(down, Down::Starting)).await;
+    }
+
+    /// The running service, waiting for it as [`Downstream::service`] does; while a server on
+    /// a private display waits, the call hears why in progress notifications.
+    async fn service_telling(&self, progress: &mut Progress) -> Result<Arc<Service>, String> {
+        let mut waiting = self.waiting.clone();
+        let ready = self.service();
+        tokio::pin!(ready);
+        loop {
+            if let Some(sentence) = self.still_waiting() {
+                progress.say(&sentence).await;
+            }
+            tokio::select! {
+                service = &mut ready => return service,
+                _ = waiting.changed() => {}
+                () = tokio::time::sleep(wait::PROGRESS_EVERY) => {}
+            }
         }
     }
 
@@ -359,6 +411,7 @@ impl Downstream {
 async fn connect(
     command: &[String],
     changed: watch::Sender<u64>,
+    said: Option<watch::Sender<Option<String>>>,
 ) -> Result<(Service, Vec<Tool>), String> {
     let (program, args) = command
         .split_first()
@@ -367,8 +420,16 @@ async fn connect(
     cmd.args(args);
     // Its own process group (a Job object on Windows), ended when this process dies (kill -9
     // included), so a desktop server never outlives the session that gates it.
-    let transport = TokioChildProcess::new(crate::process::downstream(cmd))
-        .map_err(|e| format!("cannot start: {e}"))?;
+    let builder = TokioChildProcess::builder(crate::process::downstream(cmd));
+    let (transport, stderr) = if said.is_some() {
+        builder.stderr(std::process::Stdio::piped()).spawn()
+    } else {
+        builder.spawn()
+    }
+    .map_err(|e| format!("cannot start: {e}"))?;
+    if let (Some(stderr), Some(said)) = (stderr, said) {
+        tokio::spawn(relay(stderr, said));
+    }
     let listener = Listener {
         config: ClientConfig::new(
             ClientCapabilities::default(),
@@ -385,6 +446,19 @@ async fn connect(
         .await
         .map_err(|e| format!("did not list its tools: {e}"))?;
     Ok((service, tools))
+}
+
+/// Passes the wrapping `baton run`'s stderr through to this process's, and keeps its last
+/// sentence (`baton: queued behind … for 'displays', position 2`) for the calls that wait.
+async fn relay(stderr: tokio::process::ChildStderr, said: watch::Sender<Option<String>>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("{line}");
+        if let Some(sentence) = line.strip_prefix("baton: ") {
+            said.send_replace(Some(sentence.to_string()));
+        }
+    }
 }
 
 impl Baton {
@@ -420,7 +494,10 @@ impl Baton {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let service = match downstream.service().await {
+        let service = match downstream
+            .service_telling(&mut Progress::of(&context))
+            .await
+        {
             Ok(service) => service,
             Err(why) => {
                 // No call can use the desktop through a server that is gone.

@@ -15,7 +15,7 @@ use baton_core::clock::sleep_until;
 
 /// A waiting agent hears again this often even when nothing changed, so that it (and a client
 /// that resets its timeout on progress) knows the call is alive.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Progress notifications for one tool call, if its client asked for them.
 #[derive(Debug)]

@@ -994,6 +994,84 @@ async fn a_proxy_gates_a_server_on_a_named_resource() {
     plain.end().await;
 }
 
+/// The tools the session lists now, by name.
+async fn tool_names(session: &Session) -> Vec<String> {
+    let tools = session.client.peer().list_all_tools().await.unwrap();
+    tools.iter().map(|t| t.name.to_string()).collect()
+}
+
+/// `baton mcp --proxy --display private` when every display is taken: the session starts at
+/// once with Baton's own tools, a call to one of the server's hears where its display stands
+/// in line, and when the display is free the server starts, its tools are announced and the
+/// call goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_waiting_for_a_private_display_says_where_it_stands() {
+    let d = Daemon::start();
+    let out = d.run(&["resource", "capacity", "displays", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut holder = run_script(
+        &d,
+        &["--display", "private", "-t", "the form"],
+        &format!(
+            "touch {dir}/held; while [ ! -f {dir}/go ]; do sleep 0.02; done",
+            dir = t.display()
+        ),
+    );
+    wait_file(&t.join("held"), Duration::from_secs(20));
+    let log = t.join("calls.jsonl");
+    let p = Arc::new(proxied(&d, "agent-w", &log, &["--display", "private"]).await);
+    let listed = tool_names(&p).await;
+    assert!(listed.iter().any(|n| n == "desktop_status"), "{listed:?}");
+    assert!(!listed.iter().any(|n| n == "click"), "{listed:?}");
+
+    let call = {
+        let p = p.clone();
+        tokio::spawn(async move { p.call("click", json!({ "who": "w" })).await })
+    };
+    // It hears at once that the server is starting, then where its display's run stands.
+    let started = Instant::now();
+    let said = loop {
+        let heard = p.progress.lock().unwrap().clone();
+        if let Some(place) = heard.iter().find(|m| m.contains("queued")) {
+            break place.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{heard:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_says(
+        &said,
+        &[
+            "waits for its private display",
+            "queued behind 'the form'",
+            "for 'displays', position 1",
+        ],
+    );
+    assert!(!call.is_finished(), "the call waits for the display");
+    assert!(calls(&log).is_empty());
+
+    std::fs::write(t.join("go"), "").unwrap();
+    assert_eq!(holder.wait(Duration::from_secs(20)).code(), Some(0));
+    let (refused, answer) = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the call goes through once the display is free")
+        .unwrap();
+    assert!(!refused, "{answer}");
+    assert_eq!(answer, "click done for w");
+    let started = Instant::now();
+    while p.tools_changed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server's tools were never announced"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let listed = tool_names(&p).await;
+    assert!(listed.iter().any(|n| n == "click"), "{listed:?}");
+    Arc::into_inner(p).unwrap().end().await;
+}
+
 /// `baton mcp --proxy --display private`: each session's server runs on a display of its own,
 /// held from the pool `displays` for the session, so two sessions act at once and nobody
 /// waits for the person's desktop; the displays end with the sessions.
