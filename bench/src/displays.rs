@@ -1,7 +1,8 @@
 //! What a private display costs (DESIGN rule 14): the time from a run's request for its display
-//! to the answer (Baton starts an Xvfb and connects to it), and the memory of each display's
-//! server, with 0 or more displays already open. Side by side with what a user would do by
-//! hand: start `Xvfb -displayfd` and wait for its display number.
+//! to the answer (Baton starts an Xvfb and its window manager, Openbox when installed, and
+//! connects), and the memory of each display's processes, with 0 or more displays already
+//! open. Side by side with what a user would do by hand: start `Xvfb -displayfd`, wait for its
+//! display number, then start `openbox` there and wait until it manages the screen.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -24,12 +25,15 @@ pub struct DisplayRow {
     pub open: usize,
     /// Baton: `POST /v1/runs/{id}/display` until answered (the server takes clients).
     pub baton_start: Option<Percentiles>,
-    /// By hand: `Xvfb -displayfd` until it names its display.
+    /// By hand: `Xvfb -displayfd` until it names its display, then Openbox until it manages.
     pub bare_start: Option<Percentiles>,
-    /// Resident memory of one display's server just after it is ready, KiB (the mean).
+    /// Resident memory of one display's server and window manager just after it is ready,
+    /// KiB (the mean).
     pub rss_kib: u64,
-    /// The same for servers started by hand.
+    /// The same for displays started by hand.
     pub bare_rss_kib: u64,
+    /// Whether a window manager ran on the displays (Openbox installed).
+    pub window_manager: bool,
 }
 
 /// One run holding an open display.
@@ -60,10 +64,15 @@ pub async fn measure(
         }
         let mut starts = Vec::with_capacity(samples);
         let mut memory = Vec::with_capacity(samples);
+        let host = peer.child.id();
         for _ in 0..samples {
+            let managers = children_named(host, WINDOW_MANAGER);
             let (run, took) = hold(&user).await?;
             starts.push(took);
-            memory.push(rss_kib(run.pid));
+            let new_managers = children_named(host, WINDOW_MANAGER)
+                .into_iter()
+                .filter(|pid| !managers.contains(pid));
+            memory.push(rss_kib(run.pid) + new_managers.map(rss_kib).sum::<u64>());
             end(&run).await?;
         }
         let baton_rss = mean(memory.into_iter());
@@ -72,21 +81,27 @@ pub async fn measure(
         }
         drop(peer);
 
-        let mut by_hand: Vec<Child> = Vec::new();
+        let manage = installed(WINDOW_MANAGER);
+        let mut by_hand: Vec<Vec<Child>> = Vec::new();
         for _ in 0..open {
-            by_hand.push(bare_xvfb()?.0);
+            by_hand.push(by_hand_display(manage)?.0);
         }
         let mut bare = Vec::with_capacity(samples);
         let mut memory = Vec::with_capacity(samples);
         for _ in 0..samples {
-            let (mut child, took) = bare_xvfb()?;
+            let (mut children, took) = by_hand_display(manage)?;
             bare.push(took);
-            memory.push(rss_kib(child.id()));
-            stop(&mut child);
+            memory.push(children.iter().map(|c| rss_kib(c.id())).sum());
+            // The window manager first, as Baton ends them.
+            for child in children.iter_mut().rev() {
+                stop(child);
+            }
         }
         let bare_rss_kib = mean(memory.into_iter());
-        for child in &mut by_hand {
-            stop(child);
+        for children in &mut by_hand {
+            for child in children.iter_mut().rev() {
+                stop(child);
+            }
         }
         rows.push(DisplayRow {
             open,
@@ -94,6 +109,7 @@ pub async fn measure(
             bare_start: Percentiles::of(bare),
             rss_kib: baton_rss,
             bare_rss_kib,
+            window_manager: manage,
         });
     }
     Ok(rows)
@@ -155,10 +171,87 @@ fn zombie(pid: u32) -> bool {
         .unwrap_or(true)
 }
 
-/// `Xvfb -displayfd` as a user would start it, until it names its display.
-fn bare_xvfb() -> Result<(Child, Duration)> {
-    let (mut reader, writer) = std::io::pipe()?;
+/// The window manager Baton runs on each display when it is installed.
+const WINDOW_MANAGER: &str = "openbox";
+
+fn installed(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+}
+
+/// The live children of `parent` whose command is `name`.
+fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.split_once(") ").is_some_and(|(comm, rest)| {
+                    let mut fields = rest.split(' ');
+                    let state = fields.next().unwrap_or("Z");
+                    comm.ends_with(&format!("({name}"))
+                        && state != "Z"
+                        && fields.next() == Some(parent.to_string().as_str())
+                })
+            })
+        })
+        .collect()
+}
+
+/// A display as a user would start one: Xvfb until it names its display, then (when `manage`)
+/// Openbox on it until it sets `_NET_SUPPORTING_WM_CHECK`. The server comes first in the list.
+fn by_hand_display(manage: bool) -> Result<(Vec<Child>, Duration)> {
     let start = Instant::now();
+    let (server, number) = bare_xvfb()?;
+    let mut children = vec![server];
+    if manage {
+        let display = format!(":{number}");
+        let manager = Command::new(WINDOW_MANAGER)
+            .arg("--sm-disable")
+            .env("DISPLAY", &display)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("could not start openbox")?;
+        children.push(manager);
+        wait_managed(&display)?;
+    }
+    Ok((children, start.elapsed()))
+}
+
+/// Polls the root window until a window manager announces itself.
+fn wait_managed(display: &str) -> Result<()> {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt};
+    let (conn, screen) = x11rb::connect(Some(display))?;
+    let root = conn.setup().roots[screen].root;
+    let check = conn
+        .intern_atom(false, b"_NET_SUPPORTING_WM_CHECK")?
+        .reply()?
+        .atom;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let property = conn
+            .get_property(false, root, check, AtomEnum::WINDOW, 0, 1)?
+            .reply()?;
+        if property.value_len > 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "openbox did not manage {display} within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `Xvfb -displayfd` as a user would start it, until it names its display (its number).
+fn bare_xvfb() -> Result<(Child, u32)> {
+    let (mut reader, writer) = std::io::pipe()?;
     let child = Command::new("Xvfb")
         .args([
             "-displayfd",
@@ -182,7 +275,8 @@ fn bare_xvfb() -> Result<(Child, Duration)> {
         }
         said.push(byte[0]);
     }
-    Ok((child, start.elapsed()))
+    let number = std::str::from_utf8(&said)?.trim().parse()?;
+    Ok((child, number))
 }
 
 fn stop(child: &mut Child) {
@@ -220,8 +314,14 @@ pub fn print(rows: &[DisplayRow]) {
         return;
     }
     println!("\n### Private displays\n");
+    let manager = rows.iter().any(|r| r.window_manager);
+    if manager {
+        println!("Each display: Xvfb and Openbox, started, ready and measured together.\n");
+    } else {
+        println!("Each display: Xvfb alone (Openbox is not installed here).\n");
+    }
     println!(
-        "| open meanwhile | Baton: display ready p50 | p99 | by hand: Xvfb ready p50 | p99 | Baton ÷ by hand | server memory (Baton) | (by hand) |"
+        "| open meanwhile | Baton: display ready p50 | p99 | by hand: ready p50 | p99 | Baton ÷ by hand | memory (Baton) | (by hand) |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let us = |p: Option<Percentiles>, f: fn(&Percentiles) -> f64| {

@@ -344,6 +344,7 @@ fn a_window_manager_gives_a_private_display_s_windows_the_focus() {
 
     // A host whose PATH has Xvfb but no window manager.
     let bare = tempfile::tempdir().unwrap();
+    #[cfg(unix)]
     std::os::unix::fs::symlink("/usr/bin/Xvfb", bare.path().join("Xvfb")).unwrap();
     let data = tempfile::tempdir().unwrap();
     let path = bare.path().to_str().unwrap().to_string();
