@@ -882,9 +882,10 @@ impl Actor {
         if for_all || flags != self.flags {
             self.flags = flags;
             self.tell_moves(changed);
-        } else if self.moves_due.is_none() {
+        } else if self.moves_due.is_none() && !self.watched.is_empty() {
             // Told after this request is answered (the loop's timer), not before: the moves
-            // are not the request's own news, and a hand-off should not wait for them.
+            // are not the request's own news, and a hand-off should not wait for them. With
+            // nobody watching there is nobody to tell, and the timer stays off.
             self.moves_due = Some(self.moves_told + QUEUE_MOVES);
         }
         // Dropping the sender after its final value closes the channel: waiters wake and see

@@ -271,11 +271,12 @@ impl Downstream {
         }
         let place = self.waiting.borrow().clone();
         Some(match place {
-            Some(place) => format!(
+            // `baton run`'s sentence while its run waits in line.
+            Some(place) if place.contains("queued") => format!(
                 "the desktop MCP server '{}' waits for its private display: {place}",
                 self.label
             ),
-            None => format!(
+            _ => format!(
                 "the desktop MCP server '{}' is starting on a private display",
                 self.label
             ),

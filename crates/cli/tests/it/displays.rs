@@ -259,7 +259,11 @@ fn kill_9_of_a_run_or_of_the_host_leaves_no_display_behind() {
         run_script(
             &d,
             &["--display", "private", "-t", name],
-            &format!("echo $DISPLAY > {}/{name}; sleep 600", t.display()),
+            // Written whole, then named: the test reads it as soon as the name is there.
+            &format!(
+                "echo $DISPLAY > {dir}/{name}.tmp; mv {dir}/{name}.tmp {dir}/{name}; sleep 600",
+                dir = t.display()
+            ),
         )
     };
     let mut a = start("a");
