@@ -293,6 +293,9 @@ impl Downstream {
     /// a private display waits, the call hears why in progress notifications.
     async fn service_telling(&self, progress: &mut Progress) -> Result<Arc<Service>, String> {
         let mut waiting = self.waiting.clone();
+        // Whether the wrapper may still say more: its channel closes with its stderr, and
+        // at once for a server that is not on a private display (nobody relays for it).
+        let mut open = true;
         let ready = self.service();
         tokio::pin!(ready);
         loop {
@@ -301,7 +304,7 @@ impl Downstream {
             }
             tokio::select! {
                 service = &mut ready => return service,
-                _ = waiting.changed() => {}
+                changed = waiting.changed(), if open => open = changed.is_ok(),
                 () = tokio::time::sleep(wait::PROGRESS_EVERY) => {}
             }
         }

@@ -994,6 +994,57 @@ async fn a_proxy_gates_a_server_on_a_named_resource() {
     plain.end().await;
 }
 
+/// CPU time a process has used so far, in clock ticks (user and system, from /proc).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let (_, rest) = stat.rsplit_once(") ").unwrap();
+    // Fields after the command: state is the 3rd of the line, utime the 14th, stime the 15th.
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A call that waits for a slow desktop server to start waits quietly: the proxy sleeps until
+/// the server answers, it does not spin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_for_a_slow_server_to_start_costs_no_cpu() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("calls.jsonl");
+    let slow = format!(
+        "sleep 3; exec /usr/bin/python3 {DESKTOP_MCP} {}",
+        log.display()
+    );
+    let p = Arc::new(
+        Session::start(
+            &d.dir,
+            "agent-slow",
+            &["--proxy", "--no-gate", "click", "--", "sh", "-c", &slow],
+        )
+        .await,
+    );
+    let call = {
+        let p = p.clone();
+        tokio::spawn(async move { p.call("click", json!({ "who": "slow" })).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = cpu_ticks(p.pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let spent = cpu_ticks(p.pid) - before;
+    assert!(!call.is_finished(), "the server is still starting");
+    // Clock ticks are hundredths of a second: a spinning wait would spend about 200.
+    assert!(
+        spent <= 20,
+        "the waiting proxy spent {spent} ticks of CPU in 2 s"
+    );
+    let (refused, answer) = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the call goes through once the server is up")
+        .unwrap();
+    assert!(!refused, "{answer}");
+    assert_eq!(answer, "click done for slow");
+    Arc::into_inner(p).unwrap().end().await;
+}
+
 /// The tools the session lists now, by name.
 async fn tool_names(session: &Session) -> Vec<String> {
     let tools = session.client.peer().list_all_tools().await.unwrap();
