@@ -118,6 +118,24 @@ impl Session {
         text
     }
 
+    /// The tools the session lists now, by name.
+    async fn tool_names(&self) -> Vec<String> {
+        let tools = self.client.peer().list_all_tools().await.unwrap();
+        tools.iter().map(|t| t.name.to_string()).collect()
+    }
+
+    /// Waits until Baton has said at least once that its tools changed.
+    async fn wait_tools_changed(&self, within: Duration) {
+        let started = Instant::now();
+        while self.tools_changed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                started.elapsed() < within,
+                "the agent was not told the tools changed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn end(self) {
         let _ = self.client.cancel().await;
     }
@@ -475,10 +493,7 @@ async fn a_tool_the_server_adds_mid_session_is_announced_and_runs_gated() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("calls.jsonl");
     let p = proxied(&d, "agent-1", &log, &[]).await;
-    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
-        tools.iter().map(|t| t.name.to_string()).collect()
-    };
-    let before = names(p.client.peer().list_all_tools().await.unwrap());
+    let before = p.tool_names().await;
     assert!(!before.contains(&"drag_window".to_string()), "{before:?}");
 
     // A read: it passes without the desktop, and the server adds an input tool.
@@ -487,15 +502,8 @@ async fn a_tool_the_server_adds_mid_session_is_announced_and_runs_gated() {
         "show_more_tools done for p"
     );
     assert_eq!(d.holder_id(), None, "a read takes no desktop");
-    let started = Instant::now();
-    while p.tools_changed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the agent was not told the tools changed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let after = names(p.client.peer().list_all_tools().await.unwrap());
+    p.wait_tools_changed(Duration::from_secs(10)).await;
+    let after = p.tool_names().await;
     assert!(after.contains(&"drag_window".to_string()), "{after:?}");
 
     // The new tool runs, and as input: only once the session holds the desktop.
@@ -1045,12 +1053,6 @@ async fn a_call_waiting_for_a_slow_server_to_start_costs_no_cpu() {
     Arc::into_inner(p).unwrap().end().await;
 }
 
-/// The tools the session lists now, by name.
-async fn tool_names(session: &Session) -> Vec<String> {
-    let tools = session.client.peer().list_all_tools().await.unwrap();
-    tools.iter().map(|t| t.name.to_string()).collect()
-}
-
 /// `baton mcp --proxy --display private` when every display is taken: the session starts at
 /// once with Baton's own tools, a call to one of the server's hears where its display stands
 /// in line, and when the display is free the server starts, its tools are announced and the
@@ -1073,7 +1075,7 @@ async fn a_proxy_waiting_for_a_private_display_says_where_it_stands() {
     wait_file(&t.join("held"), Duration::from_secs(20));
     let log = t.join("calls.jsonl");
     let p = Arc::new(proxied(&d, "agent-w", &log, &["--display", "private"]).await);
-    let listed = tool_names(&p).await;
+    let listed = p.tool_names().await;
     assert!(listed.iter().any(|n| n == "desktop_status"), "{listed:?}");
     assert!(!listed.iter().any(|n| n == "click"), "{listed:?}");
 
@@ -1110,15 +1112,8 @@ async fn a_proxy_waiting_for_a_private_display_says_where_it_stands() {
         .unwrap();
     assert!(!refused, "{answer}");
     assert_eq!(answer, "click done for w");
-    let started = Instant::now();
-    while p.tools_changed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the server's tools were never announced"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let listed = tool_names(&p).await;
+    p.wait_tools_changed(Duration::from_secs(20)).await;
+    let listed = p.tool_names().await;
     assert!(listed.iter().any(|n| n == "click"), "{listed:?}");
     Arc::into_inner(p).unwrap().end().await;
 }
