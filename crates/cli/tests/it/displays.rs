@@ -54,8 +54,30 @@ fn running(pid: u32) -> bool {
 }
 
 /// The socket of X display `:N`.
+#[cfg_attr(not(unix), allow(dead_code))]
 fn socket_of(display: &str) -> std::path::PathBuf {
     Path::new("/tmp/.X11-unix").join(format!("X{}", display.trim_start_matches(':')))
+}
+
+/// The identity of display `display`'s socket file now (device, inode, change time), if any.
+fn socket_id(display: &str) -> Option<(u64, u64, i64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(socket_of(display)).ok()?;
+        Some((m.dev(), m.ino(), m.ctime_nsec() + m.ctime() * 1_000_000_000))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = display;
+        None
+    }
+}
+
+/// Whether the very socket the display had is still there. Display numbers are reused as soon
+/// as they are free, so another test's server may have made a new socket of the same name.
+fn left_behind(display: &str, had: Option<(u64, u64, i64)>) -> bool {
+    had.is_some() && socket_id(display) == had
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -119,6 +141,7 @@ fn eight_agents_type_at_once_each_on_a_private_display_of_its_own() {
     assert_eq!(unique.len(), AGENTS, "{displays:?}");
     let servers = servers_of(d.child.id());
     assert_eq!(servers.len(), AGENTS, "one X server per agent: {servers:?}");
+    let sockets: Vec<_> = displays.iter().map(|x| socket_id(x)).collect();
     let status = d.status();
     assert!(status["desktop"]["holder"].is_null(), "{status}");
     assert_eq!(status["desktop"]["queue"].as_array().unwrap().len(), 0);
@@ -162,7 +185,11 @@ fn eight_agents_type_at_once_each_on_a_private_display_of_its_own() {
     drop(windows);
     // Each display ended with its run: no server, no socket.
     wait_until("every private display has ended", || {
-        servers.iter().all(|pid| !running(*pid)) && displays.iter().all(|x| !socket_of(x).exists())
+        servers.iter().all(|pid| !running(*pid))
+            && displays
+                .iter()
+                .zip(&sockets)
+                .all(|(x, had)| !left_behind(x, *had))
     });
     let history = d.history();
     let to_desktop = history
@@ -273,11 +300,12 @@ fn kill_9_of_a_run_or_of_the_host_leaves_no_display_behind() {
     assert_eq!(a_servers.len(), 1);
     let a_managers = window_managers_of(d.child.id());
     assert_eq!(a_managers.len(), 1, "a window manager runs on the display");
-    assert!(socket_of(&a_display).exists());
+    let a_socket = socket_id(&a_display);
+    assert!(a_socket.is_some());
     signal(a.pid(), "KILL");
     a.wait(SHORT);
     wait_until("a's display ends with its wrapper", || {
-        !running(a_servers[0]) && !running(a_managers[0]) && !socket_of(&a_display).exists()
+        !running(a_servers[0]) && !running(a_managers[0]) && !left_behind(&a_display, a_socket)
     });
 
     let _b = start("b");
@@ -289,10 +317,14 @@ fn kill_9_of_a_run_or_of_the_host_leaves_no_display_behind() {
     assert_eq!(servers.len(), 2, "{servers:?}");
     let managers = window_managers_of(d.child.id());
     assert_eq!(managers.len(), 2, "{managers:?}");
+    let sockets: Vec<_> = displays.iter().map(|x| socket_id(x)).collect();
     signal(d.child.id(), "KILL");
     wait_until("the host's displays end with it", || {
         servers.iter().chain(&managers).all(|pid| !running(*pid))
-            && displays.iter().all(|x| !socket_of(x).exists())
+            && displays
+                .iter()
+                .zip(&sockets)
+                .all(|(x, had)| !left_behind(x, *had))
     });
 }
 
