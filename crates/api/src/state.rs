@@ -9,9 +9,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::models::{Feature, HostFacts};
 
-/// Shared by all handlers; cheap to clone.
+/// Shared by all handlers; one reference count to clone, because axum clones the state for
+/// every extractor and middleware of every request: a dozen channel ends cloned and dropped
+/// each time showed in the hand-off's profile.
 #[derive(Debug, Clone)]
-pub struct ApiState {
+pub struct ApiState(Arc<Shared>);
+
+/// What [`ApiState`] shares.
+#[derive(Debug, Clone)]
+pub struct Shared {
     /// The scheduler.
     pub core: Handle,
     /// The input gateway (unavailable on a headless host).
@@ -40,7 +46,7 @@ impl ApiState {
         port: u16,
         stopping: CancellationToken,
     ) -> Self {
-        ApiState {
+        ApiState(Arc::new(Shared {
             core,
             input,
             displays: crate::displays::Displays::unavailable(
@@ -52,33 +58,31 @@ impl ApiState {
             takeover_missing: Some("takeover detection is not started on this host".into()),
             takeover_limit: None,
             takeover: None,
-        }
+        }))
     }
 
     /// With takeover detection as the host started it: `missing` says why it does not run.
     pub fn with_takeover(
-        self,
+        mut self,
         missing: Option<String>,
         settings: watch::Receiver<baton_core::takeover::TakeoverSettings>,
     ) -> Self {
-        ApiState {
-            takeover_missing: missing.map(Into::into),
-            takeover: Some(settings),
-            ..self
-        }
+        let shared = Arc::make_mut(&mut self.0);
+        shared.takeover_missing = missing.map(Into::into);
+        shared.takeover = Some(settings);
+        self
     }
 
     /// With the private displays the host starts.
-    pub fn with_displays(self, displays: crate::displays::Displays) -> Self {
-        ApiState { displays, ..self }
+    pub fn with_displays(mut self, displays: crate::displays::Displays) -> Self {
+        Arc::make_mut(&mut self.0).displays = displays;
+        self
     }
 
     /// With what takeover detection cannot do here though it runs.
-    pub fn with_takeover_limit(self, limit: Option<String>) -> Self {
-        ApiState {
-            takeover_limit: limit.map(Into::into),
-            ..self
-        }
+    pub fn with_takeover_limit(mut self, limit: Option<String>) -> Self {
+        Arc::make_mut(&mut self.0).takeover_limit = limit.map(Into::into);
+        self
     }
 
     /// What takeover detection cannot do here though it runs (it samples only: input in the
@@ -126,10 +130,10 @@ impl ApiState {
 
     /// The same state for a server on `port`: requests must name that port in their Host.
     pub fn for_port(&self, port: u16) -> Self {
-        ApiState {
+        ApiState(Arc::new(Shared {
             allowed_hosts: allowed_hosts(port),
-            ..self.clone()
-        }
+            ..Shared::clone(&self.0)
+        }))
     }
 
     /// The current user token.
@@ -146,6 +150,14 @@ impl ApiState {
         self.allowed_hosts
             .iter()
             .any(|h| h.eq_ignore_ascii_case(host))
+    }
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 
