@@ -219,42 +219,65 @@ function displaysChanged() {
   }, 250);
 }
 
-/** A tile per private display: its live picture, its run, and a way to stop the run. */
+/** The tile shown per run, with what it was drawn from: kept while that does not change. */
+const tiles = new Map();
+
+/**
+ * A tile per private display: its live picture, its run, and a way to stop the run. The list
+ * is read again every few seconds; a tile whose run and display are unchanged is kept as it is,
+ * so that a Cancel the person armed (it asks once more) is still there for the second click.
+ */
 function renderDisplays(displays) {
   displaysShown = displays;
   $("displays-card").hidden = displays.length === 0;
   $("displays-count").textContent = displays.length ? String(displays.length) : "";
   const runs = knownRuns();
-  $("displays").replaceChildren(...displays.map((shown) => {
+  const figures = displays.map((shown) => {
     const run = runs.get(shown.run) || { id: shown.run, title: `run #${shown.run}`, client: "" };
-    const picture = el("img", {
-      class: "picture", alt: `What '${run.title}' sees on its display ${shown.display}`,
-      "data-picture": String(shown.run),
-    });
-    if (pictures.has(shown.run)) picture.src = pictures.get(shown.run);
-    // A click shows it across the card, at a size its text can be read; another, back.
-    picture.title = "Click to enlarge";
-    picture.addEventListener("click", () => {
-      const large = !view.enlarged.has(shown.run);
-      if (large) view.enlarged.add(shown.run);
-      else view.enlarged.delete(shown.run);
-      picture.closest("figure").classList.toggle("large", large);
-      picture.title = large ? "Click to make it small again" : "Click to enlarge";
-    });
-    const classes = view.enlarged.has(shown.run) ? "display large" : "display";
-    return el("figure", { class: classes, "data-run": String(shown.run) },
-      picture,
-      el("figcaption", {},
-        runLabel(run),
-        el("span", { class: "muted", text: shown.display }),
-        el("span", { class: "row-actions" }, cancelButton(run))));
-  }));
+    const key = JSON.stringify([shown.display, run.title, run.client]);
+    const kept = tiles.get(shown.run);
+    if (kept && kept.key === key) return kept.figure;
+    const figure = displayTile(shown, run);
+    tiles.set(shown.run, { key, figure });
+    return figure;
+  });
+  for (const id of [...tiles.keys()]) {
+    if (!displays.some((shown) => shown.run === id)) tiles.delete(id);
+  }
+  const list = $("displays");
+  const same = figures.length === list.children.length && figures.every((f, i) => list.children[i] === f);
+  if (!same) list.replaceChildren(...figures);
   for (const [id, url] of pictures) {
     if (!displays.some((shown) => shown.run === id)) {
       URL.revokeObjectURL(url);
       pictures.delete(id);
     }
   }
+}
+
+/** One display's tile. */
+function displayTile(shown, run) {
+  const picture = el("img", {
+    class: "picture", alt: `What '${run.title}' sees on its display ${shown.display}`,
+    "data-picture": String(shown.run),
+  });
+  if (pictures.has(shown.run)) picture.src = pictures.get(shown.run);
+  // A click shows it across the card, at a size its text can be read; another, back.
+  picture.title = "Click to enlarge";
+  picture.addEventListener("click", () => {
+    const large = !view.enlarged.has(shown.run);
+    if (large) view.enlarged.add(shown.run);
+    else view.enlarged.delete(shown.run);
+    picture.closest("figure").classList.toggle("large", large);
+    picture.title = large ? "Click to make it small again" : "Click to enlarge";
+  });
+  const classes = view.enlarged.has(shown.run) ? "display large" : "display";
+  return el("figure", { class: classes, "data-run": String(shown.run) },
+    picture,
+    el("figcaption", {},
+      runLabel(run),
+      el("span", { class: "muted", text: shown.display }),
+      el("span", { class: "row-actions" }, cancelButton(run))));
 }
 
 /** Fetches each shown display's picture in turn, then waits, while the window is seen. */

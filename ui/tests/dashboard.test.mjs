@@ -292,9 +292,15 @@ test("each private display is a live tile with its run and a way to stop it", as
   assert.ok(large > small * 1.5, `${small} → ${large}`);
   await page.click('#displays figure[data-run="4"] img');
   assert.equal(await page.$eval('#displays figure[data-run="4"]', (f) => f.classList.contains("large")), false);
-  // Stop asks once more, then cancels that run as the person.
+  // Stop asks once more, then cancels that run as the person; the list read again meanwhile
+  // (every few seconds, and at each change) keeps the question.
   const cancel = '#displays figure[data-run="7"] button';
   await page.click(cancel);
+  assert.equal(await page.textContent(cancel), "Confirm cancel");
+  const reads = (await ui.calls()).filter((c) => c.command === "displays").length;
+  await ui.emit("baton://status", status);
+  await page.waitForFunction((n) => window.__fake.calls.filter((c) => c.command === "displays").length > n, reads);
+  await page.waitForTimeout(100);
   assert.equal(await page.textContent(cancel), "Confirm cancel");
   await page.click(cancel);
   await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "cancel_run"));

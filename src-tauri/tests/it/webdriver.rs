@@ -1,6 +1,6 @@
 //! The real dashboard, driven over WebDriver (tauri-driver + WebKitWebDriver) on a private
-//! desktop: it shows the holder's title, cancels a queued run, and leaves a screenshot in
-//! `target/tmp/artifacts/dashboard.png`.
+//! desktop: it shows the holder's title, cancels a queued run, shows a private display live,
+//! enlarges it and stops its run, and leaves screenshots in `target/tmp/artifacts/`.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -142,21 +142,46 @@ impl Driver {
     /// once never finished, in CI under load, leaving the field empty and the test hung.
     async fn fill(&self, css: &str, text: &str) {
         let filled = self
-            .call(
-                reqwest::Method::POST,
-                "/execute/sync",
-                Some(json!({
-                    "script": "const field = document.querySelector(arguments[0]);\
-                               if (!field) return false;\
-                               field.focus();\
-                               field.value = arguments[1];\
-                               field.dispatchEvent(new Event('input', { bubbles: true }));\
-                               return true;",
-                    "args": [css, text],
-                })),
+            .execute(
+                "const field = document.querySelector(arguments[0]);\
+                 if (!field) return false;\
+                 field.focus();\
+                 field.value = arguments[1];\
+                 field.dispatchEvent(new Event('input', { bubbles: true }));\
+                 return true;",
+                json!([css, text]),
             )
             .await;
         assert_eq!(filled, json!(true), "no {css}");
+    }
+
+    /// Runs `script` (a function body) in the page with `args`, and returns what it returns.
+    async fn execute(&self, script: &str, args: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    /// Runs `script` (as for [`Driver::execute`]) until what it returns satisfies `done`.
+    async fn wait_page(
+        &self,
+        what: &str,
+        script: &str,
+        args: Value,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let answer = self.execute(script, args.clone()).await;
+            if done(&answer) {
+                return answer;
+            }
+            assert!(start.elapsed() < WAIT, "{what} never came: {answer}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Runs `body` (the body of an async function that receives `done`) in the page.
@@ -337,5 +362,104 @@ async fn a_new_hotkey_from_the_settings_works_at_once_and_the_old_one_no_longer(
     wait_until("the autostart entry", || entries() == 1);
     driver.click("#autostart").await;
     wait_until("the autostart entry to go", || entries() == 0);
+    driver.quit().await;
+}
+
+/// What the page shows of the picture `arguments[0]`: its source, the size of the image it holds (0
+/// until one is loaded) and the width it is drawn at.
+const PICTURE: &str = "const img = document.querySelector(arguments[0]);\
+     if (!img) return null;\
+     return { src: img.src, width: img.naturalWidth, height: img.naturalHeight,\
+              drawn: img.getBoundingClientRect().width,\
+              large: img.closest('figure').classList.contains('large') };";
+
+/// Private displays are Linux's (an Xvfb per run).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_shows_a_private_display_live_enlarges_it_and_stops_its_run() {
+    let desk = Desktop::start();
+    let driver = Driver::start(&desk, &["--dashboard"]).await;
+    driver
+        .wait_text("#state-pill", |t| t == "Desktop free")
+        .await;
+    let t = desk.scratch.path();
+    let script = hold_script(t, "p");
+    let mut p = desk.spawn_baton(&[
+        "run",
+        "--display",
+        "private",
+        "-t",
+        "fill the form",
+        "-c",
+        "codex",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    wait_file(&t.join("p.id"), WAIT);
+    let id = std::fs::read_to_string(t.join("p.id")).unwrap();
+    let figure = format!("#displays figure[data-run=\"{}\"]", id.trim());
+    let picture = format!("{figure} img");
+    driver
+        .wait_text(&format!("{figure} figcaption"), |t| {
+            t.contains("fill the form")
+        })
+        .await;
+
+    // The picture is the display's whole screen, and it is live: a new one comes in turn.
+    let first = driver
+        .wait_page("the display's picture", PICTURE, json!([picture]), |p| {
+            p["width"].as_u64().is_some_and(|w| w > 0)
+        })
+        .await;
+    let (width, height) = baton_platform::private_display::SIZE;
+    assert_eq!(
+        (first["width"].as_u64(), first["height"].as_u64()),
+        (Some(u64::from(width)), Some(u64::from(height))),
+        "{first}"
+    );
+    assert_eq!(first["large"], json!(false));
+    let src = first["src"].clone();
+    driver
+        .wait_page("a newer picture", PICTURE, json!([picture]), |p| {
+            p["src"] != src
+        })
+        .await;
+
+    // A click shows it across the card; another, back at its size.
+    driver.click(&picture).await;
+    let large = driver.execute(PICTURE, json!([picture])).await;
+    assert_eq!(large["large"], json!(true), "{large}");
+    assert!(
+        large["drawn"].as_f64() > first["drawn"].as_f64(),
+        "enlarged: {large}, before: {first}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let shot = driver.screenshot("dashboard-display.png").await;
+    eprintln!("screenshot: {}", shot.display());
+    driver.click(&picture).await;
+    let small = driver.execute(PICTURE, json!([picture])).await;
+    assert_eq!(small["large"], json!(false), "{small}");
+    assert_eq!(small["drawn"], first["drawn"], "{small}");
+
+    // Stop asks once more, then ends the run, and its display with it.
+    driver.click(&format!("{figure} button.danger")).await;
+    driver.click(&format!("{figure} button.danger")).await;
+    assert_eq!(exit_of(&mut p).code(), Some(130));
+    driver
+        .wait_page(
+            "the card to go",
+            "return document.getElementById('displays-card').hidden;",
+            json!([]),
+            |hidden| *hidden == json!(true),
+        )
+        .await;
+    let history = desk.history();
+    let stopped = history
+        .iter()
+        .find(|r| r["title"] == "fill the form")
+        .unwrap();
+    assert_eq!(stopped["cancelled_by"], "user:dashboard");
     driver.quit().await;
 }
