@@ -4,9 +4,9 @@
 # - GNOME Shell (scripts/wayland/gnome.py): input through the RemoteDesktop portal and libei
 #   into a native Wayland window, the portal's dialog answered once and not asked again, the
 #   person first through Baton's shell extension, refusals and stale holders, the stop hotkey
-#   through GlobalShortcuts;
+#   through GlobalShortcuts, a run on a private display (an X server of its own) beside it;
 # - KDE Plasma 6's KWin (scripts/wayland/kde.py): the same input, its grant kept, takeover's
-#   honest "off", the stop hotkey through GlobalShortcuts.
+#   honest "off", the stop hotkey through GlobalShortcuts, a private display.
 # Needs GNOME Shell 45+ and KWin 6 with their portals (scripts/setup.sh installs them on Debian
 # 13); elsewhere each suite says it is skipped, and fails under CI.
 set -eu

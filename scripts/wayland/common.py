@@ -313,6 +313,39 @@ def check_typing(host, entry, greeting, x, y, after_move=None):
           out.returncode == 0 and entry.wait_text("Replaced @ 100%"), f"{out.stderr.strip()} {entry.text()!r}")
 
 
+def check_private_display(host, entry, tmp):
+    """A run on a private display inside the Wayland session: its command gets an X display of
+    its own and no WAYLAND_DISPLAY, its input goes to its own X window exactly, and the
+    person's desktop is neither queued for nor typed into."""
+    said = entry.text()
+    out_file = os.path.join(tmp, "private.out")
+    text = "Typed on a display of its own"
+    script = (
+        f'echo "$DISPLAY ${{WAYLAND_DISPLAY:-none}}" > {tmp}/private.env\n'
+        f'/usr/bin/python3 {os.path.join(HERE, "entry.py")} --x11 > {out_file} 2> {tmp}/private.err &\n'
+        f'while ! grep -q shown {out_file}; do sleep 0.05; done\n'
+        f'baton input move 640 400 click wait 200 type "{text}"\n'
+        f'while ! grep -q \'"{text}"\' {out_file}; do sleep 0.05; done\n'
+        'kill $!\n'
+    )
+    out = host.baton("run", "--display", "private", "-t", "a form on its own display", "--",
+                     "sh", "-c", script)
+    if not check("a run on a private display runs under the Wayland session",
+                 out.returncode == 0, f"exit {out.returncode}: {out.stderr.strip()}"):
+        return
+    display, wayland = open(os.path.join(tmp, "private.env")).read().split()
+    check("its command gets an X display of its own and no WAYLAND_DISPLAY",
+          display.startswith(":") and wayland == "none", f"{display} {wayland}")
+    lines = [json.loads(line) for line in open(out_file) if line.startswith('{"text"')]
+    check("its input reached its own window exactly", lines and lines[-1]["text"] == text,
+          repr(lines[-1:]))
+    check("and nothing of it reached the person's window", entry.text() == said,
+          repr(entry.text()))
+    runs = json.loads(host.baton("history", "--json").stdout)
+    run = next(r for r in runs if r["title"] == "a form on its own display")
+    check("it never asked for the person's desktop", run["needs_desktop"] is False, f"{run}")
+
+
 def check_pointer_hidden(host):
     """Wayland tells no program where the pointer is: an honest refusal, not a failure."""
     code, answer = host.http("GET", "/v1/input/pointer")

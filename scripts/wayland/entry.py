@@ -3,13 +3,15 @@
 
 Prints a JSON line when it is shown ({"shown": true}) and whenever the field's text changes
 ({"text": "..."}), so the suite sees exactly what reached the window. GDK_BACKEND=wayland is
-forced: the point is a window that XTEST could never reach.
+forced: the point is a window that XTEST could never reach. With `--x11` it is the other way
+round: an X window, for a run's private display (an X server of its own) inside the Wayland
+session.
 """
 import json
 import os
 import sys
 
-os.environ["GDK_BACKEND"] = "wayland"
+os.environ["GDK_BACKEND"] = "x11" if "--x11" in sys.argv[1:] else "wayland"
 import gi  # noqa: E402
 
 gi.require_version("Gtk", "4.0")

@@ -45,9 +45,9 @@ import time
 from gi.repository import GLib
 
 import common
-from common import (HERE, Buses, Entry, Host, Tray, check, check_pointer_hidden, check_stale_holder,
-                    check_token_kept, check_types_after_restart, check_typing, log, private_env, spawn,
-                    wait_for)
+from common import (HERE, Buses, Entry, Host, Tray, check, check_pointer_hidden, check_private_display,
+                    check_stale_holder, check_token_kept, check_types_after_restart, check_typing, log,
+                    private_env, spawn, wait_for)
 
 # Dialog answers a person gives xdg-desktop-portal-gnome 48's Remote Desktop dialog, whose
 # keyboard focus starts on "Remember This Selection" (ticked): to "Allow Remote Interaction",
@@ -356,6 +356,9 @@ def suite(tmp):
 
     # 6: a stale holder is refused and types nothing.
     check_stale_holder(host, entry)
+
+    # 7: a run on a private display, beside the person's Wayland desktop.
+    check_private_display(host, entry, tmp)
     check("the host stops cleanly", host.stop() == 0)
 
     # 7: the next start asks nothing and types at once.

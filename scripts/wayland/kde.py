@@ -38,8 +38,8 @@ import time
 from gi.repository import GLib
 
 import common
-from common import (Buses, Entry, Host, Tray, check, check_pointer_hidden, check_stale_holder, check_token_kept,
-                    check_types_after_restart, check_typing, log, private_env, spawn, wait_for)
+from common import (Buses, Entry, Host, Tray, check, check_pointer_hidden, check_private_display,
+                    check_stale_holder, check_token_kept, check_types_after_restart, check_typing, log, private_env, spawn, wait_for)
 
 # KWin hands its restricted Wayland protocols (the screencast the portal needs) only to
 # programs whose .desktop file lists them, found through KDE's menu: a minimal menu.
@@ -249,6 +249,9 @@ def suite(tmp):
 
     # 4: a stale holder is refused and types nothing.
     check_stale_holder(host, entry)
+
+    # 5: a run on a private display, beside the person's Wayland desktop.
+    check_private_display(host, entry, tmp)
     check("the host stops cleanly", host.stop() == 0)
 
     # 5: the grant is kept; the next start types at once.
