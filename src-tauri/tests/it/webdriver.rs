@@ -166,6 +166,7 @@ impl Driver {
     }
 
     /// Runs `script` (as for [`Driver::execute`]) until what it returns satisfies `done`.
+    #[cfg(target_os = "linux")]
     async fn wait_page(
         &self,
         what: &str,
@@ -367,6 +368,7 @@ async fn a_new_hotkey_from_the_settings_works_at_once_and_the_old_one_no_longer(
 
 /// What the page shows of the picture `arguments[0]`: its source, the size of the image it holds (0
 /// until one is loaded) and the width it is drawn at.
+#[cfg(target_os = "linux")]
 const PICTURE: &str = "const img = document.querySelector(arguments[0]);\
      if (!img) return null;\
      return { src: img.src, width: img.naturalWidth, height: img.naturalHeight,\
