@@ -439,10 +439,16 @@ function runLabel(run) {
 /** Cancel asks once more before it acts: the button turns into "Confirm cancel" for 4 s. */
 function cancelButton(run) {
   const button = el("button", { type: "button", class: "danger subtle", text: "Cancel" });
-  button.addEventListener("click", () => {
+  button.addEventListener("click", async () => {
     if (!secondClick(button, "Confirm cancel", 4000)) return;
     button.disabled = true;
-    request("cancel_run", { id: run.id, reason: null });
+    try {
+      await bridge.invoke("cancel_run", { id: run.id, reason: null });
+    } catch (error) {
+      // Refused: said, and the button is back (a display's tile is kept, not redrawn).
+      showError(error);
+      button.disabled = false;
+    }
   });
   return button;
 }

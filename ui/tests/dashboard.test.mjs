@@ -302,9 +302,17 @@ test("each private display is a live tile with its run and a way to stop it", as
   await page.waitForFunction((n) => window.__fake.calls.filter((c) => c.command === "displays").length > n, reads);
   await page.waitForTimeout(100);
   assert.equal(await page.textContent(cancel), "Confirm cancel");
+  // Refused once: said, and the button can be pressed again.
+  await page.evaluate(() => { window.__fake.replies.cancel_run = { error: "the host is stopping" }; });
   await page.click(cancel);
-  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "cancel_run"));
-  assert.deepEqual((await ui.calls()).find((c) => c.command === "cancel_run").args, { id: 7, reason: null });
+  await page.waitForFunction((sel) => !document.querySelector(sel).disabled, cancel);
+  assert.equal(await page.textContent("#error"), "the host is stopping");
+  await page.evaluate(() => { window.__fake.replies.cancel_run = null; });
+  await page.click(cancel);
+  await page.click(cancel);
+  await page.waitForFunction(() => window.__fake.calls.filter((c) => c.command === "cancel_run").length === 2);
+  assert.deepEqual((await ui.calls()).filter((c) => c.command === "cancel_run").map((c) => c.args),
+    [{ id: 7, reason: null }, { id: 7, reason: null }]);
   // A display that ended goes from the page.
   await ui.reply("displays", [displays[0]]);
   await ui.emit("baton://status", status);
