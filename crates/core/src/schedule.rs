@@ -134,10 +134,11 @@ pub struct Due<Tz: TimeZone> {
     pub latest: DateTime<Tz>,
     /// The fires that passed since `handled`, `latest` among them (at most
     /// [`COUNT_AT_MOST`]: "at least" that many beyond).
-    pub fires: u32,
-    /// Whether to make a run now: standing for `fires` fires when catching up, for one when a
-    /// skipping entry's newest fire is on time; false when all of them are let go.
-    pub run: bool,
+    pub passed: u32,
+    /// How many of them the run to make now stands for: all of them when catching up, the
+    /// newest alone when a skipping entry makes it on time, and 0 (no run: all are let go)
+    /// when a skipping entry is late.
+    pub stands_for: u32,
 }
 
 /// What is due of `expr` at `now`: `None` while no fire passed since `handled`.
@@ -152,14 +153,14 @@ pub fn due<Tz: TimeZone>(
         return None;
     }
     let mut latest = first;
-    let mut fires = 1;
+    let mut passed = 1;
     while let Some(next) = expr.next_after(&latest) {
         if next > *now {
             break;
         }
         latest = next;
-        fires += 1;
-        if fires >= COUNT_AT_MOST {
+        passed += 1;
+        if passed >= COUNT_AT_MOST {
             // Jump to the newest fire before `now` without counting each.
             if let Ok(newest) = expr.cron.find_previous_occurrence(now, true) {
                 latest = newest;
@@ -168,15 +169,16 @@ pub fn due<Tz: TimeZone>(
         }
     }
     let on_time = now.clone().signed_duration_since(latest.clone()) <= ON_TIME;
-    let run = match missed {
-        Missed::CatchUp => true,
-        Missed::Skip => on_time,
+    let stands_for = match missed {
+        Missed::CatchUp => passed,
+        Missed::Skip if on_time => 1,
+        Missed::Skip => 0,
     };
-    let fires = match missed {
-        Missed::Skip if run => 1,
-        _ => fires,
-    };
-    Some(Due { latest, fires, run })
+    Some(Due {
+        latest,
+        passed,
+        stands_for,
+    })
 }
 
 #[cfg(test)]
@@ -330,7 +332,7 @@ mod tests {
             Missed::Skip,
         )
         .unwrap();
-        assert_eq!((on_time.fires, on_time.run), (1, true));
+        assert_eq!((on_time.passed, on_time.stands_for), (1, 1));
         assert_eq!(on_time.latest, at(Berlin, "2026-06-01 13:00:00"));
     }
 
@@ -345,16 +347,20 @@ mod tests {
             caught,
             Due {
                 latest: at(Berlin, "2026-06-01 14:00:00"),
-                fires: 8,
-                run: true
+                passed: 8,
+                stands_for: 8
             }
         );
         // Handled: nothing more is due until the next fire, so there is no second run.
         assert_eq!(due(&expr, &caught.latest, &now, Missed::CatchUp), None);
         // Skipping lets all eight go: the newest is ten minutes late.
         let skipped = due(&expr, &handled, &now, Missed::Skip).unwrap();
-        assert_eq!((skipped.fires, skipped.run), (8, false));
+        assert_eq!((skipped.passed, skipped.stands_for), (8, 0));
         assert_eq!(skipped.latest, caught.latest);
+        // A skipping entry whose newest fire comes on time runs for that one alone.
+        let now = at(Berlin, "2026-06-01 14:00:30");
+        let on_time = due(&expr, &handled, &now, Missed::Skip).unwrap();
+        assert_eq!((on_time.passed, on_time.stands_for), (8, 1));
     }
 
     #[test]
@@ -363,7 +369,7 @@ mod tests {
         let handled = at(Berlin, "2026-06-01 12:00:00");
         let now = at(Berlin, "2026-06-08 12:00:00");
         let caught = due(&expr, &handled, &now, Missed::CatchUp).unwrap();
-        assert_eq!(caught.fires, COUNT_AT_MOST);
+        assert_eq!(caught.passed, COUNT_AT_MOST);
         assert_eq!(caught.latest, now);
         assert_eq!(caught.latest.second(), 0);
     }
