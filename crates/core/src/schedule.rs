@@ -1,5 +1,5 @@
 //! Schedules: when an entry fires, and what a host that comes late makes of the fires it
-//! missed (issue 28's first slice: the rules, with no storage or host yet).
+//! missed. The rules only, so far: entries are not stored, served or fired yet.
 //!
 //! An expression is 5 cron fields (minute, hour, day of month, month, day of week), or 6 with
 //! seconds first, evaluated by `croner` in a time zone the caller gives: the user's local one
