@@ -230,6 +230,10 @@ def new_prefix():
     """A new Wine prefix at PREFIX, with the shim in its system32 where this Wine needs it."""
     say(f"a new Wine prefix in {PREFIX}")
     subprocess.run([WINE, "wineboot", "-i"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    # wineboot returns while the session it started may still be filling the prefix: a session
+    # killed then (use_null_graphics ends it) can leave a prefix where no program loads
+    # kernel32.dll. Let it end by itself first.
+    subprocess.run(["wineserver", "-w"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
     if wine_lacks_process_prng():
         system32 = os.path.join(PREFIX, "drive_c", "windows", "system32")
         shutil.copy(SHIM, os.path.join(system32, "bcryptprimitives.dll"))
@@ -244,6 +248,7 @@ def use_null_graphics():
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
     )
     end_session()
+    session_starts()
 
 
 def data_dir():
@@ -255,6 +260,23 @@ def end_session():
     """Ends the prefix's Wine session (every Wine process in it) and waits for it."""
     subprocess.run(["wineserver", "-k"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(["wineserver", "-w"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+def session_starts():
+    """Waits until the prefix's next Wine session runs a program (cmd), at most a minute. Once,
+    in CI, the first baton.exe after `use_null_graphics` exited 53 without a word, as Wine does
+    when a program cannot load kernel32.dll, and so did the host after it: the checks must not
+    begin before the session can start programs."""
+    deadline = time.monotonic() + 60
+    while True:
+        out = subprocess.run([WINE, "cmd", "/c", "exit", "0"], env=ENV, capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the Wine session starts no program (cmd exits {out.returncode}: "
+                               f"{out.stderr.strip()})")
+        time.sleep(0.5)
 
 
 def write_bat(name, text):
