@@ -87,6 +87,9 @@ struct Row {
     cycles_per_s: f64,
     /// Release acknowledged → next grant seen, each grant held 1 ms.
     handoff: Option<Percentiles>,
+    /// Release sent → next grant seen, the same grants: unlike `handoff`, it does not get
+    /// longer when the releaser is answered sooner.
+    handoff_from_send: Option<Percentiles>,
     /// Grants with a 1 ms hold, per second.
     held_grants_per_s: f64,
     /// Share of grants in arrival order.
@@ -162,6 +165,7 @@ async fn main() -> Result<()> {
                 contenders: n,
                 cycles_per_s: cycles.per_second(),
                 handoff: Percentiles::of(held.handoffs()),
+                handoff_from_send: Percentiles::of(held.handoffs_from_send()),
                 held_grants_per_s: held.per_second(),
                 fifo,
                 fifo_source,

@@ -149,6 +149,18 @@ impl Outcome {
             .collect()
     }
 
+    /// From a holder's release being sent to the next holder seeing its grant, for the same
+    /// grants as [`Outcome::handoffs`]. A server that answers the releaser sooner shortens the
+    /// time to the acknowledgement, and so lengthens `handoffs`, without the next holder
+    /// hearing any sooner or later: this one is not moved by that.
+    pub fn handoffs_from_send(&self) -> Vec<Duration> {
+        self.cycles
+            .windows(2)
+            .filter(|w| w[1].requested < w[0].released)
+            .map(|w| w[1].granted.saturating_duration_since(w[0].releasing))
+            .collect()
+    }
+
     /// Grants seen while an earlier holder had not yet begun to release: two holders at once.
     /// Sound on the clients' clocks: a correct lock grants only after it processed the
     /// release, which is after `releasing`, and the grant is seen later still.
