@@ -84,7 +84,7 @@ impl Error {
         use baton_core::Error as Core;
         match self {
             Error::Core(e) => match e {
-                Core::UnknownRun(_) => StatusCode::NOT_FOUND,
+                Core::UnknownRun(_) | Core::UnknownSchedule(_) => StatusCode::NOT_FOUND,
                 // A request that names a resource the host does not have conflicts with what
                 // is declared; a resource route's own `{name}` answers 404 instead.
                 Core::UnknownResource(_) => StatusCode::CONFLICT,

@@ -23,6 +23,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::TimeZone;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -30,10 +31,11 @@ use crate::auth::RunTokens;
 use crate::clock::{Clock, sleep_until};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::lease::{Caps, DesktopFlags, Machine, ended_status};
+use crate::lease::{Caps, DesktopFlags, Fired, Machine, ended_status};
 use crate::model::{Caller, Outcome, ResourceState, Run, RunId, RunSpec, RunStatus, Snapshot};
 use crate::published::Published;
 use crate::resource::ResourceName;
+use crate::schedule::{Entry, EntrySpec};
 use crate::store::{HistoryQuery, Opened, Store};
 
 /// The default heartbeat TTL (DESIGN: 15 s unless a run asks otherwise).
@@ -569,6 +571,68 @@ impl Handle {
     pub async fn remove_resource(&self, name: ResourceName, caller: Caller) -> Result<()> {
         self.apply(move |m, _| m.remove_resource(&name, &caller))
             .await
+    }
+
+    /// The schedule entries, by name, as the last commit published them. Changes nothing.
+    pub fn schedules(&self) -> Vec<Entry> {
+        self.published().schedules.values().cloned().collect()
+    }
+
+    /// `schedule add`, or with `replace` `schedule edit`: user only.
+    pub async fn put_schedule(
+        &self,
+        spec: EntrySpec,
+        replace: bool,
+        caller: Caller,
+    ) -> Result<Entry> {
+        self.apply(move |m, _| m.put_schedule(spec, replace, &caller))
+            .await
+    }
+
+    /// `schedule remove`: user only.
+    pub async fn remove_schedule(&self, name: String, caller: Caller) -> Result<Entry> {
+        self.apply(move |m, _| m.remove_schedule(&name, &caller))
+            .await
+    }
+
+    /// `schedule pause` (true) or `resume`: user only.
+    pub async fn pause_schedule(
+        &self,
+        name: String,
+        paused: bool,
+        caller: Caller,
+    ) -> Result<Entry> {
+        self.apply(move |m, _| m.pause_schedule(&name, paused, &caller))
+            .await
+    }
+
+    /// Makes what is due of entry `name` in time zone `tz` (see [`Machine::fire`]); a run
+    /// made comes with its token, for whoever runs its command.
+    pub async fn fire<Tz: TimeZone + Send + 'static>(
+        &self,
+        name: String,
+        tz: Tz,
+        caller: Caller,
+    ) -> Result<(Fired, Option<String>)> {
+        let fired = self
+            .apply(move |m, now| m.fire(&name, &tz, &caller, now))
+            .await?;
+        let token = match &fired {
+            Fired::Made(id) => Some(self.tokens.issue(*id)),
+            _ => None,
+        };
+        Ok((fired, token))
+    }
+
+    /// `schedule run-now`: user only. The run made, with its token.
+    pub async fn run_now(&self, name: String, caller: Caller) -> Result<Submitted> {
+        let status = self
+            .status_op(move |m, now| m.run_now(&name, &caller, now))
+            .await?;
+        Ok(Submitted {
+            token: self.tokens.issue(status.run.id),
+            status,
+        })
     }
 
     /// `withdraw`: the run's client gives up before it started.

@@ -42,6 +42,10 @@ error_codes! {
     UnknownRun = "unknown_run",
     /// No resource of this name is declared.
     UnknownResource = "unknown_resource",
+    /// No schedule entry of this name exists.
+    UnknownSchedule = "unknown_schedule",
+    /// The run keeps no log (only scheduled runs do).
+    NoLog = "no_log",
     /// A run tried to cancel itself (rule 6).
     SelfCancel = "self_cancel",
     /// The caller may not make this request.
@@ -139,6 +143,10 @@ pub enum Error {
     #[error("{0}")]
     UnknownResource(String),
 
+    /// No schedule entry has this name.
+    #[error("there is no schedule entry '{0}'; 'baton schedule list' shows the ones there are")]
+    UnknownSchedule(String),
+
     /// DESIGN rule 6: a run is never its own cancel target.
     #[error(
         "a run cannot cancel itself: run #{0} can finish or release the desktop, but only the user can cancel it"
@@ -217,6 +225,7 @@ impl Error {
         match self {
             Error::UnknownRun(_) => ErrorCode::UnknownRun,
             Error::UnknownResource(_) => ErrorCode::UnknownResource,
+            Error::UnknownSchedule(_) => ErrorCode::UnknownSchedule,
             Error::SelfCancel(_) => ErrorCode::SelfCancel,
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::InvalidState(_) => ErrorCode::InvalidState,

@@ -369,6 +369,9 @@ pub struct Run {
     pub cancelled_by: Option<Caller>,
     /// Why it was cancelled, expired or withdrawn.
     pub reason: Option<String>,
+    /// The schedule entry's fire that made it; absent for every other run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fire: Option<crate::schedule::Fire>,
 }
 
 impl Run {

@@ -19,6 +19,7 @@ use crate::model::{
     Desktop, Holding, ResourceState, Run, RunBrief, RunId, RunState, Snapshot, Timestamp,
 };
 use crate::resource::ResourceName;
+use crate::schedule::Entry;
 
 /// The lease as of one commit. Cheap to clone into a `watch` channel; see the module docs.
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub struct Published {
     pub(crate) pools: OrdMap<ResourceName, Pool>,
     /// Rows of the active runs as stored: no position, `holds_desktop` false.
     pub(crate) rows: OrdMap<RunId, Arc<Run>>,
+    /// The schedule entries, by name.
+    pub schedules: OrdMap<String, Entry>,
 }
 
 impl Published {
@@ -51,6 +54,7 @@ impl Published {
         last_event: u64,
         pools: OrdMap<ResourceName, Pool>,
         rows: OrdMap<RunId, Arc<Run>>,
+        schedules: OrdMap<String, Entry>,
     ) -> Self {
         Published {
             holder: desktop.holder,
@@ -63,7 +67,13 @@ impl Published {
             last_event,
             pools,
             rows,
+            schedules,
         }
+    }
+
+    /// Whether run `id` is active (queued or running).
+    pub fn is_active(&self, id: RunId) -> bool {
+        self.rows.contains_key(&id)
     }
 
     /// The desktop's queue.

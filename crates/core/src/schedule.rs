@@ -1,5 +1,11 @@
-//! Schedules: when an entry fires, and what a host that comes late makes of the fires it
-//! missed. The rules only, so far: entries are not stored, served or fired yet.
+//! Schedules: the entries the person keeps, when each fires, and what a host that comes late
+//! makes of the fires it missed.
+//!
+//! An entry ([`EntrySpec`] as given, [`Entry`] as kept) names a command that the host runs as
+//! a run of client `schedule:<name>` whenever its expression fires. The machine keeps the
+//! entries and fires them (`crate::lease`), so that a fire is committed in the same
+//! transaction as the run it makes: a host killed in the middle of a fire neither loses it
+//! nor makes it twice.
 //!
 //! An expression is 5 cron fields (minute, hour, day of month, month, day of week), or 6 with
 //! seconds first, evaluated by `croner` in a time zone the caller gives: the user's local one
@@ -12,11 +18,209 @@
 //! made, and it says how many fires it stands for, so that nothing piles up and nothing
 //! vanishes without a trace.
 
-use chrono::{DateTime, TimeZone};
+use chrono::{DateTime, TimeZone, Timelike};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::{RunId, Timestamp};
+use crate::resource::ResourceName;
+
+/// Bounds on what an entry may hold.
+pub mod limits {
+    /// Longest entry name: `schedule:<name>` is its runs' client, which has at most 64.
+    pub const NAME_CHARS: usize = 48;
+    /// Most words in a command.
+    pub const COMMAND_WORDS: usize = 256;
+    /// Most bytes in a command, its words together (the API's whole body is at most 64 KiB).
+    pub const COMMAND_BYTES: usize = 64 * 1024;
+    /// Longest expression, in characters.
+    pub const CRON_CHARS: usize = 256;
+    /// Most entries a host keeps.
+    pub const ENTRIES: usize = 1000;
+}
+
+/// An entry as the person gives it (`baton schedule add`, the API, the settings window).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EntrySpec {
+    /// Letters, digits, `.`, `_` and `-`; its runs' client is `schedule:<name>`.
+    pub name: String,
+    /// 5 cron fields (minute hour day-of-month month day-of-week), or 6 with seconds first, in
+    /// the host's local time zone.
+    pub cron: String,
+    /// The program and its arguments, run as `baton run` runs them.
+    pub command: Vec<String>,
+    /// Its runs' title; the command line when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Whether its runs need the desktop (they queue for it like any run).
+    #[serde(default)]
+    pub needs_desktop: bool,
+    /// The declared resources its runs need besides the desktop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceName>,
+    /// What becomes of the fires missed while the host was down, the machine slept or the
+    /// entry's run was still going: one catch-up run (the default), or none.
+    #[serde(default)]
+    pub missed: Missed,
+}
+
+impl EntrySpec {
+    /// Checks everything but the resources (the machine knows which are declared); the parsed
+    /// expression.
+    pub fn check(&self) -> Result<CronExpr> {
+        check_name(&self.name)?;
+        let chars = self.cron.chars().count();
+        if chars > limits::CRON_CHARS {
+            return Err(Error::Invalid(format!(
+                "a cron expression has at most {} characters; this one has {chars}",
+                limits::CRON_CHARS
+            )));
+        }
+        let expr = CronExpr::parse(&self.cron)?;
+        let Some(program) = self.command.first() else {
+            return Err(Error::Invalid(format!(
+                "schedule entry '{}' needs a command to run",
+                self.name
+            )));
+        };
+        if program.trim().is_empty() {
+            return Err(Error::Invalid("the command's program is empty".into()));
+        }
+        if self.command.len() > limits::COMMAND_WORDS {
+            return Err(Error::Invalid(format!(
+                "a command has at most {} words; this one has {}",
+                limits::COMMAND_WORDS,
+                self.command.len()
+            )));
+        }
+        let bytes: usize = self.command.iter().map(String::len).sum();
+        if bytes > limits::COMMAND_BYTES {
+            return Err(Error::Invalid(format!(
+                "a command has at most {} bytes; this one has {bytes}",
+                limits::COMMAND_BYTES
+            )));
+        }
+        if self.command.iter().any(|word| word.contains('\0')) {
+            return Err(Error::Invalid(
+                "a command's words cannot contain NUL characters".into(),
+            ));
+        }
+        if let Some(title) = &self.title {
+            crate::text::one_line(title, "the title", crate::lease::limits::TITLE_CHARS)?;
+        }
+        Ok(expr)
+    }
+
+    /// The title of its runs: the one given, or the command line on one line.
+    pub fn run_title(&self) -> String {
+        if let Some(title) = &self.title {
+            return title.trim().to_string();
+        }
+        let line: String = self
+            .command
+            .join(" ")
+            .chars()
+            .map(|c| {
+                if crate::text::breaks_one_line(c) {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect();
+        line.trim()
+            .chars()
+            .take(crate::lease::limits::TITLE_CHARS)
+            .collect()
+    }
+
+    /// The client name of its runs.
+    pub fn client(&self) -> String {
+        client_of(&self.name)
+    }
+}
+
+/// The client name of entry `name`'s runs.
+pub fn client_of(name: &str) -> String {
+    format!("schedule:{name}")
+}
+
+/// Refuses a name that is not an entry's.
+pub fn check_name(name: &str) -> Result<()> {
+    let chars = name.chars().count();
+    if chars == 0 {
+        return Err(Error::Invalid("a schedule entry needs a name".into()));
+    }
+    if chars > limits::NAME_CHARS {
+        return Err(Error::Invalid(format!(
+            "a schedule entry's name has at most {} characters; this one has {chars}",
+            limits::NAME_CHARS
+        )));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(Error::Invalid(format!(
+            "'{}' is not a schedule entry's name: use letters, digits and '.' '_' '-' only (not {bad:?})",
+            name.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+/// An entry as the host keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Entry {
+    /// What the person gave.
+    #[serde(flatten)]
+    pub spec: EntrySpec,
+    /// Paused entries let their fires go.
+    pub paused: bool,
+    /// When it was added.
+    pub created_at: Timestamp,
+    /// Its fires up to here are dealt with: made into a run, or let go.
+    pub handled: Timestamp,
+    /// The run its newest fire made (or `run-now`): while it is active, fires wait for it.
+    pub last_run: Option<RunId>,
+    /// Why its last fire made no run (a resource since removed, a cap on runs), until one
+    /// does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl Entry {
+    /// Its next fire from `now` on (or from the last one it handled, if that is later), in
+    /// time zone `tz`; `None` while it is paused, or if it never fires again.
+    pub fn next_fire<Tz: TimeZone>(&self, tz: &Tz, now: Timestamp) -> Option<Timestamp> {
+        if self.paused {
+            return None;
+        }
+        let expr = CronExpr::parse(&self.spec.cron).ok()?;
+        let from = tz.timestamp_millis_opt(self.handled.max(now).0).single()?;
+        Some(Timestamp(expr.next_after(&from)?.timestamp_millis()))
+    }
+}
+
+/// What made a run of a schedule entry, recorded with the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Fire {
+    /// The entry's name.
+    pub entry: String,
+    /// The newest fire the run stands for; absent for a run the person asked for
+    /// (`run-now`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
+    /// How many fires it stands for: 1 on time, more for a catch-up of missed ones
+    /// ([`COUNT_AT_MOST`] at most), 0 for `run-now`.
+    pub stands_for: u32,
+}
 
 /// The fields of a 6-field expression, in order, with what each takes; a 5-field one has all
 /// but the first.
@@ -93,9 +297,17 @@ impl CronExpr {
     }
 
     /// The first fire strictly after `t`, in `t`'s time zone; `None` if it never fires again.
+    /// Fires fall on whole seconds: croner keeps the fraction of a second it is given, so `t`
+    /// loses it first.
     pub fn next_after<Tz: TimeZone>(&self, t: &DateTime<Tz>) -> Option<DateTime<Tz>> {
-        self.cron.find_next_occurrence(t, false).ok()
+        self.cron.find_next_occurrence(&whole_second(t), false).ok()
     }
+}
+
+/// `t` without its fraction of a second. By subtraction, not `with_nanosecond`, which goes
+/// through the local time and finds none in an hour that repeats in autumn.
+fn whole_second<Tz: TimeZone>(t: &DateTime<Tz>) -> DateTime<Tz> {
+    t.clone() - chrono::TimeDelta::nanoseconds(i64::from(t.nanosecond()))
 }
 
 /// croner's message, without its type's prefix, for a sentence of ours.
@@ -114,6 +326,7 @@ fn why(e: &croner::errors::CronError) -> String {
 
 /// What an entry does about fires it missed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Missed {
     /// One run stands for all of them (like anacron): a job that was due still happens, once.
@@ -121,6 +334,30 @@ pub enum Missed {
     CatchUp,
     /// They are let go; only a fire the host makes on time runs.
     Skip,
+}
+
+impl Missed {
+    /// The policy as the CLI, the API and the store spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Missed::CatchUp => "catch-up",
+            Missed::Skip => "skip",
+        }
+    }
+}
+
+impl std::str::FromStr for Missed {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "catch-up" => Ok(Missed::CatchUp),
+            "skip" => Ok(Missed::Skip),
+            other => Err(Error::Invalid(format!(
+                "'{other}' is not a policy for missed fires: use 'catch-up' (one run for all of them) or 'skip'"
+            ))),
+        }
+    }
 }
 
 /// How late a fire may be made and still count as on time: a host busy for a moment, or a
@@ -162,7 +399,7 @@ pub fn due<Tz: TimeZone>(
         passed += 1;
         if passed >= COUNT_AT_MOST {
             // Jump to the newest fire before `now` without counting each.
-            if let Ok(newest) = expr.cron.find_previous_occurrence(now, true) {
+            if let Ok(newest) = expr.cron.find_previous_occurrence(&whole_second(now), true) {
                 latest = newest;
             }
             break;
@@ -220,6 +457,16 @@ mod tests {
         assert_eq!(
             CronExpr::parse("  30  9 * * 1-5 ").unwrap().as_str(),
             "30 9 * * 1-5"
+        );
+        // From within a second, the next fire is on a whole one all the same.
+        let within = t + chrono::TimeDelta::milliseconds(340);
+        assert_eq!(
+            every_second.next_after(&within).unwrap(),
+            at(Berlin, "2026-06-01 12:00:31")
+        );
+        assert_eq!(
+            every_minute.next_after(&within).unwrap(),
+            at(Berlin, "2026-06-01 12:01:00")
         );
     }
 

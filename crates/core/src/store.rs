@@ -23,6 +23,7 @@ use crate::event::{Event, EventKind};
 use crate::lease::{Batch, Resume};
 use crate::model::{Caller, Run, RunBrief, RunId, RunState, Timestamp};
 use crate::resource::ResourceName;
+use crate::schedule::{Entry, EntrySpec};
 
 /// How hard a commit tries to reach the disk.
 ///
@@ -162,12 +163,12 @@ impl Store {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO runs (id, title, client, needs_desktop, state, lease_token, ttl_ms,
                                    created_at, started_at, finished_at, outcome, exit_code,
-                                   cancelled_by, reason, resources, leases) ",
+                                   cancelled_by, reason, resources, leases, fire) ",
             );
             let named = runs.iter().map(named_json).collect::<Result<Vec<_>>>()?;
             insert.push_values(
                 runs.iter().zip(named),
-                |mut row, (run, (resources, leases))| {
+                |mut row, (run, (resources, leases, fire))| {
                     row.push_bind(run.id.0)
                         .push_bind(&run.title)
                         .push_bind(&run.client)
@@ -183,7 +184,8 @@ impl Store {
                         .push_bind(run.cancelled_by.as_ref().map(Caller::to_string))
                         .push_bind(&run.reason)
                         .push_bind(resources)
-                        .push_bind(leases);
+                        .push_bind(leases)
+                        .push_bind(fire);
                 },
             );
             insert.push(
@@ -231,6 +233,17 @@ impl Store {
                 None => {
                     sqlx::query("DELETE FROM resources WHERE name = ?1")
                         .bind(resource.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        for (name, entry) in &batch.schedules {
+            match entry {
+                Some(entry) => write_entry(&mut tx, entry).await?,
+                None => {
+                    sqlx::query("DELETE FROM schedules WHERE name = ?1")
+                        .bind(name)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -478,15 +491,71 @@ impl Store {
             Ok((stored_name(&name)?, to_u64(row.try_get("value")?)))
         })
         .collect::<Result<_>>()?;
+        let schedules = sqlx::query("SELECT * FROM schedules ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(entry_from_row)
+            .collect::<Result<_>>()?;
         Ok(Resume {
             last_token: to_u64(row.try_get("last_token")?),
             declared,
             tokens,
+            schedules,
             next_run_id: row.try_get::<i64, _>("last_run")? + 1,
             next_seq: to_u64(row.try_get("last_seq")?) + 1,
             paused: row.try_get::<i64, _>("paused")? != 0,
         })
     }
+}
+
+/// Inserts or replaces a schedule entry's row.
+async fn write_entry(tx: &mut sqlx::SqliteConnection, entry: &Entry) -> Result<()> {
+    let spec = &entry.spec;
+    sqlx::query(
+        "INSERT OR REPLACE INTO schedules (name, cron, command, title, needs_desktop, resources,
+                                           missed, paused, created_at, handled, last_run, problem)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .bind(&spec.name)
+    .bind(&spec.cron)
+    .bind(serde_json::to_string(&spec.command).map_err(Error::unstorable)?)
+    .bind(&spec.title)
+    .bind(spec.needs_desktop)
+    .bind(serde_json::to_string(&spec.resources).map_err(Error::unstorable)?)
+    .bind(spec.missed.as_str())
+    .bind(entry.paused)
+    .bind(entry.created_at.0)
+    .bind(entry.handled.0)
+    .bind(entry.last_run.map(|id| id.0))
+    .bind(&entry.problem)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+fn entry_from_row(row: &SqliteRow) -> Result<Entry> {
+    let json = |column: &str| -> Result<String> { Ok(row.try_get(column)?) };
+    let missed: String = row.try_get("missed")?;
+    Ok(Entry {
+        spec: EntrySpec {
+            name: row.try_get("name")?,
+            cron: row.try_get("cron")?,
+            command: serde_json::from_str(&json("command")?).map_err(|e| decode(Box::new(e)))?,
+            title: row.try_get("title")?,
+            needs_desktop: row.try_get("needs_desktop")?,
+            resources: serde_json::from_str(&json("resources")?)
+                .map_err(|e| decode(Box::new(e)))?,
+            missed: missed
+                .parse()
+                .map_err(|e: Error| decode(e.to_string().into()))?,
+        },
+        paused: row.try_get("paused")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        handled: Timestamp(row.try_get("handled")?),
+        last_run: row.try_get::<Option<i64>, _>("last_run")?.map(RunId),
+        problem: row.try_get("problem")?,
+    })
 }
 
 /// Rows a multi-row statement may carry: SQLite takes at most 32 766 parameters.
@@ -534,9 +603,9 @@ fn decode(e: Box<dyn std::error::Error + Send + Sync>) -> Error {
     Error::Store(sqlx::Error::Decode(e))
 }
 
-/// A run's resources and tokens besides the desktop's, as the `resources` and `leases` columns
-/// hold them.
-fn named_json(run: &Run) -> Result<(String, String)> {
+/// A run's resources and tokens besides the desktop's, and its schedule's fire, as the
+/// `resources`, `leases` and `fire` columns hold them.
+fn named_json(run: &Run) -> Result<(String, String, Option<String>)> {
     let resources: Vec<&ResourceName> = run.resources.iter().filter(|r| !r.is_desktop()).collect();
     let leases: std::collections::BTreeMap<&ResourceName, u64> = run
         .leases
@@ -547,6 +616,11 @@ fn named_json(run: &Run) -> Result<(String, String)> {
     Ok((
         serde_json::to_string(&resources).map_err(Error::unstorable)?,
         serde_json::to_string(&leases).map_err(Error::unstorable)?,
+        run.fire
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(Error::unstorable)?,
     ))
 }
 
@@ -593,6 +667,11 @@ fn run_from_row(row: &SqliteRow) -> Result<Run> {
             .transpose()
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         reason: row.try_get("reason")?,
+        fire: row
+            .try_get::<Option<String>, _>("fire")?
+            .map(|fire| serde_json::from_str(&fire))
+            .transpose()
+            .map_err(|e| decode(Box::new(e)))?,
     })
 }
 

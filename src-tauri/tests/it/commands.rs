@@ -502,6 +502,7 @@ fn caps_and_retention_are_checked_and_in_force_at_once() {
         exit_code: None,
         cancelled_by: None,
         reason: None,
+        fire: None,
     };
     let store = f.core.store().clone();
     tauri::async_runtime::block_on(async move {

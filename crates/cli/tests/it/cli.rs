@@ -1474,6 +1474,7 @@ fn old_run(id: i64, finished: i64) -> baton_core::Run {
         exit_code: Some(0),
         cancelled_by: None,
         reason: None,
+        fire: None,
     }
 }
 

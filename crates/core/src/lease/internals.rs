@@ -83,6 +83,7 @@ impl Machine {
             exit_code: None,
             cancelled_by: None,
             reason: None,
+            fire: None,
         };
         self.event(
             Some(id),

@@ -17,7 +17,10 @@
 //! sentences are [`crate::messages`]', the text rules [`crate::text`]'s.
 
 mod internals;
+mod schedules;
 mod views;
+
+pub use schedules::Fired;
 
 use internals::{ttl_of, user_only};
 pub use views::{DesktopFlags, ended_status};
@@ -41,6 +44,7 @@ use crate::model::{
 };
 use crate::published::Published;
 use crate::resource::{self, ResourceName, check_capacity};
+use crate::schedule::Entry;
 use crate::text::{one_line, optional, required};
 
 /// Bounds on what a client may send; beyond them a request is refused, not truncated.
@@ -98,6 +102,8 @@ pub struct Resume {
     pub next_seq: u64,
     /// Whether hand-offs were paused when Baton stopped.
     pub paused: bool,
+    /// The schedule entries.
+    pub schedules: Vec<Entry>,
 }
 
 /// What one request changed, to be committed in one SQLite transaction.
@@ -113,6 +119,8 @@ pub struct Batch {
     pub paused: Option<bool>,
     /// Declared resources whose capacity is new (`Some`) or which were removed (`None`).
     pub declared: BTreeMap<ResourceName, Option<u32>>,
+    /// Schedule entries that are new or changed (`Some`), or were removed (`None`).
+    pub schedules: BTreeMap<String, Option<Entry>>,
 }
 
 impl Batch {
@@ -123,6 +131,7 @@ impl Batch {
             && self.tokens.is_empty()
             && self.paused.is_none()
             && self.declared.is_empty()
+            && self.schedules.is_empty()
     }
 }
 
@@ -220,6 +229,8 @@ pub struct Machine {
     awaiting_ok: Option<RunId>,
     /// The host starts private displays, so their pool is built in and stays.
     displays_built_in: bool,
+    /// The schedule entries, by name; shared with every publication.
+    schedules: OrdMap<String, Entry>,
     next_run_id: i64,
     next_seq: u64,
     next_attach: u64,
@@ -252,6 +263,11 @@ impl Machine {
             ask_first: false,
             awaiting_ok: None,
             displays_built_in: false,
+            schedules: resume
+                .schedules
+                .into_iter()
+                .map(|entry| (entry.spec.name.clone(), entry))
+                .collect(),
             next_run_id: resume.next_run_id,
             next_seq: resume.next_seq,
             next_attach: 1,

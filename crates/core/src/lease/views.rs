@@ -48,6 +48,7 @@ impl Machine {
             self.next_seq - 1,
             self.pools.clone(),
             self.rows.clone(),
+            self.schedules.clone(),
         )
     }
 

@@ -13,6 +13,8 @@
 //! - `resources`: named resources besides the desktop, leased on their own and together (rule
 //!   13).
 //! - `restart`: durability across a crash and a clean stop (rules 2 and 10).
+//! - `schedules`: schedule entries on a paused clock: fires on time, missed ones caught up
+//!   once or let go, an entry's runs one at a time, all kept across a restart.
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,3 +27,4 @@ mod lease;
 mod properties;
 mod resources;
 mod restart;
+mod schedules;
