@@ -46,7 +46,7 @@ Xvfb ":$display" -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
 XVFB_PID=$!
 
 mkdir -m 700 "$WORK/data"
-DISPLAY=":$display" BATON_DATA_DIR="$WORK/data" BATON_LOG=warn "$BATON" daemon \
+DISPLAY=":$display" BATON_DATA_DIR="$WORK/data" BATON_LOG=warn "$BATON" daemon --no-schedules \
     >"$WORK/host.log" 2>&1 &
 HOST_PID=$!
 for _ in $(seq 1 100); do

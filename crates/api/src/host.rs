@@ -37,6 +37,9 @@ pub struct HostOptions {
     /// setting (`crate::settings`) for this start, and the log says so; the others come from
     /// the data directory, so every host of it starts the same way.
     pub overrides: Overrides,
+    /// The `baton` program that runs the commands of schedule entries (`baton run --adopt`).
+    /// `None`: the entries are kept and served, but none fires and none runs now.
+    pub schedules: Option<std::path::PathBuf>,
 }
 
 impl HostOptions {
@@ -49,6 +52,7 @@ impl HostOptions {
             durability: Durability::Normal,
             input: InputOptions::Display,
             overrides: Overrides::default(),
+            schedules: None,
         }
     }
 }
@@ -234,6 +238,7 @@ impl Host {
             durability,
             input,
             overrides,
+            schedules,
         } = options;
         data_dir.create()?;
         data_dir.check_private()?;
@@ -301,10 +306,21 @@ impl Host {
                 stopping.clone(),
             ));
         }
-        let state = ApiState::new(core.clone(), gateway, token, 0, stopping.clone())
+        let mut state = ApiState::new(core.clone(), gateway, token, 0, stopping.clone())
             .with_takeover(takeover_missing, takeover.subscribe())
             .with_takeover_limit(takeover_limit)
             .with_displays(displays);
+        if let Some(program) = schedules {
+            let launcher = crate::schedules::Launcher::new(program, data_dir.path().to_path_buf());
+            tokio::spawn(crate::schedules::fire_loop(
+                core.clone(),
+                launcher.clone(),
+                stopping.clone(),
+            ));
+            state = state.with_launcher(launcher);
+        } else {
+            tracing::info!("schedule entries fire on no host started this way");
+        }
         let server = Server::start(listener, &state, &stopping)?;
         let local = Local::start(&data_dir, &state, &stopping);
         let host = Host {

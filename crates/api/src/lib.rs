@@ -11,6 +11,8 @@
 //! - [`routes`]: the JSON handlers.
 //! - [`input`]: the input routes: the holder's batches, pointer and screen.
 //! - [`resources`]: the resource routes: read them; the person declares, resizes, removes.
+//! - [`schedules`]: schedule entries: their routes, the host's fire loop, and the launcher
+//!   that runs a fire's command and keeps its log.
 //! - [`displays`]: the runs' private displays: started for a run that holds one of the pool
 //!   `displays`, its input and screenshots, ended as soon as it lets go.
 //! - [`stream`]: the SSE handlers (event log, a run's attach stream).
@@ -31,6 +33,7 @@ pub mod models;
 pub mod openapi;
 pub mod resources;
 pub mod routes;
+pub mod schedules;
 pub mod serve;
 pub mod settings;
 pub mod signals;
@@ -94,6 +97,12 @@ pub(crate) fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(displays::open))
         .routes(routes!(displays::screenshot))
         .routes(routes!(displays::list))
+        .routes(routes!(schedules::list, schedules::add))
+        .routes(routes!(schedules::edit, schedules::remove))
+        .routes(routes!(schedules::pause))
+        .routes(routes!(schedules::resume))
+        .routes(routes!(schedules::run_now))
+        .routes(routes!(schedules::log))
         .routes(routes!(routes::history))
         .routes(routes!(routes::events))
         .routes(routes!(stream::events))

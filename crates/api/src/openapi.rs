@@ -27,6 +27,7 @@ use crate::error::ErrorBody;
         (name = "input", description = "Input, sent by Baton for the desktop holder only"),
         (name = "resources", description = "Named resources besides the desktop: read them; the person declares, resizes and removes them"),
         (name = "displays", description = "Private displays: a run that holds one of the pool 'displays' gets an X display of its own (Linux)"),
+        (name = "schedules", description = "Schedule entries: commands the host runs through the queue when their cron expression fires, and their runs' logs"),
         (name = "host", description = "The host itself"),
     ),
 )]
@@ -63,7 +64,24 @@ pub fn document() -> Value {
     list_statuses(&mut doc);
     optional_bodies(&mut doc);
     link_runs(&mut doc);
+    link_schedules(&mut doc);
     doc
+}
+
+/// OpenAPI links: the entry `POST /v1/schedules` made is the `{name}` of every schedule route.
+fn link_schedules(doc: &mut Value) {
+    let links: serde_json::Map<String, Value> = ["edit", "remove", "pause", "resume", "run_now"]
+        .iter()
+        .map(|id| {
+            (
+                (*id).to_string(),
+                json!({"operationId": id, "parameters": {"name": "$response.body#/name"}}),
+            )
+        })
+        .collect();
+    if let Some(created) = doc.pointer_mut("/paths/~1v1~1schedules/post/responses/201") {
+        created["links"] = Value::Object(links);
+    }
 }
 
 /// OpenAPI links: the run a route answers as `Submitted` (a submit, a replace) is the `{id}` of
@@ -71,6 +89,8 @@ pub fn document() -> Value {
 fn link_runs(doc: &mut Value) {
     let targets: Vec<String> = operations(doc)
         .filter(|operation| takes_run_id(operation))
+        // Only a scheduled run has a log, and the runs these links come from are not.
+        .filter(|operation| operation["operationId"] != "log")
         .filter_map(|operation| operation["operationId"].as_str().map(String::from))
         .collect();
     let links: serde_json::Map<String, Value> = targets
@@ -124,6 +144,36 @@ fn constrain_schemas(doc: &mut Value) {
             "RunSpec",
             "title",
             text(limits::TITLE_CHARS, text_pattern::one_line(), true),
+        ),
+        ("EntrySpec", "name", entry_name()),
+        (
+            "EntrySpec",
+            "title",
+            text(limits::TITLE_CHARS, text_pattern::one_line(), true),
+        ),
+        (
+            "EntrySpec",
+            "cron",
+            // The shape only: whether each field's values are right is the host's to say.
+            json!({
+                "pattern": "^\\s*\\S+(\\s+\\S+){4,5}\\s*$",
+                "maxLength": baton_core::schedule::limits::CRON_CHARS,
+            }),
+        ),
+        (
+            "EntrySpec",
+            "command",
+            json!({
+                "minItems": 1,
+                "maxItems": baton_core::schedule::limits::COMMAND_WORDS,
+                "prefixItems": [{"type": "string", "pattern": "\\S"}],
+                "items": {"type": "string", "pattern": "^[^\\u0000]*$"},
+            }),
+        ),
+        (
+            "EntrySpec",
+            "resources",
+            json!({"maxItems": baton_core::resource::limits::MAX_PER_RUN}),
         ),
         (
             "RunSpec",
@@ -201,7 +251,35 @@ fn constrain_schemas(doc: &mut Value) {
     }
 }
 
+/// A schedule entry's name, as the core checks it.
+fn entry_name() -> Value {
+    let max = baton_core::schedule::limits::NAME_CHARS;
+    json!({"pattern": format!("^[A-Za-z0-9._-]{{1,{max}}}$"), "minLength": 1, "maxLength": max})
+}
+
 fn constrain_parameters(doc: &mut Value) {
+    // The `{name}` of the schedule routes (the resource routes' is a ResourceName already).
+    for (path, methods) in doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flatten()
+    {
+        if !path.starts_with("/v1/schedules/{name}") {
+            continue;
+        }
+        for parameter in methods
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|methods| methods.values_mut())
+            .filter_map(|operation| operation.get_mut("parameters"))
+            .filter_map(Value::as_array_mut)
+            .flatten()
+            .filter(|parameter| parameter["name"] == "name")
+        {
+            merge(&mut parameter["schema"], entry_name());
+        }
+    }
     let states: Vec<&str> = baton_core::RunState::ALL
         .iter()
         .map(|s| s.as_str())

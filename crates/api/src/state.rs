@@ -34,6 +34,8 @@ pub struct Shared {
     pub(crate) takeover_limit: Option<Arc<str>>,
     /// The takeover settings, which can switch detection off.
     pub(crate) takeover: Option<watch::Receiver<baton_core::takeover::TakeoverSettings>>,
+    /// Runs the commands of schedule entries; none on a host that runs none.
+    pub launcher: Option<crate::schedules::Launcher>,
 }
 
 impl ApiState {
@@ -58,6 +60,7 @@ impl ApiState {
             takeover_missing: Some("takeover detection is not started on this host".into()),
             takeover_limit: None,
             takeover: None,
+            launcher: None,
         }))
     }
 
@@ -70,6 +73,12 @@ impl ApiState {
         let shared = Arc::make_mut(&mut self.0);
         shared.takeover_missing = missing.map(Into::into);
         shared.takeover = Some(settings);
+        self
+    }
+
+    /// With the launcher of scheduled commands.
+    pub fn with_launcher(mut self, launcher: crate::schedules::Launcher) -> Self {
+        Arc::make_mut(&mut self.0).launcher = Some(launcher);
         self
     }
 

@@ -152,6 +152,16 @@ pub enum Command {
     /// person only) declare, resize and remove them.
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Schedule entries: commands the host runs through the queue when their cron
+    /// expression fires, in this computer's local time. Anyone lists them; the person adds,
+    /// edits, pauses, resumes, removes and runs them now.
+    #[command(subcommand, after_help = SCHEDULE_AFTER_HELP)]
+    Schedule(ScheduleCommand),
+    /// Print the output of a scheduled run's command (its last MiB).
+    Logs {
+        /// The run.
+        run_id: i64,
+    },
     /// The event log: every transition, in order.
     Events {
         /// Keep following new events.
@@ -200,6 +210,78 @@ pub enum ResourceCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// A line per entry: its name, expression, next fire, and whether it is paused.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an entry; it fires from now on.
+    Add(EntryArgs),
+    /// Change an entry (give it whole, as for add); a new expression fires from now on.
+    Edit(EntryArgs),
+    /// Remove an entry; its runs stay in the history, an active one goes on.
+    Remove {
+        /// The entry.
+        name: String,
+    },
+    /// Pause an entry: the fires that pass while it is paused are let go.
+    Pause {
+        /// The entry.
+        name: String,
+    },
+    /// Resume a paused entry: it fires next at its next time from now.
+    Resume {
+        /// The entry.
+        name: String,
+    },
+    /// Run an entry now, through the queue like a fire (not while its earlier run is active).
+    RunNow {
+        /// The entry.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EntryArgs {
+    /// Letters, digits and '.' '_' '-', at most 48 characters; its runs' client is
+    /// schedule:NAME.
+    pub name: String,
+    /// When it fires: 5 cron fields (minute hour day-of-month month day-of-week), or 6 with
+    /// seconds first, in this computer's local time.
+    #[arg(long, value_name = "EXPR")]
+    pub cron: String,
+    /// Its command needs the mouse, keyboard and screen: each run queues for the desktop.
+    #[arg(long, short)]
+    pub desktop: bool,
+    /// Its command needs this declared resource too. Repeat for several.
+    #[arg(long = "resource", short = 'r', value_name = "NAME", value_parser = crate::cmd::resource::name)]
+    pub resources: Vec<baton_core::ResourceName>,
+    /// Its runs' title (default: the command line).
+    #[arg(long, short)]
+    pub title: Option<String>,
+    /// Fires missed while Baton was not running, the computer slept, or the entry's earlier
+    /// run was still going: `catch-up` makes one run for all of them, `skip` lets them go.
+    #[arg(long, default_value = "catch-up", value_name = "catch-up|skip")]
+    pub missed: String,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+const SCHEDULE_AFTER_HELP: &str = "\
+Each fire is a run of client schedule:NAME, through the queue like any run: an entry that needs
+the desktop waits its turn behind the holder, however long, and no fire times out. An entry has
+one run at a time; fires that pass meanwhile make at most one catch-up run (or none with
+--missed skip). The output of each run's command is kept: baton logs RUN_ID.
+
+Examples:
+  baton schedule add backup --cron '0 2 * * *' -- ./backup.sh
+  baton schedule add report --cron '30 9 * * 1-5' --desktop --title 'weekly report' -- ./report.sh
+  baton schedule list";
+
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
     /// Port on 127.0.0.1 (0: any free port; clients find it through the data directory).
@@ -215,6 +297,10 @@ pub struct DaemonArgs {
     /// Never send input, even with a display: `baton input` is answered with no_display.
     #[arg(long)]
     pub no_input: bool,
+    /// Keep and serve the schedule entries, but fire none and run none now (for tests and
+    /// maintenance).
+    #[arg(long)]
+    pub no_schedules: bool,
     /// Do not pause the holder when the person at the computer uses the mouse or keyboard.
     /// Default: as in the settings, else on.
     #[arg(long)]
@@ -341,6 +427,10 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+    /// (internal) Run the command for run RUN_ID, which the host made for a schedule entry,
+    /// with the token in $BATON_ADOPT_TOKEN, instead of submitting a run.
+    #[arg(long, hide = true, value_name = "RUN_ID", conflicts_with_all = ["desktop", "resources", "wait", "no_wait", "ttl"])]
+    pub adopt: Option<i64>,
 }
 
 const RUN_AFTER_HELP: &str = "\

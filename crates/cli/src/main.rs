@@ -135,6 +135,8 @@ async fn dispatch(command: Command, data_dir: DataDir) -> Result<u8, Failure> {
             json,
         } => cmd::show::events(&client, follow, since, json).await,
         Command::Resource(command) => cmd::resource::resource(&client, command).await,
+        Command::Schedule(command) => cmd::schedule::schedule(&client, command).await,
+        Command::Logs { run_id } => cmd::schedule::logs(&client, run_id).await,
         Command::Screenshot { run_id, output } => {
             cmd::input::screenshot(&client, run_id, output).await
         }

@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use baton_core::schedule::EntrySpec;
 use baton_core::{
     ErrorCode, Event, ResourceName, ResourceState, Run, RunId, RunSpec, RunStatus, Snapshot,
     Submitted,
@@ -22,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::models::{
     AcquireRequest, AddResource, AmendRequest, CapacityRequest, EventsParams, FinishRequest,
     HeartbeatRequest, HistoryParams, InputReport, InputRequest, Paused, Point, PrivateDisplay,
-    ReasonRequest, Removed, ScreenSize, StopRequest, Stopped,
+    ReasonRequest, Removed, Schedule, ScheduleRemoved, ScreenSize, StopRequest, Stopped,
 };
 use crate::sse::EventStream;
 
@@ -342,6 +343,56 @@ impl Client {
             &format!("/v1/resources/{name}"),
         )
         .await
+    }
+
+    /// `GET /v1/schedules`: every schedule entry, with its next fire.
+    pub async fn schedules(&self) -> Result<Vec<Schedule>> {
+        self.get("/v1/schedules").await
+    }
+
+    /// `POST /v1/schedules`: adds an entry (the person only).
+    pub async fn add_schedule(&self, spec: &EntrySpec) -> Result<Schedule> {
+        self.post("/v1/schedules", spec).await
+    }
+
+    /// `PUT /v1/schedules/{name}`: changes an entry (the person only).
+    pub async fn edit_schedule(&self, spec: &EntrySpec) -> Result<Schedule> {
+        let path = format!("/v1/schedules/{}", spec.name);
+        self.send(|http, url| http.put(url).json(spec), &path).await
+    }
+
+    /// `DELETE /v1/schedules/{name}`.
+    pub async fn remove_schedule(&self, name: &str) -> Result<ScheduleRemoved> {
+        self.send(
+            |http, url| http.delete(url),
+            &format!("/v1/schedules/{name}"),
+        )
+        .await
+    }
+
+    /// `POST /v1/schedules/{name}/pause` (`paused`) or `/resume`.
+    pub async fn pause_schedule(&self, name: &str, paused: bool) -> Result<Schedule> {
+        let action = if paused { "pause" } else { "resume" };
+        self.post(
+            &format!("/v1/schedules/{name}/{action}"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// `POST /v1/schedules/{name}/run`: a run of the entry now; its status.
+    pub async fn run_schedule(&self, name: &str) -> Result<RunStatus> {
+        self.post(&format!("/v1/schedules/{name}/run"), &serde_json::json!({}))
+            .await
+    }
+
+    /// `GET /v1/runs/{id}/log`: the output of a scheduled run's command (its end).
+    pub async fn log(&self, id: RunId) -> Result<String> {
+        let path = format!("/v1/runs/{id}/log");
+        let response = self
+            .respond(|http, url| http.get(url).timeout(REQUEST_TIMEOUT), &path)
+            .await?;
+        response.text().await.map_err(transport)
     }
 
     /// `POST /v1/runs/{id}/cancel`: the user's cancel, or another run relaying it.

@@ -2,7 +2,7 @@
 //! statuses, snapshots and events travel as the core serializes them). The server reads them,
 //! this crate's client writes them: one definition for both sides.
 
-use baton_core::{Outcome, ResourceName, Run};
+use baton_core::{Outcome, ResourceName, Run, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// `GET /v1/health`.
@@ -325,6 +325,25 @@ pub struct AcquireRequest {
 pub struct Removed {
     /// The resource that is gone.
     pub removed: ResourceName,
+}
+
+/// A schedule entry and its next fire, as `GET /v1/schedules` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Schedule {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: baton_core::schedule::Entry,
+    /// Its next fire in the host's local time zone; absent while it is paused.
+    pub next_fire: Option<Timestamp>,
+}
+
+/// `DELETE /v1/schedules/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScheduleRemoved {
+    /// The entry that is gone; its runs stay in the history.
+    pub removed: String,
 }
 
 /// `POST /v1/runs/{id}/display`: the private display the host started for a run that holds

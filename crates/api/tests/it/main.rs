@@ -4,6 +4,8 @@
 //!   kind of bad input, the contract of the main routes.
 //! - `http`: a real host on loopback with real HTTP: the host note, the one-host rule, SSE
 //!   resume, a dropped attach connection.
+//! - `schedules`: the schedule routes on a real host: entries added, edited, paused and
+//!   removed, refusals that change nothing, a command that cannot start.
 //! - `random_http`: thousands of random requests to a real host: never a 500, every refusal a
 //!   JSON error that changes nothing.
 
@@ -12,3 +14,4 @@
 mod api;
 mod http;
 mod random_http;
+mod schedules;

@@ -40,6 +40,17 @@ pub async fn daemon(data_dir: DataDir, args: DaemonArgs) -> Result<u8, Failure> 
             InputOptions::Display
         },
         overrides,
+        // This very program runs the scheduled commands, as `baton run --adopt`.
+        schedules: if args.no_schedules {
+            None
+        } else {
+            Some(std::env::current_exe().map_err(|e| {
+                Failure::new(
+                    exit::FAILED,
+                    format!("cannot tell where this baton program is, to run scheduled commands with it: {e} (--no-schedules starts without them)"),
+                )
+            })?)
+        },
         ..HostOptions::new(data_dir, baton_platform::HostKind::Daemon)
     })
     .await

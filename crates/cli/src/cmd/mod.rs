@@ -6,4 +6,5 @@ pub mod hook;
 pub mod input;
 pub mod resource;
 pub mod run;
+pub mod schedule;
 pub mod show;

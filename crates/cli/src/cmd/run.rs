@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use baton_api::schedules::ADOPT_TOKEN_ENV;
 use baton_client::models::PrivateDisplay;
 use baton_client::{Binding, Bound, BoundRun, Client, Withdrawal, env};
 use baton_core::clock::sleep_until;
@@ -42,6 +43,9 @@ const GRACE: Duration = Duration::from_secs(5);
 const CANNOT_START: u8 = 127;
 
 pub async fn run(client: &Client, args: RunArgs, replace: Option<i64>) -> Result<u8, Failure> {
+    if let Some(id) = args.adopt {
+        return adopt(client, args, RunId(id)).await;
+    }
     // Everything that can be refused is refused before the run exists.
     let program = args.command.first().map(String::as_str).unwrap_or("");
     if program.trim().is_empty() {
@@ -104,6 +108,38 @@ pub async fn run(client: &Client, args: RunArgs, replace: Option<i64>) -> Result
             wrapper
                 .drive(binding, signals, give_up.map(|d| Instant::now() + d))
                 .await
+        }
+    }
+}
+
+/// `baton run --adopt RUN_ID`: the host made the run (a schedule entry fired) and starts this
+/// wrapper for it, with the run's token in the environment; from here on it is `baton run`.
+async fn adopt(client: &Client, args: RunArgs, id: RunId) -> Result<u8, Failure> {
+    let token = std::env::var(ADOPT_TOKEN_ENV)
+        .ok()
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            Failure::new(
+                exit::USAGE,
+                format!("--adopt is how the host runs a scheduled command: it needs the run's token in {ADOPT_TOKEN_ENV}"),
+            )
+        })?;
+    let signals = Signals::new()
+        .map_err(|e| Failure::new(exit::FAILED, format!("cannot listen for signals: {e}")))?;
+    let me = client.as_run(id, token);
+    let status = me.heartbeat(id, 0).await?;
+    match Binding::bind(me, status).await? {
+        Bound::Ended(status) => Ok(report_end(&status, false)),
+        Bound::Live(binding) => {
+            let mut wrapper = Wrapper {
+                run: binding.run().clone(),
+                command: args.command,
+                private: args.display == Some(DisplayKind::Private),
+                job: None,
+                notice: None,
+                waited: false,
+            };
+            wrapper.drive(binding, signals, None).await
         }
     }
 }
@@ -258,6 +294,7 @@ impl Wrapper {
         command
             .env(env::RUN_ID, self.run.id().to_string())
             .env(env::RUN_TOKEN, me.token())
+            .env_remove(ADOPT_TOKEN_ENV)
             .env_remove(env::LEASE_TOKEN)
             .env_remove(env::LEASES);
         if !status.run.leases.is_empty() {

@@ -8,6 +8,8 @@
 //! - `displays`: private displays: agents typing at once, each on an Xvfb of its own, and
 //!   nothing left behind after kill -9.
 //! - `takeover`: the person's input on Xvfb pauses the holder; Baton's own never does.
+//! - `schedules`: schedule entries on a real daemon: real commands fired every second with
+//!   their logs, a desktop entry behind a holder, kill -9 amid fires; no fire lost or doubled.
 //! - `interference`: eight agents typing at once through Baton never mix their input
 //!   (`make interference` runs it at length: `cargo test -p baton-cli --test it interference::`).
 //! - `torture`: the host killed with -9 at random moments loses nothing acknowledged
@@ -23,5 +25,6 @@ mod displays;
 mod input;
 mod interference;
 mod mcp;
+mod schedules;
 mod takeover;
 mod torture;
