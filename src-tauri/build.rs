@@ -29,6 +29,12 @@ fn main() {
             "remove_resource",
             "displays",
             "display_picture",
+            "schedules",
+            "put_schedule",
+            "remove_schedule",
+            "pause_schedule",
+            "run_schedule",
+            "run_log",
         ]),
     ))
     .expect("tauri-build failed");

@@ -59,6 +59,7 @@ function render(snapshot) {
   renderQueue(desktop.queue);
   renderParallel(snapshot.running);
   renderResources(snapshot.resources || []);
+  schedulesChanged();
   displaysChanged();
   highlight();
   timelineChanged();
@@ -177,6 +178,51 @@ function renderResources(resources) {
       el("span", { class: "muted", text: `capacity ${resource.capacity}` }),
       el("span", { class: "holders" }, ...holders),
       el("span", { class: "muted queue-line", text: waiting }),
+    );
+  }));
+}
+
+// ----- schedules ----------------------------------------------------------------------------
+
+let schedulesTimer = null;
+/** Entries change with a commit, like everything else: read them again after a status, at most
+ * 4 times a second. */
+function schedulesChanged() {
+  clearTimeout(schedulesTimer);
+  schedulesTimer = setTimeout(loadSchedules, 250);
+}
+
+async function loadSchedules() {
+  const entries = await bridge.invoke("schedules").catch(() => null);
+  if (entries) renderSchedules(entries);
+}
+
+/** A card line per schedule entry: its expression, next fire, last run, and Run now. */
+function renderSchedules(entries) {
+  $("schedules-card").hidden = entries.length === 0;
+  $("schedules-count").textContent = entries.length ? String(entries.length) : "";
+  $("schedules").replaceChildren(...entries.map((entry) => {
+    const next = entry.paused
+      ? el("span", { class: "state paused", text: "paused" })
+      : entry.next_fire
+        ? el("span", { class: "next-fire", "data-until": entry.next_fire,
+            text: `next ${format.when(entry.next_fire)} (${format.until(entry.next_fire)})` })
+        : el("span", { class: "muted", text: "never fires again" });
+    const run = el("button", { type: "button", text: "Run now" });
+    run.addEventListener("click", async () => {
+      run.disabled = true;
+      await request("run_schedule", { name: entry.name });
+      run.disabled = false;
+    });
+    return el("li", { "data-schedule": entry.name },
+      el("span", { class: "resource-name", text: entry.name }),
+      el("code", { class: "muted", text: entry.cron }),
+      next,
+      entry.last_run != null
+        ? el("span", { class: "muted", "data-run": String(entry.last_run), text: `last run #${entry.last_run}` })
+        : null,
+      entry.problem ? el("span", { class: "problem", text: entry.problem }) : null,
+      run,
     );
   }));
 }
@@ -484,14 +530,39 @@ function historyRow(run) {
   } else if (run.reason) {
     detail = run.reason;
   }
+  if (run.fire && run.fire.stands_for > 1) {
+    detail = `stands for ${run.fire.stands_for} fires` + (detail ? `; ${detail}` : "");
+  }
+  const cell = el("td", { class: "detail", text: detail });
+  if (run.fire) cell.append(" ", logButton(run));
   return el("tr", { "data-run": String(run.id) },
     el("td", { class: "muted", text: String(run.id) }),
     el("td", {}, runLabel(run)),
     el("td", {}, el("span", { class: `state ${run.state}`, text: run.state })),
     el("td", { class: "muted", text: format.when(run.created_at) }),
     el("td", { class: "muted", text: took }),
-    el("td", { class: "detail", text: detail }),
+    cell,
   );
+}
+
+/** Shows (and hides) what a scheduled run's command printed, under its row. */
+function logButton(run) {
+  const button = el("button", { type: "button", class: "log", text: "Log" });
+  button.addEventListener("click", async () => {
+    const row = button.closest("tr");
+    const shown = row.nextElementSibling;
+    if (shown && shown.classList.contains("log-row")) {
+      shown.remove();
+      button.textContent = "Log";
+      return;
+    }
+    const text = await request("run_log", { id: run.id });
+    if (text === undefined) return;
+    const pre = el("pre", { class: "log", text: text || "(the command printed nothing)" });
+    row.after(el("tr", { class: "log-row", "data-log": String(run.id) }, el("td", { colSpan: 6 }, pre)));
+    button.textContent = "Hide log";
+  });
+  return button;
 }
 
 let historyTimer = null;
@@ -506,6 +577,10 @@ function historyChanged() {
 
 function tick() {
   const now = Date.now();
+  for (const node of document.querySelectorAll(".next-fire[data-until]")) {
+    const at = node.getAttribute("data-until");
+    node.textContent = `next ${format.when(at)} (${format.until(at, now)})`;
+  }
   for (const node of document.querySelectorAll(".elapsed[data-since]")) {
     const since = node.getAttribute("data-since");
     if (!since || since === "null") continue;

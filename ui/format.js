@@ -12,6 +12,11 @@ const format = {
   since(timestamp, now = Date.now()) {
     return format.duration(now - Date.parse(timestamp));
   },
+  /** `in 2m10s` for a time to come, `due now` for one that has come. */
+  until(timestamp, now = Date.now()) {
+    const ms = Date.parse(timestamp) - now;
+    return ms > 0 ? `in ${format.duration(ms)}` : "due now";
+  },
   /** 14:05:09 today, else 2026-11-28 14:05 */
   when(timestamp) {
     const t = new Date(timestamp);

@@ -135,6 +135,128 @@ async function loadResources() {
   }));
 }
 
+// ----- schedules ----------------------------------------------------------------------------
+
+/** The words of a command line, as a shell splits them: quotes keep spaces, `\` the next
+ * character. Throws on a quote that is not closed. */
+function commandWords(line) {
+  const words = [];
+  let word = null;
+  let quote = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === "\\" && quote === '"' && i + 1 < line.length && '"\\$`'.includes(line[i + 1])) word += line[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      word ??= "";
+    } else if (c === "\\" && i + 1 < line.length) {
+      word = (word ?? "") + line[++i];
+    } else if (/\s/.test(c)) {
+      if (word !== null) words.push(word);
+      word = null;
+    } else {
+      word = (word ?? "") + c;
+    }
+  }
+  if (quote) throw new Error(`a ${quote === "'" ? "single" : "double"} quote in the command is not closed`);
+  if (word !== null) words.push(word);
+  return words;
+}
+
+/** A command's words as a line `commandWords` reads back the same. */
+function commandLine(words) {
+  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`)).join(" ");
+}
+
+/** The entry being edited, if the form holds one. */
+let editing = null;
+
+function editEntry(entry) {
+  editing = entry ? entry.name : null;
+  $("schedule-name").value = entry ? entry.name : "";
+  $("schedule-name").readOnly = Boolean(entry);
+  $("schedule-cron").value = entry ? entry.cron : "";
+  $("schedule-command").value = entry ? commandLine(entry.command) : "";
+  $("schedule-title").value = entry?.title || "";
+  $("schedule-desktop").checked = Boolean(entry?.needs_desktop);
+  $("schedule-missed").value = entry?.missed || "catch-up";
+  $("schedule-submit").textContent = entry ? "Save" : "Add";
+  $("schedule-cancel").hidden = !entry;
+  fieldError("schedule", null);
+}
+
+/** A row per schedule entry: its expression, command, next fire; edit, pause, remove. */
+async function loadSchedules() {
+  let entries;
+  try {
+    entries = (await bridge.invoke("schedules")) || [];
+  } catch (error) {
+    return fieldError("schedule", error);
+  }
+  $("schedule-none").hidden = entries.length > 0;
+  $("schedule-list").replaceChildren(...entries.map((entry) => {
+    const row = el("li", { "data-schedule": entry.name });
+    const when = entry.paused
+      ? "paused"
+      : entry.next_fire ? `next ${format.when(entry.next_fire)}` : "never fires again";
+    const editButton = el("button", { type: "button", text: "Edit" });
+    editButton.addEventListener("click", () => editEntry(entry));
+    const pause = el("button", { type: "button", text: entry.paused ? "Resume" : "Pause" });
+    pause.addEventListener("click", async () => {
+      if (await apply("schedule", "pause_schedule", { name: entry.name, paused: !entry.paused }) !== undefined) loadSchedules();
+    });
+    const remove = el("button", { type: "button", class: "danger subtle", text: "Remove" });
+    remove.addEventListener("click", async () => {
+      if (!secondClick(remove, "Remove: it fires no more", 5000)) return;
+      if (await apply("schedule", "remove_schedule", { name: entry.name }) !== undefined) {
+        if (editing === entry.name) editEntry(null);
+        loadSchedules();
+      }
+    });
+    row.append(
+      el("code", { class: "resource-name", text: entry.name }),
+      el("code", { class: "muted", text: entry.cron }),
+      el("span", { class: "schedule-command", text: commandLine(entry.command) }),
+      el("span", { class: entry.paused ? "muted" : "next-fire", text: when }),
+      entry.needs_desktop ? el("span", { class: "muted", text: "needs the desktop" }) : "",
+      editButton, pause, remove,
+    );
+    return row;
+  }));
+}
+
+async function submitSchedule(event) {
+  event.preventDefault();
+  const name = $("schedule-name").value.trim();
+  if (!/^[A-Za-z0-9._-]{1,48}$/.test(name)) {
+    return fieldError("schedule", "An entry's name is letters, digits and . _ - (at most 48), such as backup.");
+  }
+  let command;
+  try {
+    command = commandWords($("schedule-command").value);
+  } catch (error) {
+    return fieldError("schedule", error.message);
+  }
+  if (command.length === 0) return fieldError("schedule", "Give the command to run.");
+  const title = $("schedule-title").value.trim();
+  const spec = {
+    name,
+    cron: $("schedule-cron").value.trim(),
+    command,
+    title: title || null,
+    needs_desktop: $("schedule-desktop").checked,
+    missed: $("schedule-missed").value,
+  };
+  // The host checks the expression and says which field is wrong.
+  if (await apply("schedule", "put_schedule", { spec, replace: editing !== null }) !== undefined) {
+    editEntry(null);
+    loadSchedules();
+  }
+}
+
 /** `CmdOrCtrl+Alt+Shift+KeyK` as people read it: `Ctrl+Alt+Shift+K`. */
 function readable(accelerator) {
   return accelerator
@@ -210,6 +332,8 @@ async function start() {
     box.addEventListener("change", () =>
       apply("notify", "set_notifications", { notifications: notificationsShown() }));
   }
+  $("schedule-form").addEventListener("submit", submitSchedule);
+  $("schedule-cancel").addEventListener("click", () => editEntry(null));
   $("resource-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const name = $("resource-name").value.trim();
@@ -307,6 +431,7 @@ async function start() {
   const view = await bridge.invoke("get_settings");
   render(view);
   await loadResources();
+  await loadSchedules();
 }
 
 function note(text) {

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
+use baton_api::models::Schedule;
 use baton_api::settings::{HostSettings, TakeoverConfig};
+use baton_core::schedule::EntrySpec;
 use baton_core::timeline::Lane;
 use baton_core::{
     Caller, HistoryQuery, ResourceName, ResourceState, Run, RunBrief, RunId, RunState, RunStatus,
@@ -130,6 +132,64 @@ pub async fn set_capacity(
 pub async fn remove_resource(state: State<'_, AppState>, name: String) -> Result<()> {
     let name: ResourceName = name.parse()?;
     Ok(state.core.remove_resource(name, settings_window()).await?)
+}
+
+/// Every schedule entry, with its next fire. Changes nothing.
+#[tauri::command]
+pub fn schedules(state: State<'_, AppState>) -> Vec<Schedule> {
+    state
+        .core
+        .schedules()
+        .into_iter()
+        .map(baton_api::schedules::shown)
+        .collect()
+}
+
+/// Adds an entry, or with `replace` changes one, from the settings window.
+#[tauri::command]
+pub async fn put_schedule(
+    state: State<'_, AppState>,
+    spec: EntrySpec,
+    replace: bool,
+) -> Result<Schedule> {
+    let entry = state
+        .core
+        .put_schedule(spec, replace, settings_window())
+        .await?;
+    Ok(baton_api::schedules::shown(entry))
+}
+
+/// Removes an entry, from the settings window; its runs stay in the history.
+#[tauri::command]
+pub async fn remove_schedule(state: State<'_, AppState>, name: String) -> Result<()> {
+    state.core.remove_schedule(name, settings_window()).await?;
+    Ok(())
+}
+
+/// Pauses (`paused`) or resumes an entry, from the settings window.
+#[tauri::command]
+pub async fn pause_schedule(
+    state: State<'_, AppState>,
+    name: String,
+    paused: bool,
+) -> Result<Schedule> {
+    let entry = state
+        .core
+        .pause_schedule(name, paused, settings_window())
+        .await?;
+    Ok(baton_api::schedules::shown(entry))
+}
+
+/// Runs an entry now, through the queue, from the dashboard.
+#[tauri::command]
+pub async fn run_schedule(state: State<'_, AppState>, name: String) -> Result<RunStatus> {
+    Ok(baton_api::schedules::run_entry_now(&state.api, name, dashboard()).await?)
+}
+
+/// The end of a scheduled run's log, for the dashboard. Changes nothing.
+#[tauri::command]
+pub async fn run_log(state: State<'_, AppState>, id: i64) -> Result<String> {
+    Ok(baton_api::schedules::read_log(&state.api, RunId(id)).await?)
 }
 
 /// A page of the history, newest first.

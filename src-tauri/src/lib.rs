@@ -105,10 +105,10 @@ pub fn run(options: Options) -> Result<()> {
                 tauri::async_runtime::block_on(async { baton_api::signals::Signals::new() });
             // The stored default TTL, API port and takeover setting are applied by the host
             // itself, as for `baton daemon` on the same data directory.
-            let host = match tauri::async_runtime::block_on(Host::start(HostOptions::new(
-                data_dir.clone(),
-                baton_platform::HostKind::Tray,
-            ))) {
+            let host = match tauri::async_runtime::block_on(Host::start(HostOptions {
+                schedules: sibling_cli(),
+                ..HostOptions::new(data_dir.clone(), baton_platform::HostKind::Tray)
+            })) {
                 Ok(host) => host,
                 Err(e) => {
                     // Another host (a `baton daemon`) serves this data directory.
@@ -198,6 +198,22 @@ fn stop_under_an_ending_loop<R: Runtime>(app: &tauri::AppHandle<R>) {
     std::process::exit(0);
 }
 
+/// The `baton` program installed beside this one, which runs the commands of schedule entries
+/// (`baton run --adopt`); without it the entries are kept but none fires, and the log says so.
+fn sibling_cli() -> Option<std::path::PathBuf> {
+    let name = if cfg!(windows) { "baton.exe" } else { "baton" };
+    let cli = std::env::current_exe().ok()?.parent()?.join(name);
+    if cli.is_file() {
+        Some(cli)
+    } else {
+        tracing::warn!(
+            missing = %cli.display(),
+            "the baton program is not beside the tray app: schedule entries will not fire"
+        );
+        None
+    }
+}
+
 /// The single-instance D-Bus name for a data directory. A SHA-256 of the path, not std's
 /// `DefaultHasher`, whose output may change between Rust releases: two builds of Baton (an
 /// upgrade while one runs) must find each other under the same name.
@@ -238,6 +254,12 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         commands::remove_resource,
         commands::displays,
         commands::display_picture,
+        commands::schedules,
+        commands::put_schedule,
+        commands::remove_schedule,
+        commands::pause_schedule,
+        commands::run_schedule,
+        commands::run_log,
     ]
 }
 

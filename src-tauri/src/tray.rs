@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::error::Result;
 use crate::state::{AppState, HotkeyState};
-use crate::view::{IconKind, TrayView, hotkey_label, tray_view};
+use crate::view::{IconKind, TrayView, hotkey_label, schedule_lines, tray_view};
 
 /// Menu item ids.
 pub mod ids {
@@ -39,6 +39,8 @@ pub struct Tray {
     queue: MenuItem<Wry>,
     /// A line for each other resource in use, after the queue's.
     resources: Vec<MenuItem<Wry>>,
+    /// A line for each schedule entry to fire soonest, after the resources'.
+    schedules: Vec<MenuItem<Wry>>,
     stop: MenuItem<Wry>,
     pause: MenuItem<Wry>,
     give_back: MenuItem<Wry>,
@@ -124,7 +126,8 @@ impl Tray {
             &quit,
         ]);
         let menu = Menu::with_items(app, &items)?;
-        let resources = resource_items(app, &menu, &view.resources)?;
+        let resources = info_items(app, &menu, &view.resources, 2)?;
+        let schedules = info_items(app, &menu, &view.schedules, 2 + resources.len())?;
         let icon = TrayIconBuilder::with_id("baton")
             .icon(icon_image(view.icon)?)
             .tooltip(&view.tooltip)
@@ -138,6 +141,7 @@ impl Tray {
             holder,
             queue,
             resources,
+            schedules,
             stop,
             pause,
             give_back,
@@ -162,17 +166,13 @@ impl Tray {
             self.pause.set_text(&view.pause)?;
         }
         if old.as_ref().is_none_or(|o| o.resources != view.resources) {
-            if self.resources.len() == view.resources.len() {
-                for (item, line) in self.resources.iter().zip(&view.resources) {
-                    item.set_text(menu_text(line))?;
-                }
-            } else {
-                for item in self.resources.drain(..) {
-                    self.menu.remove(&item)?;
-                }
-                self.resources =
-                    resource_items(self.icon.app_handle(), &self.menu, &view.resources)?;
-            }
+            let items = std::mem::take(&mut self.resources);
+            self.resources = self.replace_lines(items, &view.resources, 2)?;
+        }
+        if old.as_ref().is_none_or(|o| o.schedules != view.schedules) {
+            let at = 2 + self.resources.len();
+            let items = std::mem::take(&mut self.schedules);
+            self.schedules = self.replace_lines(items, &view.schedules, at)?;
         }
         if changed(|v| &v.tooltip) {
             self.icon.set_tooltip(Some(&view.tooltip))?;
@@ -196,6 +196,26 @@ impl Tray {
         }
         self.shown = Some(view.clone());
         Ok(())
+    }
+
+    /// Shows `lines` in `items` (lines of text at `at` in the menu): in place when there are as
+    /// many, else as new items.
+    fn replace_lines(
+        &self,
+        items: Vec<MenuItem<Wry>>,
+        lines: &[String],
+        at: usize,
+    ) -> Result<Vec<MenuItem<Wry>>> {
+        if items.len() == lines.len() {
+            for (item, line) in items.iter().zip(lines) {
+                item.set_text(menu_text(line))?;
+            }
+            return Ok(items);
+        }
+        for item in items {
+            self.menu.remove(&item)?;
+        }
+        info_items(self.icon.app_handle(), &self.menu, lines, at)
     }
 
     /// Says on the Stop item which hotkey stops the holder, or that none works.
@@ -224,7 +244,11 @@ pub async fn follow(
         }
         let published = updates.borrow_and_update().clone();
         let snapshot = published.snapshot();
-        if let Err(e) = tray.show(&tray_view(&snapshot, Timestamp::now())) {
+        let now = Timestamp::now();
+        let mut view = tray_view(&snapshot, now);
+        let entries: Vec<_> = published.schedules.values().cloned().collect();
+        view.schedules = schedule_lines(&entries, now, &chrono::Local);
+        if let Err(e) = tray.show(&view) {
             tracing::warn!(error = %e, "cannot update the tray");
         }
         let shown = &app.state::<AppState>().tray_shown;
@@ -253,17 +277,18 @@ pub async fn follow(
     }
 }
 
-/// The lines of the other resources in use, put in the menu after the queue's line.
-fn resource_items(
+/// Lines of text (the other resources in use, the next fires) put in the menu at `at`: after
+/// the desktop's holder and queue (2), and after each other.
+fn info_items(
     app: &AppHandle,
     menu: &Menu<Wry>,
     lines: &[String],
+    at: usize,
 ) -> Result<Vec<MenuItem<Wry>>> {
     let mut items = Vec::with_capacity(lines.len());
     for (offset, line) in lines.iter().enumerate() {
         let item = MenuItem::new(app, menu_text(line), false, None::<&str>)?;
-        // After the desktop's holder and queue.
-        menu.insert(&item, 2 + offset)?;
+        menu.insert(&item, at + offset)?;
         items.push(item);
     }
     Ok(items)

@@ -1,7 +1,9 @@
 //! What the tray shows for a status snapshot: which icon, and the menu's lines. Pure, so it is
 //! tested without a display.
 
+use baton_core::schedule::Entry;
 use baton_core::{ResourceState, Run, RunBrief, RunId, Snapshot, Timestamp};
+use chrono::{TimeZone, Timelike};
 
 /// The tray icon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub struct TrayView {
     pub queue: String,
     /// A line for each other resource in use: `browser:work: 'A' (codex) for 12s, 1 waiting`.
     pub resources: Vec<String>,
+    /// A line for each of the schedule entries to fire next, soonest first:
+    /// `Schedule 'backup': next today 02:00` (see [`schedule_lines`]).
+    pub schedules: Vec<String>,
     /// Whether there is a holder to stop.
     pub can_stop: bool,
     /// `Pause hand-offs` or `Resume hand-offs`.
@@ -104,6 +109,7 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
             .filter(|r| !r.holders.is_empty() || !r.queue.is_empty())
             .map(|r| resource_line(r, now))
             .collect(),
+        schedules: Vec::new(),
         can_stop: desktop.holder.is_some(),
         pause: pause.to_string(),
         give_back: desktop
@@ -120,6 +126,44 @@ pub fn tray_view(snapshot: &Snapshot, now: Timestamp) -> TrayView {
         }),
         tooltip,
     }
+}
+
+/// How many entries the menu names, the soonest to fire.
+const NAMED_SCHEDULES: usize = 3;
+
+/// A line for each of the [`NAMED_SCHEDULES`] entries that fire soonest, in time zone `tz`:
+/// `Schedule 'backup': next today 02:00`, `… tomorrow 09:30`, `… Mon 14 Dec 09:30`; seconds
+/// only for a fire that is not on a whole minute. Paused entries are left out.
+pub fn schedule_lines<Tz: TimeZone>(entries: &[Entry], now: Timestamp, tz: &Tz) -> Vec<String>
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let mut next: Vec<(Timestamp, &str)> = entries
+        .iter()
+        .filter_map(|e| Some((e.next_fire(tz, now)?, e.spec.name.as_str())))
+        .collect();
+    next.sort();
+    let today = tz
+        .timestamp_millis_opt(now.0)
+        .single()
+        .map(|t| t.date_naive());
+    next.into_iter()
+        .take(NAMED_SCHEDULES)
+        .filter_map(|(at, name)| {
+            let at = tz.timestamp_millis_opt(at.0).single()?;
+            let time = if at.second() == 0 {
+                at.format("%H:%M")
+            } else {
+                at.format("%H:%M:%S")
+            };
+            let day = match today {
+                Some(today) if at.date_naive() == today => "today".to_string(),
+                Some(today) if today.succ_opt() == Some(at.date_naive()) => "tomorrow".into(),
+                _ => at.format("%a %-d %b").to_string(),
+            };
+            Some(format!("Schedule '{name}': next {day} {time}"))
+        })
+        .collect()
 }
 
 /// A resource in use: who holds it (or how many of its capacity are held) and how many wait.
@@ -208,7 +252,47 @@ mod tests {
             exit_code: None,
             cancelled_by: None,
             reason: None,
+            fire: None,
         }
+    }
+
+    #[test]
+    fn the_entries_to_fire_soonest_get_a_line_each_in_local_time() {
+        use baton_core::schedule::{EntrySpec, Missed};
+        let tz = chrono::FixedOffset::east_opt(3600).expect("an offset");
+        // 2026-12-07 10:00:00 at +01:00, a Monday.
+        let now = Timestamp(1_796_634_000_000);
+        let entry = |name: &str, cron: &str, paused| Entry {
+            spec: EntrySpec {
+                name: name.into(),
+                cron: cron.into(),
+                command: vec!["true".into()],
+                title: None,
+                needs_desktop: false,
+                resources: Vec::new(),
+                missed: Missed::CatchUp,
+            },
+            paused,
+            created_at: Timestamp(0),
+            handled: now,
+            last_run: None,
+            problem: None,
+        };
+        let entries = [
+            entry("weekly", "30 9 * * 3", false),
+            entry("paused", "* * * * *", true),
+            entry("nightly", "0 2 * * *", false),
+            entry("soon", "15 30 10 * * *", false),
+            entry("yearly", "0 0 1 1 *", false),
+        ];
+        assert_eq!(
+            schedule_lines(&entries, now, &tz),
+            vec![
+                "Schedule 'soon': next today 10:30:15",
+                "Schedule 'nightly': next tomorrow 02:00",
+                "Schedule 'weekly': next Wed 9 Dec 09:30",
+            ]
+        );
     }
 
     #[test]

@@ -51,7 +51,7 @@ test("buttons send the right commands", async (t) => {
   await page.selectOption("#filter-state", "cancelled");
   await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "history" && c.args.runState === "cancelled"));
 
-  const reads = ["status", "history", "timeline", "displays"];
+  const reads = ["status", "history", "timeline", "displays", "schedules"];
   const calls = (await ui.calls()).filter((c) => !reads.includes(c.command));
   assert.deepEqual(calls, [
     { command: "stop_holder", args: { runId: 1 } },
@@ -326,4 +326,51 @@ test("without private displays their card stays out of the way", async (t) => {
   assert.equal(await page.isVisible("#displays-card"), false);
   assert.equal((await page.evaluate(() => window.__fake.calls)).some((c) => c.command === "display_picture"), false);
   assert.deepEqual(errors, []);
+});
+
+test("schedule entries show their next fire and run now; a scheduled run's log opens under it", async (t) => {
+  const inAnHour = new Date(Date.now() + 3_600_000).toISOString();
+  const entry = (name, extra = {}) => ({
+    name, cron: "0 2 * * *", command: ["./backup.sh"], missed: "catch-up", paused: false,
+    created_at: new Date().toISOString(), handled: new Date().toISOString(), last_run: null,
+    next_fire: inAnHour, ...extra,
+  });
+  const scheduled = run(7, "./backup.sh", "schedule:backup", {
+    needs_desktop: false, state: "succeeded", started_at: new Date(Date.now() - 5000).toISOString(),
+    finished_at: new Date().toISOString(), fire: { entry: "backup", at: new Date().toISOString(), stands_for: 3 },
+  });
+  const ui = await dashboard(t, {
+    schedules: [entry("backup", { last_run: 7 }), entry("report", { paused: true, next_fire: null })],
+    history: [scheduled, ...history()],
+    run_log: "copied 12 files\n<b>done</b>\n",
+    run_schedule: { run: run(8, "./backup.sh", "schedule:backup"), message: "running", version: 1 },
+  });
+  const { page, errors } = ui;
+  await page.waitForSelector('#schedules li[data-schedule="backup"]');
+  assert.equal(await page.isVisible("#schedules-card"), true);
+  const backup = await page.textContent('#schedules li[data-schedule="backup"]');
+  for (const fact of ["backup", "0 2 * * *", "next ", "(in 59m", "last run #7"]) {
+    assert.ok(backup.includes(fact), `${fact} missing from ${backup}`);
+  }
+  assert.match(await page.textContent('#schedules li[data-schedule="report"]'), /paused/);
+  await page.click('#schedules li[data-schedule="backup"] button:has-text("Run now")');
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "run_schedule"));
+  assert.deepEqual((await ui.calls()).filter((c) => c.command === "run_schedule").map((c) => c.args), [{ name: "backup" }]);
+
+  const row = '#history tbody tr[data-run="7"]';
+  assert.match(await page.textContent(`${row} td.detail`), /stands for 3 fires/);
+  assert.equal(await page.locator('#history tbody tr[data-run="0"] button.log').count(), 0, "only scheduled runs have a log");
+  await page.click(`${row} button.log`);
+  await page.waitForSelector('tr[data-log="7"] pre.log');
+  assert.equal(await page.textContent('tr[data-log="7"] pre.log'), "copied 12 files\n<b>done</b>\n", "shown as text");
+  assert.deepEqual((await ui.calls()).filter((c) => c.command === "run_log").map((c) => c.args), [{ id: 7 }]);
+  await page.click(`${row} button.log`);
+  assert.equal(await page.locator('tr[data-log="7"]').count(), 0, "a second click hides it");
+  assert.deepEqual(errors, []);
+});
+
+test("without schedule entries their card stays out of the way", async (t) => {
+  const { page } = await dashboard(t, { schedules: [] });
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "schedules"));
+  assert.equal(await page.isHidden("#schedules-card"), true);
 });

@@ -316,3 +316,72 @@ test("resources are declared, resized, announced and removed from the settings",
   assert.deepEqual(await sent(ui, "remove_resource"), [{ name: "browser:work" }]);
   assert.deepEqual(errors, []);
 });
+
+test("schedule entries are added, edited, paused and removed, and refusals shown beside them", async (t) => {
+  const backup = {
+    name: "backup", cron: "0 2 * * *", command: ["/home/me/my backup.sh", "--all"], title: null,
+    needs_desktop: false, missed: "catch-up", paused: false, created_at: "2026-12-01T10:00:00Z",
+    handled: "2026-12-01T10:00:00Z", last_run: null, next_fire: "2026-12-08T02:00:00Z",
+  };
+  const ui = await settings(t, {
+    schedules: [backup],
+    put_schedule: backup,
+    pause_schedule: { ...backup, paused: true, next_fire: null },
+    remove_schedule: null,
+  });
+  const { page, errors } = ui;
+  const row = '#schedule-list li[data-schedule="backup"]';
+  await page.waitForSelector(row);
+  assert.equal(await page.isHidden("#schedule-none"), true);
+  assert.equal(await page.textContent(`${row} .schedule-command`), "'/home/me/my backup.sh' --all");
+
+  // Refused before the host is asked: a name that cannot be one, a quote left open.
+  await page.fill("#schedule-name", "my report");
+  await page.click("#schedule-submit");
+  assert.match(await page.textContent("#schedule-error"), /letters, digits/);
+  await page.fill("#schedule-name", "report");
+  await page.fill("#schedule-cron", "30 9 * * 1-5");
+  await page.fill("#schedule-command", "./report.sh 'two words");
+  await page.click("#schedule-submit");
+  assert.match(await page.textContent("#schedule-error"), /single quote in the command is not closed/);
+  assert.deepEqual(await sent(ui, "put_schedule"), []);
+
+  await page.fill("#schedule-command", String.raw`./report.sh "two words" 'it''s' plain\ space`);
+  await page.fill("#schedule-title", "weekly report");
+  await page.check("#schedule-desktop");
+  await page.selectOption("#schedule-missed", "skip");
+  await page.click("#schedule-submit");
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "put_schedule"));
+  assert.deepEqual(await sent(ui, "put_schedule"), [{
+    spec: {
+      name: "report", cron: "30 9 * * 1-5", command: ["./report.sh", "two words", "its", "plain space"],
+      title: "weekly report", needs_desktop: true, missed: "skip",
+    },
+    replace: false,
+  }]);
+  assert.equal(await page.inputValue("#schedule-name"), "", "the form is cleared after an add");
+
+  // Edit fills the form, keeps the name, and saves in place; the host's refusal is shown.
+  await page.click(`${row} button:has-text("Edit")`);
+  assert.equal(await page.inputValue("#schedule-command"), "'/home/me/my backup.sh' --all");
+  assert.equal(await page.getAttribute("#schedule-name", "readonly"), "");
+  assert.equal(await page.textContent("#schedule-submit"), "Save");
+  await ui.reply("put_schedule", { error: "in '0 25 * * *', the hour field's '25' is not valid" });
+  await page.fill("#schedule-cron", "0 25 * * *");
+  await page.click("#schedule-submit");
+  await page.waitForSelector("#schedule-error:not([hidden])");
+  assert.match(await page.textContent("#schedule-error"), /the hour field's '25' is not valid/);
+  const [, edit] = await sent(ui, "put_schedule");
+  assert.deepEqual(edit.spec.command, ["/home/me/my backup.sh", "--all"], "the quoted line reads back the same");
+  assert.equal(edit.replace, true);
+
+  await page.click(`${row} button:has-text("Pause")`);
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "pause_schedule"));
+  assert.deepEqual(await sent(ui, "pause_schedule"), [{ name: "backup", paused: true }]);
+  await page.click(`${row} button.danger`);
+  assert.deepEqual(await sent(ui, "remove_schedule"), [], "one click does not remove");
+  await page.click(`${row} button.danger`);
+  await page.waitForFunction(() => window.__fake.calls.some((c) => c.command === "remove_schedule"));
+  assert.deepEqual(await sent(ui, "remove_schedule"), [{ name: "backup" }]);
+  assert.deepEqual(errors, []);
+});

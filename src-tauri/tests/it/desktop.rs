@@ -844,3 +844,69 @@ fn the_tray_menu_shows_each_busy_resource_with_its_holder_and_queue() {
         desk.received()
     );
 }
+
+#[test]
+fn the_tray_app_fires_schedule_entries_and_its_menu_shows_the_next_fires() {
+    let desk = Desktop::start();
+    let _app = desk.start_app();
+    desk.wait_menu("Desktop: free");
+    let ok = |args: &[&str]| {
+        let out = desk.baton_output(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr_text(&out));
+    };
+    ok(&[
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "0 2 * * *",
+        "--",
+        "true",
+    ]);
+    let line = desk.wait_menu("Schedule 'nightly'");
+    assert!(
+        line == "Schedule 'nightly': next today 02:00"
+            || line == "Schedule 'nightly': next tomorrow 02:00",
+        "{line}"
+    );
+
+    // The tray app's host fires through the baton program installed beside it.
+    ok(&[
+        "schedule",
+        "add",
+        "tick",
+        "--cron",
+        "* * * * * *",
+        "--",
+        "sh",
+        "-c",
+        "echo tick from $BATON_RUN_ID",
+    ]);
+    desk.wait_menu("Schedule 'tick': next ");
+    let succeeded = || {
+        desk.history()
+            .into_iter()
+            .find(|r| r["client"] == "schedule:tick" && r["state"] == "succeeded")
+    };
+    wait_until("a run of 'tick' that succeeded", || succeeded().is_some());
+    let id = succeeded().unwrap()["id"].as_i64().unwrap().to_string();
+    let out = desk.baton_output(&["logs", &id]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("tick from {id}\n")
+    );
+
+    // Paused, it leaves the menu; the soonest others stay.
+    ok(&["schedule", "pause", "tick"]);
+    wait_until("the paused entry to leave the menu", || {
+        !desk
+            .menu_labels()
+            .iter()
+            .any(|l| l.starts_with("Schedule 'tick'"))
+    });
+    assert!(
+        desk.menu_labels()
+            .iter()
+            .any(|l| l.starts_with("Schedule 'nightly'"))
+    );
+}
