@@ -220,7 +220,7 @@ async function loadSchedules() {
       el("code", { class: "resource-name", text: entry.name }),
       el("code", { class: "muted", text: entry.cron }),
       el("span", { class: "schedule-command", text: commandLine(entry.command) }),
-      el("span", { class: entry.paused ? "muted" : "next-fire", text: when }),
+      el("span", { class: entry.paused ? "when muted" : "when next-fire", text: when }),
       entry.needs_desktop ? el("span", { class: "muted", text: "needs the desktop" }) : "",
       editButton, pause, remove,
     );

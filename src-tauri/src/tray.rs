@@ -31,6 +31,9 @@ pub mod ids {
 /// How often the holder's elapsed time is refreshed in the menu.
 const REFRESH_WHILE_HELD: Duration = Duration::from_secs(5);
 
+/// How often the next fires are looked at again while nothing else changes.
+const REFRESH_SCHEDULES: Duration = Duration::from_secs(60);
+
 /// The tray: the icon and the items whose text changes.
 pub struct Tray {
     icon: TrayIcon,
@@ -237,6 +240,9 @@ pub async fn follow(
     mut tray: Tray,
 ) {
     let mut updates = core.watch_status();
+    // The schedule lines, and the publication (its entries) and minute they were made for:
+    // made again only when the entries change or the minute does, not at every commit.
+    let mut lines: Option<(std::sync::Arc<baton_core::Published>, i64, Vec<String>)> = None;
     loop {
         let current_hotkey = hotkey.borrow_and_update().clone();
         if let Err(e) = tray.set_hotkey(&current_hotkey) {
@@ -246,8 +252,20 @@ pub async fn follow(
         let snapshot = published.snapshot();
         let now = Timestamp::now();
         let mut view = tray_view(&snapshot, now);
-        let entries: Vec<_> = published.schedules.values().cloned().collect();
-        view.schedules = schedule_lines(&entries, now, &chrono::Local);
+        let minute = now.0.div_euclid(60_000);
+        view.schedules = match &lines {
+            Some((seen, made, shown))
+                if seen.schedules.ptr_eq(&published.schedules) && *made == minute =>
+            {
+                shown.clone()
+            }
+            _ => {
+                let entries: Vec<_> = published.schedules.values().cloned().collect();
+                let shown = schedule_lines(&entries, now, &chrono::Local);
+                lines = Some((published.clone(), minute, shown.clone()));
+                shown
+            }
+        };
         if let Err(e) = tray.show(&view) {
             tracing::warn!(error = %e, "cannot update the tray");
         }
@@ -260,9 +278,12 @@ pub async fn follow(
         // Holders' times go on: refresh them while anything is held.
         let held = snapshot.desktop.holder.is_some()
             || snapshot.resources.iter().any(|r| !r.holders.is_empty());
+        // And the next fires' days ("today", "tomorrow") go on, while there are any.
         let refresh = async {
             if held {
                 tokio::time::sleep(REFRESH_WHILE_HELD).await;
+            } else if !view.schedules.is_empty() {
+                tokio::time::sleep(REFRESH_SCHEDULES).await;
             } else {
                 std::future::pending::<()>().await;
             }

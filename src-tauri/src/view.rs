@@ -133,7 +133,8 @@ const NAMED_SCHEDULES: usize = 3;
 
 /// A line for each of the [`NAMED_SCHEDULES`] entries that fire soonest, in time zone `tz`:
 /// `Schedule 'backup': next today 02:00`, `… tomorrow 09:30`, `… Mon 14 Dec 09:30`; seconds
-/// only for a fire that is not on a whole minute. Paused entries are left out.
+/// only for a fire that is not on a whole minute; then how many more there are. Paused entries
+/// are left out.
 pub fn schedule_lines<Tz: TimeZone>(entries: &[Entry], now: Timestamp, tz: &Tz) -> Vec<String>
 where
     Tz::Offset: std::fmt::Display,
@@ -143,11 +144,13 @@ where
         .filter_map(|e| Some((e.next_fire(tz, now)?, e.spec.name.as_str())))
         .collect();
     next.sort();
+    let more = next.len().saturating_sub(NAMED_SCHEDULES);
     let today = tz
         .timestamp_millis_opt(now.0)
         .single()
         .map(|t| t.date_naive());
-    next.into_iter()
+    let mut lines: Vec<String> = next
+        .into_iter()
         .take(NAMED_SCHEDULES)
         .filter_map(|(at, name)| {
             let at = tz.timestamp_millis_opt(at.0).single()?;
@@ -163,7 +166,13 @@ where
             };
             Some(format!("Schedule '{name}': next {day} {time}"))
         })
-        .collect()
+        .collect();
+    match more {
+        0 => {}
+        1 => lines.push("and 1 more schedule (see the dashboard)".into()),
+        n => lines.push(format!("and {n} more schedules (see the dashboard)")),
+    }
+    lines
 }
 
 /// A resource in use: who holds it (or how many of its capacity are held) and how many wait.
@@ -291,6 +300,7 @@ mod tests {
                 "Schedule 'soon': next today 10:30:15",
                 "Schedule 'nightly': next tomorrow 02:00",
                 "Schedule 'weekly': next Wed 9 Dec 09:30",
+                "and 1 more schedule (see the dashboard)",
             ]
         );
     }

@@ -279,6 +279,7 @@ impl Host {
         let retention = watch::Sender::new(settings.retention);
         tokio::spawn(prune_history(
             store,
+            crate::schedules::logs_dir(data_dir.path()),
             retention.subscribe(),
             stopping.clone(),
         ));
@@ -552,6 +553,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(6 * 3600);
 /// next time: it loses nothing.
 async fn prune_history(
     store: Store,
+    logs: std::path::PathBuf,
     mut retention: watch::Receiver<Duration>,
     stopping: CancellationToken,
 ) {
@@ -559,6 +561,7 @@ async fn prune_history(
         let retention_now = *retention.borrow_and_update();
         let retention_ms = i64::try_from(retention_now.as_millis()).unwrap_or(i64::MAX);
         let cutoff = Timestamp(Timestamp::now().0.saturating_sub(retention_ms));
+        crate::schedules::prune_logs(&store, &logs, cutoff).await;
         match store.prune(cutoff).await {
             Ok(pruned) if pruned.runs + pruned.events > 0 => tracing::info!(
                 runs = pruned.runs,

@@ -255,6 +255,40 @@ fn read_tail(path: &Path, max: u64) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The folder of the scheduled runs' logs in data directory `data_dir`.
+pub fn logs_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs")
+}
+
+/// Removes the logs last written before `cutoff` (the history's retention) whose run is not
+/// active, as the history prunes the runs: logs must not fill the disk over the years.
+pub async fn prune_logs(store: &baton_core::Store, logs: &Path, cutoff: Timestamp) {
+    let folder = logs.to_path_buf();
+    let cutoff_time = cutoff.to_system_time();
+    let old = tokio::task::spawn_blocking(move || {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(std::result::Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let id: i64 = name.strip_suffix(".log")?.parse().ok()?;
+                let written = entry.metadata().ok()?.modified().ok()?;
+                (written < cutoff_time).then(|| (RunId(id), entry.path()))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (id, path) in old {
+        let active = matches!(store.run(id).await, Ok(Some(run)) if run.state.is_active());
+        if !active && let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove an old log");
+        }
+    }
+}
+
 /// Runs the commands of scheduled runs: `baton run --adopt RUN_ID -- COMMAND…`, with the run's
 /// token in its environment and its output in the run's log file.
 #[derive(Debug, Clone)]
@@ -273,7 +307,7 @@ impl Launcher {
 
     /// Where run `id`'s log is.
     pub fn log_path(&self, id: RunId) -> PathBuf {
-        self.data_dir.join("logs").join(format!("{}.log", id.0))
+        logs_dir(&self.data_dir).join(format!("{}.log", id.0))
     }
 
     /// Starts the command of run `id` of `spec`. If it cannot start, the run ends failed,
@@ -430,5 +464,42 @@ pub async fn fire_loop(core: Handle, launcher: Launcher, stopping: CancellationT
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn logs_older_than_the_retention_go_and_the_rest_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = baton_core::Store::open(
+            &dir.path().join("baton.db"),
+            baton_core::Durability::Normal,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+        let logs = logs_dir(dir.path());
+        std::fs::create_dir_all(&logs).unwrap();
+        let write = |name: &str, age: Duration| {
+            let file = std::fs::File::create(logs.join(name)).unwrap();
+            file.set_modified(std::time::SystemTime::now() - age)
+                .unwrap();
+        };
+        let day = Duration::from_secs(86_400);
+        write("7.log", 100 * day);
+        write("8.log", day);
+        write("notes.txt", 100 * day);
+        let cutoff = Timestamp(Timestamp::now().0 - 90 * 86_400_000);
+        prune_logs(&opened.store, &logs, cutoff).await;
+        let mut left: Vec<String> = std::fs::read_dir(&logs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["8.log", "notes.txt"]);
     }
 }

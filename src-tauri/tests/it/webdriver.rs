@@ -366,6 +366,84 @@ async fn a_new_hotkey_from_the_settings_works_at_once_and_the_old_one_no_longer(
     driver.quit().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_added_in_the_settings_fires_through_the_queue_and_is_paused_there() {
+    let desk = Desktop::start();
+    let driver = Driver::start(&desk, &["--settings"]).await;
+    driver
+        .wait_text("#hotkey-current", |t| t == "Ctrl+Alt+Shift+S")
+        .await;
+
+    // A bad expression is the host's to refuse, beside the form; nothing is kept.
+    driver.fill("#schedule-name", "bad").await;
+    driver.fill("#schedule-cron", "0 25 * * *").await;
+    driver.fill("#schedule-command", "true").await;
+    driver.click("#schedule-submit").await;
+    let error = driver.wait_text("#schedule-error", |t| !t.is_empty()).await;
+    assert!(
+        error.contains("the hour field's '25' is not valid"),
+        "{error}"
+    );
+
+    driver.fill("#schedule-name", "tick").await;
+    driver.fill("#schedule-cron", "* * * * * *").await;
+    driver
+        .fill("#schedule-command", "sh -c 'echo tick from $BATON_RUN_ID'")
+        .await;
+    driver.click("#schedule-submit").await;
+    let next = driver
+        .wait_text("#schedule-list li[data-schedule='tick'] .next-fire", |t| {
+            t.starts_with("next ")
+        })
+        .await;
+    eprintln!("the settings say: {next}");
+    let out = desk.baton_output(&["schedule", "list", "--json"]);
+    let entries: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(names, ["tick"], "the refused entry was not kept");
+    assert_eq!(
+        entries[0]["command"],
+        json!(["sh", "-c", "echo tick from $BATON_RUN_ID"]),
+        "the line is split as a shell would"
+    );
+
+    // It fires through the app's own host, as a run of its own with its output kept.
+    let succeeded = || {
+        desk.history()
+            .into_iter()
+            .find(|r| r["client"] == "schedule:tick" && r["state"] == "succeeded")
+    };
+    wait_until("a run of 'tick' that succeeded", || succeeded().is_some());
+    let id = succeeded().unwrap()["id"].as_i64().unwrap().to_string();
+    let log = desk.baton_output(&["logs", &id]);
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout),
+        format!("tick from {id}\n")
+    );
+
+    // Pause, the second button of its row, is the settings' too.
+    driver
+        .click("#schedule-list li[data-schedule='tick'] button:nth-of-type(2)")
+        .await;
+    driver
+        .wait_text("#schedule-list li[data-schedule='tick'] .when", |t| {
+            t == "paused"
+        })
+        .await;
+    let out = desk.baton_output(&["schedule", "list"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.starts_with("tick: '* * * * * *', paused"),
+        "{listed}"
+    );
+    driver.quit().await;
+}
+
 /// What the page shows of the picture `arguments[0]`: its source, the size of the image it holds (0
 /// until one is loaded) and the width it is drawn at.
 #[cfg(target_os = "linux")]

@@ -283,3 +283,61 @@ fn bad_entries_are_refused_with_a_sentence_and_change_nothing() {
     assert_says(&text(&out.stderr), &["there is no schedule entry 'nope'"]);
     assert_says(&ok(&d.run(&["schedule", "list"])), &["no schedule entries"]);
 }
+
+#[test]
+fn the_person_s_cancel_ends_a_scheduled_run_s_whole_process_tree() {
+    let d = Daemon::start();
+    let pids = d.dir.join("pids");
+    // The command starts a child of its own and waits: both must go.
+    let script = format!("sleep 300 & echo $$ $! > {}; wait", pids.display());
+    ok(&d.run(&[
+        "schedule",
+        "add",
+        "long",
+        "--cron",
+        "* * * * * *",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let start = Instant::now();
+    while !pids.exists()
+        || std::fs::read_to_string(&pids)
+            .unwrap()
+            .split_whitespace()
+            .count()
+            < 2
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tree: Vec<u32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    ok(&d.run(&["schedule", "pause", "long"]));
+    let id = runs_of(&d, "long")[0].id;
+    ok(&d.run(&["cancel", &id.to_string()]));
+    let start = Instant::now();
+    while tree.iter().any(|pid| crate::common::alive(*pid)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still running after the cancel: {tree:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = wait_runs(&d, "long", "the run to end", |runs| {
+        runs.iter().all(|r| !r.state.is_active())
+    });
+    assert_eq!(run[0].state, RunState::Cancelled);
+    assert_eq!(
+        run[0].cancelled_by,
+        Some(baton_core::Caller::user("cli")),
+        "{run:#?}"
+    );
+}
