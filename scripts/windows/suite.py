@@ -393,6 +393,23 @@ def main():
     baton_status = baton("status")
     check("status names the desktop free again", baton_status.returncode == 0, baton_status.stderr)
 
+    # A schedule entry fires on this host too: its command runs through `baton run --adopt`
+    # (this same baton.exe), and what it prints is kept in the run's log.
+    added = baton("schedule", "add", "tick", "--cron", "* * * * * *", "--", "cmd", "/c", "echo tick tock")
+    check("a schedule entry is added", added.returncode == 0, added.stderr)
+
+    def ticked():
+        return [r for r in history() if r["client"] == "schedule:tick" and r["state"] == "succeeded"]
+
+    wait_for("a scheduled run that succeeded", lambda: ticked(), timeout=60)
+    logged = baton("logs", str(ticked()[0]["id"]))
+    check("a scheduled command's output is in its run's log", "tick tock" in logged.stdout,
+          f"{logged.returncode} {logged.stdout!r} {logged.stderr}")
+    removed = baton("schedule", "remove", "tick")
+    check("the entry is removed", removed.returncode == 0, removed.stderr)
+    wait_for("the entry's last run to end", lambda: not any(
+        r["client"] == "schedule:tick" and r["state"] in ("queued", "running") for r in history()))
+
     # The session ends (wineboot --end-session sends every top-level window WM_QUERYENDSESSION
     # and WM_ENDSESSION, as Windows does at logoff and shutdown, then ends the process): the
     # host stops cleanly first. The run is held over the API, with no `baton run` of its own

@@ -2,7 +2,8 @@
 //!
 //! Map of the binary:
 //! - [`cli`]: the command line (clap).
-//! - [`cmd`]: one module per group of subcommands (`daemon`, `run`, control requests, reads).
+//! - [`cmd`]: one module per group of subcommands (`daemon`, `run`, control requests, reads,
+//!   resources, schedules).
 //! - [`link`]: which agent an MCP session's run belongs to, for the Claude Code hook.
 //! - [`process`]: process groups, signals and the terminal, for `baton run` and the proxy.
 //! - [`exit`]: the exit codes scripts rely on.

@@ -17,8 +17,8 @@
 //!   is answered, requests that arrive together sharing one transaction (rule 10).
 //! - [`published`]: what a commit publishes, in O(log n); the full snapshot built on demand.
 //! - [`resource`]: named resources, the desktop among them: their names and capacities.
-//! - [`schedule`]: cron expressions in a time zone, and what a late host makes of the fires
-//!   it missed (one catch-up run at most).
+//! - [`schedule`]: schedule entries, cron expressions in a time zone, and what a late host
+//!   makes of the fires it missed (one catch-up run at most); the machine fires them.
 //! - [`store`]: SQLite through sqlx (migrations in `migrations/`); marks what a crash left
 //!   active as interrupted.
 //! - [`event`]: the append-only event log's entries.
