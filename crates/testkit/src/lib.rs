@@ -172,6 +172,25 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// A file's content, trimmed.
+/// The line a script wrote to `path` with `echo … > path`, trimmed: waits until it is whole.
+/// The shell creates the file empty before it writes, so a file that exists may not hold its
+/// line yet.
+pub fn read_written(path: &Path) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.ends_with('\n') {
+            return text.trim().to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} never held a whole line: {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 pub fn read_trimmed(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_string()
 }

@@ -13,8 +13,12 @@ const SHORT: Duration = Duration::from_secs(10);
 
 /// A shell command that records its run id and waits until `go` exists.
 fn hold_until(dir: &std::path::Path, name: &str) -> String {
+    // Each file appears whole (written aside, then renamed): `echo > file` creates it empty
+    // first, and a test that saw it appear could read nothing.
     format!(
-        "echo $BATON_RUN_ID > {d}/{name}.id; echo $$ > {d}/{name}.pid; while [ ! -e {d}/{name}.go ]; do sleep 0.02; done",
+        "echo $BATON_RUN_ID > {d}/{name}.id.tmp; mv {d}/{name}.id.tmp {d}/{name}.id; \
+         echo $$ > {d}/{name}.pid.tmp; mv {d}/{name}.pid.tmp {d}/{name}.pid; \
+         while [ ! -e {d}/{name}.go ]; do sleep 0.02; done",
         d = dir.display()
     )
 }
@@ -273,7 +277,7 @@ fn stop_kills_a_command_that_ignores_sigterm_after_the_grace_period() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let script = format!(
-        "trap '' TERM; echo $$ > {d}/a.pid; while :; do sleep 0.05; done",
+        "trap '' TERM; echo $$ > {d}/a.pid.tmp; mv {d}/a.pid.tmp {d}/a.pid; while :; do sleep 0.05; done",
         d = t.display()
     );
     let mut a = d.spawn(&["run", "-d", "-t", "stubborn", "--", "sh", "-c", &script]);
@@ -894,7 +898,7 @@ fn a_cancel_also_ends_what_the_command_started() {
     let t = tmp.path();
     // The command starts a grandchild that would go on after its parent.
     let script = format!(
-        "sleep 300 & echo $! > {d}/grandchild.pid; echo $BATON_RUN_ID > {d}/a.id; wait",
+        "sleep 300 & echo $! > {d}/grandchild.pid; echo $BATON_RUN_ID > {d}/a.id.tmp; mv {d}/a.id.tmp {d}/a.id; wait",
         d = t.display()
     );
     let mut a = d.spawn(&["run", "-d", "-t", "a", "--", "sh", "-c", &script]);

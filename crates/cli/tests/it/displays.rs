@@ -234,7 +234,7 @@ fn a_private_display_takes_its_own_run_s_input_and_shows_it() {
         (1280, 800)
     );
     wait_file(&t.join("stale.code"), SHORT);
-    assert_eq!(read_trimmed(&t.join("stale.code")), "4");
+    assert_eq!(crate::common::read_written(&t.join("stale.code")), "4");
     let stale = read_trimmed(&t.join("stale"));
     assert!(stale.contains("999"), "{stale}");
 
@@ -356,7 +356,7 @@ fn a_window_manager_gives_a_private_display_s_windows_the_focus() {
     );
     let mut run = run_script(&d, &["--display", "private", "-t", "managed"], &script);
     wait_file(&t.join("display"), SHORT);
-    let display = read_trimmed(&t.join("display"));
+    let display = crate::common::read_written(&t.join("display"));
     let managers = window_managers_of(d.child.id());
     assert_eq!(managers.len(), 1, "{managers:?}");
     let window = Fields::open(&display, 1);
@@ -389,7 +389,7 @@ fn a_window_manager_gives_a_private_display_s_windows_the_focus() {
     std::fs::remove_file(t.join("display")).unwrap();
     let mut run = run_script(&d, &["--display", "private", "-t", "bare"], &script);
     wait_file(&t.join("display"), SHORT);
-    let display = read_trimmed(&t.join("display"));
+    let display = crate::common::read_written(&t.join("display"));
     assert_eq!(servers_of(d.child.id()).len(), 1);
     assert!(window_managers_of(d.child.id()).is_empty());
     assert_eq!(active_window(&display), None, "nothing keeps the focus");

@@ -74,7 +74,7 @@ fn a_run_that_does_not_hold_the_desktop_is_refused_and_nothing_moves() {
         &d,
         &["-d", "-t", "holder"],
         &format!(
-            "baton input move 100 100; echo $BATON_RUN_ID > {d}/a.id; while [ ! -e {d}/a.go ]; do sleep 0.05; done",
+            "baton input move 100 100; echo $BATON_RUN_ID > {d}/a.id.tmp; mv {d}/a.id.tmp {d}/a.id; while [ ! -e {d}/a.go ]; do sleep 0.05; done",
             d = t.display()
         ),
     );
@@ -276,7 +276,7 @@ fn the_person_at_the_computer_takes_over_and_the_holder_waits_its_turn() {
     });
     std::fs::write(t.join("go1"), "").unwrap();
     wait_file(&t.join("code1"), SHORT);
-    assert_eq!(read_trimmed(&t.join("code1")), "4");
+    assert_eq!(crate::common::read_written(&t.join("code1")), "4");
     let err = read_trimmed(&t.join("err1"));
     assert!(
         err.contains("the person at the computer is using it; you keep your place"),
@@ -295,7 +295,7 @@ fn the_person_at_the_computer_takes_over_and_the_holder_waits_its_turn() {
     std::fs::write(t.join("go2"), "").unwrap();
     wait_file(&t.join("code2"), SHORT);
     assert_eq!(
-        read_trimmed(&t.join("code2")),
+        crate::common::read_written(&t.join("code2")),
         "0",
         "{}",
         read_trimmed(&t.join("err2"))

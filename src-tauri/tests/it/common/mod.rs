@@ -528,7 +528,9 @@ pub fn wait_until(what: &str, pred: impl Fn() -> bool) {
 
 pub fn hold_script(dir: &Path, name: &str) -> String {
     format!(
-        "echo $BATON_RUN_ID > {d}/{name}.id; while [ ! -e {d}/{name}.go ]; do sleep 0.02; done",
+        // Written aside, then renamed: the file appears whole, never empty.
+        "echo $BATON_RUN_ID > {d}/{name}.id.tmp; mv {d}/{name}.id.tmp {d}/{name}.id; \
+         while [ ! -e {d}/{name}.go ]; do sleep 0.02; done",
         d = dir.display()
     )
 }
