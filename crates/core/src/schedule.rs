@@ -117,25 +117,10 @@ impl EntrySpec {
 
     /// The title of its runs: the one given, or the command line on one line.
     pub fn run_title(&self) -> String {
-        if let Some(title) = &self.title {
-            return title.trim().to_string();
+        match &self.title {
+            Some(title) => title.trim().to_string(),
+            None => crate::text::command_title(&self.command),
         }
-        let line: String = self
-            .command
-            .join(" ")
-            .chars()
-            .map(|c| {
-                if crate::text::breaks_one_line(c) {
-                    ' '
-                } else {
-                    c
-                }
-            })
-            .collect();
-        line.trim()
-            .chars()
-            .take(crate::lease::limits::TITLE_CHARS)
-            .collect()
     }
 
     /// The client name of its runs.

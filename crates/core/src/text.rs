@@ -45,6 +45,25 @@ pub fn breaks_one_line(c: char) -> bool {
     rewrites_terminals(c) || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
+/// A command line as a run's title: on one line (what a title refuses becomes a space), at
+/// most [`crate::lease::limits::TITLE_CHARS`] characters, with `…` where it was cut. For
+/// `baton run` and schedule entries that are given no title.
+pub fn command_title(command: &[String]) -> String {
+    let line: String = command
+        .join(" ")
+        .chars()
+        .map(|c| if breaks_one_line(c) { ' ' } else { c })
+        .collect();
+    let line = line.trim();
+    let max = crate::lease::limits::TITLE_CHARS;
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let mut cut: String = line.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// In texts that may span lines, line breaks and tabs are allowed.
 fn refused_in_multi_line(c: char) -> bool {
     !matches!(c, '\n' | '\t') && rewrites_terminals(c)
@@ -107,5 +126,23 @@ pub mod text_pattern {
     /// Reasons and notes, which may be blank (then they are left out).
     pub fn optional_multi_line() -> String {
         pattern(MULTI_LINE_REFUSED, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_line_makes_a_title_on_one_line_cut_where_too_long() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            command_title(&words(&["sh", "-c", "echo a\nb\u{2028}c\u{1b}[2J"])),
+            "sh -c echo a b c [2J"
+        );
+        let long = command_title(&words(&["echo", &"x".repeat(300)]));
+        assert_eq!(long.chars().count(), crate::lease::limits::TITLE_CHARS);
+        assert!(long.ends_with('…'));
+        assert!(one_line(&long, "the title", crate::lease::limits::TITLE_CHARS).is_ok());
     }
 }

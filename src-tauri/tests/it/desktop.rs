@@ -883,18 +883,7 @@ fn the_tray_app_fires_schedule_entries_and_its_menu_shows_the_next_fires() {
         "echo tick from $BATON_RUN_ID",
     ]);
     desk.wait_menu("Schedule 'tick': next ");
-    let succeeded = || {
-        desk.history()
-            .into_iter()
-            .find(|r| r["client"] == "schedule:tick" && r["state"] == "succeeded")
-    };
-    wait_until("a run of 'tick' that succeeded", || succeeded().is_some());
-    let id = succeeded().unwrap()["id"].as_i64().unwrap().to_string();
-    let out = desk.baton_output(&["logs", &id]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("tick from {id}\n")
-    );
+    desk.a_tick_ran("tick");
 
     // Paused, it leaves the menu; the soonest others stay.
     ok(&["schedule", "pause", "tick"]);

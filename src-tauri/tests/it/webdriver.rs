@@ -413,18 +413,7 @@ async fn an_entry_added_in_the_settings_fires_through_the_queue_and_is_paused_th
     );
 
     // It fires through the app's own host, as a run of its own with its output kept.
-    let succeeded = || {
-        desk.history()
-            .into_iter()
-            .find(|r| r["client"] == "schedule:tick" && r["state"] == "succeeded")
-    };
-    wait_until("a run of 'tick' that succeeded", || succeeded().is_some());
-    let id = succeeded().unwrap()["id"].as_i64().unwrap().to_string();
-    let log = desk.baton_output(&["logs", &id]);
-    assert_eq!(
-        String::from_utf8_lossy(&log.stdout),
-        format!("tick from {id}\n")
-    );
+    desk.a_tick_ran("tick");
 
     // Pause, the second button of its row, is the settings' too.
     driver

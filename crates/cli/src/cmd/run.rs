@@ -80,7 +80,7 @@ pub async fn run(client: &Client, args: RunArgs, replace: Option<i64>) -> Result
         title: args
             .title
             .clone()
-            .unwrap_or_else(|| title_of(&args.command)),
+            .unwrap_or_else(|| baton_core::text::command_title(&args.command)),
         client: args.client,
         needs_desktop: args.desktop,
         resources,
@@ -469,23 +469,6 @@ fn report_end(status: &RunStatus, stopped: bool) -> u8 {
     };
     eprintln!("baton: {message}");
     code
-}
-
-/// The command line, as a title: on one line, without the control characters Baton refuses
-/// in titles.
-fn title_of(command: &[String]) -> String {
-    let line: String = command
-        .join(" ")
-        .chars()
-        .map(|c| {
-            if baton_core::text::breaks_one_line(c) {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    crate::format::truncate(line.trim(), 200)
 }
 
 async fn wait_job(job: &mut Option<Job>) -> std::io::Result<std::process::ExitStatus> {

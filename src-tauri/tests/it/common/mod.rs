@@ -225,6 +225,30 @@ impl Desktop {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Waits for a run of schedule entry `entry` that succeeded, and checks that its log holds
+    /// the line its command prints, `tick from <run id>` (`sh -c 'echo tick from
+    /// $BATON_RUN_ID'`): the app's host ran it through `baton run --adopt`, with its run.
+    pub fn a_tick_ran(&self, entry: &str) {
+        let client = format!("schedule:{entry}");
+        let succeeded = || {
+            self.history()
+                .into_iter()
+                .find(|r| r["client"] == client.as_str() && r["state"] == "succeeded")
+        };
+        wait_until(&format!("a run of '{entry}' that succeeded"), || {
+            succeeded().is_some()
+        });
+        let id = succeeded()
+            .and_then(|r| r["id"].as_i64())
+            .unwrap()
+            .to_string();
+        let out = self.baton_output(&["logs", &id]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("tick from {id}\n")
+        );
+    }
+
     /// The tray item's icon and menu, as the stand-in tray host reads them over D-Bus.
     pub fn menu(&self) -> Value {
         let out = self.tray_host(&["menu"]);
