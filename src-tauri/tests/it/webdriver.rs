@@ -433,6 +433,56 @@ async fn an_entry_added_in_the_settings_fires_through_the_queue_and_is_paused_th
     driver.quit().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_shows_the_entries_runs_one_now_and_opens_its_log() {
+    let desk = Desktop::start();
+    let driver = Driver::start(&desk, &["--dashboard"]).await;
+    driver
+        .wait_text("#state-pill", |t| t == "Desktop free")
+        .await;
+    let out = desk.baton_output(&[
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "0 3 * * *",
+        "--",
+        "sh",
+        "-c",
+        "echo tick from $BATON_RUN_ID",
+    ]);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let line = driver
+        .wait_text("#schedules li[data-schedule='nightly']", |t| {
+            t.contains("next ")
+        })
+        .await;
+    assert!(line.contains("0 3 * * *"), "{line}");
+
+    driver
+        .click("#schedules li[data-schedule='nightly'] button")
+        .await;
+    desk.a_tick_ran("nightly");
+    let run = desk
+        .history()
+        .into_iter()
+        .find(|r| r["client"] == "schedule:nightly")
+        .unwrap();
+    let id = run["id"].as_i64().unwrap();
+    assert_eq!(run["fire"], json!({"entry": "nightly", "stands_for": 0}));
+    // Its row in the history opens what its command printed.
+    let row = format!("#history tr[data-run='{id}']");
+    driver
+        .wait_text(&format!("{row} td.detail"), |t| t.contains("Log"))
+        .await;
+    driver.click(&format!("{row} button.log")).await;
+    let log = driver
+        .wait_text(&format!("tr[data-log='{id}'] pre.log"), |t| !t.is_empty())
+        .await;
+    assert_eq!(log, format!("tick from {id}"));
+    driver.quit().await;
+}
+
 /// What the page shows of the picture `arguments[0]`: its source, the size of the image it holds (0
 /// until one is loaded) and the width it is drawn at.
 #[cfg(target_os = "linux")]
